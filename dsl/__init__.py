@@ -1,0 +1,1 @@
+"""The ruleset language: grammar, parser, AST, diagnostics, checks, formatter."""

@@ -1,0 +1,119 @@
+"""Diagnostics: one type for every finding about a ruleset, rendered for a person.
+
+Every finding (syntax error, unknown name, static-analysis warning) is a `Diagnostic` with a
+stable code, a severity, a span, a message in the user's words and an optional hint. Codes are
+stable because tests, docs (docs/errors/CODE.md) and users' scripts refer to them:
+
+- `P1xx` syntax (dsl.parser)          - `N2xx` names and meaning (dsl.checks)
+- `W3xx` static-analysis warnings     - `V4xx` versions of a program (engine.versions)
+
+Rendering is `file:line:col: severity CODE: message`, the source line, a caret under the span,
+and `hint: ...`; findings are sorted by position and capped with "... and N more".
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Iterable, Sequence
+
+from .ast import Span
+
+MAX_SHOWN = 50
+
+
+@dataclass(frozen=True, slots=True)
+class Diagnostic:
+    code: str
+    message: str
+    span: Span
+    severity: str = "error"  # "error" or "warning"
+    hint: str | None = None
+
+    @property
+    def is_error(self) -> bool:
+        return self.severity == "error"
+
+    def sort_key(self) -> tuple:
+        return (self.span.file, self.span.line, self.span.column, self.code)
+
+    def headline(self) -> str:
+        return f"{self.span.file}:{self.span.line}:{self.span.column}: {self.severity} {self.code}: {self.message}"
+
+    def render(self, source: str | None = None) -> str:
+        """The headline, the source line with a caret under the span, and the hint."""
+        lines = [self.headline()]
+        excerpt = source_excerpt(source, self.span)
+        if excerpt:
+            lines.extend(excerpt)
+        if self.hint:
+            lines.append(f"  hint: {self.hint}")
+        return "\n".join(lines)
+
+    def to_json(self) -> dict:
+        s = self.span
+        return {
+            "code": self.code, "severity": self.severity, "message": self.message, "hint": self.hint,
+            "file": s.file, "line": s.line, "column": s.column,
+            "end_line": s.end_line, "end_column": s.end_column,
+        }
+
+
+def source_excerpt(source: str | None, span: Span) -> list[str]:
+    """The span's first source line, indented, and a caret line under the span."""
+    if not source or span.line < 1:
+        return []
+    text_lines = source.splitlines()
+    if span.line > len(text_lines):
+        return []
+    text = text_lines[span.line - 1].expandtabs(1)
+    start = max(span.column, 1)
+    end = span.end_column if span.end_line == span.line and span.end_column > start else start + 1
+    end = min(max(end, start + 1), max(len(text) + 2, start + 1))
+    number = f"{span.line:>4} | "
+    return [f"{number}{text}", " " * len(number) + " " * (start - 1) + "^" * (end - start)]
+
+
+@dataclass
+class RulesetError(Exception):
+    """Raised when a ruleset cannot be used; carries every finding of the file(s)."""
+
+    diagnostics: Sequence[Diagnostic]
+    sources: dict[str, str] = field(default_factory=dict)
+
+    def __str__(self) -> str:
+        return render_all(self.diagnostics, self.sources)
+
+
+def sort_diagnostics(diags: Iterable[Diagnostic]) -> list[Diagnostic]:
+    """Sorted by file and position, duplicates (same code at the same place) removed."""
+    seen: set = set()
+    out = []
+    for d in sorted(diags, key=Diagnostic.sort_key):
+        key = (d.code, d.span.file, d.span.line, d.span.column, d.message)
+        if key not in seen:
+            seen.add(key)
+            out.append(d)
+    return out
+
+
+def render_all(diags: Iterable[Diagnostic], sources: dict[str, str] | None = None, limit: int = MAX_SHOWN) -> str:
+    """Every finding rendered, sorted, capped at `limit` with a closing "... and N more"."""
+    ordered = sort_diagnostics(diags)
+    sources = sources or {}
+    parts = [d.render(sources.get(d.span.file)) for d in ordered[:limit]]
+    if len(ordered) > limit:
+        parts.append(f"... and {len(ordered) - limit} more")
+    return "\n".join(parts)
+
+
+def did_you_mean(word: str, candidates: Iterable[str]) -> str | None:
+    """The closest candidate to a misspelled `word`, or None when nothing is close enough."""
+    import difflib
+
+    pool = sorted(set(candidates))
+    if not pool:
+        return None
+    lower = {c.lower(): c for c in pool}
+    if word.lower() in lower:
+        return lower[word.lower()]
+    match = difflib.get_close_matches(word.lower(), list(lower), n=1, cutoff=0.6)
+    return lower[match[0]] if match else None
