@@ -19,6 +19,7 @@ Design:
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Callable
@@ -34,18 +35,18 @@ from .ast import (
 INDENT = "  "
 HEADER_ORDER = (ProgramDecl, VersionDecl, EffectiveDecl, PeriodDecl, CombineDecl)
 
-# Words a bare name may not be where the grammar expects a name (a tier, a `one of` value, a table
-# column); such names are written quoted. Quoting a plain name is harmless, so this list errs long.
-KEYWORDS = frozenset("""
-    program version effective period combine input tiers table rule review quality example
-    from keep by when points per at most least rounded half up even down to decimal decimals
-    and or not in legacy newcomers start downgrade earned after grace level levels periods
-    kpi share mean of above below report reports sustained contract expect tier unscored
-    text integer date boolean one required unique default year quarter month sum first
-    exclusive min max true false
-""".split())
+def _grammar_keywords() -> frozenset[str]:
+    """The grammar's keywords (terminals spelled as one lower-case word), read from grammar.lark."""
+    grammar = (Path(__file__).parent / "grammar.lark").read_text(encoding="utf-8")
+    return frozenset(re.findall(r'^[A-Z_]+:\s*"([a-z]+)"\s*$', grammar, re.MULTILINE))
 
-_NAME_RE = re.compile(r"[A-Za-z][A-Za-z0-9_]*\Z")
+
+# A name equal to a keyword is written quoted where the grammar takes a name or a string (a tier,
+# a `one of` value, a table column): the contextual lexer reads most of them as names anyway, but
+# quoting costs nothing and is right even where the keyword could also stand (tier `"keep"`).
+KEYWORDS = _grammar_keywords()
+
+_NAME_RE = re.compile(r"[^\W\d_]\w*\Z")  # the grammar's NAME: letters, digits, `_`
 
 
 # --------------------------------------------------------------------------- atoms
@@ -285,7 +286,7 @@ def _field_spec(decl: FieldDecl) -> str:
 
 
 def _input(node: InputBlock) -> list[_Line]:
-    pairs = [(f"{f.name}:", _field_spec(f), f) for f in node.fields]
+    pairs = [(f"{_word(f.name)}:", _field_spec(f), f) for f in node.fields]
     return _block(f"input {node.name}", node, _padded(pairs))
 
 
@@ -303,8 +304,23 @@ def _cell(cell: Cell) -> str:
     return value if cell.column is None else f"{_word(cell.column)} {value}"
 
 
+def _cells(rows: tuple[TableRow, ...]) -> list[str]:
+    """Each row's cells, every cell but a row's last padded so the columns line up."""
+    texts = [[_cell(c) + "," for c in row.cells] for row in rows]
+    widths: dict[int, int] = {}
+    for cells in texts:
+        for i, text in enumerate(cells[:-1]):
+            widths[i] = max(widths.get(i, 0), len(text))
+    return [
+        " ".join([*(f"{t:<{widths[i]}}" for i, t in enumerate(cells[:-1])), cells[-1][:-1]])
+        if cells else ""
+        for cells in texts
+    ]
+
+
 def _table(node: Table) -> list[_Line]:
-    pairs = [(f"{_quote(r.key)}:", ", ".join(_cell(c) for c in r.cells), r) for r in node.rows]
+    keys = [f"{_quote(r.key)}:" for r in node.rows]
+    pairs = list(zip(keys, _cells(node.rows), node.rows))
     return _block(f"table {node.name} by {', '.join(node.keys)}", node, _padded(pairs))
 
 
@@ -351,7 +367,7 @@ def _quality(node: Quality) -> list[_Line]:
 
 
 def _contract(node: ExampleContract) -> str:
-    fields = ", ".join(f"{name}: {format_expr(value)}" for name, value in node.fields)
+    fields = ", ".join(f"{_word(name)}: {format_expr(value)}" for name, value in node.fields)
     return f"contract {{ {fields} }}" if fields else "contract { }"
 
 
@@ -392,7 +408,7 @@ _STATEMENT: dict[type, Callable[..., list[_Line]]] = {
 
 # Members of blocks, for format_node: the line each stands on, in the block's words.
 _MEMBER: dict[type, Callable[..., str]] = {
-    FieldDecl: lambda n: f"{n.name}: {_field_spec(n)}",
+    FieldDecl: lambda n: f"{_word(n.name)}: {_field_spec(n)}",
     Bound: lambda n: f"{n.op} {format_expr(n.value)}",
     Tier: lambda n: f"{_word(n.name)} {_tier_spec(n)}",
     TableRow: lambda n: f"{_quote(n.key)}: {', '.join(_cell(c) for c in n.cells)}",

@@ -16,7 +16,7 @@ from pygments import highlight as _pygments_highlight
 from pygments.formatters import TerminalFormatter
 from pygments.lexer import RegexLexer, bygroups, words
 from pygments.token import (
-    Comment, Keyword, Name, Number, Operator, Punctuation, String, Text, Whitespace,
+    Comment, Keyword, Literal, Name, Number, Operator, Punctuation, String, Text, Whitespace,
 )
 
 STATEMENTS = (
@@ -35,7 +35,7 @@ CONSTANTS = ("year", "quarter", "month", "sum", "first", "exclusive", "true", "f
 WORD_OPERATORS = ("and", "or", "not", "in")
 BUILTINS = ("min", "max")
 
-_NAME = r"[A-Za-z][A-Za-z0-9_]*"
+_NAME = r"[^\W\d_]\w*"
 _WS = r"[ \t]+"
 
 
@@ -53,7 +53,7 @@ class PointsLexer(RegexLexer):
             (r"[ \t\r\f]+", Whitespace),
             (r"#.*?$", Comment.Single),
             (r'"', String.Double, "string"),
-            (r"\d{4}-\d{2}-\d{2}\b", String.Other),  # a date: its own colour, not a subtraction
+            (r"\d{4}-\d{2}-\d{2}\b", Literal.Date),  # a date, not a subtraction
             (r"\d[\d_]*(\.\d[\d_]*)?%", Number.Float),
             (r"\d[\d_]*\.\d[\d_]*", Number.Float),
             (r"\d[\d_]*", Number.Integer),
