@@ -115,6 +115,16 @@ class StatusDecision:
     origin: str | None = None  # how status_before came about when not carried over
     origin_span: Span = NO_SPAN
 
+    def to_json(self) -> dict:
+        """A flat, JSON-ready row (Decimals as strings) for CSV or JSON export."""
+        return {
+            "partner_id": self.partner_id, "period": self.period,
+            "status_before": self.status_before, "points": str(self.points),
+            "earned": self.earned, "target": str(self.target), "status_after": self.status_after,
+            "rule": self.rule, "source": _where(self.span), "origin": self.origin,
+            "origin_source": _where(self.origin_span) if self.origin else None,
+        }
+
 
 @dataclass(frozen=True, slots=True)
 class Standing:
@@ -210,13 +220,19 @@ def _review_partner(partner, own_points, periods, policies, legacy_name) -> list
 
 
 def _initial_state(partner, label, own_points, policy, legacy_name) -> _State | None:
-    if legacy_name is not None:
-        tier, span, how = _map_legacy(partner, legacy_name, policy)
-        return _State(tier, origin=how, origin_span=span)
-    if label not in own_points:
+    if legacy_name is None and label not in own_points:
         return None
+    tier, how, span = initial_status(partner, legacy_name, policy)
+    return _State(tier, origin=how, origin_span=span)
+
+
+def initial_status(partner: str, legacy_name: str | None, policy: ReviewPolicy) -> tuple[str, str, Span]:
+    """A partner's status before its first review: (tier, how in words, deciding span)."""
+    if legacy_name is not None and legacy_name.strip():
+        tier, span, how = _map_legacy(partner, legacy_name.strip(), policy)
+        return tier, how, span
     tier = policy.tiers[policy.newcomer_index()].name
-    return _State(tier, origin=f"newcomer starts at {tier}", origin_span=policy.newcomer_span)
+    return tier, f"newcomer starts at {tier}", policy.newcomer_span
 
 
 def _map_legacy(partner: str, old: str, policy: ReviewPolicy) -> tuple[str, Span, str]:

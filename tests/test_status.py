@@ -16,8 +16,8 @@ import yaml
 
 from dsl.ast import (Downgrade, LegacyMap, Number, Review, Ruleset, Span, Tier, Tiers,
                      VersionDecl)
-from engine.status import (ReviewPolicy, Standing, StatusError, explain_chain, policy_from_ruleset,
-                           review, standing)
+from engine.status import (ReviewPolicy, Standing, StatusError, explain_chain, initial_status,
+                           policy_from_ruleset, review, standing)
 
 FIXTURES = Path(__file__).parent / "fixtures" / "status"
 FILE = "o2.rules"
@@ -112,6 +112,27 @@ def test_decision_carries_points_target_earned_and_spans():
     assert (d.points, d.target, d.earned) == (Decimal(5999), Decimal(6000), "Basic")
     assert d.span.line == 30  # the downgrade line decided
     assert d.origin_span.line == 20  # the legacy line gave the first status
+
+
+def test_decision_exports_a_flat_json_row():
+    policy = policy_from_ruleset(ruleset(O2_TIERS, "at most 1 level", O2_LEGACY))
+    first, second = review({"p": {"2016": Decimal("6950.50")}}, ["2016", "2017"], one_policy(policy),
+                           {"p": "Gold"})
+    assert first.to_json() == {
+        "partner_id": "p", "period": "2016", "status_before": "Advanced", "points": "6950.50",
+        "earned": "Basic", "target": "7500", "status_after": "Basic",
+        "rule": "downgrade at most 1 level", "source": "o2.rules:30",
+        "origin": "legacy 'Gold' -> Advanced", "origin_source": "o2.rules:22"}
+    assert (second.to_json()["points"], second.to_json()["origin"]) == ("0", None)
+
+
+def test_initial_status_for_a_partner_not_yet_reviewed():
+    policy = policy_from_ruleset(ruleset(O2_TIERS, legacy=O2_LEGACY, newcomers="Advanced"))
+    assert initial_status("p", "Premium", policy)[:2] == ("Expert", "legacy 'Premium' -> Expert")
+    assert initial_status("p", None, policy)[:2] == ("Advanced", "newcomer starts at Advanced")
+    assert initial_status("p", "", policy)[0] == "Advanced"
+    with pytest.raises(StatusError, match="did you mean 'Premium'"):
+        initial_status("p", "Premum", policy)
 
 
 def test_upgrade_and_kept_point_at_tier_lines():
