@@ -1,0 +1,204 @@
+"""Translate Lark's syntax exceptions into Diagnostics in plain words (used by dsl.parser only).
+
+Design:
+- Terminal names never reach a person: `WORDS` and the grammar's own keyword strings turn them
+  into words ("a number", "the word `points`", "`{`", "the end of the file"), ranked so the most
+  useful few come first and capped at `MAX_EXPECTED`.
+- Curated messages come first (a block left open, an unterminated string, `=` for `:`, an unknown
+  statement word with did-you-mean, a rule without `points`); the generic message is the fallback.
+- When something is missing at the end of a line, the caret goes right after the previous token:
+  that is where the person has to type, not at the start of the next line.
+- Positions are computed from the scanner tokens of dsl.parser (absolute offsets), so they refer
+  to the whole file even though each statement is parsed on its own.
+"""
+from __future__ import annotations
+
+from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken
+
+from . import ast as A
+from .errors import Diagnostic, did_you_mean
+
+MAX_EXPECTED = 5
+STATEMENT_TERMINALS = {"PROGRAM", "VERSION", "EFFECTIVE", "PERIOD", "COMBINE", "INPUT", "TIERS",
+                       "TABLE", "RULE", "REVIEW", "QUALITY", "EXAMPLE"}
+STATEMENT_WORDS = tuple(t.lower() for t in STATEMENT_TERMINALS)
+OPERATORS = {"PLUS", "MINUS", "STAR", "SLASH"}
+
+# (rank, words): lower ranks are shown first. Keywords not listed are "the word `x`" at rank 10.
+WORDS = {
+    "NUMBER": (0, "a number"),
+    "NAME": (1, "a name"),
+    "STRING": (2, "a string in double quotes"),
+    "DATE": (3, "a date such as `2016-03-01`"),
+    "PERCENT": (4, "a percentage such as `5%`"),
+    "@statement": (5, "a statement such as `rule` or `table`"),
+    "RBRACE": (20, "`}`"),
+    "RPAR": (21, "`)`"),
+    "RSQB": (22, "`]`"),
+    "COLON": (23, "`:`"),
+    "COMMA": (24, "`,`"),
+    "ARROW": (25, "`->`"),
+    "COMPARE_OP": (30, "a comparison such as `==` or `<`"),
+    "@operator": (40, "an operator (`+`, `-`, `*`, `/`)"),
+    "PLUS": (41, "`+`"),
+    "MINUS": (41, "`-`"),
+    "STAR": (41, "`*`"),
+    "SLASH": (41, "`/`"),
+    "LBRACE": (44, "`{`"),
+    "LPAR": (45, "`(`"),
+    "LSQB": (46, "`[`"),
+    "$END": (50, "the end of the file"),
+}
+
+
+def describe_expected(expected: set[str], keywords: dict[str, str]) -> str:
+    """'a, b or c': the expected terminals in plain words, most useful first, at most MAX_EXPECTED."""
+    names = set(expected)
+    if {"RULE", "TABLE", "PROGRAM"} <= names:
+        names = (names - STATEMENT_TERMINALS) | {"@statement"}
+    if {"PLUS", "STAR"} <= names:
+        names = (names - OPERATORS) | {"@operator"}
+    if "NUMBER" in names:
+        names.discard("MINUS")  # a sign is part of writing a number, not a separate thing to expect
+    ranked = sorted(_word(n, keywords) for n in names)
+    words = list(dict.fromkeys(w for _, w in ranked))[:MAX_EXPECTED]
+    if not words:
+        return "nothing more"
+    return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " or " + words[-1]
+
+
+def _word(name: str, keywords: dict[str, str]) -> tuple[int, str]:
+    if name in WORDS:
+        return WORDS[name]
+    if name in keywords:
+        return 10, f"the word `{keywords[name]}`"
+    return 60, f"`{name.lower()}`"
+
+
+def syntax_error(exc: UnexpectedInput, chunk, file: str, text: str, keywords: dict[str, str]) -> Diagnostic:
+    """One Diagnostic for a Lark exception raised while parsing `chunk` (a piece of `text`)."""
+    ctx = _Context(chunk, file, text, keywords)
+    if isinstance(exc, UnexpectedCharacters):
+        return ctx.bad_character(chunk.start + exc.pos_in_stream, exc.allowed or set())
+    assert isinstance(exc, UnexpectedToken)
+    expected = set(exc.accepts or exc.expected or ())
+    return ctx.bad_token(exc.token, expected)
+
+
+class _Context:
+    """What the messages need: the piece's scanner tokens, the file and its text."""
+
+    def __init__(self, chunk, file: str, text: str, keywords: dict[str, str]):
+        self.chunk, self.file, self.text, self.keywords = chunk, file, text, keywords
+
+    def diag(self, code: str, message: str, span: A.Span, hint: str | None = None) -> Diagnostic:
+        return Diagnostic(code, message, span, "error", hint)
+
+    def span(self, t) -> A.Span:
+        return A.Span(self.file, t.line, t.column, t.line, t.column + len(t.text))
+
+    def after(self, t) -> A.Span:
+        col = t.column + len(t.text)
+        return A.Span(self.file, t.line, col, t.line, col + 1)
+
+    def token_at(self, offset: int):
+        return next((t for t in self.chunk.tokens if t.start == offset), None)
+
+    def previous(self, offset: int):
+        before = [t for t in self.chunk.tokens if t.end <= offset]
+        return before[-1] if before else None
+
+    def open_blocks(self, offset: int) -> list:
+        """The scanner tokens of the `{` still open at `offset`, innermost last."""
+        stack = []
+        for t in self.chunk.tokens:
+            if t.start >= offset:
+                break
+            if t.text == "{":
+                stack.append(t)
+            elif t.text == "}" and stack:
+                stack.pop()
+        return stack
+
+    def header(self, brace) -> str:
+        """`rule "X"`: the first two words of the line segment that opened a block."""
+        toks = self.chunk.tokens
+        i = toks.index(brace)
+        j = i
+        while j > 0 and toks[j - 1].line == brace.line and toks[j - 1].text not in "{}":
+            j -= 1
+        return " ".join(t.text for t in toks[j:min(i, j + 2)])
+
+    # ------------------------------------------------------------------ characters
+    def bad_character(self, offset: int, allowed: set[str]) -> Diagnostic:
+        char = self.text[offset]
+        tok = self.token_at(offset)
+        line = self.text.count("\n", 0, offset) + 1
+        col = offset - (self.text.rfind("\n", 0, offset) + 1) + 1
+        here = A.Span(self.file, line, col, line, col + 1)
+        if char == '"':
+            width = len(tok.text) if tok else 1
+            return self.diag("P102", "this string is never closed", A.Span(self.file, line, col, line, col + width),
+                             'end it with `"` on the same line')
+        if char == "=" and "COLON" in allowed:
+            inside = self.open_blocks(offset)
+            hint = "write `name: value`" if inside and self.header(inside[-1]) == "contract" else "write `name: type`"
+            return self.diag("P105", "expected `:` after the name, not `=`", here, hint)
+        if char == "=" and "COMPARE_OP" in allowed:
+            return self.diag("P105", "`=` does not compare", here, "write `==` to compare two values")
+        shown = char if char.isprintable() and not char.isspace() else repr(char)
+        return self.diag("P101", f"unexpected character `{shown}`: expected {self.expected(allowed)}", here)
+
+    def expected(self, names: set[str]) -> str:
+        return describe_expected(names, self.keywords)
+
+    # ------------------------------------------------------------------ tokens
+    def bad_token(self, token, expected: set[str]) -> Diagnostic:
+        at_end = token.type == "$END"
+        offset = self.chunk.end if at_end else self.chunk.start + token.start_pos
+        prev = self.previous(offset)
+        tok = None if at_end else self.token_at(offset)
+        opened = self.open_blocks(offset)
+        if opened and (at_end or (token.type in STATEMENT_TERMINALS and tok and tok.column == 1)):
+            return self.never_closed(opened[-1])
+        if token.type == "RBRACE" and "POINTS" in expected and opened:
+            rule = self.header(opened[0])
+            span = self.after(prev) if prev and prev.text != "{" else self.span(tok)
+            return self.diag("P106", f"{rule} has no `points`", span,
+                             "add a line `points N`: the points the rule gives")
+        if token.type == "NAME" and {"RULE", "TABLE"} <= expected:
+            guess = did_you_mean(str(token), STATEMENT_WORDS)
+            hint = f"did you mean `{guess}`?" if guess else "a statement starts with " + ", ".join(
+                f"`{w}`" for w in ("program", "input", "tiers", "table", "rule", "review", "example")) + ", ..."
+            return self.diag("P104", f"unknown statement `{token}`", self.span(tok), hint)
+        if at_end:
+            return self.ends_early(prev, expected)
+        if prev and tok and tok.line > prev.line and self.wants_more(prev):
+            return self.diag("P107", f"expected {self.expected(expected)} after `{prev.text}`", self.after(prev))
+        return self.diag("P101", f"unexpected `{token}`: expected {self.expected(expected)}", self.span(tok),
+                         self.spelling_hint(token, expected))
+
+    def never_closed(self, brace) -> Diagnostic:
+        return self.diag("P103", f"the block `{self.header(brace)}` opened at line {brace.line} is never closed",
+                         self.span(brace), "add `}` where the block ends")
+
+    def ends_early(self, prev, expected: set[str]) -> Diagnostic:
+        if prev is None:
+            return self.diag("P108", f"expected {self.expected(expected)}", A.Span(self.file, self.chunk.line, 1, self.chunk.line, 2))
+        if self.chunk.end < len(self.text):
+            return self.diag("P107", f"expected {self.expected(expected)} after `{prev.text}`", self.after(prev))
+        return self.diag("P108", f"the file ends too early: expected {self.expected(expected)} after `{prev.text}`",
+                         self.after(prev))
+
+    def wants_more(self, prev) -> bool:
+        """True when the previous token cannot end an entry: a keyword, an operator, `:` or `,`."""
+        if prev.kind in ("op", "other"):
+            return prev.text not in "{})]"
+        return prev.kind == "word" and prev.text in self.keywords.values()
+
+    def spelling_hint(self, token, expected: set[str]) -> str | None:
+        if token.type not in ("NAME",) and str(token) not in self.keywords.values():
+            return None
+        words = [self.keywords[n] for n in expected if n in self.keywords]
+        guess = did_you_mean(str(token), words)
+        return f"did you mean `{guess}`?" if guess and guess != str(token) else None

@@ -1,0 +1,253 @@
+"""Parse ruleset text into dsl.ast nodes, reporting every syntax error of a file at once.
+
+Design:
+- The grammar lives in dsl/grammar.lark (LALR, contextual lexer); the Lark parser is built once
+  by a cached factory. The Lark tree is turned at once into frozen AST nodes with spans; nothing
+  outside this module sees a Lark tree.
+- Recovery: a small scanner of our own (strings, comments, words, braces) splits the file at
+  top-level keywords that start a line, and each piece is parsed alone. A mistake in one
+  statement therefore never hides a mistake in the next, and each is reported once. Inside an
+  open block a keyword only splits when it is not indented deeper than the block's statement,
+  so a tier or field that happens to be spelled like a keyword does not cut a block in two.
+- The same scanner collects the comments (it knows where strings are), so the cached parser
+  holds no per-call state and stays safe to share.
+- Lark's exceptions are translated in one place (`_syntax_error`) into Diagnostics in plain
+  words: terminal names map to words, curated messages cover the common mistakes, and a
+  missing word is reported at the end of the previous token, not on the next line.
+- Limits keep a hostile file from exhausting the interpreter: nesting depth is measured on the
+  Lark tree (iteratively) before it is transformed, and statement/row counts are capped.
+
+Codes (P1xx):
+- P101 unexpected word or character; says what was expected
+- P102 a string is never closed
+- P103 a block is never closed (`}` missing)
+- P104 unknown statement word (did you mean ...)
+- P105 `=` where `:` (or `==`) belongs
+- P106 a rule without `points`
+- P107 something missing at the end of a line (reported at the end of the previous token)
+- P108 the file ends in the middle of a statement
+- P110 impossible date
+- P111 unknown escape in a string
+- P112 unknown word in a closed set (period, combine mode, type, option, input block, function)
+- P113 an entry given twice, or a required entry missing, in a block
+- P114 a whole number was expected
+- P120 nesting too deep
+- P121 too many statements or rows
+- P130 file cannot be read, is larger than 1 MB, is binary or is not UTF-8
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+from lark import Lark, Tree
+from lark.exceptions import UnexpectedInput
+from lark.lexer import PatternStr
+
+from . import ast as A
+from .builder import Builder
+from .errors import Diagnostic, RulesetError, sort_diagnostics
+from .parse_errors import syntax_error
+
+MAX_DEPTH = 64  # parentheses and `not` / unary minus nested in one another
+MAX_TREE_DEPTH = 200  # any expression nesting (long operator chains); protects later recursion
+MAX_ENTRIES = 20_000  # statements in a file, entries (rows, fields, tiers) in a block
+MAX_BYTES = 1_000_000
+
+TOP_KEYWORDS = ("program", "version", "effective", "period", "combine", "input", "tiers", "table",
+                "rule", "review", "quality", "example")
+NESTING = {"paren_cond", "paren_expr", "not_op", "neg"}
+
+
+@lru_cache(maxsize=1)
+def _lark() -> Lark:
+    """The LALR parser, built once from dsl/grammar.lark."""
+    grammar = (Path(__file__).parent / "grammar.lark").read_text(encoding="utf-8")
+    return Lark(grammar, parser="lalr", lexer="contextual", propagate_positions=True,
+                maybe_placeholders=True)
+
+
+@lru_cache(maxsize=1)
+def _keywords() -> dict[str, str]:
+    """Terminal name -> keyword for every word-like terminal of the grammar (`POINTS` -> `points`)."""
+    return {t.name: t.pattern.value for t in _lark().terminals
+            if isinstance(t.pattern, PatternStr) and t.pattern.value.isalpha()}
+
+
+# --------------------------------------------------------------------------- public API
+
+
+def parse(text: str, file: str = "<string>") -> A.Ruleset:
+    """Parse ruleset text; raise RulesetError carrying every syntax finding (P1xx)."""
+    if len(text.encode("utf-8", "surrogatepass")) > MAX_BYTES:
+        raise _file_error(file, "is larger than 1 MB; a ruleset must be smaller", text)
+    toks = _scan(text)
+    comments = tuple(A.Comment(t.text[1:].rstrip(), _tok_span(file, t)) for t in toks if t.kind == "comment")
+    sig = [t for t in toks if t.kind != "comment"]
+    chunks = _split(text, sig)
+    diags: list[Diagnostic] = []
+    if len(chunks) > MAX_ENTRIES:
+        diags.append(_diag("P121", f"the file has more than {MAX_ENTRIES:,} statements",
+                           _tok_span(file, chunks[MAX_ENTRIES].tokens[0])))
+        raise RulesetError(diags, {file: text})
+    statements: list = []
+    for chunk in chunks:
+        statements.extend(_parse_chunk(chunk, file, text, diags))
+    if diags:
+        raise RulesetError(sort_diagnostics(diags), {file: text})
+    lines = text.splitlines() or [""]
+    span = A.Span(file, 1, 1, len(lines), len(lines[-1]) + 1)
+    return A.Ruleset(file, tuple(statements), comments, span)
+
+
+def parse_file(path: str | Path) -> A.Ruleset:
+    """Read a UTF-8 ruleset file and parse it; unreadable files are P130 errors, not exceptions."""
+    name = str(path)
+    try:
+        if Path(path).stat().st_size > MAX_BYTES:
+            raise _file_error(name, "is larger than 1 MB; a ruleset must be smaller")
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        raise _file_error(name, f"cannot be read: {exc.strerror or exc}") from None
+    if b"\x00" in data:
+        raise _file_error(name, "is a binary file, not a ruleset")
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[:exc.start].count(b"\n") + 1
+        raise _file_error(name, f"is not UTF-8 text (bad byte at line {line}); save it as UTF-8") from None
+    return parse(text, name)
+
+
+def _file_error(file: str, what: str, text: str | None = None) -> RulesetError:
+    diag = _diag("P130", f"the file {file} {what}", A.Span(file, 1, 1, 1, 1))
+    return RulesetError([diag], {file: text} if text is not None else {})
+
+
+def _diag(code: str, message: str, span: A.Span, hint: str | None = None) -> Diagnostic:
+    return Diagnostic(code, message, span, "error", hint)
+
+
+# --------------------------------------------------------------------------- scanning and splitting
+
+_SCAN = re.compile(r"""
+    (?P<nl>\n) | (?P<ws>[ \t\f\r\ufeff]+) | (?P<comment>\#[^\n]*)
+  | (?P<string>"(?:[^"\\\n]|\\.)*"?) | (?P<word>[^\W\d_]\w*) | (?P<number>\d[\w.%-]*)
+  | (?P<op>->|==|!=|<=|>=) | (?P<other>.)
+""", re.VERBOSE)
+
+
+@dataclass(frozen=True, slots=True)
+class _Tok:
+    kind: str
+    text: str
+    start: int
+    line: int
+    column: int
+
+    @property
+    def end(self) -> int:
+        return self.start + len(self.text)
+
+
+@dataclass
+class _Chunk:
+    start: int  # offset of the first character of the chunk's first line
+    end: int
+    line: int  # 1-based line the chunk starts on
+    tokens: list
+
+
+def _scan(text: str) -> list[_Tok]:
+    """Comments and significant tokens with positions; whitespace is dropped."""
+    out, line, line_start = [], 1, 0
+    for m in _SCAN.finditer(text):
+        kind = m.lastgroup
+        if kind == "nl":
+            line, line_start = line + 1, m.end()
+        elif kind != "ws":
+            out.append(_Tok(kind, m.group(), m.start(), line, m.start() - line_start + 1))
+    return out
+
+
+def _split(text: str, toks: list[_Tok]) -> list[_Chunk]:
+    """Cut the file before each top-level keyword that starts a statement line."""
+    chunks = [_Chunk(0, len(text), 1, [])]
+    depth, head_col, prev_line = 0, 1, 0
+    for i, t in enumerate(toks):
+        if t.line != prev_line and t.kind == "word" and t.text in TOP_KEYWORDS and _starts_statement(toks, i, depth, head_col):
+            start = t.start - t.column + 1
+            chunks[-1].end = start
+            chunks.append(_Chunk(start, len(text), t.line, []))
+            depth, head_col = 0, t.column
+        if t.text == "{":
+            depth += 1
+        elif t.text == "}" and depth:
+            depth -= 1
+        chunks[-1].tokens.append(t)
+        prev_line = t.line
+    if not chunks[0].tokens and len(chunks) > 1:
+        chunks[1].start, chunks[1].line = 0, 1
+        chunks.pop(0)
+    return chunks
+
+
+def _starts_statement(toks: list[_Tok], i: int, depth: int, head_col: int) -> bool:
+    t = toks[i]
+    if i + 1 < len(toks) and toks[i + 1].text == ":":
+        return False  # a field or key spelled like a keyword
+    return depth == 0 or (t.text != "period" and t.column <= head_col)
+
+
+def _tok_span(file: str, t: _Tok) -> A.Span:
+    return A.Span(file, t.line, t.column, t.line, t.column + len(t.text))
+
+
+# --------------------------------------------------------------------------- parsing one piece
+
+
+def _parse_chunk(chunk: _Chunk, file: str, text: str, diags: list[Diagnostic]) -> list:
+    source = text[chunk.start:chunk.end]
+    try:
+        tree = _lark().parse(source)
+    except UnexpectedInput as exc:
+        diags.append(syntax_error(exc, chunk, file, text, _keywords()))
+        return []
+    found = _check_limits(tree, file, chunk.line - 1)
+    if found:
+        diags.append(found)
+        return []
+    builder = Builder(file, chunk.line - 1)
+    statements = builder.transform(tree)
+    diags.extend(builder.errors)
+    return statements
+
+
+def _check_limits(tree: Tree, file: str, line_off: int) -> Diagnostic | None:
+    """Nesting depth and entry counts, measured without recursion before the tree is transformed."""
+    if len(tree.children) > MAX_ENTRIES:
+        return _diag("P121", f"the file has more than {MAX_ENTRIES:,} statements", _meta_span(file, line_off, tree.meta))
+    stack = [(tree, 0, 0)]
+    while stack:
+        node, nesting, depth = stack.pop()
+        if node.data in NESTING:
+            nesting += 1
+        if nesting > MAX_DEPTH:
+            return _diag("P120", f"this expression is nested too deeply (more than {MAX_DEPTH} levels)",
+                         _meta_span(file, line_off, node.meta), "split it into simpler rules or conditions")
+        if depth > MAX_TREE_DEPTH:
+            return _diag("P120", f"this expression is too long (more than {MAX_TREE_DEPTH} operations in a row)",
+                         _meta_span(file, line_off, node.meta), "split it into simpler rules or conditions")
+        if node.data.endswith("_block") and len(node.children) > MAX_ENTRIES:
+            return _diag("P121", f"this block has more than {MAX_ENTRIES:,} entries", _meta_span(file, line_off, node.meta))
+        stack.extend((c, nesting, depth + 1) for c in node.children if isinstance(c, Tree))
+    return None
+
+
+def _meta_span(file: str, line_off: int, meta) -> A.Span:
+    if getattr(meta, "empty", True):
+        return A.Span(file, line_off + 1, 1, line_off + 1, 1)
+    return A.Span(file, meta.line + line_off, meta.column, meta.end_line + line_off, meta.end_column)
+
