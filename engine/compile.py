@@ -20,7 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
-from typing import Callable
+from typing import Callable, Iterator
 
 from dsl import ast
 from engine import trace
@@ -205,7 +205,7 @@ def compile_ruleset(ruleset: ast.Ruleset) -> Plan:
     rules = tuple(compile_rule(r, Scope(r, fields, tables, reads), ruleset) for r in ruleset.rules)
     check_unique_ids(rules)
     indexed = PRODUCT in fields
-    products = known_products(rules, ruleset) if indexed else frozenset()
+    products = known_products(rules, fields, ruleset) if indexed else frozenset()
     index, fallback = build_index(rules, products) if indexed else ({}, rules)
     if indexed and (products or any(r.pins is not None for r in rules)):
         reads.setdefault(PRODUCT, None)
@@ -297,11 +297,24 @@ def pinned_values(cond, fields: dict, ruleset: ast.Ruleset) -> frozenset | None:
     return None
 
 
-def known_products(rules, ruleset: ast.Ruleset) -> frozenset:
-    """Every product the plan knows: pinned by a rule or a first key of a table by product."""
+def atoms(cond) -> Iterator:
+    """Every atomic test of a condition, at any depth."""
+    if isinstance(cond, (ast.And, ast.Or)):
+        for item in cond.items:
+            yield from atoms(item)
+    elif isinstance(cond, ast.Not):
+        yield from atoms(cond.operand)
+    elif cond is not None:
+        yield cond
+
+
+def known_products(rules, fields: dict, ruleset: ast.Ruleset) -> frozenset:
+    """Every product the plan knows: named in a `product ==/in` test anywhere in a condition,
+    or a first key of a table by product."""
     known: set = set()
     for rule in rules:
-        known |= rule.pins or set()
+        for atom in atoms(rule.rule.when):
+            known |= pinned_values(atom, fields, ruleset) or set()
     for table in ruleset.tables:
         if table.keys and table.keys[0] == PRODUCT:
             known |= {row.key for row in table.rows}
