@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from hypothesis import given, settings, strategies as st
 
 from dsl.ast import (Downgrade, LegacyMap, Number, Review, Ruleset, Span, Tier, Tiers,
                      VersionDecl)
@@ -295,3 +296,33 @@ def test_standing_with_unknown_status_suggests_a_tier():
     policy = policy_from_ruleset(ruleset(O2_TIERS))
     with pytest.raises(StatusError, match="did you mean 'Expert'"):
         standing("p", "expert", Decimal(0), policy)
+
+
+# --------------------------------------------------------------------------- invariants
+
+DOWNGRADES = ["at most 1 level", "at most 2 levels", "to earned", "after 1 grace period",
+              "after 2 grace periods"]
+POLICIES = {d: policy_from_ruleset(ruleset(
+    ["Basic from 0", "Advanced from 7_500 keep 6_000", "Expert from 15_000", "ExpertPlus from 45_000"],
+    d, O2_LEGACY)) for d in DOWNGRADES}
+
+
+@settings(max_examples=150, deadline=None)
+@given(down=st.sampled_from(DOWNGRADES), start=st.sampled_from(sorted(O2_LEGACY)),
+       amounts=st.lists(st.integers(-100, 60_000), min_size=1, max_size=6))
+def test_review_invariants(down, start, amounts):
+    policy = POLICIES[down]
+    periods = [str(2016 + i) for i in range(len(amounts))]
+    points = {"p": {label: Decimal(a) for label, a in zip(periods, amounts)}}
+    decisions = review(points, periods, one_policy(policy), {"p": start})
+    rank = {name: i for i, name in enumerate(policy.tier_names())}
+    for before, after in zip(decisions, decisions[1:]):
+        assert after.status_before == before.status_after
+    for d in decisions:
+        moved = rank[d.status_after] - rank[d.status_before]
+        assert rank[d.status_after] >= min(rank[d.earned], rank[d.status_before])  # never below earned
+        assert (moved > 0) == (rank[d.earned] > rank[d.status_before])  # up only when earned
+        if d.points >= d.target:
+            assert moved >= 0  # reaching the target never loses the tier
+        if down.startswith("at most"):
+            assert moved >= -int(down.split()[2])
