@@ -51,7 +51,7 @@ AREAS = (
 )
 RULE_AREAS = ("rule", "rule condition", "rule formula", "cap", "floor", "rounding")
 TABLE_AREAS = ("table", "table row", "table cell")
-# Whole blocks: an added or removed one is named, not quoted, in `describe()`.
+# Whole blocks (key of one item): an added one is named, not quoted, in `describe()`.
 BLOCK_AREAS = ("rule", "table", "input", "quality", "example")
 _KIND_ORDER = {"removed": 0, "changed": 1, "added": 2}
 
@@ -83,7 +83,8 @@ class Edit:
         if self.kind == "changed":
             return f"{self.subject}: {aspect}{self.old} -> {self.new}"
         line = f"{self.subject}: {aspect}{self.kind}" if aspect else f"{self.subject} {self.kind}"
-        if self.kind == "added" and self.new and not (self.area in BLOCK_AREAS and not aspect):
+        whole_block = self.area in BLOCK_AREAS and len(self.key) == 1
+        if self.kind == "added" and self.new and not whole_block:
             line += f": {self.new}"
         return line
 
@@ -249,9 +250,9 @@ def _field_subject(block: str, name: str) -> str:
 
 def _field_aspects(f: A.FieldDecl) -> dict[str, tuple[object, str | None]]:
     """aspect -> (comparable value, words); order-free where order carries no meaning."""
-    kind = _field_words(A.FieldDecl(f.name, f.kind, f.choices)).split(",")[0] if f.kind == "choice" else f.kind
+    kind = _field_words(A.FieldDecl(f.name, f.kind, f.choices))  # the type alone, `one of (...)` included
     kind_cmp = (f.kind, frozenset(f.choices))
-    bounds = sorted(map(format_node, f.bounds))
+    bounds = [format_node(b) for b in f.bounds]  # as written; compared as a set below
     bound_cmp = frozenset((b.op, _cmp_expr(b.value)) for b in f.bounds)
     return {
         "type": (kind_cmp, kind),
@@ -327,11 +328,7 @@ def _table_words(t: A.Table) -> str:
 
 
 def _row_words(row: A.TableRow) -> str:
-    return ", ".join(_cell_words(c) if c.column else format_expr(c.value) for c in row.cells)
-
-
-def _cell_words(c: A.Cell) -> str:
-    return f"{c.column} {format_expr(c.value)}"
+    return ", ".join(map(format_node, row.cells))
 
 
 def _diff_rows(table: A.Table, rows_a: tuple, rows_b: tuple) -> Iterator[Edit]:
