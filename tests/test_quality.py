@@ -177,3 +177,14 @@ def test_quality_does_not_import_scoring_or_status_code():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          cwd=Path(__file__).parent.parent, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_o2_program_quality_block():
+    from dsl.parser import parse_file
+
+    spec = quality_spec(parse_file(Path(__file__).parent.parent / "rulesets" / "o2-business" / "2016-03.rules"))
+    assert [(k.id, k.aggregate, k.direction, k.threshold, k.min_reports) for k in spec.kpis] == [
+        ("payment-defaults", "share", "above", Decimal("0.05"), 5),
+        ("low-usage", "mean", "below", Decimal(40), 5),
+        ("churn", "share", "above", Decimal("0.1"), 5)]
+    assert (spec.period, spec.sustained) == ("quarter", 3)

@@ -298,6 +298,29 @@ def test_standing_with_unknown_status_suggests_a_tier():
         standing("p", "expert", Decimal(0), policy)
 
 
+
+def test_o2_program_versions_over_five_years():
+    from dsl.parser import parse_file
+
+    folder = Path(__file__).parent.parent / "rulesets" / "o2-business"
+    versions = {name: policy_from_ruleset(parse_file(folder / f"{name}.rules"))
+                for name in ("2016-03", "2017-01", "2018-01")}
+    in_force = {"2016": "2016-03", "2017": "2017-01"}  # 2018 and later: 2018-01
+    points = {"p": {"2016": Decimal(16_000), "2017": Decimal(15_500), "2018": Decimal(13_000),
+                    "2019": Decimal(0), "2020": Decimal(0)}}
+    periods = ["2016", "2017", "2018", "2019", "2020"]
+    decisions = review(points, periods, lambda label: versions[in_force.get(label, "2018-01")],
+                       {"p": "Premium"})
+    assert [line_of(d) for d in decisions] == [
+        "2016: Expert -> Expert (kept: target reached) from legacy 'Premium' -> Expert",
+        "2017: Expert -> Expert (kept: target reached)",
+        "2018: Expert -> Expert (kept: target reached)",  # 13,000 reaches the 2018 `keep 12_000`
+        "2019: Expert -> Expert (grace period 1 of 1)",
+        "2020: Expert -> Basic (downgrade after 1 grace period)",
+    ]
+    assert explain_chain(decisions)[0].startswith(
+        "2016: legacy 'Premium' -> Expert (" + str(folder / "2016-03.rules") + ":94)")
+
 # --------------------------------------------------------------------------- invariants
 
 DOWNGRADES = ["at most 1 level", "at most 2 levels", "to earned", "after 1 grace period",
