@@ -1,0 +1,402 @@
+"""Streaming readers of contract exports: CSV, JSON Lines, XLSX.
+
+Design:
+- One entry point, `open_rows(path)`, chooses the format by extension and returns a `RowSource`:
+  a context manager and an iterable of `(row_number, raw)`; raw is a list of cells (CSV, XLSX)
+  or a dict (JSON Lines). Memory does not grow with the number of rows: every format is read
+  row by row (XLSX through openpyxl's read-only mode).
+- Row numbers are what the user's tool shows. CSV and XLSX: the header is row 1, the first
+  contract row 2; a CSV record whose quoted cell spans several lines still counts as one row,
+  as a spreadsheet shows it (so after such a record, row numbers and text-editor line numbers
+  differ). JSON Lines: the line number. Blank lines and rows whose cells are all empty are
+  skipped (they are not contracts) but counted, so later numbers stay right.
+- Two kinds of trouble. A row that cannot be read (wrong number of cells, a line that is not a
+  JSON object) is yielded as a `BadRow`, so the caller rejects it and goes on. A file that
+  cannot be read at all raises `InputError` with the path and, where known, the row or line.
+- CSV is decoded line by line from bytes, so a decoding error names its exact line. A UTF-8
+  BOM is dropped; a UTF-16 BOM (Excel's "Unicode text") switches to UTF-16. The delimiter is
+  sniffed from the header line (`,` `;` or tab, the most frequent outside quotes) unless
+  given. Extra cells that are all empty (a trailing delimiter) are dropped silently; any other
+  difference from the header's width is a `BadRow`.
+- JSON Lines floats are parsed as `Decimal` (exact); `NaN`/`Infinity` and repeated keys make a
+  line a `BadRow`.
+"""
+from __future__ import annotations
+
+import codecs
+import csv
+import hashlib
+import io
+import json
+import os
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Iterator
+
+from dsl.errors import did_you_mean
+
+KINDS = {".csv": "csv", ".txt": "csv", ".tsv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl",
+         ".xlsx": "xlsx", ".xlsm": "xlsx"}
+_KNOWN = ".csv, .jsonl or .xlsx"
+_DELIMITERS = (",", ";", "\t")
+_CHUNK = 1 << 20
+
+
+class InputError(Exception):
+    """A file that cannot be read at all: its path, a sentence for a person, and the row if known."""
+
+    def __init__(self, path: str | os.PathLike, message: str, row: int | None = None):
+        super().__init__(message)
+        self.path = str(path)
+        self.message = message
+        self.row = row
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.message}"  # messages name their row or line themselves
+
+
+@dataclass(frozen=True, slots=True)
+class BadRow:
+    """A row that could not be read; yielded in place of the raw row so the caller can reject it."""
+
+    row_number: int
+    reason: str
+
+
+def sha256_of(path: str | os.PathLike) -> str:
+    """The sha256 hex digest of a file, read in chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(_CHUNK), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def open_rows(path: str | os.PathLike, *, delimiter: str | None = None, encoding: str = "utf-8",
+              sheet: str | None = None) -> "RowSource":
+    """A streaming source of the rows of a CSV, JSON Lines or XLSX file, chosen by extension."""
+    path = Path(path)
+    _check_file(path)
+    kind = _kind_of(path)
+    if kind == "csv":
+        return _CsvSource(path, delimiter, encoding)
+    if kind == "jsonl":
+        return _JsonlSource(path, encoding)
+    return _XlsxSource(path, sheet)
+
+
+def _kind_of(path: Path) -> str:
+    suffix = path.suffix.lower()
+    if suffix in KINDS:
+        return KINDS[suffix]
+    hints = {".xls": " (save it from Excel as .xlsx)", ".json": " (JSON Lines files, one object a "
+             "line, end in .jsonl)"}
+    shown = f"extension '{suffix}'" if suffix else "no extension"
+    raise InputError(path, f"cannot read a file with {shown}: use {_KNOWN}{hints.get(suffix, '')}")
+
+
+def _check_file(path: Path) -> None:
+    if not path.exists():
+        raise InputError(path, "no such file")
+    if path.is_dir():
+        raise InputError(path, "is a folder, not a file")
+    if path.stat().st_size == 0:
+        raise InputError(path, "the file is empty")
+
+
+class RowSource:
+    """Rows of one file: `kind`, `header` (None for JSON Lines), iterate for `(row_number, raw)`."""
+
+    kind: str = ""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.header: list[str] | None = None
+        self.size = path.stat().st_size
+        self._handle = None
+
+    def __enter__(self) -> "RowSource":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Release the file; iteration ends."""
+        if self._handle is not None:
+            self._handle.close()
+            self._handle = None
+
+    def __iter__(self) -> Iterator[tuple[int, object]]:
+        raise NotImplementedError
+
+    def _error(self, message: str, row: int | None = None) -> InputError:
+        return InputError(self.path, message, row)
+
+
+def _check_header(source: RowSource, header: list[str]) -> list[str]:
+    """The header's names trimmed; duplicates (other than blank names) raise."""
+    names = [str(c).strip() if c is not None else "" for c in header]
+    if not any(names):
+        raise source._error("the header row (row 1) is empty: the first row must name the columns", 1)
+    seen: dict[str, int] = {}
+    for position, name in enumerate(names, 1):
+        if name and name in seen:
+            raise source._error(f"the header (row 1) names the column `{name}` twice (columns {seen[name]} "
+                                f"and {position})", 1)
+        seen.setdefault(name, position)
+    return names
+
+
+def _fit(cells: list, width: int, row: int, kind: str) -> list | BadRow:
+    """The cells cut or padded to the header's width, or a BadRow when they do not fit."""
+    if len(cells) > width and not any(_filled(c) for c in cells[width:]):
+        return cells[:width]
+    if len(cells) == width:
+        return cells
+    if kind == "xlsx" and len(cells) < width:
+        return list(cells) + [None] * (width - len(cells))
+    return BadRow(row, f"row {row} has {len(cells)} cells, the header has {width} columns")
+
+
+def _filled(cell: object) -> bool:
+    return cell is not None and (not isinstance(cell, str) or cell.strip() != "")
+
+
+# --------------------------------------------------------------------------- text files
+
+
+def _codec(path: Path, encoding: str) -> str:
+    try:
+        name = codecs.lookup(encoding).name
+    except LookupError:
+        raise InputError(path, f"unknown encoding '{encoding}' (try utf-8 or cp1252)") from None
+    if name == "utf-8":
+        with open(path, "rb") as handle:
+            start = handle.read(2)
+        if start in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE):
+            return "utf-16"
+    return name
+
+
+class _TextSource(RowSource):
+    """Decoded lines of a text file with their 1-based line numbers; bytes_read for progress."""
+
+    def __init__(self, path: Path, encoding: str):
+        super().__init__(path)
+        self.encoding = _codec(path, encoding)
+        self.bytes_read = 0
+        self._handle = open(path, "rb")
+
+    def _lines(self) -> Iterator[tuple[int, str]]:
+        if self.encoding.startswith(("utf-16", "utf-32")):
+            yield from self._wide_lines()
+            return
+        decode = codecs.getdecoder(self.encoding)
+        for number, raw in enumerate(self._handle, 1):
+            self.bytes_read += len(raw)
+            try:
+                text = decode(raw)[0]
+            except UnicodeDecodeError as error:
+                raise self._decode_error(error, number) from None
+            if number == 1 and text.startswith("\ufeff"):
+                text = text[1:]
+            yield number, text
+
+    def _wide_lines(self) -> Iterator[tuple[int, str]]:
+        # UTF-16/32 cannot be split on b"\n"; decode as a stream, line numbers stay exact.
+        stream = io.TextIOWrapper(self._handle, encoding=self.encoding, newline="")
+        number = 0
+        try:
+            for number, text in enumerate(stream, 1):
+                yield number, text
+        except UnicodeDecodeError as error:
+            raise self._decode_error(error, number + 1) from None
+        self.bytes_read = self.size
+
+    def _decode_error(self, error: UnicodeDecodeError, line: int) -> InputError:
+        byte = error.object[error.start:error.start + 1].hex().upper()
+        tip = " (if it was saved by Excel on Windows, try --encoding cp1252)" if "utf" in self.encoding else ""
+        return self._error(f"line {line} is not valid {self.encoding.upper()} (byte 0x{byte} at "
+                           f"position {error.start + 1}){tip}", line)
+
+
+class _CsvSource(_TextSource):
+    kind = "csv"
+
+    def __init__(self, path: Path, delimiter: str | None, encoding: str):
+        super().__init__(path, encoding)
+        if delimiter is not None and len(delimiter) != 1:
+            self.close()
+            raise InputError(path, f"the delimiter must be one character, got '{delimiter}'")
+        self._lines_iter = self._lines()
+        try:
+            self._first = next(self._lines_iter, None)
+        except InputError:
+            self.close()
+            raise
+        if self._first is None or not self._first[1].strip():
+            self.close()
+            raise InputError(path, "the file is empty" if self._first is None else
+                             "the header row (row 1) is empty: the first row must name the columns", 1)
+        self.delimiter = delimiter or ("\t" if path.suffix.lower() == ".tsv" else sniff(self._first[1]))
+        self._records = self._csv_records()
+        try:
+            first = next(self._records, None)
+        except InputError:
+            self.close()
+            raise
+        self.header = _check_header(self, first[1])
+
+    def _all_lines(self) -> Iterator[str]:
+        yield self._first[1]
+        for _, text in self._lines_iter:
+            yield text
+
+    def _csv_records(self) -> Iterator[tuple[int, list[str]]]:
+        reader = csv.reader(self._all_lines(), delimiter=self.delimiter, strict=False)
+        row = 0
+        while True:
+            try:
+                cells = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as error:
+                raise self._error(f"row {row + 1} cannot be read as CSV: {error}", row + 1) from None
+            row += 1
+            yield row, cells
+
+    def __iter__(self) -> Iterator[tuple[int, object]]:
+        width = len(self.header)
+        for row, cells in self._records:
+            if not any(c.strip() for c in cells):
+                continue
+            yield row, _fit(cells, width, row, "csv")
+
+
+def sniff(line: str) -> str:
+    """The delimiter of a header line: the most frequent of `,` `;` tab outside quotes (`,` on a tie)."""
+    counts = dict.fromkeys(_DELIMITERS, 0)
+    quoted = False
+    for char in line:
+        if char == '"':
+            quoted = not quoted
+        elif not quoted and char in counts:
+            counts[char] += 1
+    best = max(_DELIMITERS, key=lambda d: counts[d])  # max keeps the first on a tie: `,`
+    return best if counts[best] else ","
+
+
+class _JsonlSource(_TextSource):
+    kind = "jsonl"
+
+    def __init__(self, path: Path, encoding: str):
+        super().__init__(path, encoding)
+        self._decoder = json.JSONDecoder(parse_float=Decimal, parse_constant=_no_constant,
+                                         object_pairs_hook=_object_without_repeats)
+
+    def __iter__(self) -> Iterator[tuple[int, object]]:
+        seen_any = False
+        for number, text in self._lines():
+            if not text.strip():
+                continue
+            seen_any = True
+            yield number, self._record(number, text)
+        if not seen_any:
+            raise self._error("the file has no records (only blank lines)")
+
+    def _record(self, number: int, text: str) -> dict | BadRow:
+        try:
+            value = self._decoder.decode(text)
+        except json.JSONDecodeError as error:
+            return BadRow(number, f"line {number} is not valid JSON: {error.msg} at column {error.colno}")
+        except ValueError as error:
+            return BadRow(number, f"line {number} is not valid JSON: {error}")
+        if not isinstance(value, dict):
+            return BadRow(number, f"line {number} is {_json_kind(value)}, not a JSON object {{...}}")
+        return value
+
+
+def _no_constant(name: str) -> object:
+    raise ValueError(f"{name} is not a number JSON allows")
+
+
+def _object_without_repeats(pairs: list) -> dict:
+    record = dict(pairs)
+    if len(record) != len(pairs):
+        seen = set()
+        repeated = next(key for key, _ in pairs if key in seen or seen.add(key))
+        raise ValueError(f"the key \"{repeated}\" appears twice")
+    return record
+
+
+def _json_kind(value: object) -> str:
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, str):
+        return "a string"
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    return "a number"
+
+
+# --------------------------------------------------------------------------- Excel
+
+
+class _XlsxSource(RowSource):
+    kind = "xlsx"
+
+    def __init__(self, path: Path, sheet: str | None):
+        super().__init__(path)
+        self._book = _load_workbook(path)
+        self._handle = self._book
+        try:
+            self._sheet = _pick_sheet(self, sheet)
+            self.sheet_name = self._sheet.title
+            # Some writers store a wrong size; reading by actual cells is safe.
+            self._sheet.reset_dimensions()
+            self._rows = enumerate(self._sheet.iter_rows(values_only=True), 1)
+            first = next(self._rows, None)
+            if first is None:
+                raise self._error(f"the sheet '{self.sheet_name}' is empty")
+            self.header = _check_header(self, _trim_trailing(list(first[1])))
+        except Exception:
+            self.close()
+            raise
+
+    def __iter__(self) -> Iterator[tuple[int, object]]:
+        width = len(self.header)
+        for row, values in self._rows:
+            if not any(_filled(v) for v in values):
+                continue
+            yield row, _fit(list(values), width, row, "xlsx")
+
+
+def _load_workbook(path: Path):
+    import openpyxl
+
+    try:
+        return openpyxl.load_workbook(path, read_only=True, data_only=True)
+    except Exception as error:  # noqa: BLE001 - any failure to open is a file-level problem
+        raise InputError(path, f"cannot be opened as an Excel .xlsx workbook ({error}); if it is an "
+                               "old .xls file, save it from Excel as .xlsx") from None
+
+
+def _pick_sheet(source: _XlsxSource, sheet: str | None):
+    book = source._book
+    if sheet is None:
+        return book.worksheets[0]
+    if sheet in book.sheetnames:
+        return book[sheet]
+    guess = did_you_mean(sheet, book.sheetnames)
+    hint = f" (did you mean '{guess}'?)" if guess else f" (the sheets are {', '.join(book.sheetnames)})"
+    raise source._error(f"the workbook has no sheet '{sheet}'{hint}")
+
+
+def _trim_trailing(values: list) -> list:
+    while values and not _filled(values[-1]):
+        values.pop()
+    return values
