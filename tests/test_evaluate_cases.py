@@ -142,3 +142,11 @@ def test_case_rulesets_pass_the_checker(stem):
 
     errors = [d.headline() for d in check(plan_of(stem).ruleset) if d.is_error]
     assert errors == []
+
+
+@pytest.mark.parametrize("stem, case", list(all_cases()))
+def test_score_depends_only_on_key_fields(stem, case):
+    plan = plan_of(stem)
+    record = record_for(plan, case["contract"], case["name"])
+    blanked = {f: (v if f in plan.key_fields else None) for f, v in record.items()}
+    assert plan.score(blanked) == plan.score(record)
