@@ -54,6 +54,7 @@ TABLE_AREAS = ("table", "table row", "table cell")
 # Whole blocks (key of one item): an added one is named, not quoted, in `describe()`.
 BLOCK_AREAS = ("rule", "table", "input", "quality", "example")
 _KIND_ORDER = {"removed": 0, "changed": 1, "added": 2}
+_HEADER_ORDER = ("program", "version", "effective", "period", "combine")
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,7 +90,9 @@ class Edit:
         return line
 
     def sort_key(self) -> tuple:
-        return (AREAS.index(self.area), self.key, _KIND_ORDER[self.kind], self.old or "", self.new or "")
+        # header statements in the order a file writes them, everything else by key
+        key = (str(_HEADER_ORDER.index(self.key[0])),) if self.area == "header" else self.key
+        return (AREAS.index(self.area), key, _KIND_ORDER[self.kind], self.old or "", self.new or "")
 
 
 @dataclass(frozen=True, slots=True)

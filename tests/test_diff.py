@@ -6,11 +6,13 @@ wanted, in order; its first line `# equal: yes|no` says whether the two versions
 from __future__ import annotations
 
 import json
-from dataclasses import FrozenInstanceError
+import random
+from dataclasses import FrozenInstanceError, replace
 from pathlib import Path
 
 import pytest
 
+from dsl.ast import Example, InputBlock, Quality, Review, Table
 from dsl.formatter import format_ruleset
 from dsl.parser import parse, parse_file
 from engine.diff import Edit, diff_rulesets, rule_changes_by_id, tables_used_by_rule
@@ -197,6 +199,39 @@ def test_a_version_against_itself_and_its_formatted_text_is_equal(path):
     assert diff_rulesets(ruleset, ruleset).edits == ()
     formatted = parse(format_ruleset(ruleset), file="formatted.rules")
     assert diff_rulesets(ruleset, formatted).edits == ()
+
+
+def _shuffled(ruleset, rng: random.Random):
+    """The same ruleset with statements, rules, rows, cells, fields, legacy entries, KPIs and
+    example contracts in another order (meaningless under `combine sum`)."""
+    def mix(items):
+        items = list(items)
+        rng.shuffle(items)
+        return tuple(items)
+
+    def inner(node):
+        if isinstance(node, Table):
+            return replace(node, rows=mix(replace(r, cells=mix(r.cells)) for r in node.rows))
+        if isinstance(node, InputBlock):
+            return replace(node, fields=mix(node.fields))
+        if isinstance(node, Review):
+            return replace(node, legacy=mix(node.legacy))
+        if isinstance(node, Quality):
+            return replace(node, kpis=mix(node.kpis))
+        if isinstance(node, Example):
+            return replace(node, contracts=mix(node.contracts))
+        return node
+
+    return replace(ruleset, statements=mix(map(inner, ruleset.statements)))
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_shuffling_a_version_changes_nothing_in_meaning(seed):
+    ruleset = parse_file(VERSIONS[0])
+    assert ruleset.combine == "sum"
+    shuffled = _shuffled(ruleset, random.Random(seed))
+    assert shuffled.statements != ruleset.statements
+    assert diff_rulesets(ruleset, shuffled).edits == ()
 
 
 def _program_diff(old: str, new: str) -> set[str]:
