@@ -169,10 +169,10 @@ def period_number(day: date, unit: str) -> int:
 def period_label(number: int, unit: str) -> str:
     """The label of a numbered period: `2016`, `2016-Q2`, `2016-03`."""
     if unit == "year":
-        return str(number)
+        return f"{number:04d}"
     if unit == "quarter":
-        return f"{number // 4}-Q{number % 4 + 1}"
-    return f"{number // 12}-{number % 12 + 1:02d}"
+        return f"{number // 4:04d}-Q{number % 4 + 1}"
+    return f"{number // 12:04d}-{number % 12 + 1:02d}"
 
 
 # --------------------------------------------------------------------------- computing
