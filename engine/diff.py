@@ -253,7 +253,7 @@ def _field_subject(block: str, name: str) -> str:
 
 def _field_aspects(f: A.FieldDecl) -> dict[str, tuple[object, str | None]]:
     """aspect -> (comparable value, words); order-free where order carries no meaning."""
-    kind = _field_words(A.FieldDecl(f.name, f.kind, f.choices))  # the type alone, `one of (...)` included
+    kind = _field_words(A.FieldDecl(f.name, f.kind, f.choices))  # the type alone, `one of (...)`
     kind_cmp = (f.kind, frozenset(f.choices))
     bounds = [format_node(b) for b in f.bounds]  # as written; compared as a set below
     bound_cmp = frozenset((b.op, _cmp_expr(b.value)) for b in f.bounds)
@@ -298,11 +298,12 @@ def _diff_tiers(old: A.Ruleset, new: A.Ruleset) -> Iterator[Edit]:
             yield _edit("tier", (name,), a and _tier_words(a), b and _tier_words(b), a, b, subject=subject)
             continue
         if a.threshold != b.threshold:
-            yield _edit("tier", (name, "from"), f"from {format_expr(a.threshold)}", f"from {format_expr(b.threshold)}",
-                        a, b, subject=subject)
-        if a.keep != b.keep:
-            yield _edit("tier", (name, "keep"), a.keep and format_expr(a.keep), b.keep and format_expr(b.keep), a, b,
-                        subject=subject, aspect="keep")
+            yield _edit("tier", (name, "from"), f"from {format_expr(a.threshold)}",
+                        f"from {format_expr(b.threshold)}", a, b, subject=subject)
+        # without `keep` the target to hold a tier is its threshold: `keep` equal to it is no change
+        if (a.keep or a.threshold) != (b.keep or b.threshold):
+            yield _edit("tier", (name, "keep"), a.keep and format_expr(a.keep),
+                        b.keep and format_expr(b.keep), a, b, subject=subject, aspect="keep")
 
 
 def _tier_words(t: A.Tier) -> str:

@@ -115,6 +115,13 @@ def test_documented_defaults_written_out_change_nothing():
     assert diff_rulesets(bare, explicit).edits == ()
 
 
+def test_keep_equal_to_the_threshold_is_no_change_but_a_lower_keep_is():
+    plain = parse(_rules())
+    assert diff_rulesets(plain, parse(_rules().replace("Advanced from 100", "Advanced from 100 keep 100"))).equal
+    lower = diff_rulesets(plain, parse(_rules().replace("Advanced from 100", "Advanced from 100 keep 80")))
+    assert [e.describe() for e in lower.edits] == ["tier Advanced: keep added: 80"]
+
+
 def test_writing_out_the_default_downgrade_differs_from_another_policy():
     diff = diff_rulesets(parse(_rules()), parse(_rules(review="review { downgrade at most 2 levels }")))
     assert [e.describe() for e in diff.edits] == ["review: downgrade to earned -> downgrade at most 2 levels"]
