@@ -12,8 +12,9 @@ Design:
 - Comments are not in the tree: the parser keeps them on the Ruleset with their spans. Statements
   are first laid out as `_Line`s that remember which source lines they came from; each comment
   is then placed by position. A comment on a source line where an output line ends trails that
-  line; any other comment leads the first output line that starts after it (a comment before a
-  closing brace stays inside the block, one level deeper). Comments thus follow their statement
+  line; a comment inside a member written over several lines leads that member (the member
+  becomes one line); any other comment leads the first output line that starts after it (a
+  comment before a closing brace stays inside the block, one level deeper). Comments thus follow their statement
   when the header is reordered, and need no slots in the AST.
 """
 from __future__ import annotations
@@ -108,12 +109,14 @@ def _expr_operand(node, wrap: bool) -> str:
 def _binop(node: BinOp) -> str:
     prec = _ARITH_PREC[node.op]
     left = _expr_operand(node.left, _expr_prec(node.left) < prec)
-    right = _expr_operand(node.right, _expr_prec(node.right) <= prec)
+    # `a - (-b)` rather than `a - -b`: two signs in a row read like a typo.
+    doubled_sign = prec == 1 and isinstance(node.right, Neg)
+    right = _expr_operand(node.right, _expr_prec(node.right) <= prec or doubled_sign)
     return f"{left} {node.op} {right}"
 
 
 def _neg(node: Neg) -> str:
-    # `-(-x)` rather than `--x`: a doubled sign reads like a typo.
+    # `-(-x)` rather than `--x`, as above.
     return "-" + _expr_operand(node.operand, _expr_prec(node.operand) <= _NEG_PREC)
 
 
@@ -461,7 +464,9 @@ def _place_comments(lines: list[_Line], comments: tuple[Comment, ...]) -> list[C
         if owner is not None and owner.trailing is None:
             owner.trailing = comment
             continue
-        following = next((line for line in starts if line.start > at), None)
+        # Inside a member written over several lines (a long `when`): it leads that member.
+        inside = next((line for line in starts if line.start <= at < line.end), None)
+        following = inside or next((line for line in starts if line.start > at), None)
         if following is None:
             tail.append(comment)
         else:
