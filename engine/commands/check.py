@@ -1,0 +1,183 @@
+"""`points check`, `points versions`, `points show`, `points schema`: looking at rulesets."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from dsl.errors import Diagnostic, RulesetError, sort_diagnostics
+from engine.cli import FINDINGS, OK, USAGE, Failure, emit_json, load, show_diagnostics
+from engine.commands.common import json_option, read_options, run_options
+
+CHECK_EXAMPLES = """
+\b
+Examples:
+  points check rulesets/o2-business
+  points check draft.rules --strict
+  points check rulesets/o2-business --data examples/contracts.csv
+\b
+Exit codes: 0 no errors (warnings are shown), 1 errors (or warnings with --strict), 2 unreadable input.
+"""
+
+
+@click.command(epilog=CHECK_EXAMPLES)
+@click.argument("paths", nargs=-1, required=True, type=click.Path())
+@click.option("--strict", is_flag=True, help="Treat warnings as findings (exit 1).")
+@click.option("--data", type=click.Path(), help="Also report products and customer types in DATA that no rule covers.")
+@read_options
+@json_option
+def check(paths, strict, data, as_json, **read):
+    """Check ruleset files or program folders: syntax, names, meaning, static analysis.
+
+    All findings of all files are reported in one run, sorted by position.
+    """
+    from engine.program import load_program
+
+    findings: list[Diagnostic] = []
+    sources: dict[str, str] = {}
+    programs = []
+    for path in paths:
+        if not Path(path).exists():
+            raise Failure(f"{path}: no such file or folder")
+        try:
+            program = load_program(path)
+        except RulesetError as err:
+            findings += err.diagnostics
+            sources |= err.sources
+            continue
+        programs.append(program)
+        findings += program.warnings
+        sources |= program.sources
+    findings = sort_diagnostics(findings)
+    coverage = _coverage(programs, data, read) if data and programs else []
+    errors = [d for d in findings if d.is_error]
+    if as_json:
+        emit_json({"findings": [d.to_json() for d in findings], "uncovered": coverage})
+    else:
+        if findings:
+            show_diagnostics(findings, sources, False)
+        _print_coverage(coverage)
+        n_err, n_warn = len(errors), len(findings) - len(errors)
+        click.echo(f"{len(paths)} path(s) checked: {n_err} error(s), {n_warn} warning(s)"
+                   + (f", {sum(c['rows'] for c in coverage)} row(s) not covered by any rule" if coverage else ""),
+                   err=bool(findings))
+    if errors or (strict and (findings or coverage)):
+        return FINDINGS
+    return OK
+
+
+def _coverage(programs, data: str, read: dict) -> list[dict]:
+    """Products (and customer types) in `data` that no rule of the version in force covers."""
+    from engine.run import evaluate
+
+    out = []
+    for program in programs:
+        result = evaluate(program, data, run_options(**read))
+        for (kind, product, customer), rows in sorted(result.counts.uncovered.items()):
+            out.append({"program": program.name, "reason": kind, "product": product, "customer": customer,
+                        "rows": rows})
+    return out
+
+
+def _print_coverage(coverage: list[dict]) -> None:
+    if not coverage:
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    t = Table(title="Rows no rule covers", title_justify="left")
+    for col in ("reason", "product", "customer", "rows"):
+        t.add_column(col, justify="right" if col == "rows" else "left")
+    for c in coverage:
+        t.add_row(c["reason"], c["product"] or "", c["customer"] or "", f"{c['rows']:,}")
+    Console(highlight=False).print(t)
+
+
+@click.command(epilog="\b\nExample:\n  points versions rulesets/o2-business")
+@click.argument("program", type=click.Path())
+@json_option
+def versions(program, as_json):
+    """List the versions of PROGRAM: name, in force from / until, file, sha256."""
+    prog = load(program, as_json)
+    rows = []
+    for v in prog.versions:
+        until = prog.until(v)
+        rows.append(v.describe() | {"until": until.isoformat() if until else None})
+    if as_json:
+        emit_json({"program": prog.name, "versions": rows})
+        return OK
+    from rich.console import Console
+    from rich.table import Table
+
+    t = Table(title=prog.name, title_justify="left")
+    for col in ("version", "in force from", "until", "file", "sha256"):
+        t.add_column(col)
+    for r in rows:
+        t.add_row(r["version"], r["effective"], r["until"] or "(open)", r["file"], r["sha256"][:16])
+    Console(highlight=False).print(t)
+    return OK
+
+
+@click.command(epilog="\b\nExamples:\n  points show rulesets/o2-business --version 2017.01\n  points show rulesets/o2-business --on 2016-07-01")
+@click.argument("program", type=click.Path())
+@click.option("--version", "version_name", help="The version to show (default: the newest).")
+@click.option("--on", "on_date", help="Show the version in force on this date (YYYY-MM-DD).")
+def show(program, version_name, on_date):
+    """Print the complete ruleset of one version of PROGRAM, in canonical layout."""
+    import sys
+
+    from dsl.formatter import format_ruleset
+    from dsl.highlight import highlight
+
+    prog = load(program)
+    version = _pick_version(prog, version_name, on_date)
+    click.echo(f"# {version.path} (version {version.name}, sha256 {version.sha256[:16]})")
+    click.echo(highlight(format_ruleset(version.ruleset), sys.stdout.isatty()), nl=False)
+    return OK
+
+
+def _pick_version(prog, version_name: str | None, on_date: str | None):
+    from datetime import date
+
+    if version_name:
+        version = prog.version_named(version_name)
+        if version is None:
+            from dsl.errors import did_you_mean
+
+            names = [v.name for v in prog.versions]
+            guess = did_you_mean(version_name, names)
+            raise Failure(f"no version \"{version_name}\" in {prog.name}"
+                          + (f"; did you mean \"{guess}\"?" if guess else f"; versions: {', '.join(names)}"))
+        return version
+    if on_date:
+        try:
+            day = date.fromisoformat(on_date)
+        except ValueError:
+            raise Failure(f"--on: '{on_date}' is not a date like 2016-07-01") from None
+        version = prog.version_for(day)
+        if version is None:
+            raise Failure(f"no version of {prog.name} is in force on {day}; the first starts {prog.first_day}")
+        return version
+    return prog.versions[-1]
+
+
+@click.command(epilog="\b\nExample:\n  points schema rulesets/o2-business > contract.schema.json")
+@click.argument("program", type=click.Path())
+@click.option("--version", "version_name", help="The version (default: the newest).")
+@click.option("--quality", is_flag=True, help="The schema of quality reports instead of contracts.")
+def schema(program, version_name, quality):
+    """Print the JSON Schema generated from the ruleset's `input` block."""
+    from engine.schema import json_schema
+
+    prog = load(program)
+    version = _pick_version(prog, version_name, None)
+    block = version.ruleset.input("quality" if quality else "contract")
+    if block is None:
+        raise Failure(f"{version.path}: no `input {'quality' if quality else 'contract'}` block", USAGE)
+    emit_json(json_schema(block, title=f"{prog.name} {version.name}: {block.name}"))
+    return OK
+
+
+def register(cli) -> None:
+    for command in (check, versions, show, schema):
+        cli.add_command(command)

@@ -1,0 +1,145 @@
+"""`points explain`: why a contract or a partner has the points and the tier it has."""
+from __future__ import annotations
+
+import click
+
+from engine.cli import OK, Failure, emit_json, load
+from engine.commands.common import Progress, json_option, read_options, run_options
+
+EXAMPLES = """
+\b
+Examples:
+  points explain rulesets/o2-business examples/contracts.csv --contract C-000123
+  points explain rulesets/o2-business examples/contracts.csv --contract C-000123 --full
+  points explain rulesets/o2-business examples/contracts.csv --contract C-000123 --why-not "Unite pool volume"
+  points explain rulesets/o2-business examples/contracts.csv --partner P-007 --period 2016
+  points explain rulesets/o2-business examples/contracts.csv --partner P-007 --legacy examples/legacy.csv --json
+"""
+
+
+@click.command(epilog=EXAMPLES)
+@click.argument("program", type=click.Path())
+@click.argument("data", type=click.Path())
+@click.option("--contract", "contract_id", help="Explain this contract (its contract_id).")
+@click.option("--row", type=int, help="Explain the contract on this row of DATA.")
+@click.option("--partner", "partner_id", help="Explain this partner's points and tier.")
+@click.option("--period", help="With --partner: this period only (e.g. 2016; default: every period).")
+@click.option("--why-not", "why_not_rule", metavar="RULE", help="With --contract: why RULE did not pay.")
+@click.option("--legacy", type=click.Path(), help="With --partner: legacy statuses (CSV partner_id,status) for the status chain.")
+@click.option("--full", is_flag=True, help="Every value, lookup, cap and rounding (default: the rules that paid).")
+@read_options
+@json_option
+def explain(program, data, contract_id, row, partner_id, period, why_not_rule, legacy, full, as_json, **read):
+    """Explain one contract's points (or why a rule did not fire), or one partner's total and tier."""
+    chosen = [x for x in (contract_id, row, partner_id) if x is not None]
+    if len(chosen) != 1:
+        raise click.UsageError("give exactly one of --contract, --row or --partner")
+    if why_not_rule and partner_id:
+        raise click.UsageError("--why-not goes with --contract or --row")
+    prog = load(program, as_json)
+    level = "full" if full else "short"
+    if partner_id is not None:
+        return _partner(prog, data, partner_id, period, legacy, level, as_json, read)
+    return _contract(prog, data, contract_id, row, why_not_rule, level, as_json, read)
+
+
+def _traced_rows(prog, data, read: dict, when):
+    from engine.run import evaluate
+
+    found = []
+    with Progress(f"reading {data}", True) as progress:
+        options = run_options(progress=progress.update, trace_when=when, on_traced=found.append, **read)
+        evaluate(prog, data, options)
+    return found
+
+
+def _contract(prog, data, contract_id, row, why_not_rule, level, as_json, read) -> int:
+    from engine.explain import UnknownRule, contract_json, contract_tree, why_not, why_not_tree
+
+    if contract_id is not None:
+        rows = _traced_rows(prog, data, read, lambda n, rec: rec["contract_id"] == contract_id)
+        what = f"contract {contract_id}"
+    else:
+        rows = _traced_rows(prog, data, read, lambda n, rec: n == row)
+        what = f"row {row}"
+    if not rows:
+        raise Failure(f"{data}: no valid row with {what} (a rejected row is listed in rejects.csv by `points evaluate`)")
+    traced = rows[0]
+    sources = prog.sources
+    if why_not_rule:
+        try:
+            result = why_not(traced, why_not_rule, sources)
+        except UnknownRule as err:
+            raise Failure(str(err)) from None
+        if as_json:
+            emit_json(result)
+        else:
+            _print(why_not_tree(result))
+        return OK
+    if as_json:
+        emit_json(contract_json(traced, sources, level))
+    else:
+        _print(contract_tree(traced, sources, level))
+    return OK
+
+
+def _partner(prog, data, partner_id, period, legacy, level, as_json, read) -> int:
+    from engine.explain import explain_partner, partner_json, partner_tree
+
+    rows = _traced_rows(prog, data, read, lambda n, rec: rec["partner_id"] == partner_id)
+    periods = sorted({_period(prog, r) for r in rows})
+    if period is not None:
+        if period not in periods and not (legacy and _has_legacy(legacy, partner_id)):
+            raise Failure(f"{data}: partner {partner_id} has no contracts in period {period}"
+                          + (f"; its periods: {', '.join(periods)}" if periods else ""))
+        periods = [period]
+    if not periods and not legacy:
+        raise Failure(f"{data}: no valid row for partner {partner_id}")
+    explanations = [explain_partner(prog, [r for r in rows if _period(prog, r) == p], partner_id, p) for p in periods]
+    chain = _status_chain(prog, data, partner_id, legacy, read) if legacy or _has_review(prog) else []
+    if explanations:
+        explanations[-1].status_lines = chain
+    if as_json:
+        emit_json({"partner_id": partner_id, "periods": [partner_json(e, prog.sources, level) for e in explanations],
+                   "status": chain})
+        return OK
+    for e in explanations:
+        _print(partner_tree(e, prog.sources, level))
+    if not explanations and chain:
+        for line in chain:
+            click.echo(line)
+    return OK
+
+
+def _period(prog, traced) -> str:
+    from engine.periods import period_of
+
+    return period_of(traced.record["signed"], prog.period)
+
+
+def _has_review(prog) -> bool:
+    return any(v.ruleset.review is not None for v in prog.versions)
+
+
+def _has_legacy(path: str, partner_id: str) -> bool:
+    from engine.statusrun import read_legacy
+
+    return partner_id in read_legacy(path)
+
+
+def _status_chain(prog, data, partner_id, legacy, read) -> list[str]:
+    try:
+        from engine.statusrun import partner_chain
+    except ImportError:
+        return []
+    return partner_chain(prog, data, partner_id, legacy, run_options(**read))
+
+
+def _print(renderable) -> None:
+    from rich.console import Console
+
+    Console(highlight=False, soft_wrap=True).print(renderable)
+
+
+def register(cli) -> None:
+    cli.add_command(explain)

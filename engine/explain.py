@@ -1,0 +1,380 @@
+"""Explaining a score: one contract, one partner-period, one rule that did not fire.
+
+The evaluator only emits typed events (engine/trace.py); everything here reads them afterwards:
+grouping by rule, choosing a level of detail, and rendering as a rich tree or as JSON. Two levels:
+- `short`: the rules that paid, with their points and `file:line`;
+- `full`: every rule considered, each test of its condition with the values it saw, every value
+  read, every table row used, the formula as written with its value, `per`, caps, floors, rounding.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from engine import trace as t
+from engine.numbers import fmt_grouped, fmt_points
+from engine.trace import events_to_json, to_json_value
+
+LEVELS = ("short", "full")
+
+
+def where(span) -> str:
+    """`file:line` of a span, or an empty string."""
+    return f"{span.file}:{span.line}" if span is not None and span.line else ""
+
+
+def source_text(sources: dict[str, str], span) -> str:
+    """The text a span covers, on one line (whitespace folded)."""
+    text = sources.get(span.file) if span is not None else None
+    if not text or span.line < 1:
+        return ""
+    lines = text.splitlines()[span.line - 1: span.end_line]
+    if not lines:
+        return ""
+    if len(lines) == 1:
+        return lines[0][span.column - 1: span.end_column - 1].strip()
+    lines[0] = lines[0][span.column - 1:]
+    lines[-1] = lines[-1][: span.end_column - 1]
+    return " ".join(part.strip() for part in lines if part.strip())
+
+
+def shown(value) -> str:
+    """A traced value as a person reads it."""
+    if value is None:
+        return "(empty)"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return f'"{value}"'
+    if isinstance(value, Decimal):
+        return fmt_points(value)
+    if isinstance(value, tuple):
+        return "(" + ", ".join(shown(v) for v in value) + ")"
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    return str(value)
+
+
+@dataclass
+class RuleTrace:
+    """The events of one rule for one contract, in order, and how it ended."""
+
+    rule_id: str
+    rule_name: str
+    span: object
+    outcome: str = "considered"  # matched, skipped, shadowed
+    points: Decimal | None = None
+    events: list = field(default_factory=list)
+
+
+def group_by_rule(events) -> tuple[list[RuleTrace], list]:
+    """The events grouped per rule in order of consideration; plus the events about no rule."""
+    rules: dict[str, RuleTrace] = {}
+    loose = []
+    for e in events:
+        rid = getattr(e, "rule_id", None)
+        if rid is None:
+            loose.append(e)
+            continue
+        rt = rules.get(rid)
+        if rt is None:
+            rt = rules[rid] = RuleTrace(rid, getattr(e, "rule_name", rid), getattr(e, "rule_span", None))
+        if isinstance(e, t.RuleMatched):
+            rt.outcome = "matched"
+        elif isinstance(e, t.RuleSkipped):
+            rt.outcome = "skipped"
+        elif isinstance(e, t.RuleShadowed):
+            rt.outcome = f"shadowed by {e.by_rule_id}"
+        elif isinstance(e, t.RulePoints):
+            rt.points = e.points
+        elif isinstance(e, t.Unscored):
+            loose.append(e)
+        if hasattr(e, "rule_name") and rt.rule_name == rid:
+            rt.rule_name = e.rule_name
+        rt.events.append(e)
+    return list(rules.values()), loose
+
+
+def step_text(e, sources: dict[str, str]) -> str | None:
+    """One event of the full derivation as a line; None for events the rule line already says."""
+    if isinstance(e, t.ConditionChecked):
+        text = source_text(sources, e.span) or f"{shown(e.left)} {e.op} {shown(e.right)}"
+        right = e.right if isinstance(e.right, str) and e.op.endswith("in") and not isinstance(e.right, tuple) else None
+        values = f"{shown(e.left)} {e.op} {right if right else shown(e.right)}"
+        return f"when {text}: {values} → {'true' if e.result else 'false'}  ({where(e.span)})"
+    if isinstance(e, t.ValueRead):
+        return f"{e.field} = {shown(e.value)}"
+    if isinstance(e, t.TableLookup):
+        keys = ", ".join(shown(k) for k in e.keys)
+        if e.value is None:
+            return f"{e.table}[{keys}]: no value  ({where(e.span)})"
+        return f"{e.table}[{keys}] = {fmt_points(e.value)}  (row at {where(e.row_span)})"
+    if isinstance(e, t.FormulaEvaluated):
+        return f"points {source_text(sources, e.span)} = {fmt_points(e.value)}  ({where(e.span)})"
+    if isinstance(e, t.PerUnit):
+        return f"per {e.field}: {fmt_points(e.before)} × {shown(e.factor)} = {fmt_points(e.after)}"
+    if isinstance(e, t.Capped):
+        bit = "capped" if e.after != e.before else "cap not reached"
+        return f"at most {fmt_points(e.limit)}: {fmt_points(e.before)} → {fmt_points(e.after)} ({bit})  ({where(e.span)})"
+    if isinstance(e, t.Floored):
+        bit = "raised" if e.after != e.before else "floor not needed"
+        return f"at least {fmt_points(e.limit)}: {fmt_points(e.before)} → {fmt_points(e.after)} ({bit})  ({where(e.span)})"
+    if isinstance(e, t.Rounded):
+        to = f" to {e.places} decimals" if e.places else ""
+        return f"rounded {e.mode}{to}: {fmt_points(e.before)} → {fmt_points(e.after)}  ({where(e.span)})"
+    return None
+
+
+def contract_header(traced) -> str:
+    """One line naming the contract, its partner, date and version."""
+    r = traced.record
+    v = traced.version
+    version = f"version {v.name} ({v.path})" if v is not None else "no version in force"
+    return (f"contract {r.get('contract_id')} (row {traced.row}): partner {r.get('partner_id')}, "
+            f"signed {r['signed'].isoformat()}, {version}")
+
+
+def contract_tree(traced, sources: dict[str, str], level: str = "short"):
+    """A rich Tree explaining one contract's points."""
+    from rich.tree import Tree
+
+    head = f"[bold]{_esc(contract_header(traced))}[/]"
+    tree = Tree(head)
+    if traced.status == "scored":
+        tree.add(f"[bold green]{fmt_grouped(traced.points)} points[/]")
+    else:
+        tree.add(f"[bold yellow]unscored[/]: {_esc(traced.reason or '')}")
+    rules, _ = group_by_rule(traced.events)
+    for rt in rules:
+        if level == "short" and rt.points is None:
+            continue
+        label = _rule_label(rt)
+        node = tree.add(label)
+        if level == "full":
+            for e in rt.events:
+                line = step_text(e, sources)
+                if line:
+                    node.add(_esc(line))
+    if level == "full" and traced.record:
+        values = tree.add("contract values")
+        for k in sorted(traced.record):
+            values.add(_esc(f"{k} = {shown(traced.record[k])}"))
+    return tree
+
+
+def _rule_label(rt: RuleTrace) -> str:
+    at = where(rt.span)
+    if rt.points is not None:
+        return f"[green]+{fmt_grouped(rt.points)}[/]  {_esc(rt.rule_name)}  [dim]{at}[/]"
+    return f"[dim]{rt.outcome}[/]  {_esc(rt.rule_name)}  [dim]{at}[/]"
+
+
+def _esc(text: str) -> str:
+    from rich.markup import escape
+
+    return escape(text)
+
+
+def contract_json(traced, sources: dict[str, str], level: str = "short") -> dict:
+    """One contract's explanation as JSON (deterministic)."""
+    rules, loose = group_by_rule(traced.events)
+    out = {
+        "row": traced.row,
+        "contract": {k: to_json_value(traced.record[k]) for k in sorted(traced.record)},
+        "version": traced.version.describe() if traced.version is not None else None,
+        "status": traced.status,
+        "points": fmt_points(traced.points) if traced.status == "scored" else None,
+        "reason": traced.reason,
+        "rules": [],
+    }
+    for rt in rules:
+        if level == "short" and rt.points is None:
+            continue
+        entry = {"rule_id": rt.rule_id, "rule": rt.rule_name, "at": where(rt.span), "outcome": rt.outcome,
+                 "points": fmt_points(rt.points) if rt.points is not None else None}
+        if level == "full":
+            entry["steps"] = [s for s in (step_text(e, sources) for e in rt.events) if s]
+            entry["events"] = events_to_json(rt.events)
+        out["rules"].append(entry)
+    if level == "full":
+        out["other_events"] = events_to_json(loose)
+    return out
+
+
+# --------------------------------------------------------------------------- why not
+
+
+def why_not(traced, rule_ref: str, sources: dict[str, str]) -> dict:
+    """For a rule that did not pay: which part of its condition failed, with which values."""
+    from engine.trace import Tracer
+
+    version = traced.version
+    if version is None:
+        return {"rule": rule_ref, "verdict": f"no version is in force on {traced.record['signed']}", "tests": []}
+    plan = version.plan
+    rule = _find_rule(plan, rule_ref)
+    paid = next((c for c in (traced.score.contributions if traced.score else ()) if c.rule_id == rule.id), None)
+    tracer = Tracer()
+    matched = rule.matches(traced.record, tracer)
+    tests = [e for e in tracer.events if isinstance(e, t.ConditionChecked)]
+    candidates = {r.id for r in plan.candidates(traced.record.get("product"))}
+    if paid is not None:
+        verdict = f"it fired: +{fmt_points(paid.points)} points"
+    elif not matched:
+        failed = next((e for e in reversed(tests) if not e.result), None)
+        verdict = "its condition is false"
+        if failed is not None:
+            verdict += f": {source_text(sources, failed.span)} is false with {shown(failed.left)}"
+    elif traced.status != "scored":
+        verdict = f"its condition holds, but the contract is unscored: {traced.reason}"
+    elif rule.id not in candidates:
+        verdict = "its condition holds, but the rule is not indexed for this product"
+    else:
+        winner = traced.score.contributions[0].rule_name if traced.score.contributions else "another rule"
+        verdict = f"its condition holds, but `combine {plan.combine}` lets \"{winner}\" pay instead"
+    return {
+        "rule_id": rule.id, "rule": rule.name, "at": where(rule.span),
+        "condition": source_text(sources, rule.rule.when.span) if rule.rule.when is not None else None,
+        "verdict": verdict,
+        "tests": [{"test": source_text(sources, e.span), "at": where(e.span), "left": to_json_value(e.left),
+                   "op": e.op, "right": to_json_value(e.right), "result": e.result} for e in tests],
+    }
+
+
+class UnknownRule(LookupError):
+    """A rule name or id that the version does not have."""
+
+
+def _find_rule(plan, ref: str):
+    from dsl.errors import did_you_mean
+
+    for rule in plan.rules:
+        if ref in (rule.id, rule.name):
+            return rule
+    names = [r.name for r in plan.rules]
+    guess = did_you_mean(ref, names)
+    hint = f"; did you mean \"{guess}\"?" if guess else f"; rules: {', '.join(names)}"
+    raise UnknownRule(f"version {plan.version} has no rule \"{ref}\"{hint}")
+
+
+def why_not_tree(result: dict):
+    """The why-not explanation as a rich Tree."""
+    from rich.tree import Tree
+
+    tree = Tree(f"[bold]why not \"{_esc(result['rule'])}\"[/] [dim]{result.get('at', '')}[/]")
+    if result.get("condition"):
+        tree.add(_esc(f"when {result['condition']}"))
+    tree.add(f"[bold]{_esc(result['verdict'])}[/]")
+    for test in result["tests"]:
+        mark = "[green]true[/]" if test["result"] else "[red]false[/]"
+        right = test["right"]
+        right_text = right if isinstance(right, str) and test["op"].endswith("in") else shown_json(right)
+        tree.add(f"{_esc(test['test'])}: {_esc(shown_json(test['left']))} {test['op']} {_esc(str(right_text))} → {mark}"
+                 f"  [dim]{test['at']}[/]")
+    return tree
+
+
+def shown_json(value) -> str:
+    """A JSON-ready traced value as a person reads it."""
+    if isinstance(value, list):
+        return "(" + ", ".join(shown_json(v) for v in value) + ")"
+    if isinstance(value, str):
+        return f'"{value}"'
+    return shown(value)
+
+
+# --------------------------------------------------------------------------- partner-period
+
+
+@dataclass
+class PartnerExplanation:
+    """Everything behind one partner's points in one period."""
+
+    partner_id: str
+    period: str
+    points: Decimal
+    tier: str | None
+    tier_version: object | None
+    by_rule: dict = field(default_factory=dict)  # rule id -> [name, span, points, contracts]
+    contracts: list = field(default_factory=list)  # Traced, in file order
+    status_lines: list[str] = field(default_factory=list)
+
+
+def explain_partner(program, traced_rows, partner_id: str, period: str) -> PartnerExplanation:
+    """Aggregate the traced contracts of one partner-period and find its tier decision."""
+    from engine.run import tier_version
+
+    rows = list(traced_rows)
+    points = sum((r.points for r in rows if r.status == "scored"), Decimal(0))
+    by_rule: dict = {}
+    for r in rows:
+        for c in (r.score.contributions if r.score and r.status == "scored" else ()):
+            entry = by_rule.setdefault(c.rule_id, [c.rule_name, c.span, Decimal(0), 0])
+            entry[2] += c.points
+            entry[3] += 1
+    version = tier_version(program, period)
+    tier = version.plan.tier_for(points) if version is not None else None
+    return PartnerExplanation(partner_id, period, points, tier, version, by_rule, rows)
+
+
+def tier_comparison(exp: PartnerExplanation) -> list[str]:
+    """The threshold comparisons that give the tier, and what the next tier needs."""
+    if exp.tier_version is None or not exp.tier_version.plan.tiers:
+        return ["no tiers: no version is in force at the period's end"]
+    lines = []
+    tiers = sorted(exp.tier_version.plan.tiers, key=lambda s: s.threshold)
+    for spec in tiers:
+        ok = exp.points >= spec.threshold
+        sign = ">=" if ok else "<"
+        lines.append(f"{fmt_grouped(exp.points)} {sign} {spec.name} {fmt_grouped(spec.threshold)}  ({where(spec.span)})")
+    nxt = next((s for s in tiers if exp.points < s.threshold), None)
+    lines.append(f"→ {exp.tier} (thresholds of version {exp.tier_version.name}, in force at the end of {exp.period})")
+    if nxt is not None:
+        lines.append(f"{fmt_grouped(nxt.threshold - exp.points)} more points would reach {nxt.name}")
+    return lines
+
+
+def partner_tree(exp: PartnerExplanation, sources: dict[str, str], level: str = "short"):
+    """A rich Tree: total, tier decision, points by rule, the contracts behind them."""
+    from rich.tree import Tree
+
+    tree = Tree(f"[bold]partner {_esc(exp.partner_id)}, period {exp.period}: {fmt_grouped(exp.points)} points → {exp.tier}[/]")
+    tier = tree.add("tier")
+    for line in tier_comparison(exp):
+        tier.add(_esc(line))
+    rules = tree.add("points by rule")
+    for rid, (name, span, pts, n) in sorted(exp.by_rule.items(), key=lambda kv: (-kv[1][2], kv[0])):
+        rules.add(f"{fmt_grouped(pts):>10}  {_esc(name)} ({n} contract{'s' if n != 1 else ''})  [dim]{where(span)}[/]")
+    scored = [r for r in exp.contracts if r.status == "scored"]
+    unscored = [r for r in exp.contracts if r.status != "scored"]
+    contracts = tree.add(f"{len(scored)} scored contract(s)")
+    for r in scored:
+        parts = ", ".join(f"{c.rule_name} +{fmt_grouped(c.points)}" for c in r.score.contributions)
+        node = contracts.add(_esc(f"row {r.row}  {r.record['contract_id']}  {r.record['signed']}  "
+                                  f"{r.record.get('product', '')}: {fmt_grouped(r.points)} ({parts})"))
+        if level == "full":
+            node.add(contract_tree(r, sources, "full"))
+    if unscored:
+        un = tree.add(f"{len(unscored)} unscored contract(s)")
+        for r in unscored:
+            un.add(_esc(f"row {r.row}  {r.record['contract_id']}: {r.reason}"))
+    if exp.status_lines:
+        st = tree.add("status")
+        for line in exp.status_lines:
+            st.add(_esc(line))
+    return tree
+
+
+def partner_json(exp: PartnerExplanation, sources: dict[str, str], level: str = "short") -> dict:
+    """The partner-period explanation as JSON."""
+    tiers = exp.tier_version.plan.tiers if exp.tier_version is not None else ()
+    return {
+        "partner_id": exp.partner_id, "period": exp.period, "points": fmt_points(exp.points), "tier": exp.tier,
+        "tier_version": exp.tier_version.describe() if exp.tier_version is not None else None,
+        "thresholds": [{"tier": s.name, "from": fmt_points(s.threshold), "reached": exp.points >= s.threshold,
+                        "at": where(s.span)} for s in tiers],
+        "by_rule": [{"rule_id": rid, "rule": name, "at": where(span), "points": fmt_points(pts), "contracts": n}
+                    for rid, (name, span, pts, n) in sorted(exp.by_rule.items())],
+        "contracts": [contract_json(r, sources, level) for r in exp.contracts],
+        "status": exp.status_lines,
+    }

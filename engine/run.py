@@ -1,0 +1,441 @@
+"""Evaluating a contract export: every row scored, unscored (with a reason) or rejected.
+
+The loop reads rows as a stream, validates each with the compiled validator of the version in
+force, scores it with that version's plan and adds it to per-partner-period aggregates; memory grows
+with partners, not contracts (the `unique` check on contract ids is the one per-row cost).
+
+A *lane* is one way of choosing the version for a contract: by its signed date (a normal run), or
+one fixed version for every contract (the two sides of an impact report). Several lanes share one
+pass over the file, so an impact run reads and validates each row once.
+
+Speed: a score depends only on the plan's `key_fields`, so the untraced path memoises scores by
+those values; the traced path always scores afresh. A test scores the example data both ways.
+"""
+from __future__ import annotations
+
+import json
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+from typing import Callable, Iterable
+
+from engine import __version__
+from engine.numbers import fmt_points
+from engine.periods import period_bounds, period_of
+from engine.program import Program, Version, display_path
+from engine.readers import BadRow, open_rows, sha256_of
+from engine.validate import RowReject, RowValidator
+
+CACHE_LIMIT = 200_000
+PROGRESS_EVERY = 10_000
+ZERO = Decimal(0)
+UNCOVERED_KINDS = ("unknown product", "no rule matches")
+
+
+@dataclass
+class RunOptions:
+    """How to read the export and what to keep."""
+
+    decimal_comma: bool = False  # cells write 2,5 for two and a half
+    delimiter: str | None = None  # CSV delimiter; None: sniffed from the header
+    encoding: str = "utf-8"  # text encoding of CSV / JSON Lines
+    sheet: str | None = None  # XLSX sheet; None: the first
+    progress: Callable[[int], None] | None = None  # called with the rows read so far
+    trace_when: Callable[[int, dict], bool] | None = None  # (row, record): score it with a tracer?
+    on_traced: Callable[["Traced"], None] | None = None  # receives each traced row
+
+
+@dataclass(frozen=True)
+class Traced:
+    """A row scored with a tracer, for explain."""
+
+    row: int
+    record: dict
+    version: Version | None
+    status: str
+    points: Decimal
+    reason: str | None
+    score: object | None  # engine.compile.Score
+    events: tuple
+
+
+@dataclass
+class PartnerPeriod:
+    """What one partner earned in one period."""
+
+    partner_id: str
+    period: str
+    points: Decimal = ZERO
+    scored: int = 0
+    unscored: int = 0
+    by_rule: dict[str, Decimal] = field(default_factory=dict)
+    rule_contracts: Counter = field(default_factory=Counter)
+    tier: str = ""
+    tier_version: str = ""
+
+
+@dataclass
+class Counts:
+    """Every row of a run, by outcome; rows == scored + unscored + rejected."""
+
+    rows: int = 0
+    scored: int = 0
+    unscored: int = 0
+    rejected: int = 0
+    unscored_reasons: Counter = field(default_factory=Counter)
+    rejected_fields: Counter = field(default_factory=Counter)
+    uncovered: Counter = field(default_factory=Counter)  # (reason kind, product, customer) no rule covers
+
+    @property
+    def reconciles(self) -> bool:
+        return self.rows == self.scored + self.unscored + self.rejected
+
+    def to_json(self) -> dict:
+        return {
+            "rows": self.rows, "scored": self.scored, "unscored": self.unscored, "rejected": self.rejected,
+            "unscored_reasons": dict(sorted(self.unscored_reasons.items())),
+            "rejected_fields": dict(sorted(self.rejected_fields.items())),
+        }
+
+
+class Lane:
+    """One way to pick a version per contract, with its own counts and partner totals."""
+
+    def __init__(self, program: Program, fixed: Version | None = None):
+        self.program = program
+        self.fixed = fixed
+        self.counts = Counts()
+        self.partners: dict[tuple[str, str], PartnerPeriod] = {}
+        self.points_total = ZERO
+        self._cache: dict = {}
+
+    def version_for(self, day: date) -> Version | None:
+        return self.fixed if self.fixed is not None else self.program.version_for(day)
+
+    def partner(self, partner_id: str, period: str) -> PartnerPeriod:
+        key = (partner_id, period)
+        pp = self.partners.get(key)
+        if pp is None:
+            pp = self.partners[key] = PartnerPeriod(partner_id, period)
+        return pp
+
+
+@dataclass
+class RunResult:
+    """The outcome of a run: counts, partner totals with tiers, and the manifest."""
+
+    program: Program
+    data: str
+    input_sha256: str
+    lanes: list[Lane]
+    rejects: int = 0
+
+    @property
+    def counts(self) -> Counts:
+        return self.lanes[0].counts
+
+    @property
+    def partners(self) -> list[PartnerPeriod]:
+        return sorted(self.lanes[0].partners.values(), key=lambda p: (p.partner_id, p.period))
+
+    @property
+    def points_total(self) -> Decimal:
+        return self.lanes[0].points_total
+
+
+class _Outputs:
+    """The per-contract and reject files of lane 0, written as rows stream by."""
+
+    def __init__(self, out_dir: Path | None):
+        import csv
+
+        self.out_dir = out_dir
+        self._files = []
+        if out_dir is None:
+            self.contract = self.reject = None
+            return
+        out_dir.mkdir(parents=True, exist_ok=True)
+        self.contract = self._writer(csv, "contracts.csv", CONTRACT_COLUMNS)
+        self.reject = self._writer(csv, "rejects.csv", REJECT_COLUMNS)
+
+    def _writer(self, csv, name: str, header: list[str]):
+        f = open(self.out_dir / name, "w", encoding="utf-8", newline="")
+        self._files.append(f)
+        w = csv.writer(f, lineterminator="\n")
+        w.writerow(header)
+        return w.writerow
+
+    def close(self) -> None:
+        for f in self._files:
+            f.close()
+
+
+CONTRACT_COLUMNS = ["row", "contract_id", "partner_id", "signed", "period", "version", "product",
+                    "status", "points", "rules", "reason"]
+REJECT_COLUMNS = ["row", "field", "value", "reason"]
+PARTNER_COLUMNS = ["partner_id", "period", "points", "tier", "tier_version", "contracts_scored",
+                   "contracts_unscored"]
+PARTNER_RULE_COLUMNS = ["partner_id", "period", "rule", "points", "contracts"]
+
+
+def evaluate(program: Program, data: str | Path, options: RunOptions | None = None,
+             out_dir: str | Path | None = None, fixed: Iterable[Version] | None = None) -> RunResult:
+    """Score every row of `data`; with `out_dir`, write results, rejects and a manifest there."""
+    options = options or RunOptions()
+    lanes = [Lane(program, v) for v in fixed] if fixed else [Lane(program)]
+    outputs = _Outputs(Path(out_dir) if out_dir is not None else None)
+    shown = display_path(Path(data))
+    try:
+        with open_rows(Path(data), delimiter=options.delimiter, encoding=options.encoding,
+                       **({"sheet": options.sheet} if options.sheet else {})) as source:
+            _Loop(program, source, options, lanes, outputs).run()
+    finally:
+        outputs.close()
+    result = RunResult(program, shown, sha256_of(Path(data)), lanes)
+    for lane in lanes:
+        assign_tiers(lane)
+    if out_dir is not None:
+        write_partner_files(result, Path(out_dir))
+        write_manifest(result, Path(out_dir), options)
+    return result
+
+
+class _Loop:
+    """One pass over the rows; kept as a class so the hot loop reads its state from locals."""
+
+    def __init__(self, program: Program, source, options: RunOptions, lanes: list[Lane], outputs: _Outputs):
+        self.program, self.source, self.options = program, source, options
+        self.lanes, self.outputs = lanes, outputs
+        self.validators = _validators(program, options.decimal_comma)
+        self.newest = self.validators[id(program.versions[-1])]
+        self._unknown_reasons: dict = {}
+        self._periods: dict = {}
+
+    def _converters(self):
+        """The convert function per validator, for this source's header (or JSON objects)."""
+        header = self.source.header
+        by_validator: dict = {}
+        convs = {}
+        for key, validator in self.validators.items():
+            conv = by_validator.get(id(validator))
+            if conv is None:
+                conv = validator.convert if header is None else validator.for_header(header)
+                by_validator[id(validator)] = conv
+            convs[key] = conv
+        return convs
+
+    def _check_header(self) -> None:
+        from engine.readers import InputError
+
+        if self.source.header is None:
+            return
+        problems = self.newest.header_problems(self.source.header)
+        if problems:
+            raise InputError(self.source.path, "header (row 1): " + "; ".join(problems), row=1)
+
+    def run(self) -> None:
+        self._check_header()
+        convs = self._converters()
+        newest_conv = convs[id(self.program.versions[-1])]
+        progress, every = self.options.progress, PROGRESS_EVERY
+        trace_when = self.options.trace_when
+        lanes, single = self.lanes, len(self.lanes) == 1 and self.lanes[0].fixed is None
+        count = 0
+        for row, raw in self.source:
+            count += 1
+            if progress is not None and count % every == 0:
+                progress(count)
+            if isinstance(raw, BadRow):
+                self._reject(row, "(row)", None, raw.reason)
+                continue
+            try:
+                record = newest_conv(raw, row)
+                if single:
+                    version = lanes[0].program.version_for(record["signed"])
+                    if version is not None and convs[id(version)] is not newest_conv:
+                        record = convs[id(version)](raw, row)
+            except RowReject as rej:
+                self._reject(row, rej.field, rej.value, rej.reason)
+                continue
+            traced = trace_when is not None and trace_when(row, record)
+            for i, lane in enumerate(lanes):
+                self._score(i, lane, row, record, traced)
+        if progress is not None:
+            progress(count)
+
+    def _reject(self, row: int, field_name: str, value, reason: str) -> None:
+        for lane in self.lanes:
+            lane.counts.rows += 1
+            lane.counts.rejected += 1
+            lane.counts.rejected_fields[field_name] += 1
+        if self.outputs.reject is not None:
+            self.outputs.reject([row, field_name, "" if value is None else str(value), reason])
+
+    def _period(self, day: date) -> str:
+        label = self._periods.get(day)
+        if label is None:
+            label = self._periods[day] = period_of(day, self.program.period)
+        return label
+
+    def _score(self, i: int, lane: Lane, row: int, record: dict, traced: bool) -> None:
+        counts = lane.counts
+        counts.rows += 1
+        version = lane.version_for(record["signed"])
+        events: tuple = ()
+        score = None
+        if version is None:
+            status, points, reason = "unscored", ZERO, f"no version in force on {record['signed'].isoformat()}"
+        else:
+            plan = version.plan
+            if traced:
+                from engine.trace import Tracer
+
+                tracer = Tracer()
+                score = plan.score(record, tracer)
+                events = tuple(tracer.events)
+            else:
+                key = (id(version), tuple([record.get(f) for f in plan.key_fields]))
+                score = lane._cache.get(key)
+                if score is None:
+                    if len(lane._cache) >= CACHE_LIMIT:
+                        lane._cache.clear()
+                    score = lane._cache[key] = plan.score(record)
+            status, points, reason = score.status, score.points, score.reason
+            if status != "scored":
+                reason = self._unknown_product_reason(version, record, reason)
+        period = self._period(record["signed"])
+        pp = lane.partner(record["partner_id"], period)
+        if status == "scored":
+            counts.scored += 1
+            pp.scored += 1
+            pp.points += points
+            lane.points_total += points
+            by_rule, rule_contracts = pp.by_rule, pp.rule_contracts
+            for c in score.contributions:
+                by_rule[c.rule_id] = by_rule.get(c.rule_id, ZERO) + c.points
+                rule_contracts[c.rule_id] += 1
+        else:
+            counts.unscored += 1
+            kind = _reason_kind(reason)
+            counts.unscored_reasons[kind] += 1
+            if kind in UNCOVERED_KINDS:
+                counts.uncovered[(kind, record.get("product"), record.get("customer"))] += 1
+            pp.unscored += 1
+        if i == 0 and self.outputs.contract is not None:
+            rules = ";".join(f"{c.rule_id}={fmt_points(c.points)}" for c in score.contributions) if score else ""
+            self.outputs.contract([
+                row, record["contract_id"], record["partner_id"], record["signed"].isoformat(), period,
+                version.name if version else "", record.get("product") or "", status,
+                fmt_points(points) if status == "scored" else "", rules if status == "scored" else "",
+                reason or "",
+            ])
+        if traced and i == 0 and self.options.on_traced is not None:
+            self.options.on_traced(Traced(row, record, version, status, points, reason, score, events))
+
+    def _unknown_product_reason(self, version: Version, record: dict, reason: str | None) -> str | None:
+        """Say whether another version knows a product the version in force does not."""
+        product = record.get("product")
+        if product is None or product in version.plan.products:
+            return reason
+        key = (version.name, product)
+        if key not in self._unknown_reasons:
+            others = [v.name for v in self.program.versions_knowing(product)]
+            text = f"'{product}' is not in version {version.name}"
+            text += f"; it is in {', '.join(others)}" if others else " (no version knows it)"
+            self._unknown_reasons[key] = f"unknown product: {text}"
+        return self._unknown_reasons[key]
+
+
+def _reason_kind(reason: str | None) -> str:
+    """The reason without its particulars, for counting: "unknown product", "no version in force"."""
+    if not reason:
+        return "unscored"
+    head = reason.split(":")[0]
+    if head.startswith("no version in force"):
+        return "no version in force"
+    return head if len(head) < 60 else head[:60]
+
+
+def _validators(program: Program, decimal_comma: bool) -> dict[int, RowValidator]:
+    """One compiled validator per distinct `input contract` block, keyed by id(version)."""
+    by_block: dict = {}
+    out = {}
+    for v in program.versions:
+        block = v.ruleset.input("contract")
+        if block not in by_block:
+            by_block[block] = RowValidator(block, decimal_comma=decimal_comma)
+        out[id(v)] = by_block[block]
+    return out
+
+
+def assign_tiers(lane: Lane) -> None:
+    """Each partner-period's tier, by the thresholds of the version in force on its last day."""
+    program = lane.program
+    for pp in lane.partners.values():
+        version = lane.fixed or tier_version(program, pp.period)
+        if version is None:
+            continue
+        pp.tier = version.plan.tier_for(pp.points)
+        pp.tier_version = version.name
+
+
+def tier_version(program: Program, period: str) -> Version | None:
+    """The version in force on the last day of `period`."""
+    _, last = period_bounds(period, program.period)
+    return program.version_for(last)
+
+
+def write_partner_files(result: RunResult, out_dir: Path) -> None:
+    """partners.csv and partner_rules.csv, sorted by partner and period (and rule)."""
+    import csv
+
+    with open(out_dir / "partners.csv", "w", encoding="utf-8", newline="") as f:
+        w = csv.writer(f, lineterminator="\n")
+        w.writerow(PARTNER_COLUMNS)
+        for p in result.partners:
+            w.writerow([p.partner_id, p.period, fmt_points(p.points), p.tier, p.tier_version, p.scored, p.unscored])
+    with open(out_dir / "partner_rules.csv", "w", encoding="utf-8", newline="") as f:
+        w = csv.writer(f, lineterminator="\n")
+        w.writerow(PARTNER_RULE_COLUMNS)
+        for p in result.partners:
+            for rule in sorted(p.by_rule):
+                w.writerow([p.partner_id, p.period, rule, fmt_points(p.by_rule[rule]), p.rule_contracts[rule]])
+
+
+def manifest(result: RunResult, options: RunOptions) -> dict:
+    """What a run used and produced: enough for an auditor to reproduce it. No clock time."""
+    program = result.program
+    return {
+        "engine": {"name": "partner-points", "version": __version__},
+        "program": program.name,
+        "versions": [v.describe() for v in program.versions],
+        "input": {"file": result.data, "sha256": result.input_sha256},
+        "options": {"decimal_comma": options.decimal_comma, "delimiter": options.delimiter,
+                    "encoding": options.encoding, "sheet": options.sheet},
+        "counts": result.counts.to_json(),
+        "points_total": fmt_points(result.points_total),
+        "partners": len({p.partner_id for p in result.partners}),
+        "tiers": tier_counts(result),
+    }
+
+
+def tier_counts(result: RunResult) -> dict[str, dict[str, int]]:
+    """Per period, how many partners earned each tier."""
+    out: dict[str, Counter] = {}
+    for p in result.partners:
+        out.setdefault(p.period, Counter())[p.tier] += 1
+    return {period: dict(sorted(c.items())) for period, c in sorted(out.items())}
+
+
+def write_manifest(result: RunResult, out_dir: Path, options: RunOptions) -> None:
+    """manifest.json, with the sha256 of every output file written before it."""
+    import hashlib
+
+    data = manifest(result, options)
+    data["outputs"] = {
+        name: hashlib.sha256((out_dir / name).read_bytes()).hexdigest()
+        for name in ("contracts.csv", "rejects.csv", "partners.csv", "partner_rules.csv")
+    }
+    (out_dir / "manifest.json").write_text(json.dumps(data, indent=2, sort_keys=False) + "\n", encoding="utf-8")
