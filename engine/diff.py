@@ -13,7 +13,9 @@ How items are matched (so that moving things around is no change):
   (spans and comments are outside AST equality);
 - except under `combine first`, where the order of rules decides which rule pays: there a rule
   whose place among the common rules moved is reported as a change of its position (a longest
-  common subsequence keeps the others in place, so one moved rule is one edit, not many).
+  common subsequence keeps the others in place, so one moved rule is one edit, not many);
+  and a rule's modifiers, which apply in the order written (`at most` before or after
+  `rounded` gives other points): a new order of caps, floors and roundings is a change.
 - A statement left out means its documented default (`period year`, `combine sum`, no review =
   no legacy entries and `downgrade to earned`, newcomers at the lowest tier, a KPI's
   `at least 1 report`), so writing a default out is no change either.
@@ -392,10 +394,6 @@ def _diff_rule(rule_id: str, a: A.Rule, b: A.Rule) -> Iterator[Edit]:
 _MODIFIER_AREAS = ((A.AtMost, "cap"), (A.AtLeast, "floor"), (A.Rounded, "rounding"))
 
 
-def _modifier_words(m: A.Modifier) -> str:
-    return format_modifier(m)
-
-
 def _diff_modifiers(rule_id: str, subject: str, pa: A.Points, pb: A.Points) -> Iterator[Edit]:
     """Caps, floors and roundings compared kind by kind; then their order, which has meaning."""
     for kind, area in _MODIFIER_AREAS:
@@ -403,18 +401,20 @@ def _diff_modifiers(rule_id: str, subject: str, pa: A.Points, pb: A.Points) -> I
         mb = [m for m in pb.modifiers if isinstance(m, kind)]
         if ma == mb:
             continue
-        words_a = ", ".join(map(_modifier_words, ma)) or None
-        words_b = ", ".join(map(_modifier_words, mb)) or None
+        words_a = ", ".join(map(format_modifier, ma)) or None
+        words_b = ", ".join(map(format_modifier, mb)) or None
         yield _edit(area, (rule_id,), words_a, words_b, ma[0] if ma else pa, mb[0] if mb else pb,
                     subject=subject, aspect=area)
-    common = [m for m in pa.modifiers if m in pb.modifiers]
-    if common != [m for m in pb.modifiers if m in pa.modifiers]:
+    # `at most 10, rounded up` and `rounded up, at most 10` differ: report a new order of the
+    # kinds both sides use, even when a cap's value changed too
+    both = {type(m) for m in pa.modifiers} & {type(m) for m in pb.modifiers}
+    if [type(m) for m in pa.modifiers if type(m) in both] != [type(m) for m in pb.modifiers if type(m) in both]:
         yield _edit("rule formula", (rule_id, "order"), _modifiers_words(pa), _modifiers_words(pb), pa, pb,
                     subject=subject, aspect="order of modifiers")
 
 
 def _modifiers_words(p: A.Points) -> str:
-    return ", ".join(map(_modifier_words, p.modifiers))
+    return ", ".join(map(format_modifier, p.modifiers))
 
 
 def _diff_rule_order(rules_a, rules_b, by_id_a: dict, by_id_b: dict) -> Iterator[Edit]:

@@ -142,6 +142,11 @@ def test_modifier_order_is_a_change():
     (edit,) = diff_rulesets(old, new).edits
     assert edit.describe() == (
         'rule "C": order of modifiers at most 10, rounded half up -> rounded half up, at most 10')
+    raised = parse(_rules().replace("points 3", "points 3 per quantity, rounded half up, at most 12"))
+    assert [e.describe() for e in diff_rulesets(old, raised).edits] == [
+        'rule "C": order of modifiers at most 10, rounded half up -> rounded half up, at most 12',
+        'rule "C": cap at most 10 -> at most 12',
+    ]
 
 
 def test_renaming_a_rule_is_a_removal_and_an_addition():
