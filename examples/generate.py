@@ -273,15 +273,15 @@ def good_rows(rng: random.Random, n_good: int, scale: Decimal) -> list[dict]:
     return rows
 
 
-def make_bad(rng: random.Random, kind: str, source: dict) -> dict:
-    """A deliberately bad row of `kind`, derived from a good `source` row."""
+def make_bad(kind: str, nth: int, source: dict) -> dict:
+    """The `nth` deliberately bad row of `kind`, derived from a good `source` row."""
     row = dict(source, kind=kind)
     if kind == "unknown_product":
-        row.update(product=rng.choice(UNKNOWN_PRODUCTS), pool_gb=Decimal(0))
+        row.update(product=UNKNOWN_PRODUCTS[nth % len(UNKNOWN_PRODUCTS)], pool_gb=Decimal(0))
     elif kind == "empty_partner":
         row.update(partner_id="", partner_name="")
     elif kind == "bad_date":
-        row["signed"] = rng.choice(BAD_DATES)
+        row["signed"] = BAD_DATES[nth % len(BAD_DATES)]
     elif kind == "quantity_zero":
         row["quantity"] = 0
     elif kind == "quantity_fraction":
@@ -298,8 +298,8 @@ def with_bad_rows(rng: random.Random, rows: list[dict], per_kind: int) -> list[d
     picks = rng.sample(range(len(rows)), per_kind * len(BAD_KINDS))
     after: dict[int, list[dict]] = {}
     for i, index in enumerate(picks):
-        kind = BAD_KINDS[i % len(BAD_KINDS)]
-        after.setdefault(index, []).append(make_bad(rng, kind, rows[index]))
+        nth, kind = divmod(i, len(BAD_KINDS))
+        after.setdefault(index, []).append(make_bad(BAD_KINDS[kind], nth, rows[index]))
     out = []
     for index, row in enumerate(rows):
         out.append(row)
