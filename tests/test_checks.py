@@ -1,0 +1,187 @@
+"""dsl.checks: one runner over tests/fixtures/checks, exact renderings, and robustness.
+
+Fixtures: `CODE.bad.rules` must give exactly the findings listed (as headlines) in
+`CODE.bad.expected`; `CODE.good.rules` must give no finding at all. A suffix after the code
+(`N204-quality`) names a second case of the same code.
+"""
+from __future__ import annotations
+
+import re
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from dsl import ast as A
+from dsl import parse
+from dsl.checks import check
+from dsl.checks_static import number_words
+
+FIXTURES = Path(__file__).parent / "fixtures" / "checks"
+DOCS = Path(__file__).parent.parent / "docs" / "errors"
+BAD = sorted(FIXTURES.glob("*.bad.rules"))
+GOOD = sorted(FIXTURES.glob("*.good.rules"))
+
+
+def _findings(path: Path):
+    return check(parse(path.read_text(encoding="utf-8"), path.name))
+
+
+def _code(path: Path) -> str:
+    return path.name.split(".")[0].split("-")[0]
+
+
+@pytest.mark.parametrize("path", BAD, ids=[p.name.removesuffix(".rules") for p in BAD])
+def test_bad_fixture_gives_exactly_the_expected_findings(path):
+    expected = path.with_suffix(".expected").read_text(encoding="utf-8").splitlines()
+    got = [d.headline() for d in _findings(path)]
+    assert got == expected
+    assert any(f" {_code(path)}: " in line for line in got)
+
+
+@pytest.mark.parametrize("path", GOOD, ids=[p.name.removesuffix(".rules") for p in GOOD])
+def test_good_fixture_gives_no_finding(path):
+    assert [d.headline() for d in _findings(path)] == []
+
+
+def _codes_in_source() -> set[str]:
+    root = Path(__file__).parent.parent / "dsl"
+    text = (root / "checks.py").read_text() + (root / "checks_static.py").read_text()
+    return set(re.findall(r'"([NW][23]\d\d)"', text))
+
+
+def test_every_code_has_a_bad_and_a_good_fixture_and_a_doc_page():
+    codes = _codes_in_source()
+    assert len(codes) >= 30
+    for code in sorted(codes):
+        assert (FIXTURES / f"{code}.bad.rules").exists(), code
+        assert (FIXTURES / f"{code}.good.rules").exists(), code
+        assert (DOCS / f"{code}.md").exists(), code
+        assert f"[{code}]({code}.md)" in (DOCS / "README.md").read_text(), code
+
+
+def _render(text: str) -> str:
+    return "\n".join(d.render(text) for d in check(parse(text, "demo.rules")))
+
+
+def _fixture_text(name: str) -> str:
+    return (FIXTURES / name).read_text(encoding="utf-8")
+
+
+def test_unknown_field_rendered_with_did_you_mean():
+    assert _render(_fixture_text("N210.bad.rules")) == (
+        "demo.rules:29:46: error N210: `quantiy` is not a field of input contract; did you mean quantity?\n"
+        "  29 |   points mobile_tariffs[product, customer] * quantiy\n"
+        "                                                    ^^^^^^^\n"
+        "  hint: the fields are contract_id, partner_id, signed, product, customer, quantity, pool_gb"
+    )
+
+
+def test_tier_typo_rendered_with_did_you_mean():
+    assert _render(_fixture_text("N224.bad.rules")) == (
+        "demo.rules:45:3: error N224: there is no tier Expret; did you mean Expert?\n"
+        "  45 |   expect tier Expret\n"
+        "         ^^^^^^^^^^^^^^^^^^\n"
+        "  hint: the tiers are Basic, Advanced, Expert"
+    )
+
+
+def test_thresholds_out_of_order_rendered():
+    assert _render(_fixture_text("N221.bad.rules")) == (
+        "demo.rules:19:17: error N221: tier Expert from 10_000 must be above Advanced from 15_000: "
+        "thresholds rise in the order written\n"
+        "  19 |   Expert   from 10_000\n"
+        "                       ^^^^^^\n"
+        "  hint: list the tiers from the lowest threshold to the highest"
+    )
+
+
+def test_thousands_dot_literal_rendered():
+    assert _render(_fixture_text("W301.bad.rules")) == (
+        "demo.rules:18:17: warning W301: `7.500` is seven and a half; write 7_500 for seven thousand five hundred\n"
+        "  18 |   Advanced from 7.500\n"
+        "                       ^^^^^\n"
+        "  hint: write 7.5 if you mean seven and a half"
+    )
+
+
+@pytest.mark.parametrize("text, words", [
+    ("7.5", "seven and a half"), ("7_500", "seven thousand five hundred"), ("1", "one"),
+    ("15_000", "fifteen thousand"), ("0.25", "a quarter"), ("2.125", "two point one two five"),
+    ("1_234_567", "one million two hundred thirty-four thousand five hundred sixty-seven"),
+])
+def test_number_words(text, words):
+    assert number_words(text) == words
+
+
+def test_w301_for_one_thousand_and_fifteen_thousand():
+    text = _fixture_text("W301.good.rules").replace("at most 3_000", "at most 1.000, at least 15.000")
+    messages = [d.message for d in check(parse(text, "x.rules")) if d.code == "W301"]
+    assert messages == ["`1.000` is one; write 1_000 for one thousand",
+                        "`15.000` is fifteen; write 15_000 for fifteen thousand"]
+
+
+def test_findings_are_sorted_and_carry_hints():
+    text = _fixture_text("N210.bad.rules").replace("Advanced from 7_500", "Advanced from 7.500")
+    found = check(parse(text, "x.rules"))
+    assert [d.code for d in found] == ["W301", "N210"]
+    assert all(d.hint for d in found)
+
+
+def test_rules_whose_products_do_not_meet_do_not_overlap_under_exclusive():
+    text = _fixture_text("W303.good.rules").replace(
+        '\nexample', '\nrule "Existing M" {\n  when product == "O2 Business M" and customer == existing\n'
+        '  points 5\n}\n\nrule "New M" {\n  when product == "O2 Business M" and not (customer != new)\n'
+        '  points 6\n}\n\nexample')
+    pairs = [d.message for d in check(parse(text, "x.rules")) if d.code == "W303"]
+    assert len(pairs) == 2  # each of the two new rules overlaps "Mobile tariffs", not each other
+    assert all('"Mobile tariffs"' in m for m in pairs)
+
+
+def test_optional_field_negation_is_not_a_contradiction():
+    text = _fixture_text("W305.good.rules").replace(
+        "input contract {", "input contract {\n  region: text").replace(
+        'when product == "O2 Unite Pool" or product == "O2 Unite"',
+        'when product == "O2 Unite Pool" and not (region == "A") and not (region != "A")')
+    assert [d.code for d in check(parse(text, "x.rules"))] == []  # a missing region satisfies both
+
+
+def test_the_shipped_rulesets_are_clean():
+    for path in sorted((Path(__file__).parent.parent / "rulesets").glob("*/*.rules")):
+        assert _findings(path) == [], path
+
+
+# --------------------------------------------------------------------------- robustness
+
+S = A.Span("h.rules", 1, 1, 1, 2)
+_names = st.sampled_from(["product", "customer", "quantity", "nwe", "new", "true", "x", "mobile_tariffs"])
+_exprs = st.recursive(
+    st.one_of(_names.map(A.Name), st.just(A.Number(Decimal("7.500"), "7.500")), st.just(A.String("S")),
+              st.just(A.DateLit(__import__("datetime").date(2016, 1, 1))), st.just(A.Percent(Decimal("0.05"), "5%"))),
+    lambda inner: st.one_of(
+        st.builds(A.BinOp, st.sampled_from("+-*/"), inner, inner), st.builds(A.Neg, inner),
+        st.builds(A.Call, st.just("min"), st.lists(inner, min_size=1, max_size=3).map(tuple)),
+        st.builds(A.TableLookup, st.sampled_from(["mobile_tariffs", "nope"]), st.lists(inner, max_size=3).map(tuple))),
+    max_leaves=6)
+_conds = st.recursive(
+    st.one_of(st.builds(A.Compare, st.sampled_from(["==", "!=", "<", ">="]), _exprs, _exprs),
+              st.builds(A.InList, _exprs, st.lists(_exprs, min_size=1, max_size=3).map(tuple), st.booleans()),
+              st.builds(A.InTable, _exprs, st.sampled_from(["mobile_tariffs", "nope"]), st.booleans())),
+    lambda inner: st.one_of(st.builds(A.And, st.lists(inner, min_size=1, max_size=3).map(tuple)),
+                            st.builds(A.Or, st.lists(inner, min_size=1, max_size=3).map(tuple)),
+                            st.builds(A.Not, inner)),
+    max_leaves=8)
+_mods = st.lists(st.one_of(st.builds(A.AtMost, _exprs), st.builds(A.AtLeast, _exprs),
+                           st.builds(A.Rounded, st.just("half up"))), max_size=3).map(tuple)
+_rules = st.builds(A.Rule, st.sampled_from(["A", "a", "B"]), st.one_of(st.none(), _conds),
+                   st.builds(A.Points, _exprs, st.one_of(st.none(), _names.map(A.Name)), _mods))
+
+
+@settings(max_examples=60, deadline=None)
+@given(rules=st.lists(_rules, max_size=4), mode=st.sampled_from(["sum", "first", "exclusive"]))
+def test_check_never_raises_on_odd_rules(rules, mode):
+    base = parse(_fixture_text("N210.good.rules"), "h.rules")
+    ruleset = A.Ruleset("h.rules", base.statements + (A.CombineDecl(mode),) + tuple(rules))
+    for d in check(ruleset):
+        assert d.code[0] in "NW" and d.message and d.span is not None
