@@ -18,7 +18,8 @@ How items are matched (so that moving things around is no change):
   `rounded` gives other points): a new order of caps, floors and roundings is a change.
 - A statement left out means its documented default (`period year`, `combine sum`, no review =
   no legacy entries and `downgrade to earned`, newcomers at the lowest tier, a KPI's
-  `at least 1 report`), so writing a default out is no change either.
+  `at least 1 report`, a tier's `keep` equal to its threshold), so writing a default out is no
+  change either.
 
 What counts as a change in meaning (`RulesetDiff.equal`):
 - Header `program`, `version` and `effective` differences are listed (area "header") but are
@@ -30,8 +31,8 @@ What counts as a change in meaning (`RulesetDiff.equal`):
 - Comments never appear.
 Every other edit is a change in meaning; `Edit.meaningful` tells which is which.
 
-Order of edits: by area (the order of `AREAS`), then key, so the same two files always give the
-same list. The impact report attributes point changes to rules: `rule_changes_by_id` groups the
+Order of edits: by area (the order of `AREAS`), then key (header statements in the order a file
+writes them), so the same two files always give the same list. The impact report attributes point changes to rules: `rule_changes_by_id` groups the
 edits by rule id, counting an edit to a table as a change of every rule that reads that table
 (`tables_used_by_rule`).
 """
