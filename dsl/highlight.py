@@ -7,12 +7,17 @@ Design:
 - Names are coloured by where they stand, as far as one line shows it: a table name after `table`
   or before `[`, a tier name before `from` or after `->` / `tier` / `start at`, a field name before
   `:`. Everything else is a plain name; meaning is the checker's business.
+- Rendered diagnostics (dsl.errors) are coloured line by line from their fixed shape: the
+  headline, the source excerpt (through the lexer), the caret and the hint.
 - Colour is only for people at a terminal: `highlight(text, terminal=False)` is the text itself,
   so piped output and files stay plain. Colouring never changes the characters, only adds escapes.
 """
 from __future__ import annotations
 
+import re
+
 from pygments import highlight as _pygments_highlight
+from pygments.console import ansiformat
 from pygments.formatters import TerminalFormatter
 from pygments.lexer import RegexLexer, bygroups, words
 from pygments.token import (
@@ -103,3 +108,30 @@ def highlight(text: str, terminal: bool) -> str:
 def highlight_line(line: str, terminal: bool) -> str:
     """One source line (as in an error excerpt) coloured for a terminal, without a line break."""
     return highlight(line.rstrip("\n"), terminal).rstrip("\n")
+
+
+_HEADLINE = re.compile(r"^(.+?:\d+:\d+: )(error|warning)( [A-Z]\d+: )(.*)$")
+_EXCERPT = re.compile(r"^( *\d+ \| )(.*)$")
+_CARET = re.compile(r"^( +)(\^+)$")
+_HINT = re.compile(r"^(  hint: )(.*)$")
+_SEVERITY = {"error": "*red*", "warning": "*yellow*"}
+
+
+def _diagnostic_line(line: str) -> str:
+    if m := _HEADLINE.match(line):
+        place, severity, code, message = m.groups()
+        return ansiformat("*white*", place) + ansiformat(_SEVERITY[severity], severity) + code + message
+    if m := _EXCERPT.match(line):
+        return ansiformat("gray", m.group(1)) + highlight_line(m.group(2), True)
+    if m := _CARET.match(line):
+        return m.group(1) + ansiformat("*red*", m.group(2))
+    if m := _HINT.match(line):
+        return ansiformat("cyan", m.group(1)) + m.group(2)
+    return line
+
+
+def highlight_diagnostics(text: str, terminal: bool) -> str:
+    """Rendered findings (`file:line:col: error CODE: ...`, excerpt, caret, hint) coloured for a terminal."""
+    if not terminal:
+        return text
+    return "\n".join(_diagnostic_line(line) for line in text.split("\n"))

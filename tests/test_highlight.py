@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from pygments.token import Comment, Error, Keyword, Literal, Name, Number, Operator, String
 
-from dsl.highlight import PointsLexer, highlight, highlight_line
+from dsl.highlight import PointsLexer, highlight, highlight_diagnostics, highlight_line
 
 ROOT = Path(__file__).resolve().parent.parent
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
@@ -102,3 +102,28 @@ def test_highlight_line_has_no_line_break():
     coloured = highlight_line(line, terminal=True)
     assert "\n" not in coloured
     assert ANSI.sub("", coloured) == line.rstrip("\n")
+
+
+RENDERED = (
+    "f.rules:2:10: error P105: `=` does not compare\n"
+    "   2 |   when x = 1\n"
+    "                ^\n"
+    "  hint: write `==` to compare two values\n"
+    "f.rules:9:3: warning W301: `7.500` is seven and a half\n"
+    "... and 3 more"
+)
+
+
+def test_diagnostics_are_plain_off_a_terminal():
+    assert highlight_diagnostics(RENDERED, terminal=False) is RENDERED
+
+
+def test_diagnostics_on_a_terminal_colour_each_part_and_keep_the_text():
+    coloured = highlight_diagnostics(RENDERED, terminal=True)
+    assert ANSI.sub("", coloured) == RENDERED
+    lines = coloured.split("\n")
+    assert "\x1b[31m" in lines[0] and "error" in lines[0]  # severity in red
+    assert "\x1b[33m" in lines[4]  # a warning in yellow
+    assert highlight_line("  when x = 1", True) in lines[1]  # the excerpt through the lexer
+    assert ANSI.search(lines[2]) and ANSI.search(lines[3])
+    assert lines[5] == "... and 3 more"
