@@ -304,3 +304,23 @@ def test_columns_match_the_input_blocks(version):
     assert contract_fields <= set(header)
     quality_fields = {f.name for f in ruleset.input("quality").fields}
     assert set(read_csv("quality.csv")[0]) == quality_fields
+
+
+def _cap(rule) -> Decimal:
+    return next(m.limit.value for m in rule.points.modifiers if type(m).__name__ == "AtMost")
+
+
+@pytest.mark.parametrize("version", ["2016-03", "2017-01", "2018-01"])
+def test_the_independent_values_match_the_rulesets(version):
+    ruleset = parse_file()(PROGRAM / f"{version}.rules")
+    mobile, fixed, licences, unite_cap, thresholds = VERSIONS[ruleset.effective]
+    cells = {row.key: {c.column: c.value.value for c in row.cells} for row in ruleset.table("mobile_tariffs").rows}
+    assert {k: (c["new"], c["existing"]) for k, c in cells.items()} == mobile
+    table = {row.key: row.cells[0].value.value for row in ruleset.table("fixed_line").rows}
+    assert table == {k: Decimal(v) for k, v in fixed.items()}
+    rules = {rule.when.right.value: rule for rule in ruleset.rules if type(rule.when).__name__ == "Compare"}
+    assert {p: (rules[p].points.expr.value, _cap(rules[p])) for p in licences} == licences
+    assert set(rules) == set(licences) | {"O2 Unite Pool"}
+    assert _cap(rules["O2 Unite Pool"]) == unite_cap
+    assert tuple(t.threshold.value for t in ruleset.tiers.tiers) == thresholds
+    assert {m.old for m in ruleset.review.legacy} == OLD_STATUSES
