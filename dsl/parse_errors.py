@@ -141,13 +141,17 @@ class _Context:
             return self.diag("P102", "this string is never closed", A.Span(self.file, line, col, line, col + width),
                              'end it with `"` on the same line')
         if char == "=" and "COLON" in allowed:
-            inside = self.open_blocks(offset)
-            hint = "write `name: value`" if inside and self.header(inside[-1]) == "contract" else "write `name: type`"
-            return self.diag("P105", "expected `:` after the name, not `=`", here, hint)
+            return self.diag("P105", "expected `:` after the name, not `=`", here, self.colon_hint(self.open_blocks(offset)))
         if char == "=" and "COMPARE_OP" in allowed:
             return self.diag("P105", "`=` does not compare", here, "write `==` to compare two values")
         shown = char if char.isprintable() and not char.isspace() else repr(char)
         return self.diag("P101", f"unexpected character `{shown}`: expected {self.expected(allowed)}", here)
+
+    def colon_hint(self, opened: list) -> str:
+        """How an entry with a colon is written in the innermost open block."""
+        word = self.header(opened[-1]).split(" ")[0] if opened else ""
+        return {"input": "write `name: type`", "table": 'write `"key": value`',
+                "quality": 'write `kpi "Name": share of FIELD above 5%`'}.get(word, "write `name: value`")
 
     def expected(self, names: set[str]) -> str:
         return describe_expected(names, self.keywords)
@@ -161,7 +165,8 @@ class _Context:
         opened = self.open_blocks(offset)
         if opened and (at_end or (token.type in STATEMENT_TERMINALS and tok and tok.column == 1)):
             return self.never_closed(opened[-1])
-        if token.type == "RBRACE" and "POINTS" in expected and opened:
+        if token.type == "RBRACE" and "POINTS" in expected and opened and opened[0].line == self.chunk.tokens[0].line \
+                and self.chunk.tokens[0].text == "rule":
             rule = self.header(opened[0])
             span = self.after(prev) if prev and prev.text != "{" else self.span(tok)
             return self.diag("P106", f"{rule} has no `points`", span,
@@ -173,10 +178,14 @@ class _Context:
             return self.diag("P104", f"unknown statement `{token}`", self.span(tok), hint)
         if at_end:
             return self.ends_early(prev, expected)
-        if prev and tok and tok.line > prev.line and self.wants_more(prev):
+        if token.type == "RBRACE" and not opened:
+            return self.diag("P101", "unexpected `}`: no block is open here", self.span(tok), "remove it")
+        if prev and tok and tok.line > prev.line and (token.type == "RBRACE" or self.wants_more(prev)):
             return self.diag("P107", f"expected {self.expected(expected)} after `{prev.text}`", self.after(prev))
-        return self.diag("P101", f"unexpected `{token}`: expected {self.expected(expected)}", self.span(tok),
-                         self.spelling_hint(token, expected))
+        hint = self.spelling_hint(token, expected)
+        if expected == {"COLON"}:
+            hint = self.colon_hint(opened)
+        return self.diag("P101", f"unexpected `{token}`: expected {self.expected(expected)}", self.span(tok), hint)
 
     def never_closed(self, brace) -> Diagnostic:
         return self.diag("P103", f"the block `{self.header(brace)}` opened at line {brace.line} is never closed",

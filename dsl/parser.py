@@ -177,7 +177,7 @@ def _split(text: str, toks: list[_Tok]) -> list[_Chunk]:
     chunks = [_Chunk(0, len(text), 1, [])]
     depth, head_col, prev_line = 0, 1, 0
     for i, t in enumerate(toks):
-        if t.line != prev_line and t.kind == "word" and t.text in TOP_KEYWORDS and _starts_statement(toks, i, depth, head_col):
+        if t.line != prev_line and t.kind == "word" and _starts_statement(toks, i, depth, head_col):
             start = t.start - t.column + 1
             chunks[-1].end = start
             chunks.append(_Chunk(start, len(text), t.line, []))
@@ -196,6 +196,9 @@ def _split(text: str, toks: list[_Tok]) -> list[_Chunk]:
 
 def _starts_statement(toks: list[_Tok], i: int, depth: int, head_col: int) -> bool:
     t = toks[i]
+    if t.text not in TOP_KEYWORDS:
+        # after a closed block only a statement can follow: a misspelt one starts a new piece
+        return depth == 0 and i > 0 and toks[i - 1].text == "}"
     if i + 1 < len(toks) and toks[i + 1].text == ":":
         return False  # a field or key spelled like a keyword
     return depth == 0 or (t.text != "period" and t.column <= head_col)
