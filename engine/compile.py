@@ -58,14 +58,25 @@ class CompiledRule:
         """Check the condition, traced as RuleConsidered and one ConditionChecked per test."""
         if tracer is not None:
             tracer.emit(trace.RuleConsidered(self.id, self.name, self.span))
-        return self.condition is None or self.condition(record, tracer)
+        try:
+            return self.condition is None or self.condition(record, tracer)
+        except ArithmeticError as e:
+            raise self.out_of_range(e) from None
 
     def pay(self, record: dict, tracer) -> Contribution:
         """Compute the points of a matching rule, traced as RulePoints."""
-        points = self.points(record, tracer)
+        try:
+            points = self.points(record, tracer)
+        except ArithmeticError as e:
+            raise self.out_of_range(e) from None
         if tracer is not None:
             tracer.emit(trace.RulePoints(self.id, self.name, self.span, points))
         return Contribution(self.id, self.name, points, self.span)
+
+    def out_of_range(self, error: ArithmeticError) -> Unscorable:
+        """A number beyond 28 digits (or otherwise not computable) as a reason naming the rule."""
+        return Unscorable(f'rule "{self.name}": the numbers are too large to compute '
+                          f'exactly ({type(error).__name__})', self.rule)
 
 
 @dataclass(frozen=True, slots=True)

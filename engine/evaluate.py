@@ -234,7 +234,11 @@ def compile_call(expr: ast.Call, scope: Scope) -> Fn:
 
 def table_key(value):
     """Table keys are written as text; a record's value is looked up by its text."""
-    return value if value is None or isinstance(value, str) else str(value)
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
 
 
 def compile_lookup(expr: ast.TableLookup, scope: Scope) -> Fn:

@@ -217,3 +217,18 @@ def test_period_sort_key_and_next():
     assert next_period("2016", "year") == "2017"
     with pytest.raises(ValueError):
         period_of(date(2016, 1, 1), "week")
+
+
+def test_numbers_beyond_the_context_make_the_contract_unscored():
+    huge = rule("Huge", None, ast.BinOp("*", name("pool_gb"), name("pool_gb"), sp(95)), 94)
+    score = compile_ruleset(ruleset(huge)).score(rec(pool_gb=D("1E+999999")))
+    assert score.status == "unscored"
+    assert score.reason == 'rule "Huge": the numbers are too large to compute exactly (Overflow)'
+
+
+def test_a_boolean_key_is_looked_up_by_its_word():
+    block = ast.InputBlock("contract", (field("vip", "boolean"),))
+    table = ast.Table("bonus", ("vip",), (ast.TableRow("true", (ast.Cell(None, num("7")),)),
+                                          ast.TableRow("false", (ast.Cell(None, num("1")),))))
+    plan = compile_ruleset(ast.Ruleset("t.rules", (block, table, rule("B", None, ast.TableLookup("bonus", (name("vip"),)), 1))))
+    assert [plan.score({"vip": v}).points for v in (True, False)] == [7, 1]
