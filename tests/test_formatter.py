@@ -13,7 +13,7 @@ from dsl.parser import parse
 from dsl import ast as A
 from dsl.errors import RulesetError
 from dsl.formatter import (
-    HEADER_ORDER, format_cond, format_expr, format_modifier, format_node, format_points, format_ruleset,
+    HEADER_ORDER, KEYWORDS, format_cond, format_expr, format_modifier, format_node, format_points, format_ruleset,
 )
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -264,3 +264,59 @@ def test_generated_conditions_and_formulas_parse_back_to_the_same_tree(cond, exp
 def test_strings_with_backslashes_round_trip(value):
     text = format_node(A.Rule("r", A.Compare("==", A.Name("x"), A.String(value)), A.Points(_n("1"))))
     assert parse(text).rules[0].when.right == A.String(value)
+
+
+# Names where the grammar takes a name or a string: keywords and odd text must come back as written.
+WORDS = st.one_of(
+    st.sampled_from(sorted(KEYWORDS) + ["new", "Basic", "Größe", "x_1"]),
+    st.text(st.characters(codec="utf-8", exclude_characters="\n\r\\"), min_size=1, max_size=10),
+)
+IDENTS = st.from_regex(r"[a-z][a-z0-9_]{0,6}", fullmatch=True).filter(lambda w: w not in KEYWORDS)
+WHOLE = st.integers(0, 10**7).map(lambda i: A.Number(Decimal(i)))
+SIGNED = st.integers(-1000, 10**7).map(lambda i: A.Number(Decimal(i)))
+LITERALS = st.one_of(SIGNED, st.text(st.characters(codec="utf-8", exclude_characters="\n\r\\"), max_size=8).map(A.String),
+                     IDENTS.map(A.Name), st.dates(date(2000, 1, 1), date(2030, 12, 31)).map(A.DateLit))
+
+
+def _field(name, kind, choices, required, unique, default):
+    return A.FieldDecl(name, kind, choices if kind == "choice" else (), (), required, unique, default)
+
+
+FIELDS = st.builds(_field, WORDS, st.sampled_from(A.FIELD_KINDS), st.lists(WORDS, min_size=1, max_size=3).map(tuple),
+                   st.booleans(), st.booleans(), st.none() | LITERALS)
+TIERS = st.builds(A.Tier, WORDS, SIGNED, st.none() | WHOLE)
+
+
+def _table(name, keys, rows):
+    two = len(keys) == 2
+    return A.Table(name, keys, tuple(A.TableRow(k, cells if two else cells[:1]) for k, cells in rows))
+
+
+CELLS = st.lists(st.builds(A.Cell, WORDS, SIGNED), min_size=1, max_size=3).map(tuple)
+ONE_KEY_CELLS = SIGNED.map(lambda n: (A.Cell(None, n),))
+TABLES = st.one_of(
+    st.builds(_table, IDENTS, IDENTS.map(lambda k: (k,)), st.lists(st.tuples(WORDS, ONE_KEY_CELLS), max_size=3)),
+    st.builds(_table, IDENTS, st.tuples(IDENTS, IDENTS), st.lists(st.tuples(WORDS, CELLS), max_size=3)),
+)
+EXPECTS = st.one_of(st.builds(A.Expect, st.just("points"), SIGNED), st.builds(A.Expect, st.just("tier"), WORDS),
+                    st.just(A.Expect("unscored")))
+CONTRACTS = st.lists(st.tuples(WORDS, LITERALS), max_size=3).map(lambda fs: A.ExampleContract(tuple(fs)))
+DOWNGRADES = st.one_of(st.just(A.Downgrade("earned")),
+                       st.builds(A.Downgrade, st.sampled_from(["levels", "grace"]), st.integers(1, 3)))
+STATEMENTS = st.one_of(
+    st.builds(A.InputBlock, st.sampled_from(["contract", "quality"]), st.lists(FIELDS, max_size=4).map(tuple)),
+    st.builds(A.Tiers, st.lists(TIERS, max_size=4).map(tuple)),
+    TABLES,
+    st.builds(A.Example, WORDS, st.lists(CONTRACTS, max_size=2).map(tuple), st.lists(EXPECTS, max_size=3).map(tuple)),
+    st.builds(A.Review, st.lists(st.builds(A.LegacyMap, WORDS, WORDS), max_size=3).map(tuple),
+              st.none() | DOWNGRADES, st.none() | WORDS),
+)
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(statements=st.lists(STATEMENTS, min_size=1, max_size=4))
+def test_generated_statements_parse_back_to_the_same_tree(statements):
+    ruleset = A.Ruleset("generated.rules", tuple(statements))
+    text = format_ruleset(ruleset)
+    assert parse(text, "generated.rules") == ruleset
+    assert fmt(text) == text
