@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from dsl.parser import parse_file
+
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
 PROGRAM = ROOT / "rulesets" / "o2-business"
@@ -290,14 +292,9 @@ def test_quality_file_has_its_bad_rows():
 # --------------------------------------------------------------------------- against the rulesets
 
 
-def parse_file():
-    parser = pytest.importorskip("dsl.parser", reason="dsl.parser (parse_file) not written yet")
-    return parser.parse_file
-
-
 @pytest.mark.parametrize("version", ["2016-03", "2017-01", "2018-01"])
 def test_columns_match_the_input_blocks(version):
-    ruleset = parse_file()(PROGRAM / f"{version}.rules")
+    ruleset = parse_file(PROGRAM / f"{version}.rules")
     contract_fields = {f.name for f in ruleset.input("contract").fields}
     header, _ = read_csv("contracts.csv")
     assert set(header) - contract_fields == {"partner_name", "sales_rep"}
@@ -312,9 +309,10 @@ def _cap(rule) -> Decimal:
 
 @pytest.mark.parametrize("version", ["2016-03", "2017-01", "2018-01"])
 def test_the_independent_values_match_the_rulesets(version):
-    ruleset = parse_file()(PROGRAM / f"{version}.rules")
+    ruleset = parse_file(PROGRAM / f"{version}.rules")
     mobile, fixed, licences, unite_cap, thresholds = VERSIONS[ruleset.effective]
-    cells = {row.key: {c.column: c.value.value for c in row.cells} for row in ruleset.table("mobile_tariffs").rows}
+    rows = ruleset.table("mobile_tariffs").rows
+    cells = {row.key: {c.column: c.value.value for c in row.cells} for row in rows}
     assert {k: (c["new"], c["existing"]) for k, c in cells.items()} == mobile
     table = {row.key: row.cells[0].value.value for row in ruleset.table("fixed_line").rows}
     assert table == {k: Decimal(v) for k, v in fixed.items()}
