@@ -11,8 +11,8 @@ Design:
   are on, so nothing is rounded silently; only `rounded ...` modifiers round.
 - A contract that cannot be scored (an empty field in arithmetic, a lookup with no row or cell,
   a division by zero) raises `Unscorable` with a reason naming the rule; the plan turns it
-  into an unscored result. Comparisons never raise: with an empty side, or sides of kinds that
-  cannot be ordered, they are false.
+  into an unscored result. A comparison itself never raises: with an empty side, or sides of
+  kinds that cannot be ordered, it is false (arithmetic inside it may still be unscorable).
 """
 from __future__ import annotations
 

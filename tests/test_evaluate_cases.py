@@ -3,7 +3,8 @@
 A case file holds one `ruleset` (its text) and `cases`, each with a `name`, a `contract` (fields
 written plainly; the rest take their default or stay empty) and either `points` (with optional
 `rules`: the ids of the paying rules, in order) or `unscored` (the exact reason).
-Each case also runs traced, and the traced score must equal the untraced one.
+Each case also runs traced, and the traced score must equal the untraced one; random contracts
+(hypothesis) check the same, and that a score depends on the plan's key fields alone.
 """
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from hypothesis import HealthCheck, given, settings, strategies as st
 
 from dsl import ast
 from engine.compile import compile_ruleset
@@ -150,3 +152,40 @@ def test_score_depends_only_on_key_fields(stem, case):
     record = record_for(plan, case["contract"], case["name"])
     blanked = {f: (v if f in plan.key_fields else None) for f, v in record.items()}
     assert plan.score(blanked) == plan.score(record)
+
+
+# --------------------------------------------------------------------------- any contract
+
+
+def value_strategy(plan, decl):
+    """Plausible and awkward values of one field: empty, out of range, unknown words."""
+    words = sorted(plan.products | {"Fax", "north", "new"})
+    kinds = {
+        "text": st.sampled_from(words),
+        "choice": st.sampled_from(list(decl.choices) + ["other"]),
+        "integer": st.integers(-3, 200),
+        "decimal": st.decimals(-1000, 10_000, places=3, allow_nan=False, allow_infinity=False),
+        "date": st.dates(date(2015, 1, 1), date(2018, 12, 31)),
+        "boolean": st.booleans(),
+    }
+    return st.one_of(st.none(), kinds[decl.kind])
+
+
+@pytest.mark.parametrize("stem", sorted(p.stem for p in CASES.glob("*.yaml")))
+def test_any_contract_scores_the_same_traced_and_untraced(stem):
+    plan = plan_of(stem)
+    fields = {d.name: value_strategy(plan, d) for d in plan.ruleset.input("contract").fields}
+
+    @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @given(st.fixed_dictionaries(fields))
+    def check(record):
+        tracer = Tracer()
+        score = plan.score(record)
+        assert plan.score(record, tracer) == score
+        assert isinstance(score.points, Decimal)
+        assert (score.status == "unscored") == (score.reason is not None)
+        assert score.points == sum((c.points for c in score.contributions), Decimal(0))
+        blanked = {f: (v if f in plan.key_fields else None) for f, v in record.items()}
+        assert plan.score(blanked) == score
+
+    check()
