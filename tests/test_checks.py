@@ -185,3 +185,19 @@ def test_check_never_raises_on_odd_rules(rules, mode):
     ruleset = A.Ruleset("h.rules", base.statements + (A.CombineDecl(mode),) + tuple(rules))
     for d in check(ruleset):
         assert d.code[0] in "NW" and d.message and d.span is not None
+
+
+def _doc_message(code: str) -> str:
+    doc = (DOCS / f"{code}.md").read_text(encoding="utf-8")
+    match = re.search(rf"gives\n\n```\n(?:error|warning) {code}: (.*)\n```", doc)
+    assert match, code
+    return match.group(1)
+
+
+@pytest.mark.parametrize("code", sorted(_codes_in_source()))
+def test_doc_page_shows_a_message_the_checker_really_gives(code):
+    def norm(message: str) -> str:  # doc snippets are shorter than fixtures: line numbers differ
+        return re.sub(r"line \d+", "line N", message)
+    given = {norm(line.split(f" {code}: ", 1)[1]) for f in FIXTURES.glob(f"{code}*.bad.expected")
+             for line in f.read_text(encoding="utf-8").splitlines() if f" {code}: " in line}
+    assert norm(_doc_message(code)) in given
