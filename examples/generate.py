@@ -256,6 +256,8 @@ def allocate(total: int, weights: dict) -> dict:
     by_remainder = sorted(raw, key=lambda k: (-(raw[k] - int(raw[k])), k))
     for key in by_remainder[: max(0, total - sum(counts.values()))]:
         counts[key] += 1
+    while sum(counts.values()) > total:  # the floor of 1 overshot: take from the largest
+        counts[max(counts, key=lambda k: (counts[k], k))] -= 1
     return counts
 
 
@@ -318,7 +320,7 @@ def number_rows(rows: list[dict]) -> None:
 
 def contract_cells(row: dict) -> list[str]:
     """The CSV cells of one row; a ragged row splits the partner name into two cells."""
-    quantity = "" if row["product"] == UNITE and row["kind"] == "good" else str(row["quantity"])
+    quantity = "" if row["product"] == UNITE and row["quantity"] == 1 else str(row["quantity"])
     pool = "" if row["product"] != UNITE else format_gb(row["pool_gb"])
     name = row["partner_name"]
     names = name.split(" ", 1) if row["kind"] == "ragged" and " " in name else [name]
@@ -410,7 +412,7 @@ def generate(rows: int = DEFAULT_ROWS, seed: int = DEFAULT_SEED) -> dict[str, st
     """The three demo files as {file name: text}."""
     rng = random.Random(seed)
     per_kind = max(1, rows // 800)
-    n_good = max(len(PARTNERS), rows - per_kind * len(BAD_KINDS))
+    n_good = rows - per_kind * len(BAD_KINDS)
     contracts = good_rows(rng, n_good, Decimal(rows) / DEFAULT_ROWS)
     contracts = with_bad_rows(rng, contracts, per_kind)
     number_rows(contracts)
@@ -442,8 +444,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent,
                         help="output folder (default: this folder)")
     args = parser.parse_args(argv)
-    if args.rows < 100:
-        parser.error("--rows must be at least 100")
+    if args.rows < 200:
+        parser.error("--rows must be at least 200 (every partner needs a row per year)")
     for path in write(args.out, args.rows, args.seed):
         print(path)
     return 0
