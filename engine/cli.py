@@ -33,12 +33,6 @@ def _stderr_console():
     return Console(stderr=True, highlight=False, soft_wrap=True)
 
 
-def _console():
-    from rich.console import Console
-
-    return Console(highlight=False, soft_wrap=True)
-
-
 def emit_json(data) -> None:
     """Deterministic JSON on stdout."""
     click.echo(json.dumps(data, indent=2, ensure_ascii=False, default=str))

@@ -125,6 +125,13 @@ def constant_of(expr) -> tuple[bool, Any]:
     return False, None
 
 
+def static_value(expr, scope: "Scope") -> tuple[bool, Any]:
+    """(True, value) for a literal or a bare word that is no field: known at compile time."""
+    if isinstance(expr, ast.Name) and not scope.is_field(expr.name):
+        return True, literal_name(expr.name)
+    return constant_of(expr)
+
+
 def literal_name(name: str):
     """The value a bare word stands for when it is not a field."""
     return BOOLEAN_WORDS.get(name, name)
@@ -343,6 +350,9 @@ def compile_in_list(cond: ast.InList, scope: Scope) -> Fn:
     operand = compile_value(cond.operand, scope)
     items = tuple(compile_value(v, scope) for v in cond.values)
     negated = cond.negated
+    texts = [static_value(v, scope) for v in cond.values]
+    if all(known and isinstance(v, str) for known, v in texts):
+        return checked(scope, cond, "not in" if negated else "in", text_membership(operand, texts, negated))
 
     def test(rec, tracer):
         value = operand(rec, tracer)
@@ -353,6 +363,20 @@ def compile_in_list(cond: ast.InList, scope: Scope) -> Fn:
         return value, listed, found != negated
 
     return checked(scope, cond, "not in" if negated else "in", test)
+
+
+def text_membership(operand: Fn, texts: list, negated: bool):
+    """The common case of a list of texts: one set lookup (a text equals only a text)."""
+    listed = tuple(v for _, v in texts)
+    members = frozenset(listed)
+
+    def test(rec, tracer):
+        value = operand(rec, tracer)
+        if value is None:
+            return value, listed, False
+        return value, listed, (isinstance(value, str) and value in members) != negated
+
+    return test
 
 
 def compile_in_table(cond: ast.InTable, scope: Scope) -> Fn:

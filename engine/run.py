@@ -87,6 +87,7 @@ class Counts:
     unscored_reasons: Counter = field(default_factory=Counter)
     rejected_fields: Counter = field(default_factory=Counter)
     uncovered: Counter = field(default_factory=Counter)  # (reason kind, product, customer) no rule covers
+    last_signed: date | None = None  # the latest signed date of a valid row
 
     @property
     def reconciles(self) -> bool:
@@ -97,6 +98,7 @@ class Counts:
             "rows": self.rows, "scored": self.scored, "unscored": self.unscored, "rejected": self.rejected,
             "unscored_reasons": dict(sorted(self.unscored_reasons.items())),
             "rejected_fields": dict(sorted(self.rejected_fields.items())),
+            "last_signed": self.last_signed.isoformat() if self.last_signed else None,
         }
 
 
@@ -282,7 +284,10 @@ class _Loop:
     def _score(self, i: int, lane: Lane, row: int, record: dict, traced: bool) -> None:
         counts = lane.counts
         counts.rows += 1
-        version = lane.version_for(record["signed"])
+        signed = record["signed"]
+        if counts.last_signed is None or signed > counts.last_signed:
+            counts.last_signed = signed
+        version = lane.version_for(signed)
         events: tuple = ()
         score = None
         if version is None:

@@ -78,7 +78,14 @@ def describe(decl: FieldDecl) -> str:
 
 
 def _bounds(decl: FieldDecl) -> dict:
-    return {_BOUND_KEYS[b.op]: _json_value(literal_value(b.value)) for b in decl.bounds}
+    """Schema keywords of the bounds; a repeated kind of bound keeps the strictest."""
+    out: dict = {}
+    for bound in decl.bounds:
+        key, value = _BOUND_KEYS[bound.op], literal_value(bound.value)
+        if key in out:
+            value = (max if key.endswith("inimum") else min)(out[key], value)
+        out[key] = value
+    return {key: _json_value(value) for key, value in out.items()}
 
 
 def _json_value(value: object) -> object:

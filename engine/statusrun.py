@@ -21,7 +21,7 @@ from engine.program import Program
 from engine.readers import BadRow, InputError, open_rows
 from engine.run import RunOptions, evaluate
 from engine.status import (
-    Standing, StatusDecision, explain_chain, policy_from_ruleset, review, standing,
+    Standing, StatusDecision, explain_chain, initial_status, policy_from_ruleset, review, standing,
 )
 
 
@@ -107,27 +107,26 @@ def _standings(points, legacy, decisions, current, policy_for) -> list[Standing]
     for partner in sorted(set(points) | set(legacy)):
         status = status_now.get(partner)
         if status is None:
-            mapped = policy.legacy_target(legacy.get(partner, ""))
-            status = mapped[0] if mapped else policy.tiers[policy.newcomer_index()].name
+            status = initial_status(partner, legacy.get(partner), policy)[0]
         out.append(standing(partner, status, points.get(partner, {}).get(current, Decimal(0)), policy))
     return out
 
 
-def points_by_partner(program: Program, data: str, options: RunOptions) -> dict[str, dict[str, Decimal]]:
-    """partner -> period -> points, from a normal run."""
+def points_by_partner(program: Program, data: str, options: RunOptions) -> tuple[dict[str, dict[str, Decimal]], date | None]:
+    """partner -> period -> points, from a normal run; and the latest signed date in the data."""
     result = evaluate(program, data, options)
     out: dict[str, dict[str, Decimal]] = {}
     for p in result.partners:
         out.setdefault(p.partner_id, {})[p.period] = p.points
-    return out
+    return out, result.counts.last_signed
 
 
 def partner_chain(program: Program, data: str, partner_id: str, legacy_path: str | None,
                   options: RunOptions) -> list[str]:
     """The chain of status decisions of one partner across periods, as lines with `file:line`."""
     legacy = read_legacy(legacy_path) if legacy_path else {}
-    points = points_by_partner(program, data, options)
-    report = status_report(program, points, legacy)
+    points, last = points_by_partner(program, data, options)
+    report = status_report(program, points, legacy, last)
     return explain_chain(d for d in report.decisions if d.partner_id == partner_id)
 
 

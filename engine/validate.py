@@ -195,8 +195,8 @@ def _decimal(decl: FieldDecl, comma: bool):
         found = cache.get(raw)
         if found is not None:
             return found
-        plain = raw.replace(",", ".") if comma and "." not in raw else raw
-        if not _DECIMAL_RE.fullmatch(plain):
+        plain = raw.replace(",", ".") if comma else raw
+        if (comma and "." in raw) or not _DECIMAL_RE.fullmatch(plain):
             raise bad(raw, hint_for(raw))
         return cache.put(raw, Decimal(plain))
 

@@ -8,7 +8,7 @@ import click
 
 from dsl.errors import RulesetError
 from engine.cli import FINDINGS, OK, USAGE, Failure, emit_json, load, show_diagnostics
-from engine.commands.common import json_option
+from engine.commands.common import out_console, json_option
 
 FMT_EXAMPLES = """
 \b
@@ -91,9 +91,7 @@ def test_cmd(program, verbose, as_json):
              "contracts": [contract_json(t, prog.sources, "full") for t in r.traced] if not r.passed else []}
             for r in runs]})
         return FINDINGS if failed else OK
-    from rich.console import Console
-
-    console = Console(highlight=False, soft_wrap=True)
+    console = out_console()
     for r in runs:
         if r.passed:
             if verbose:

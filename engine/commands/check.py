@@ -7,7 +7,7 @@ import click
 
 from dsl.errors import Diagnostic, RulesetError, sort_diagnostics
 from engine.cli import FINDINGS, OK, USAGE, Failure, emit_json, load, show_diagnostics
-from engine.commands.common import json_option, read_options, run_options
+from engine.commands.common import out_console, json_option, read_options, run_options
 
 CHECK_EXAMPLES = """
 \b
@@ -82,7 +82,6 @@ def _coverage(programs, data: str, read: dict) -> list[dict]:
 def _print_coverage(coverage: list[dict]) -> None:
     if not coverage:
         return
-    from rich.console import Console
     from rich.table import Table
 
     t = Table(title="Rows no rule covers", title_justify="left")
@@ -90,7 +89,7 @@ def _print_coverage(coverage: list[dict]) -> None:
         t.add_column(col, justify="right" if col == "rows" else "left")
     for c in coverage:
         t.add_row(c["reason"], c["product"] or "", c["customer"] or "", f"{c['rows']:,}")
-    Console(highlight=False).print(t)
+    out_console().print(t)
 
 
 @click.command(epilog="\b\nExample:\n  points versions rulesets/o2-business")
@@ -106,7 +105,6 @@ def versions(program, as_json):
     if as_json:
         emit_json({"program": prog.name, "versions": rows})
         return OK
-    from rich.console import Console
     from rich.table import Table
 
     t = Table(title=prog.name, title_justify="left")
@@ -114,7 +112,7 @@ def versions(program, as_json):
         t.add_column(col)
     for r in rows:
         t.add_row(r["version"], r["effective"], r["until"] or "(open)", r["file"], r["sha256"][:16])
-    Console(highlight=False).print(t)
+    out_console().print(t)
     return OK
 
 

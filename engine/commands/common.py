@@ -56,3 +56,10 @@ class Progress:
         if self._progress is not None:
             self._progress.stop()
         return False
+
+
+def out_console():
+    """The console for results: wide when not a terminal, so piped output is never cropped."""
+    from rich.console import Console
+
+    return Console(highlight=False, width=None if sys.stdout.isatty() else 200)

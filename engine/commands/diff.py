@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from engine.cli import FINDINGS, OK, Failure, emit_json, load
-from engine.commands.common import json_option, read_options, run_options
+from engine.commands.common import out_console, json_option, read_options, run_options
 from engine.numbers import fmt_grouped
 
 EXAMPLES = """
@@ -85,16 +85,13 @@ def resolve(ref: str, as_json: bool):
 
 
 def _print(renderable) -> None:
-    from rich.console import Console
-
-    Console(highlight=False, soft_wrap=True).print(renderable)
+    out_console().print(renderable)
 
 
 def _print_impact(report, top: int) -> None:
-    from rich.console import Console
     from rich.table import Table
 
-    console = Console(highlight=False)
+    console = out_console()
     delta = report.new_total - report.old_total
     console.print(f"\n[bold]Impact on {len({p.partner_id for p in report.partners})} partners[/]: "
                   f"{fmt_grouped(report.old_total)} → {fmt_grouped(report.new_total)} points "
@@ -150,7 +147,6 @@ def _side_by_side(v_old, v_new, data, partner_id, options, as_json) -> int:
     if as_json:
         emit_json({"partner_id": partner_id, "old": v_old.describe(), "new": v_new.describe(), "contracts": rows})
         return OK
-    from rich.console import Console
     from rich.table import Table
 
     t = Table(title=f"partner {partner_id}: {v_old.name} vs {v_new.name}", title_justify="left")
@@ -159,7 +155,7 @@ def _side_by_side(v_old, v_new, data, partner_id, options, as_json) -> int:
     for r in rows:
         t.add_row(str(r["row"]), r["contract_id"], r["signed"], r["product"] or "", _side_text(r["old"]),
                   _side_text(r["new"]), r["delta"])
-    Console(highlight=False).print(t)
+    out_console().print(t)
     return OK
 
 

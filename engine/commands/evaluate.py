@@ -4,7 +4,7 @@ from __future__ import annotations
 import click
 
 from engine.cli import FINDINGS, OK, emit_json, load
-from engine.commands.common import Progress, json_option, read_options, run_options
+from engine.commands.common import out_console, Progress, json_option, read_options, run_options
 from engine.numbers import fmt_grouped
 from engine.run import evaluate as run_evaluate, manifest
 
@@ -47,10 +47,9 @@ def evaluate(program, data, out_dir, strict, as_json, **read):
 
 def print_summary(result, out_dir) -> None:
     """Counts by status, unscored reasons, rejects by field, partners by tier, points by period."""
-    from rich.console import Console
     from rich.table import Table
 
-    console = Console(highlight=False)
+    console = out_console()
     c = result.counts
     console.print(f"[bold]{result.program.name}[/] — {result.data}")
     t = Table(title="Rows", title_justify="left")

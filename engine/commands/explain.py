@@ -4,7 +4,7 @@ from __future__ import annotations
 import click
 
 from engine.cli import OK, Failure, emit_json, load
-from engine.commands.common import Progress, json_option, read_options, run_options
+from engine.commands.common import out_console, Progress, json_option, read_options, run_options
 
 EXAMPLES = """
 \b
@@ -136,9 +136,7 @@ def _status_chain(prog, data, partner_id, legacy, read) -> list[str]:
 
 
 def _print(renderable) -> None:
-    from rich.console import Console
-
-    Console(highlight=False, soft_wrap=True).print(renderable)
+    out_console().print(renderable)
 
 
 def register(cli) -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from engine.cli import OK, Failure, emit_json, load
-from engine.commands.common import json_option, read_options, run_options
+from engine.commands.common import out_console, json_option, read_options, run_options
 from engine.numbers import fmt_grouped, fmt_points
 
 STATUS_EXAMPLES = """
@@ -29,7 +29,8 @@ the standing shows the points so far and what is still needed to keep the tier a
 @click.argument("program", type=click.Path())
 @click.argument("data", type=click.Path())
 @click.option("--legacy", type=click.Path(), help="Statuses partners enter with (CSV: partner_id,status).")
-@click.option("--as-of", "as_of", help="Review up to this date (YYYY-MM-DD); its period is the current one.")
+@click.option("--as-of", "as_of", help="Review up to this date (YYYY-MM-DD; default: the latest signed date in DATA); "
+              "a period it falls inside is current and gets a standing instead of a review.")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), help="Write status.csv and standing.csv here.")
 @read_options
 @json_option
@@ -41,7 +42,8 @@ def status(program, data, legacy, as_of, out_dir, as_json, **read):
     prog = load(program, as_json)
     day = _date(as_of, "--as-of") if as_of else None
     legacy_map = read_legacy(legacy) if legacy else {}
-    points = points_by_partner(prog, data, run_options(**read))
+    points, last = points_by_partner(prog, data, run_options(**read))
+    day = day or last  # by default the data's latest date: the period it falls in is current
     try:
         report = status_report(prog, points, legacy_map, day)
     except StatusError as err:
@@ -89,10 +91,9 @@ def _write_csv(path: Path, rows: list[dict]) -> None:
 
 
 def _print_status(name: str, rows: list[dict], stand: list[dict], current: str | None) -> None:
-    from rich.console import Console
     from rich.table import Table
 
-    console = Console(highlight=False)
+    console = out_console()
     t = Table(title=f"{name}: reviews", title_justify="left")
     for col in ("partner", "period", "before", "points", "earned", "after", "rule"):
         t.add_column(col, justify="right" if col == "points" else "left")
@@ -159,10 +160,9 @@ def quality(program, data, flagged, out_dir, as_json, **read):
 
 
 def _print_quality(report, counts: dict, rejects: list[dict], flagged: bool) -> None:
-    from rich.console import Console
     from rich.table import Table
 
-    console = Console(highlight=False)
+    console = out_console()
     console.print(f"quality rows: {counts['rows']:,} read, {counts['counted']:,} counted, {counts['rejected']:,} rejected")
     shares = {k.id: k.aggregate == "share" for k in report.spec.kpis}
     t = Table(title=f"KPIs per partner and {report.spec.period}", title_justify="left")

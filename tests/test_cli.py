@@ -1,0 +1,205 @@
+"""The `points` command end to end: in-process through main(argv), and as the installed command."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from engine.cli import main
+
+ROOT = Path(__file__).resolve().parent.parent
+PROGRAM = str(ROOT / "rulesets" / "o2-business")
+V2016 = str(ROOT / "rulesets" / "o2-business" / "2016-03.rules")
+V2017 = str(ROOT / "rulesets" / "o2-business" / "2017-01.rules")
+DATA = str(ROOT / "examples" / "contracts.csv")
+LEGACY = str(ROOT / "examples" / "legacy.csv")
+QUALITY = str(ROOT / "examples" / "quality.csv")
+
+
+def run(capsys, *argv) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    assert "Traceback" not in out + err
+    return code, out, err
+
+
+def test_check_example_program_is_clean(capsys):
+    code, out, err = run(capsys, "check", PROGRAM)
+    assert code == 0
+    assert "0 error(s), 0 warning(s)" in out + err
+
+
+def test_check_reports_every_error_with_place_and_exits_1(capsys, tmp_path):
+    bad = tmp_path / "bad.rules"
+    text = Path(V2016).read_text(encoding="utf-8").replace("Expert     from 15_000", "Expert     from 5_000")
+    text = text.replace("when product in fixed_line", "when prodct in fixed_line")
+    bad.write_text(text, encoding="utf-8")
+    code, out, err = run(capsys, "check", str(bad))
+    assert code == 1
+    assert "must be above" in err  # thresholds out of order
+    assert "prodct" in err and "did you mean" in err.lower()
+    assert err.count(f"{bad.name}:") >= 2 or err.count("bad.rules:") >= 2
+
+
+def test_check_json_findings(capsys, tmp_path):
+    bad = tmp_path / "bad.rules"
+    bad.write_text('program "X"\nversion "1"\neffective 2016-01-01\nrule "A" {\n  when product == "x"\n', encoding="utf-8")
+    code, out, err = run(capsys, "check", str(bad), "--json")
+    assert code == 1
+    data = json.loads(out)
+    assert data["findings"] and all({"code", "line", "column", "file", "message"} <= set(f) for f in data["findings"])
+
+
+def test_evaluate_writes_results_and_is_deterministic(capsys, tmp_path):
+    code, out, _ = run(capsys, "evaluate", PROGRAM, DATA, "--out", str(tmp_path / "a"))
+    assert code == 0
+    assert "rejected" in out and "Partners by tier" in out
+    run(capsys, "evaluate", PROGRAM, DATA, "--out", str(tmp_path / "b"))
+    for name in ("contracts.csv", "partners.csv", "partner_rules.csv", "rejects.csv", "manifest.json"):
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
+
+
+def test_evaluate_json_counts_reconcile(capsys):
+    code, out, _ = run(capsys, "evaluate", PROGRAM, DATA, "--json")
+    data = json.loads(out)
+    c = data["counts"]
+    assert code == 0
+    assert c["rows"] == c["scored"] + c["unscored"] + c["rejected"] and c["rejected"] > 0
+
+
+def test_evaluate_strict_exits_1_on_rejects(capsys):
+    code, _, _ = run(capsys, "evaluate", PROGRAM, DATA, "--strict")
+    assert code == 1
+
+
+def test_evaluate_missing_file_is_a_clear_error(capsys, tmp_path):
+    code, out, err = run(capsys, "evaluate", PROGRAM, str(tmp_path / "nope.csv"))
+    assert code == 2
+    assert "nope.csv" in err
+
+
+def test_evaluate_header_without_required_column(capsys, tmp_path):
+    data = tmp_path / "x.csv"
+    data.write_text("contract_id,partner,signed,product\nC1,P1,2016-05-01,O2 Business M\n", encoding="utf-8")
+    code, _, err = run(capsys, "evaluate", PROGRAM, str(data))
+    assert code == 2
+    assert "x.csv" in err and "partner_id" in err and "partner" in err
+
+
+def test_evaluate_broken_ruleset_names_file_line_column(capsys, tmp_path):
+    bad = tmp_path / "broken.rules"
+    bad.write_text('program "X"\nversion "1"\neffective 2016-01-01\ntiers {\n  Basic from 0\n', encoding="utf-8")
+    code, _, err = run(capsys, "evaluate", str(bad), DATA)
+    assert code == 2
+    assert "broken.rules:4:" in err or "broken.rules:5:" in err or "broken.rules:6:" in err
+
+
+def test_explain_contract_short_full_and_json(capsys):
+    code, out, _ = run(capsys, "explain", PROGRAM, DATA, "--contract", "C-000100")
+    assert code == 0 and "Mobile tariffs" in out and "2016-03.rules:" in out
+    code, full, _ = run(capsys, "explain", PROGRAM, DATA, "--contract", "C-000100", "--full")
+    assert "mobile_tariffs[" in full and "row at" in full and len(full) > len(out)
+    code, js, _ = run(capsys, "explain", PROGRAM, DATA, "--contract", "C-000100", "--json", "--full")
+    data = json.loads(js)
+    assert data["status"] == "scored"
+    assert sum(int(r["points"]) for r in data["rules"] if r["points"]) == int(data["points"])
+    assert any(e["event"] == "table_lookup" for r in data["rules"] for e in r["events"])
+
+
+def test_explain_why_not(capsys):
+    code, out, _ = run(capsys, "explain", PROGRAM, DATA, "--contract", "C-000100", "--why-not", "Unite pool volume")
+    assert code == 0
+    assert "condition is false" in out and "O2 Unite Pool" in out
+    code, _, err = run(capsys, "explain", PROGRAM, DATA, "--contract", "C-000100", "--why-not", "Unite pol volume")
+    assert code == 2 and "did you mean" in err
+
+
+def test_explain_partner_period(capsys):
+    code, out, _ = run(capsys, "explain", PROGRAM, DATA, "--partner", "P-007", "--period", "2016", "--legacy", LEGACY)
+    assert code == 0
+    assert "partner P-007, period 2016" in out and "points by rule" in out and ">=" in out
+    assert "legacy" in out  # the status chain starts from the legacy status
+
+
+def test_explain_unknown_contract(capsys):
+    code, _, err = run(capsys, "explain", PROGRAM, DATA, "--contract", "NOPE")
+    assert code == 2 and "NOPE" in err
+
+
+def test_versions_and_show(capsys):
+    code, out, _ = run(capsys, "versions", PROGRAM, "--json")
+    data = json.loads(out)
+    assert [v["version"] for v in data["versions"]] == ["2016.03", "2017.01", "2018.01"]
+    assert data["versions"][0]["until"] == "2016-12-31" and data["versions"][-1]["until"] is None
+    code, out, _ = run(capsys, "show", PROGRAM, "--on", "2017-06-30")
+    assert code == 0 and 'version "2017.01"' in out
+
+
+def test_schema_is_json_schema(capsys):
+    code, out, _ = run(capsys, "schema", PROGRAM)
+    schema = json.loads(out)
+    assert code == 0 and "contract_id" in schema["properties"] and "signed" in schema["required"]
+
+
+def test_test_command_runs_examples(capsys, tmp_path):
+    code, out, _ = run(capsys, "test", PROGRAM)
+    assert code == 0 and " passed, 0 failed" in out
+    wrong = tmp_path / "wrong.rules"
+    wrong.write_text(Path(V2016).read_text(encoding="utf-8").replace("expect 140 points", "expect 141 points"), encoding="utf-8")
+    code, out, _ = run(capsys, "test", str(wrong))
+    assert code == 1 and "expected 141 points, got 140" in out and "1 failed" in out
+
+
+def test_fmt_check(capsys, tmp_path):
+    messy = tmp_path / "messy.rules"
+    messy.write_text(Path(V2016).read_text(encoding="utf-8").replace("Basic      from 0", "Basic from    0"), encoding="utf-8")
+    code, out, _ = run(capsys, "fmt", "--check", str(messy))
+    assert code == 1 and "Basic from    0" in out
+    code, _, _ = run(capsys, "fmt", str(messy))
+    assert code == 0 and messy.read_text(encoding="utf-8") == Path(V2016).read_text(encoding="utf-8")
+
+
+def test_diff_and_impact(capsys, tmp_path):
+    code, out, _ = run(capsys, "diff", V2016, V2017)
+    assert code == 1 and "->" in out
+    code, out, _ = run(capsys, "diff", V2016, V2016)
+    assert code == 0 and "no changes in meaning" in out
+    code, out, _ = run(capsys, "diff", f"{PROGRAM}@2016.03", f"{PROGRAM}@2017.01", "--impact", DATA, "--json",
+                       "--out", str(tmp_path))
+    data = json.loads(out)["impact"]
+    assert (tmp_path / "impact.csv").exists()
+    from decimal import Decimal
+
+    rules_delta = sum(Decimal(r["delta"]) for r in data["rules"])
+    assert rules_delta == Decimal(data["points"]["delta"])  # attribution reconciles with the total
+
+
+def test_status_and_quality(capsys, tmp_path):
+    code, out, _ = run(capsys, "status", PROGRAM, DATA, "--legacy", LEGACY, "--json")
+    data = json.loads(out)
+    assert code == 0 and data["reviews"] and data["current_period"] == "2018"
+    assert {r["rule"].split(":")[0] for r in data["reviews"]} >= {"upgrade to earned", "downgrade at most 1 level"}
+    code, out, _ = run(capsys, "quality", PROGRAM, QUALITY, "--json")
+    q = json.loads(out)
+    assert code == 0 and q["findings"] and q["counts"]["rejected"] > 0
+
+
+def test_usage_errors_exit_2(capsys):
+    assert run(capsys, "evaluate")[0] == 2
+    assert run(capsys, "explain", PROGRAM, DATA)[0] == 2
+    assert run(capsys, "nosuchcommand")[0] == 2
+
+
+@pytest.mark.skipif(shutil.which("points") is None and not (Path(sys.executable).parent / "points").exists(),
+                    reason="the console script is not installed in this environment")
+def test_installed_command():
+    exe = shutil.which("points") or str(Path(sys.executable).parent / "points")
+    proc = subprocess.run([exe, "check", PROGRAM], capture_output=True, text=True, env=os.environ | {"NO_COLOR": "1"})
+    assert proc.returncode == 0, proc.stderr
+    proc = subprocess.run([exe, "evaluate", PROGRAM, "/nonexistent.csv"], capture_output=True, text=True)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr and "nonexistent.csv" in proc.stderr
