@@ -447,7 +447,7 @@ class _Exprs:
             return "boolean"
         if against is not None and against.kind == "choice":
             self.found.append(_not_a_choice(expr.name, against, expr.span))
-        elif expr.name in self.scope.choice_values():
+        elif expr.name in self.scope.values:
             return "text"
         else:
             self._unknown(expr)

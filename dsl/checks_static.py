@@ -27,7 +27,7 @@ from . import ast as A
 from .errors import Diagnostic, did_you_mean
 
 MAX_DISJUNCTS = 256
-BOOL_WORDS = {"true": True, "false": False, "yes": True, "no": False}
+BOOL_WORDS = {"true": True, "false": False}  # as the engine reads bare words
 UNKNOWN = object()  # a value the analysis cannot know statically
 FLIP = {"==": "==", "!=": "!=", "<": ">", "<=": ">=", ">": "<", ">=": "<="}
 NEGATE = {"==": "!=", "!=": "==", "<": ">=", "<=": ">", ">": "<=", ">=": "<", "in": "notin", "notin": "in"}
@@ -45,6 +45,7 @@ class Scope:
     quality_fields: dict[str, A.FieldDecl]
     tables: dict[str, A.Table]
     tiers: tuple[str, ...]
+    values: frozenset[str] = frozenset()  # every value of every `one of` field
 
     @classmethod
     def of(cls, ruleset: A.Ruleset) -> "Scope":
@@ -53,16 +54,14 @@ class Scope:
         for t in ruleset.tables:
             tables.setdefault(t.name, t)
         tiers = ruleset.tiers.tiers if ruleset.tiers else ()
-        return cls(ruleset.file, _fields(ruleset.input("contract")), _fields(ruleset.input("quality")),
-                   tables, tuple(dict.fromkeys(t.name for t in tiers)))
+        fields = _fields(ruleset.input("contract"))
+        values = frozenset(c for f in fields.values() for c in f.choices)
+        return cls(ruleset.file, fields, _fields(ruleset.input("quality")), tables,
+                   tuple(dict.fromkeys(t.name for t in tiers)), values)
 
     def field(self, expr) -> A.FieldDecl | None:
         """The contract field a bare word names, or None."""
         return self.fields.get(expr.name) if isinstance(expr, A.Name) else None
-
-    def choice_values(self) -> set[str]:
-        """Every value of every `one of` field."""
-        return {c for f in self.fields.values() for c in f.choices}
 
 
 def _fields(block: A.InputBlock | None) -> dict[str, A.FieldDecl]:
@@ -87,7 +86,7 @@ def value_of(expr, scope: Scope, against: A.FieldDecl | None = None):
             return UNKNOWN
         if expr.name in BOOL_WORDS:
             return BOOL_WORDS[expr.name]
-        if expr.name in scope.choice_values():
+        if expr.name in scope.values:
             return expr.name
     return UNKNOWN
 
@@ -470,10 +469,35 @@ def overlapping(ruleset: A.Ruleset, scope: Scope, live: dict) -> Iterator[Diagno
     if mode not in ("exclusive", "first"):
         return
     rules = [r for r in ruleset.rules if live[id(r)]]
+    pins = {id(r): _pins(live[id(r)], scope) for r in rules}
     for j, later in enumerate(rules):
         for earlier in rules[:j]:
-            if _can_overlap(live[id(earlier)], live[id(later)], scope):
+            if _pins_meet(pins[id(earlier)], pins[id(later)]) and \
+                    _can_overlap(live[id(earlier)], live[id(later)], scope):
                 yield _overlap_warning(mode, earlier, later)
+
+
+def _pins(conjs: list[Conj], scope: Scope) -> dict[str, set]:
+    """Per field, the finite set of values a rule can match (fields with no finite set left out)."""
+    out: dict[str, set] = {}
+    for name in {a.field for conj in conjs for a in conj}:
+        decl = scope.fields[name]
+        may_be_absent = not decl.required and decl.default is None
+        values: set = set()
+        for conj in conjs:
+            atoms = _by_field(conj).get(name, [])
+            found = possible_values(decl, atoms)
+            if found is None or (may_be_absent and not any(a.presence for a in atoms)):
+                break
+            values |= found
+        else:
+            out[name] = values
+    return out
+
+
+def _pins_meet(a: dict[str, set], b: dict[str, set]) -> bool:
+    """A quick filter before the full test: false when some field's pinned values cannot meet."""
+    return all(a[f] & b[f] for f in a.keys() & b.keys())
 
 
 def _can_overlap(a: list[Conj], b: list[Conj], scope: Scope) -> bool:

@@ -147,9 +147,21 @@ def test_optional_field_negation_is_not_a_contradiction():
     assert [d.code for d in check(parse(text, "x.rules"))] == []  # a missing region satisfies both
 
 
+SHIPPED = sorted((Path(__file__).parent.parent / "rulesets").glob("*/*.rules"))
+
+
 def test_the_shipped_rulesets_are_clean():
-    for path in sorted((Path(__file__).parent.parent / "rulesets").glob("*/*.rules")):
+    assert SHIPPED
+    for path in SHIPPED:
         assert _findings(path) == [], path
+
+
+def test_the_shipped_rulesets_have_no_overlap_even_under_combine_exclusive():
+    for path in SHIPPED:
+        text = path.read_text(encoding="utf-8")
+        assert "combine sum" in text
+        found = check(parse(text.replace("combine sum", "combine exclusive"), path.name))
+        assert found == [], path
 
 
 # --------------------------------------------------------------------------- robustness
