@@ -13,6 +13,7 @@ Design:
 """
 from __future__ import annotations
 
+import dataclasses
 from decimal import Decimal
 
 from . import ast as A
@@ -449,14 +450,17 @@ class _Exprs:
             self.found.append(_not_a_choice(expr.name, against, expr.span))
         elif expr.name in self.scope.values:
             return "text"
+        elif against is not None and against.kind == "text":
+            self._unknown(expr, f'text is written in double quotes: "{expr.name}"')
         else:
             self._unknown(expr)
         return None
 
-    def _unknown(self, expr: A.Name) -> None:
+    def _unknown(self, expr: A.Name, hint: str | None = None) -> None:
         if not self.scope.fields:
             return  # no input block: reported once (N204)
-        self.found.append(_unknown_field(expr.name, expr.span, self.scope.fields))
+        found = _unknown_field(expr.name, expr.span, self.scope.fields)
+        self.found.append(dataclasses.replace(found, hint=hint) if hint else found)
 
     def lookup(self, expr: A.TableLookup) -> None:
         """`table[key, ...]`: the table exists, the number of keys fits, each key resolves."""
@@ -502,8 +506,8 @@ class _Exprs:
         ldecl, rdecl = self.scope.field(left), self.scope.field(right)
         if op == "in" and ldecl is not None and ldecl.kind == "choice":
             rdecl = None  # a listed word is a value of the tested field first
-        lt = self.expr(left, rdecl if rdecl is not None and rdecl.kind == "choice" else None)
-        rt = self.expr(right, ldecl if ldecl is not None and ldecl.kind == "choice" else None)
+        lt = self.expr(left, rdecl)
+        rt = self.expr(right, ldecl)
         shown = "in" if op == "in" else op
         if lt and rt and lt != rt:
             self.found.append(error("N219", f"`{_shown(left)} {shown} {_shown(right)}` compares {_type_words(lt)} "

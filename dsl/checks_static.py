@@ -360,8 +360,8 @@ THOUSANDS = re.compile(r"^[0-9_]*[0-9]\.[0-9]{3}$")
 def thousands_literals(ruleset: A.Ruleset) -> Iterator[Diagnostic]:
     """W301: `7.500` read as seven and a half where seven thousand five hundred was meant."""
     for node in walk(ruleset):
-        if isinstance(node, (A.Number, A.Percent)) and THOUSANDS.match(node.text.rstrip("%")):
-            text = node.text.rstrip("%")
+        if isinstance(node, A.Number) and THOUSANDS.match(node.text):
+            text = node.text
             meant = text.replace(".", "_")
             short = text.rstrip("0").rstrip(".")
             as_is = number_words(short)
@@ -414,9 +414,11 @@ def _atom_text(a: Atom) -> str:
     return text if a.presence else f"not ({a.field} {NEGATE[a.op]} {_value_text(a.value)})"
 
 
-def _value_text(v) -> str:
+def _value_text(v, decl: A.FieldDecl | None = None) -> str:
     if isinstance(v, bool):
         return "true" if v else "false"
+    if decl is not None and decl.kind == "choice":
+        return str(v)
     return f'"{v}"' if isinstance(v, str) else str(v)
 
 
@@ -472,9 +474,10 @@ def overlapping(ruleset: A.Ruleset, scope: Scope, live: dict) -> Iterator[Diagno
     pins = {id(r): _pins(live[id(r)], scope) for r in rules}
     for j, later in enumerate(rules):
         for earlier in rules[:j]:
-            if _pins_meet(pins[id(earlier)], pins[id(later)]) and \
-                    _can_overlap(live[id(earlier)], live[id(later)], scope):
-                yield _overlap_warning(mode, earlier, later)
+            meet = _pins_meet(pins[id(earlier)], pins[id(later)])
+            both = _overlap(live[id(earlier)], live[id(later)], scope) if meet else None
+            if both is not None:
+                yield _overlap_warning(mode, earlier, later, _witness(both, scope))
 
 
 def _pins(conjs: list[Conj], scope: Scope) -> dict[str, set]:
@@ -500,19 +503,30 @@ def _pins_meet(a: dict[str, set], b: dict[str, set]) -> bool:
     return all(a[f] & b[f] for f in a.keys() & b.keys())
 
 
-def _can_overlap(a: list[Conj], b: list[Conj], scope: Scope) -> bool:
-    return any(satisfiable(x + y, scope) for x in a for y in b)
+def _overlap(a: list[Conj], b: list[Conj], scope: Scope) -> Conj | None:
+    """A satisfiable conjunction of both rules' conditions, or None when they cannot meet."""
+    return next((x + y for x in a for y in b if satisfiable(x + y, scope)), None)
 
 
-def _overlap_warning(mode: str, earlier: A.Rule, later: A.Rule) -> Diagnostic:
+def _witness(conj: Conj, scope: Scope) -> str:
+    """A few field values a contract matching the conjunction can have, for the hint."""
+    parts = []
+    for name, atoms in _by_field(conj).items():
+        values = possible_values(scope.fields[name], atoms)
+        if values:
+            parts.append(f"{name} {_value_text(min(values, key=str), scope.fields[name])}")
+    return "e.g. a contract with " + " and ".join(parts[:3]) + "; " if parts else ""
+
+
+def _overlap_warning(mode: str, earlier: A.Rule, later: A.Rule, example: str) -> Diagnostic:
     where = f'"{earlier.name}" (line {earlier.span.line})'
     if mode == "exclusive":
         return warn("W303", f'rule "{later.name}" can match the same contract as {where}; '
                     "under combine exclusive such a contract is unscored", later.span,
-                    "add a condition that tells them apart (e.g. customer == new / customer == existing)")
+                    f"{example}add a condition that tells them apart (e.g. customer == new / customer == existing)")
     return warn("W303", f'rule "{later.name}" is shadowed by {where} for contracts that match both '
                 "(combine first: the first matching rule pays)", later.span,
-                "put the more specific rule first, or make the conditions exclusive")
+                f"{example}put the more specific rule first, or make the conditions exclusive")
 
 
 def cap_below_floor(rule: A.Rule) -> Iterator[Diagnostic]:

@@ -213,3 +213,12 @@ def test_doc_page_shows_a_message_the_checker_really_gives(code):
     given = {norm(line.split(f" {code}: ", 1)[1]) for f in FIXTURES.glob(f"{code}*.bad.expected")
              for line in f.read_text(encoding="utf-8").splitlines() if f" {code}: " in line}
     assert norm(_doc_message(code)) in given
+
+
+@settings(max_examples=60, deadline=None)
+@given(picks=st.lists(st.integers(min_value=0, max_value=200), max_size=14))
+def test_check_never_raises_on_missing_or_repeated_statements(picks):
+    statements = parse(_fixture_text("N226.good.rules") + _fixture_text("N224-review.good.rules"), "h.rules").statements
+    chosen = tuple(statements[i % len(statements)] for i in picks)
+    for d in check(A.Ruleset("h.rules", chosen)):
+        assert d.severity in ("error", "warning") and d.message
