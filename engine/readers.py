@@ -131,6 +131,10 @@ class RowSource:
     def __iter__(self) -> Iterator[tuple[int, object]]:
         raise NotImplementedError
 
+    def fraction_read(self) -> float | None:
+        """How much of the file has been read, 0 to 1, for a progress bar; None when unknown."""
+        return None
+
     def _error(self, message: str, row: int | None = None) -> InputError:
         return InputError(self.path, message, row)
 
@@ -189,6 +193,10 @@ class _TextSource(RowSource):
         self.bytes_read = 0
         self._handle = open(path, "rb")
 
+    def fraction_read(self) -> float | None:
+        """Bytes read over the file's size."""
+        return min(self.bytes_read / self.size, 1.0) if self.size else None
+
     def _lines(self) -> Iterator[tuple[int, str]]:
         if self.encoding.startswith(("utf-16", "utf-32")):
             yield from self._wide_lines()
@@ -210,6 +218,7 @@ class _TextSource(RowSource):
         number = 0
         try:
             for number, text in enumerate(stream, 1):
+                self.bytes_read = self._handle.tell()  # read-ahead included: fine for progress
                 yield number, text
         except UnicodeDecodeError as error:
             raise self._decode_error(error, number + 1) from None
@@ -356,6 +365,8 @@ class _XlsxSource(RowSource):
         try:
             self._sheet = _pick_sheet(self, sheet)
             self.sheet_name = self._sheet.title
+            self._rows_stated = self._sheet.max_row  # the sheet's own size claim, for progress only
+            self._last_row = 0
             # Some writers store a wrong size; reading by actual cells is safe.
             self._sheet.reset_dimensions()
             self._rows = enumerate(self._sheet.iter_rows(values_only=True), 1)
@@ -370,9 +381,15 @@ class _XlsxSource(RowSource):
     def __iter__(self) -> Iterator[tuple[int, object]]:
         width = len(self.header)
         for row, values in self._rows:
+            self._last_row = row
             if not any(_filled(v) for v in values):
                 continue
             yield row, _fit(list(values), width, row, "xlsx")
+
+    def fraction_read(self) -> float | None:
+        """The last row read over the row count the sheet states (None if it states none)."""
+        stated = self._rows_stated
+        return min(self._last_row / stated, 1.0) if stated else None
 
 
 def _load_workbook(path: Path):

@@ -31,7 +31,7 @@ import datetime as _dt
 import math
 import operator
 import re
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Callable, Iterable
 
 from dsl.ast import (
@@ -42,6 +42,7 @@ from dsl.errors import did_you_mean
 DECIMAL_PATTERN = r"^[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)$"
 ISO_DATE_PATTERN = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
 CACHE_SIZE = 4096
+_MAX_DIGITS = 1000  # int() refuses far longer text; no count of anything has that many digits
 
 _DECIMAL_RE = re.compile(DECIMAL_PATTERN)
 _INTEGER_RE = re.compile(r"[+-]?[0-9]+")
@@ -167,7 +168,7 @@ def _integer(decl: FieldDecl, _comma: bool):
 
     def cell(raw):
         if raw.__class__ is str:
-            if _INTEGER_RE.fullmatch(raw):
+            if _INTEGER_RE.fullmatch(raw) and len(raw) <= _MAX_DIGITS:
                 return int(raw)
             raise bad(raw)
         return number(raw)
@@ -425,7 +426,11 @@ def _json_converter(decl: FieldDecl, comma: bool) -> Converter:
 
 
 class RowValidator:
-    """Converts rows of one input block to typed records; build once per file, call per row."""
+    """Converts rows of one input block to typed records; build once per file, call per row.
+
+    Memory is flat except for `unique` fields: each distinct value is remembered with its first
+    row number for the validator's lifetime, the one cost that grows with the number of contracts.
+    """
 
     def __init__(self, block: InputBlock, decimal_comma: bool = False):
         self.block = block
@@ -439,25 +444,40 @@ class RowValidator:
 
     def header_problems(self, header: Iterable[str]) -> list[str]:
         """One sentence per required column the header lacks, with a did-you-mean over its columns."""
-        columns = [str(c).strip() for c in header]
-        present = set(columns)
+        columns = _column_names(header)
         spare = [c for c in columns if c and c not in self.fields]
         problems = []
         for name in self._required:
-            if name not in present:
+            if name not in columns:
                 guess = did_you_mean(name, spare)
                 hint = f" (did you mean `{guess}`?)" if guess else ""
                 problems.append(f"the required column `{name}` is missing{hint}")
         return problems
 
+    def header_notes(self, header: Iterable[str]) -> list[str]:
+        """Warnings for optional columns the header lacks while a column of a close name goes unread."""
+        columns = _column_names(header)
+        spare = [c for c in columns if c and c not in self.fields]
+        notes = []
+        for decl in self.block.fields:
+            guess = None if decl.name in columns or decl.name in self._required else did_you_mean(decl.name, spare)
+            if guess:
+                default = typed_default(decl)
+                takes = "no value" if default is None else f"the default {_shown(default)}"
+                notes.append(f"the column `{guess}` is not read; if it means `{decl.name}`, rename it: "
+                             f"without it every row takes {takes} for `{decl.name}`")
+        return notes
+
     def for_header(self, header: list[str]) -> Callable[..., dict]:
         """A converter `(cells, row=None) -> record` for rows under this header (positions computed once)."""
-        index = {}
-        for position, column in enumerate(header):
-            index.setdefault(str(column).strip(), position)
+        index: dict[str, int] = {}
+        for position, column in enumerate(_column_names(header)):
+            index.setdefault(column, position)
         width = len(header)
-        # An absent column reads the None appended after the header's width: one C-level pick.
-        pick = operator.itemgetter(*(index.get(name, width) for name, _ in self._cells))
+        # An absent column reads the None appended after the header's width: one C-level pick
+        # of every cell a record needs.
+        positions = [index.get(name, width) for name, _ in self._cells] + [width, width]
+        pick = operator.itemgetter(*positions)
         names = self.fields
         converters = tuple(convert for _, convert in self._cells)
         check_unique = self._check_unique if self._seen else None
@@ -466,7 +486,7 @@ class RowValidator:
             if len(cells) != width:
                 cells = (list(cells) + [None] * width)[:width]
             try:
-                values = pick([*cells, None]) if len(names) > 1 else (pick([*cells, None]),)
+                values = pick([*cells, None])
                 record = {name: convert(raw) for name, convert, raw in zip(names, converters, values)}
             except RowReject as reject:
                 reject.row = row
@@ -504,3 +524,8 @@ class RowValidator:
         """Forget the unique values seen so far (a new, independent input)."""
         for _, seen in self._seen:
             seen.clear()
+
+
+def _column_names(header: Iterable[object]) -> list[str]:
+    """Header cells as column names: trimmed text, an empty cell as ''."""
+    return ["" if c is None else str(c).strip() for c in header]

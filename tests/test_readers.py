@@ -151,6 +151,9 @@ def test_reading_streams(tmp_path):
         first = next(iter(source))
         assert first == (2, ["1", "2"])
         assert source.bytes_read < source.size / 10
+        assert 0 < source.fraction_read() < 0.1
+        assert sum(1 for _ in source) == 199_999
+        assert source.fraction_read() == 1.0
 
 
 # --------------------------------------------------------------------------- JSON Lines
@@ -225,6 +228,7 @@ def test_xlsx_rows_keep_their_native_values_and_spreadsheet_numbers(tmp_path):
     with open_rows(path) as source:
         assert (source.kind, source.header) == ("xlsx", ["contract_id", "signed", "quantity", "pool_gb"])
         rows = list(source)
+        assert source.fraction_read() == 1.0
     assert rows == [
         (2, ["C-1", dt.datetime(2016, 3, 1), 3, 2.5]),
         (4, ["C-2", "01.03.2016", None, None]),

@@ -183,6 +183,22 @@ def test_header_problems_name_missing_required_columns_with_did_you_mean(validat
     assert validator.header_problems(HEADER) == []
 
 
+def test_header_notes_warn_of_an_unread_column_close_to_an_optional_field(validator):
+    header = ["contract_id", "partner_id", "signed", "product", "quantiy", "Customer", "pool_gb", "remark"]
+    assert validator.header_notes(header) == [
+        "the column `Customer` is not read; if it means `customer`, rename it: without it every row "
+        "takes the default 'new' for `customer`",
+        "the column `quantiy` is not read; if it means `quantity`, rename it: without it every row "
+        "takes the default '1' for `quantity`",
+    ]
+    assert validator.header_notes(HEADER) == []
+
+
+def test_absurdly_long_numbers_are_rejected_not_crashed(validator):
+    reject = reject_of(validator.for_header(HEADER), row_with(quantity="9" * 5000))
+    assert reject.field == "quantity" and reject.reason.startswith("`quantity` must be a whole number")
+
+
 def test_a_missing_required_column_rejects_each_row(validator):
     convert = validator.for_header(["contract_id", "partner_id", "product"])
     assert reject_of(convert, ["C-1", "P", "X"]).reason == "`signed` is required"
