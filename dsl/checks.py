@@ -17,7 +17,7 @@ import dataclasses
 from decimal import Decimal
 
 from . import ast as A
-from .checks_static import BOOL_WORDS, UNKNOWN, Scope, analyse, value_of
+from .checks_static import BOOL_WORDS, EMPTY_SCOPE, UNKNOWN, Scope, analyse, value_of
 from .errors import Diagnostic, did_you_mean, sort_diagnostics
 
 HEADERS = ((A.ProgramDecl, "program", 'program "NAME"'), (A.VersionDecl, "version", 'version "NAME"'),
@@ -209,7 +209,7 @@ def _misfit(f: A.FieldDecl, expr, scope: Scope, bounds: bool = True) -> str | No
 def _out_of_bounds(f: A.FieldDecl, value) -> str | None:
     tests = {">=": lambda a, b: a >= b, ">": lambda a, b: a > b, "<=": lambda a, b: a <= b, "<": lambda a, b: a < b}
     for b in f.bounds:
-        limit = value_of(b.value, Scope("", {}, {}, {}, ()))
+        limit = value_of(b.value, EMPTY_SCOPE)
         try:
             if limit is not UNKNOWN and b.op in tests and not tests[b.op](value, limit):
                 return f"is outside its bound `{b.op} {_shown(b.value)}`"
@@ -238,8 +238,8 @@ def _tiers(ruleset: A.Ruleset, scope: Scope) -> list[Diagnostic]:
                              f"{previous.name} from {_shown(previous.threshold)}: thresholds rise in the order written",
                              tier.threshold.span, "list the tiers from the lowest threshold to the highest"))
         if tier.keep is not None and tier.keep.value >= tier.threshold.value:
-            out.append(error("N223", f"tier {tier.name} keeps at {_shown(tier.keep)}, which is not below its "
-                             f"threshold {_shown(tier.threshold)}", tier.keep.span,
+            out.append(error("N223", f"tier {tier.name}: keep {_shown(tier.keep)} must be below its threshold "
+                             f"{_shown(tier.threshold)}", tier.keep.span,
                              "`keep` is the lower target to hold the tier; make it smaller or remove it"))
         previous = tier
     return out
@@ -338,7 +338,8 @@ def _row_cells(table: A.Table, row: A.TableRow, second: A.FieldDecl | None) -> l
     out = []
     two_keys = len(table.keys) > 1
     if not two_keys and (len(row.cells) > 1 or any(c.column is not None for c in row.cells)):
-        out.append(error("N213", f'row "{row.key}" of table `{table.name}` names its cells, but the table has '
+        what = "names its cells" if any(c.column for c in row.cells) else f"has {len(row.cells)} values"
+        out.append(error("N213", f'row "{row.key}" of table `{table.name}` {what}, but the table has '
                          f"one key ({table.keys[0] if table.keys else '?'})", row.span,
                          f'write one number: `"{row.key}": 120`'))
         return out
@@ -347,7 +348,7 @@ def _row_cells(table: A.Table, row: A.TableRow, second: A.FieldDecl | None) -> l
         if cell.column is None:
             out.append(error("N213", f'a cell of row "{row.key}" has no column name; table `{table.name}` has two '
                              f"keys, so each cell names a value of {table.keys[1]}", cell.span,
-                             f'write `"{row.key}": VALUE NUMBER, ...`'))
+                             f"name its column, e.g. `{_free_column(row, second)} {_shown(cell.value)}`"))
             continue
         if cell.column in seen:
             out.append(error("N215", f'column {cell.column} appears twice in row "{row.key}" of table '
@@ -356,6 +357,11 @@ def _row_cells(table: A.Table, row: A.TableRow, second: A.FieldDecl | None) -> l
         if second is not None and second.kind == "choice" and cell.column not in second.choices:
             out.append(_not_a_choice(cell.column, second, cell.span))
     return out
+
+
+def _free_column(row: A.TableRow, second: A.FieldDecl | None) -> str:
+    used = {c.column for c in row.cells}
+    return next((c for c in (second.choices if second else ()) if c not in used), "VALUE")
 
 
 def _not_a_choice(word: str, decl: A.FieldDecl, span: A.Span) -> Diagnostic:

@@ -71,6 +71,9 @@ def _fields(block: A.InputBlock | None) -> dict[str, A.FieldDecl]:
     return out
 
 
+EMPTY_SCOPE = Scope("<none>", {}, {}, {}, ())  # for literals that need no names
+
+
 def value_of(expr, scope: Scope, against: A.FieldDecl | None = None):
     """The Python value of a literal (a `one of` value or true/false for a bare word), else UNKNOWN."""
     if isinstance(expr, (A.Number, A.Percent)):
@@ -273,7 +276,7 @@ def _excluded(atoms: list[Atom]) -> set:
 def _interval(decl: A.FieldDecl, atoms: list[Atom]):
     """The (value, inclusive) lower and upper limits from the field's bounds and the atoms."""
     lo = hi = None
-    limits = [(b.op, value_of(b.value, _EMPTY)) for b in decl.bounds]
+    limits = [(b.op, value_of(b.value, EMPTY_SCOPE)) for b in decl.bounds]
     limits += [(a.op, a.value) for a in atoms if a.op in ("<", "<=", ">", ">=")]
     for op, v in limits:
         if not isinstance(v, (Decimal, date)) or isinstance(v, bool):
@@ -333,8 +336,6 @@ def _int_floor(hi) -> int:
     n = int(v.to_integral_value(rounding="ROUND_FLOOR"))
     return n if inclusive or n != v else n - 1
 
-
-_EMPTY = Scope("<none>", {}, {}, {}, ())
 
 
 # --------------------------------------------------------------------------- the warnings
@@ -534,7 +535,7 @@ def cap_below_floor(rule: A.Rule) -> Iterator[Diagnostic]:
     caps: list[A.AtMost] = []
     floors: list[A.AtLeast] = []
     for m in rule.points.modifiers:
-        limit = value_of(getattr(m, "limit", None), _EMPTY)
+        limit = value_of(getattr(m, "limit", None), EMPTY_SCOPE)
         if not isinstance(limit, Decimal):
             continue
         mine, others = (caps, floors) if isinstance(m, A.AtMost) else (floors, caps)
@@ -549,7 +550,7 @@ def cap_below_floor(rule: A.Rule) -> Iterator[Diagnostic]:
 
 def _clashes(m, other) -> bool:
     cap, floor = (m, other) if isinstance(m, A.AtMost) else (other, m)
-    return value_of(cap.limit, _EMPTY) < value_of(floor.limit, _EMPTY)
+    return value_of(cap.limit, EMPTY_SCOPE) < value_of(floor.limit, EMPTY_SCOPE)
 
 
 def _text(expr) -> str:
