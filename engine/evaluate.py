@@ -205,7 +205,8 @@ def compile_number(expr, scope: Scope) -> Fn:
         return lambda rec, tracer: CTX.minus(inner(rec, tracer))
     if isinstance(expr, ast.Call):
         return compile_call(expr, scope)
-    raise scope.fail(expr, f"{type(expr).__name__.lower()} cannot be used in arithmetic")
+    what = {ast.String: "a text", ast.DateLit: "a date"}.get(type(expr), type(expr).__name__)
+    raise scope.fail(expr, f"{what} cannot be used in arithmetic")
 
 
 def compile_binop(expr: ast.BinOp, scope: Scope) -> Fn:

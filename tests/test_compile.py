@@ -162,7 +162,7 @@ def test_first_traces_shadowed_rules_without_changing_the_score():
 
 
 @pytest.mark.parametrize("statement, words", [
-    (rule("Bad", None, ast.String("x", sp(5)), 4), "t.rules:5:1: string cannot be used in arithmetic"),
+    (rule("Bad", None, ast.String("x", sp(5)), 4), "t.rules:5:1: a text cannot be used in arithmetic"),
     (rule("Bad", None, name("region", 6), 4), "field `region` is text, not a number"),
     (rule("Bad", None, name("nothing", 6), 4), "`nothing` is not a field"),
     (rule("Bad", None, ast.TableLookup("nope", (name("product"),), sp(7)), 4), "there is no table `nope`"),
