@@ -77,8 +77,10 @@ class TableData:
 
     @staticmethod
     def build(table: ast.Table) -> "TableData":
-        """Index a table's rows and cells by key."""
-        rows = {row.key: (row, {c.column: c.value.value for c in row.cells}) for row in table.rows}
+        """Index a table's rows and cells by key; of two rows with one key the first written wins."""
+        rows: dict = {}
+        for row in table.rows:
+            rows.setdefault(row.key, (row, {c.column: c.value.value for c in row.cells}))
         return TableData(table, rows)
 
 

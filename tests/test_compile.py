@@ -232,3 +232,16 @@ def test_a_boolean_key_is_looked_up_by_its_word():
                                           ast.TableRow("false", (ast.Cell(None, num("1")),))))
     plan = compile_ruleset(ast.Ruleset("t.rules", (block, table, rule("B", None, ast.TableLookup("bonus", (name("vip"),)), 1))))
     assert [plan.score({"vip": v}).points for v in (True, False)] == [7, 1]
+
+
+def test_the_shipped_rulesets_compile_and_index_their_products():
+    from pathlib import Path
+
+    from dsl import parse_file
+
+    files = sorted((Path(__file__).parent.parent / "rulesets").glob("*/*.rules"))
+    assert files
+    for path in files:
+        plan = compile_ruleset(parse_file(str(path)))
+        assert plan.products, path
+        assert all(plan.candidates(p) for p in plan.products), path
