@@ -226,7 +226,9 @@ class _TextSource(RowSource):
 
     def _decode_error(self, error: UnicodeDecodeError, line: int) -> InputError:
         byte = error.object[error.start:error.start + 1].hex().upper()
-        tip = " (if it was saved by Excel on Windows, try --encoding cp1252)" if "utf" in self.encoding else ""
+        tip = ""
+        if "utf" in self.encoding:
+            tip = " (if it was saved by Excel on Windows, try --encoding cp1252)"
         return self._error(f"line {line} is not valid {self.encoding.upper()} (byte 0x{byte} at "
                            f"position {error.start + 1}){tip}", line)
 

@@ -22,8 +22,11 @@ Design:
   name that row. This dict is the one cost that grows with the number of contracts (one entry
   per distinct value of each unique field); everything else is bounded. A value is remembered
   only once its whole row is accepted, so a rejected row never makes a later good row a repeat.
-- Parsed dates and decimals repeat a lot (a quarter has ~90 dates); they are cached in dicts that
-  stop growing at `CACHE_SIZE` entries.
+- Cells repeat a lot (a quarter has ~90 dates, a few products, quantities 1 to 10): each field
+  caches the typed value of every text cell it has accepted, in a dict that stops growing at
+  `CACHE_SIZE` entries, so a repeated cell costs one look-up. JSON dates are cached likewise.
+- A decimal beyond 1e40 (or below 1e-40) is rejected as out of range: such a value is a broken
+  export, and exact arithmetic on it would overflow later, far from the row that caused it.
 """
 from __future__ import annotations
 
@@ -43,6 +46,7 @@ DECIMAL_PATTERN = r"^[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)$"
 ISO_DATE_PATTERN = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
 CACHE_SIZE = 4096
 _MAX_DIGITS = 1000  # int() refuses far longer text; no count of anything has that many digits
+_MAX_EXPONENT = 40  # a decimal beyond 1e40 or below 1e-40 is a broken export, not a measure
 
 _DECIMAL_RE = re.compile(DECIMAL_PATTERN)
 _INTEGER_RE = re.compile(r"[+-]?[0-9]+")
@@ -113,6 +117,8 @@ def _shown(value: object) -> str:
         return "a list" if isinstance(value, list) else "an object"
     if isinstance(value, (_dt.datetime, _dt.date)):
         return f"'{value.isoformat()}'"
+    if isinstance(value, (int, float, Decimal)):
+        return str(value)  # unquoted: a number, as opposed to the text '3'
     return f"'{value}'"
 
 
@@ -162,7 +168,10 @@ def _integer(decl: FieldDecl, _comma: bool):
             raise bad(raw)
         if isinstance(raw, int):
             return raw
-        if isinstance(raw, (float, Decimal)) and math.isfinite(raw) and raw == int(raw):
+        if isinstance(raw, float) and raw.is_integer():
+            return int(raw)
+        # adjusted() first: int() of 1E+999999999 would build a number of a billion digits.
+        if isinstance(raw, Decimal) and raw.is_finite() and raw.adjusted() < _MAX_DIGITS and raw == int(raw):
             return int(raw)
         raise bad(raw)
 
@@ -177,7 +186,6 @@ def _integer(decl: FieldDecl, _comma: bool):
 
 def _decimal(decl: FieldDecl, comma: bool):
     name = decl.name
-    cache = _Cache()
     like = "2,5" if comma else "2.5"
 
     def bad(raw, hint=""):
@@ -192,24 +200,26 @@ def _decimal(decl: FieldDecl, comma: bool):
             return " (for numbers with a decimal comma, use --decimal-comma)"
         return ""
 
+    def in_range(value: Decimal, raw) -> Decimal:
+        if -_MAX_EXPONENT <= value.adjusted() <= _MAX_EXPONENT:
+            return value
+        raise RowReject(name, raw, f"`{name}` is out of range, got {_shown(raw)}")
+
     def text(raw: str):
-        found = cache.get(raw)
-        if found is not None:
-            return found
         plain = raw.replace(",", ".") if comma else raw
         if (comma and "." in raw) or not _DECIMAL_RE.fullmatch(plain):
             raise bad(raw, hint_for(raw))
-        return cache.put(raw, Decimal(plain))
+        return in_range(Decimal(plain), raw)
 
     def number(raw):
         if isinstance(raw, bool):
             raise bad(raw)
         if isinstance(raw, int):
-            return Decimal(raw)
+            return in_range(Decimal(raw), raw)
         if isinstance(raw, float) and math.isfinite(raw):
-            return Decimal(str(raw))  # the shortest repr: what the user typed, not binary noise
+            return in_range(Decimal(str(raw)), raw)  # the shortest repr: what was typed, not binary noise
         if isinstance(raw, Decimal) and raw.is_finite():
-            return raw
+            return in_range(raw, raw)
         raise bad(raw)
 
     def cell(raw):
@@ -219,7 +229,7 @@ def _decimal(decl: FieldDecl, comma: bool):
         if isinstance(raw, str):
             # The schema's pattern is searched as jsonschema does, so the verdicts agree.
             if _DECIMAL_RE.search(raw):
-                return Decimal(raw.strip())
+                return in_range(Decimal(raw.strip()), raw)
             raise bad(raw)
         return number(raw)
     return cell, json
@@ -227,22 +237,19 @@ def _decimal(decl: FieldDecl, comma: bool):
 
 def _date(decl: FieldDecl, _comma: bool):
     name = decl.name
-    cache = _Cache()
+    cache = _Cache()  # JSON only: cells are cached whole by _cell_converter
 
     def bad(raw, forms="2016-03-01 or 01.03.2016", why=""):
         return RowReject(name, raw, f"`{name}` must be a date like {forms}, got {_shown(raw)}{why}")
 
-    def build(raw, y, m, d):
+    def build(raw, y, m, d, forms="2016-03-01 or 01.03.2016"):
         try:
-            return cache.put(raw, _dt.date(int(y), int(m), int(d)))
+            return _dt.date(int(y), int(m), int(d))
         except ValueError as error:
-            raise bad(raw, why=f" ({error})") from None
+            raise bad(raw, forms, f" ({error})") from None
 
     def cell(raw):
         if raw.__class__ is str:
-            found = cache.get(raw)
-            if found is not None:
-                return found
             iso = _ISO_DATE_RE.fullmatch(raw)
             if iso:
                 return build(raw, *iso.groups())
@@ -264,7 +271,7 @@ def _date(decl: FieldDecl, _comma: bool):
                 return found
             iso = _ISO_DATE_RE.fullmatch(raw)
             if iso:
-                return build(raw, *iso.groups())
+                return cache.put(raw, build(raw, *iso.groups(), forms="2016-03-01"))
         raise bad(raw, forms="2016-03-01")
     return cell, json
 
@@ -460,7 +467,9 @@ class RowValidator:
         spare = [c for c in columns if c and c not in self.fields]
         notes = []
         for decl in self.block.fields:
-            guess = None if decl.name in columns or decl.name in self._required else did_you_mean(decl.name, spare)
+            if decl.name in columns or decl.name in self._required:
+                continue
+            guess = did_you_mean(decl.name, spare)
             if guess:
                 default = typed_default(decl)
                 takes = "no value" if default is None else f"the default {_shown(default)}"

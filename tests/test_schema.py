@@ -52,7 +52,8 @@ def test_the_schema_is_a_valid_draft_2020_12_schema(schema):
 
 def test_each_kind_maps_to_its_json_type(schema):
     props = schema["properties"]
-    assert props["contract_id"] == {"description": "text, required, unique", "type": "string", "pattern": r"\S"}
+    assert props["contract_id"] == {"description": "text, required, unique", "type": "string",
+                                    "pattern": r"\S"}
     assert props["signed"]["type"] == "string" and props["signed"]["format"] == "date"
     assert props["customer"]["enum"] == ["new", "existing", "key account", None]
     assert props["customer"]["default"] == "new"

@@ -154,7 +154,8 @@ def test_unique_repeats_name_the_first_row(validator):
     convert(row_with(contract_id="C-17"), 12)
     convert(row_with(contract_id="C-18"), 13)
     reject = reject_of(convert, row_with(contract_id=" C-17"), row=20)
-    assert (reject.field, reject.reason, reject.row) == ("contract_id", "`contract_id` 'C-17' repeats row 12", 20)
+    assert (reject.field, reject.row) == ("contract_id", 20)
+    assert reject.reason == "`contract_id` 'C-17' repeats row 12"
 
 
 def test_a_rejected_row_does_not_claim_its_unique_value(validator):
@@ -189,7 +190,7 @@ def test_header_notes_warn_of_an_unread_column_close_to_an_optional_field(valida
         "the column `Customer` is not read; if it means `customer`, rename it: without it every row "
         "takes the default 'new' for `customer`",
         "the column `quantiy` is not read; if it means `quantity`, rename it: without it every row "
-        "takes the default '1' for `quantity`",
+        "takes the default 1 for `quantity`",
     ]
     assert validator.header_notes(HEADER) == []
 
@@ -197,6 +198,21 @@ def test_header_notes_warn_of_an_unread_column_close_to_an_optional_field(valida
 def test_absurdly_long_numbers_are_rejected_not_crashed(validator):
     reject = reject_of(validator.for_header(HEADER), row_with(quantity="9" * 5000))
     assert reject.field == "quantity" and reject.reason.startswith("`quantity` must be a whole number")
+
+
+def test_absurd_magnitudes_are_rejected(validator):
+    record = {"contract_id": "C-1", "partner_id": "P", "signed": "2016-03-01", "product": "X"}
+    with pytest.raises(RowReject, match="`quantity` must be a whole number, got 1E"):
+        validator.convert({**record, "quantity": Decimal("1E+999999999")})
+    with pytest.raises(RowReject, match=r"`pool_gb` is out of range, got 1E-50"):
+        validator.convert({**record, "pool_gb": Decimal("1E-50")})
+    assert "is out of range" in reject_of(validator.for_header(HEADER), row_with(pool_gb="1" * 50)).reason
+
+
+def test_a_date_accepted_in_a_cell_stays_a_bad_json_date(validator):
+    assert validator.for_header(HEADER)(row_with(signed="01.03.2016"))["signed"] == dt.date(2016, 3, 1)
+    with pytest.raises(RowReject, match="like 2016-03-01, got '01.03.2016'"):
+        validator.convert({"contract_id": "C-2", "partner_id": "P", "signed": "01.03.2016", "product": "X"})
 
 
 def test_a_missing_required_column_rejects_each_row(validator):
@@ -219,10 +235,10 @@ def test_json_records_are_typed(validator):
 @pytest.mark.parametrize("field, value, reason", [
     ("quantity", "3", "`quantity` must be a whole number, got '3'"),
     ("quantity", True, "`quantity` must be a whole number, got true"),
-    ("quantity", Decimal("2.5"), "`quantity` must be a whole number, got '2.5'"),
+    ("quantity", Decimal("2.5"), "`quantity` must be a whole number, got 2.5"),
     ("signed", "01.03.2016", "`signed` must be a date like 2016-03-01, got '01.03.2016'"),
     ("active", "yes", "`active` must be yes or no (or true/false, 1/0, ja/nein), got 'yes'"),
-    ("contract_id", 17, "`contract_id` must be text, got '17'"),
+    ("contract_id", 17, "`contract_id` must be text, got 17"),
     ("contract_id", "  ", "`contract_id` is required"),
     ("customer", "New", "`customer` must be one of new, existing, got 'New' (did you mean new?)"),
     ("pool_gb", [1], "`pool_gb` must be a number like 2.5, got a list"),
