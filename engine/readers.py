@@ -161,7 +161,8 @@ def _fit(cells: list, width: int, row: int, kind: str) -> list | BadRow:
         return cells
     if kind == "xlsx" and len(cells) < width:
         return list(cells) + [None] * (width - len(cells))
-    return BadRow(row, f"row {row} has {len(cells)} cells, the header has {width} columns")
+    count = f"{len(cells)} cell" + ("" if len(cells) == 1 else "s")
+    return BadRow(row, f"row {row} has {count}, the header has {width} columns")
 
 
 def _filled(cell: object) -> bool:
@@ -191,7 +192,10 @@ class _TextSource(RowSource):
         super().__init__(path)
         self.encoding = _codec(path, encoding)
         self.bytes_read = 0
-        self._handle = open(path, "rb")
+        try:
+            self._handle = open(path, "rb")
+        except OSError as error:
+            raise InputError(path, f"cannot be opened ({error.strerror or error})") from None
 
     def fraction_read(self) -> float | None:
         """Bytes read over the file's size."""
@@ -202,7 +206,7 @@ class _TextSource(RowSource):
             yield from self._wide_lines()
             return
         decode = codecs.getdecoder(self.encoding)
-        for number, raw in enumerate(self._handle, 1):
+        for number, raw in enumerate(self._raw_lines(), 1):
             self.bytes_read += len(raw)
             try:
                 text = decode(raw)[0]
@@ -211,6 +215,14 @@ class _TextSource(RowSource):
             if number == 1 and text.startswith("\ufeff"):
                 text = text[1:]
             yield number, text
+
+    def _raw_lines(self) -> Iterator[bytes]:
+        """Byte lines; a file with CR alone as line end (older Excel for Mac) is split on CR."""
+        start = self._handle.read(_CHUNK)
+        self._handle.seek(0)
+        if b"\r" not in start or b"\n" in start:
+            return iter(self._handle)
+        return _split_on_cr(self._handle)
 
     def _wide_lines(self) -> Iterator[tuple[int, str]]:
         # UTF-16/32 cannot be split on b"\n"; decode as a stream, line numbers stay exact.
@@ -231,6 +243,15 @@ class _TextSource(RowSource):
             tip = " (if it was saved by Excel on Windows, try --encoding cp1252)"
         return self._error(f"line {line} is not valid {self.encoding.upper()} (byte 0x{byte} at "
                            f"position {error.start + 1}){tip}", line)
+
+
+def _split_on_cr(handle) -> Iterator[bytes]:
+    rest = b""
+    for chunk in iter(lambda: handle.read(_CHUNK), b""):
+        *lines, rest = (rest + chunk).split(b"\r")
+        yield from (line + b"\r" for line in lines)
+    if rest:
+        yield rest
 
 
 class _CsvSource(_TextSource):
@@ -258,7 +279,8 @@ class _CsvSource(_TextSource):
         except InputError:
             self.close()
             raise
-        self.header = _check_header(self, first[1])
+        # A trailing delimiter in the header makes no column; rows with one are trimmed to fit.
+        self.header = _check_header(self, _trim_trailing(first[1]))
 
     def _all_lines(self) -> Iterator[str]:
         yield self._first[1]

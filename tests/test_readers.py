@@ -92,8 +92,19 @@ def test_a_trailing_delimiter_is_dropped_but_extra_values_are_a_bad_row(tmp_path
     assert rows_of(path) == [
         (2, ["1", "2"]),
         (3, BadRow(3, "row 3 has 3 cells, the header has 2 columns")),
-        (5, BadRow(5, "row 5 has 1 cells, the header has 2 columns")),
+        (5, BadRow(5, "row 5 has 1 cell, the header has 2 columns")),
     ]
+
+
+def test_a_trailing_delimiter_in_the_header_makes_no_column(tmp_path):
+    with open_rows(write(tmp_path, "x.csv", "a;b;\n1;2;\n3;4\n")) as source:
+        assert source.header == ["a", "b"]
+        assert list(source) == [(2, ["1", "2"]), (3, ["3", "4"])]
+
+
+def test_old_mac_line_ends_are_read(tmp_path):
+    path = write(tmp_path, "mac.csv", 'a,b\r1,"x\ry"\r\r3,4')
+    assert rows_of(path) == [(2, ["1", "x\ry"]), (4, ["3", "4"])]
 
 
 def test_a_file_that_is_not_utf8_names_the_line_and_suggests_cp1252():
