@@ -5,7 +5,8 @@ stable code, a severity, a span, a message in the user's words and an optional h
 stable because tests, docs (docs/errors/CODE.md) and users' scripts refer to them:
 
 - `P1xx` syntax (dsl.parser)          - `N2xx` names and meaning (dsl.checks)
-- `W3xx` static-analysis warnings     - `V4xx` versions of a program (engine.versions)
+- `W3xx` static-analysis warnings     - `V4xx` versions of a program (engine.program)
+- `C501` a construct the checker let through but the compiler cannot run (engine.program)
 
 Rendering is `file:line:col: severity CODE: message`, the source line, a caret under the span,
 and `hint: ...`; findings are sorted by position and capped with "... and N more".

@@ -96,6 +96,7 @@ class Plan:
     index: dict = field(repr=False, compare=False)  # product -> tuple of candidate rules
     fallback: tuple[CompiledRule, ...] = field(repr=False)  # candidates for any other product
     indexed: bool = False  # whether `product` is a declared field the index is keyed on
+    key_of: Callable = field(default=None, repr=False, compare=False)  # record -> tuple of its key_fields' values
 
     def candidates(self, product) -> tuple[CompiledRule, ...]:
         """The rules that may match a contract of this product, in file order."""
@@ -224,8 +225,29 @@ def compile_ruleset(ruleset: ast.Ruleset) -> Plan:
         program=ruleset.program, version=ruleset.version, effective=ruleset.effective,
         period=ruleset.period, combine=ruleset.combine, ruleset=ruleset,
         tiers=compile_tiers(ruleset.tiers), key_fields=tuple(reads), products=products,
-        rules=rules, index=index, fallback=fallback, indexed=indexed,
+        rules=rules, index=index, fallback=fallback, indexed=indexed, key_of=key_getter(tuple(reads)),
     )
+
+
+def key_getter(names: tuple[str, ...]) -> Callable[[dict], tuple]:
+    """`record -> (values of names)`, as cheap as Python allows: the memo key of a score."""
+    if not names:
+        return lambda record: ()
+    if len(names) == 1:
+        name = names[0]
+        return lambda record: (record.get(name),)
+    getters = names
+
+    def key(record: dict) -> tuple:
+        try:
+            return pick(record)
+        except KeyError:  # a record without one of the fields (a test's hand-made record)
+            return tuple(record.get(n) for n in getters)
+
+    import operator
+
+    pick = operator.itemgetter(*names)
+    return key
 
 
 def compile_rule(rule: ast.Rule, scope: Scope, ruleset: ast.Ruleset) -> CompiledRule:

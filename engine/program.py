@@ -149,10 +149,16 @@ def load_program(path: str | Path, *, strict_warnings: bool = False) -> Program:
     errors = [d for d in diags if d.is_error or strict_warnings]
     if errors:
         raise RulesetError(sort_diagnostics(diags), sources)
-    versions = [
-        Version(r, r.file, s, hashlib.sha256(s.encode("utf-8")).hexdigest(), compile_ruleset(r))
-        for r, s in loaded
-    ]
+    versions, refused = [], []
+    for r, s in loaded:
+        try:
+            plan = compile_ruleset(r)
+        except ValueError as err:  # the checker passed what the compiler cannot run: say where
+            refused.append(_compile_error(r, err))
+            continue
+        versions.append(Version(r, r.file, s, hashlib.sha256(s.encode("utf-8")).hexdigest(), plan))
+    if refused:
+        raise RulesetError(sort_diagnostics(refused), sources)
     versions.sort(key=lambda v: v.effective)
     return Program(
         name=versions[0].ruleset.program or "?",
@@ -160,6 +166,15 @@ def load_program(path: str | Path, *, strict_warnings: bool = False) -> Program:
         warnings=tuple(sort_diagnostics(d for d in diags if not d.is_error)),
         _starts=tuple(v.effective for v in versions),
     )
+
+
+def _compile_error(ruleset: Ruleset, err: ValueError) -> Diagnostic:
+    """C501 from the compiler's message, which starts with `file:line:col: `."""
+    match = re.match(r"^(.*?):(\d+):(\d+): (.*)$", str(err), re.S)
+    if match:
+        line, col = int(match.group(2)), int(match.group(3))
+        return Diagnostic("C501", match.group(4), Span(match.group(1), line, col, line, col + 1))
+    return Diagnostic("C501", str(err), _file_span(ruleset.file))
 
 
 def _file_span(file: str) -> Span:

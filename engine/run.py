@@ -102,6 +102,32 @@ class Counts:
         }
 
 
+class Outcome:
+    """A score as the runner needs it, with its output text made once (scores are memoised)."""
+
+    __slots__ = ("status", "scored", "points", "paid", "reason", "kind", "points_text", "rules_text", "score")
+
+    def __init__(self, score, reason: str | None):
+        self.score = score
+        self.status = score.status if score is not None else "unscored"
+        self.scored = self.status == "scored"
+        self.points = score.points if self.scored else ZERO
+        self.paid = tuple((c.rule_id, c.points) for c in score.contributions) if self.scored else ()
+        self.reason = None if self.scored else reason
+        self.kind = "" if self.scored else _reason_kind(reason)
+        self.points_text = fmt_points(self.points) if self.scored else ""
+        self.rules_text = ";".join(f"{rid}={fmt_points(p)}" for rid, p in self.paid)
+
+    @staticmethod
+    def of(score, explain_reason) -> "Outcome":
+        """From a Score; an unscored one's reason goes through `explain_reason`."""
+        return Outcome(score, None if score.status == "scored" else explain_reason(score.reason))
+
+    @staticmethod
+    def unscored(score, reason: str) -> "Outcome":
+        return Outcome(score, reason)
+
+
 class Lane:
     """One way to pick a version per contract, with its own counts and partner totals."""
 
@@ -112,6 +138,7 @@ class Lane:
         self.partners: dict[tuple[str, str], PartnerPeriod] = {}
         self.points_total = ZERO
         self._cache: dict = {}
+        self._days: dict = {}
 
     def version_for(self, day: date) -> Version | None:
         return self.fixed if self.fixed is not None else self.program.version_for(day)
@@ -213,7 +240,6 @@ class _Loop:
         self.validators = _validators(program, options.decimal_comma)
         self.newest = self.validators[id(program.versions[-1])]
         self._unknown_reasons: dict = {}
-        self._periods: dict = {}
 
     def _converters(self):
         """The convert function per validator, for this source's header (or JSON objects)."""
@@ -243,27 +269,30 @@ class _Loop:
         newest_conv = convs[id(self.program.versions[-1])]
         progress, every = self.options.progress, PROGRESS_EVERY
         trace_when = self.options.trace_when
-        lanes, single = self.lanes, len(self.lanes) == 1 and self.lanes[0].fixed is None
+        lanes = self.lanes
+        single = len(lanes) == 1 and lanes[0].fixed is None
+        version_for = self.program.version_for
+        score_row = self._score
         count = 0
         for row, raw in self.source:
             count += 1
             if progress is not None and count % every == 0:
                 progress(count)
-            if isinstance(raw, BadRow):
+            if raw.__class__ is BadRow:
                 self._reject(row, "(row)", None, raw.reason)
                 continue
             try:
                 record = newest_conv(raw, row)
                 if single:
-                    version = lanes[0].program.version_for(record["signed"])
+                    version = version_for(record["signed"])
                     if version is not None and convs[id(version)] is not newest_conv:
                         record = convs[id(version)](raw, row)
             except RowReject as rej:
                 self._reject(row, rej.field, rej.value, rej.reason)
                 continue
             traced = trace_when is not None and trace_when(row, record)
-            for i, lane in enumerate(lanes):
-                self._score(i, lane, row, record, traced)
+            for lane in lanes:
+                score_row(lane, row, record, traced)
         if progress is not None:
             progress(count)
 
@@ -275,69 +304,75 @@ class _Loop:
         if self.outputs.reject is not None:
             self.outputs.reject([row, field_name, "" if value is None else str(value), reason])
 
-    def _period(self, day: date) -> str:
-        label = self._periods.get(day)
-        if label is None:
-            label = self._periods[day] = period_of(day, self.program.period)
-        return label
+    def _day(self, lane: Lane, signed: date) -> tuple:
+        """Per lane and signed date, computed once: (version, its name, period, date text)."""
+        info = lane._days.get(signed)
+        if info is None:
+            version = lane.version_for(signed)
+            info = lane._days[signed] = (version, version.name if version else "",
+                                         period_of(signed, self.program.period), signed.isoformat())
+            if lane.counts.last_signed is None or signed > lane.counts.last_signed:
+                lane.counts.last_signed = signed
+        return info
 
-    def _score(self, i: int, lane: Lane, row: int, record: dict, traced: bool) -> None:
+    def _outcome(self, lane: Lane, version: Version | None, record: dict, day_text: str, tracer) -> Outcome:
+        """Score a record (afresh when traced, else through the lane's memo) as an Outcome."""
+        if version is None:
+            return Outcome.unscored(None, f"no version in force on {day_text}")
+        plan = version.plan
+        if tracer is not None:
+            return Outcome.of(plan.score(record, tracer), self._reason(version, record))
+        key = (id(version), plan.key_of(record))
+        outcome = lane._cache.get(key)
+        if outcome is None:
+            if len(lane._cache) >= CACHE_LIMIT:
+                lane._cache.clear()
+            outcome = lane._cache[key] = Outcome.of(plan.score(record), self._reason(version, record))
+        return outcome
+
+    def _score(self, lane: Lane, row: int, record: dict, traced: bool) -> None:
         counts = lane.counts
         counts.rows += 1
-        signed = record["signed"]
-        if counts.last_signed is None or signed > counts.last_signed:
-            counts.last_signed = signed
-        version = lane.version_for(signed)
-        events: tuple = ()
-        score = None
-        if version is None:
-            status, points, reason = "unscored", ZERO, f"no version in force on {record['signed'].isoformat()}"
-        else:
-            plan = version.plan
-            if traced:
-                from engine.trace import Tracer
+        version, version_name, period, day_text = self._day(lane, record["signed"])
+        tracer = None
+        if traced:
+            from engine.trace import Tracer
 
-                tracer = Tracer()
-                score = plan.score(record, tracer)
-                events = tuple(tracer.events)
-            else:
-                key = (id(version), tuple([record.get(f) for f in plan.key_fields]))
-                score = lane._cache.get(key)
-                if score is None:
-                    if len(lane._cache) >= CACHE_LIMIT:
-                        lane._cache.clear()
-                    score = lane._cache[key] = plan.score(record)
-            status, points, reason = score.status, score.points, score.reason
-            if status != "scored":
-                reason = self._unknown_product_reason(version, record, reason)
-        period = self._period(record["signed"])
-        pp = lane.partner(record["partner_id"], period)
-        if status == "scored":
+            tracer = Tracer()
+        outcome = self._outcome(lane, version, record, day_text, tracer)
+        key = (record["partner_id"], period)
+        pp = lane.partners.get(key)
+        if pp is None:
+            pp = lane.partners[key] = PartnerPeriod(record["partner_id"], period)
+        if outcome.scored:
             counts.scored += 1
             pp.scored += 1
-            pp.points += points
-            lane.points_total += points
+            pp.points += outcome.points
+            lane.points_total += outcome.points
             by_rule, rule_contracts = pp.by_rule, pp.rule_contracts
-            for c in score.contributions:
-                by_rule[c.rule_id] = by_rule.get(c.rule_id, ZERO) + c.points
-                rule_contracts[c.rule_id] += 1
+            for rule_id, points in outcome.paid:
+                by_rule[rule_id] = by_rule.get(rule_id, ZERO) + points
+                rule_contracts[rule_id] += 1
         else:
             counts.unscored += 1
-            kind = _reason_kind(reason)
-            counts.unscored_reasons[kind] += 1
-            if kind in UNCOVERED_KINDS:
-                counts.uncovered[(kind, record.get("product"), record.get("customer"))] += 1
+            counts.unscored_reasons[outcome.kind] += 1
+            if outcome.kind in UNCOVERED_KINDS:
+                counts.uncovered[(outcome.kind, record.get("product"), record.get("customer"))] += 1
             pp.unscored += 1
-        if i == 0 and self.outputs.contract is not None:
-            rules = ";".join(f"{c.rule_id}={fmt_points(c.points)}" for c in score.contributions) if score else ""
-            self.outputs.contract([
-                row, record["contract_id"], record["partner_id"], record["signed"].isoformat(), period,
-                version.name if version else "", record.get("product") or "", status,
-                fmt_points(points) if status == "scored" else "", rules if status == "scored" else "",
-                reason or "",
-            ])
-        if traced and i == 0 and self.options.on_traced is not None:
-            self.options.on_traced(Traced(row, record, version, status, points, reason, score, events))
+        if lane is self.lanes[0]:
+            if self.outputs.contract is not None:
+                self.outputs.contract([
+                    row, record["contract_id"], record["partner_id"], day_text, period, version_name,
+                    record.get("product") or "", outcome.status, outcome.points_text, outcome.rules_text,
+                    outcome.reason or "",
+                ])
+            if traced and self.options.on_traced is not None:
+                self.options.on_traced(Traced(row, record, version, outcome.status, outcome.points,
+                                              outcome.reason, outcome.score, tuple(tracer.events)))
+
+    def _reason(self, version: Version, record: dict):
+        """A function giving the reason to show for an unscored Score of this version and record."""
+        return lambda reason: self._unknown_product_reason(version, record, reason)
 
     def _unknown_product_reason(self, version: Version, record: dict, reason: str | None) -> str | None:
         """Say whether another version knows a product the version in force does not."""
