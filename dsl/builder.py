@@ -38,8 +38,9 @@ class _Item(NamedTuple):
 
 def unescape(body: str) -> tuple[str, int | None]:
     """The string's value and the offset of its first unknown escape (None when all are known)."""
-    bad = re.search(r'\\[^"\\]', body)
-    return re.sub(r'\\(["\\])', r"\1", body), (bad.start() if bad else None)
+    escapes = list(re.finditer(r"\\(.)", body))
+    bad = next((m.start() for m in escapes if m.group(1) not in '"\\'), None)
+    return re.sub(r"\\(.)", r"\1", body), bad
 
 
 @v_args(meta=True)

@@ -21,7 +21,7 @@ from .errors import Diagnostic, did_you_mean
 MAX_EXPECTED = 5
 STATEMENT_TERMINALS = {"PROGRAM", "VERSION", "EFFECTIVE", "PERIOD", "COMBINE", "INPUT", "TIERS",
                        "TABLE", "RULE", "REVIEW", "QUALITY", "EXAMPLE"}
-STATEMENT_WORDS = tuple(t.lower() for t in STATEMENT_TERMINALS)
+STATEMENT_WORDS = tuple(sorted(t.lower() for t in STATEMENT_TERMINALS))
 OPERATORS = {"PLUS", "MINUS", "STAR", "SLASH"}
 
 # (rank, words): lower ranks are shown first. Keywords not listed are "the word `x`" at rank 10.
@@ -85,6 +85,15 @@ def syntax_error(exc: UnexpectedInput, chunk, file: str, text: str, keywords: di
     return ctx.bad_token(exc.token, expected)
 
 
+class _Spot:
+    """A position the scanner has no token for (only the text under the caret is known)."""
+
+    kind = "other"
+
+    def __init__(self, text: str, line: int, column: int):
+        self.text, self.line, self.column = text, line, column
+
+
 class _Context:
     """What the messages need: the piece's scanner tokens, the file and its text."""
 
@@ -102,7 +111,13 @@ class _Context:
         return A.Span(self.file, t.line, col, t.line, col + 1)
 
     def token_at(self, offset: int):
-        return next((t for t in self.chunk.tokens if t.start == offset), None)
+        """The scanner token at `offset` (or around it, where Lark cut a word differently)."""
+        found = next((t for t in self.chunk.tokens if t.start <= offset < t.end), None)
+        if found is None:
+            line = self.text.count("\n", 0, offset) + 1
+            column = offset - (self.text.rfind("\n", 0, offset) + 1) + 1
+            found = _Spot(self.text[offset:offset + 1], line, column)
+        return found
 
     def previous(self, offset: int):
         before = [t for t in self.chunk.tokens if t.end <= offset]

@@ -44,6 +44,7 @@ from pathlib import Path
 
 from lark import Lark, Tree
 from lark.exceptions import UnexpectedInput
+from lark.lark import PostLex
 from lark.lexer import PatternStr
 
 from . import ast as A
@@ -61,12 +62,26 @@ TOP_KEYWORDS = ("program", "version", "effective", "period", "combine", "input",
 NESTING = {"paren_cond", "paren_expr", "not_op", "neg"}
 
 
+class _WholeWords(PostLex):
+    """Lets every lexer state see NAME, so a keyword is only ever read as a whole word.
+
+    Without it a state that accepts `example` but no name would read `exampleX` as `example X`
+    and `halfup` as `half up`. With NAME always present, Lark reads the whole word and turns it
+    into the keyword only when it is exactly the keyword.
+    """
+
+    always_accept = ("NAME",)
+
+    def process(self, stream):
+        return stream
+
+
 @lru_cache(maxsize=1)
 def _lark() -> Lark:
     """The LALR parser, built once from dsl/grammar.lark."""
     grammar = (Path(__file__).parent / "grammar.lark").read_text(encoding="utf-8")
     return Lark(grammar, parser="lalr", lexer="contextual", propagate_positions=True,
-                maybe_placeholders=True)
+                maybe_placeholders=True, postlex=_WholeWords())
 
 
 @lru_cache(maxsize=1)

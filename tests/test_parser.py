@@ -278,3 +278,17 @@ def test_deep_but_legal_nesting_parses():
     depth = 60
     cond = when("(" * depth + "a == 1" + ")" * depth)
     assert cond == A.Compare("==", A.Name("a"), A.Number(Decimal(1)))
+
+
+@pytest.mark.parametrize("written, value", [(r'"C:\\temp\\"', "C:\\temp\\"), (r'"say \"no\""', 'say "no"'),
+                                            (r'"\\no"', "\\no"), ('"# not a comment"', "# not a comment")])
+def test_string_escapes(written, value):
+    assert parse(f"program {written}").program == value
+
+
+def test_windows_line_endings_give_the_same_tree_and_lines():
+    text = FULL.read_text(encoding="utf-8")
+    crlf = parse(text.replace("\n", "\r\n"), str(FULL))
+    assert crlf == parse(text, str(FULL))
+    assert rule(crlf, "Mobile tariffs").span.line == 44
+    assert crlf.comments[0].text.endswith("2016.")
