@@ -26,7 +26,8 @@ ONCE = ((A.PeriodDecl, "period"), (A.CombineDecl, "combine"))
 REQUIRED_FIELDS = {
     "contract": (("contract_id", "text", "it names each contract"), ("partner_id", "text", "it names the partner"),
                  ("signed", "date", "the version in force on this date scores the contract")),
-    "quality": (("partner_id", "text", "it names the partner"), ("reported", "date", "it places the report in a period")),
+    "quality": (("partner_id", "text", "it names the partner"),
+                ("reported", "date", "it places the report in a period")),
 }
 KIND_TYPE = {"text": "text", "choice": "text", "integer": "number", "decimal": "number",
              "date": "date", "boolean": "boolean"}

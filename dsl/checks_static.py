@@ -301,13 +301,11 @@ def _tighter(old, new, higher: bool):
 
 def _within(v, lo, hi) -> bool:
     try:
-        if lo is not None and (v < lo[0] or (v == lo[0] and not lo[1])):
-            return False
-        if hi is not None and (v > hi[0] or (v == hi[0] and not hi[1])):
-            return False
-    except TypeError:
+        above = lo is None or v > lo[0] or (v == lo[0] and lo[1])
+        below = hi is None or v < hi[0] or (v == hi[0] and hi[1])
+    except TypeError:  # a value of another type: not this analysis' business
         return True
-    return True
+    return above and below
 
 
 def _interval_nonempty(decl: A.FieldDecl, lo, hi, excluded: set) -> bool:
@@ -315,8 +313,7 @@ def _interval_nonempty(decl: A.FieldDecl, lo, hi, excluded: set) -> bool:
         return True
     try:
         if decl.kind == "integer":
-            first = _int_ceil(lo)
-            last = _int_floor(hi)
+            first, last = _whole(lo, up=True), _whole(hi, up=False)
             return first < last or (first == last and Decimal(first) not in excluded)
         if lo[0] < hi[0]:
             return True
@@ -325,16 +322,13 @@ def _interval_nonempty(decl: A.FieldDecl, lo, hi, excluded: set) -> bool:
         return True
 
 
-def _int_ceil(lo) -> int:
-    v, inclusive = lo
-    n = int(v.to_integral_value(rounding="ROUND_CEILING"))
-    return n if inclusive or n != v else n + 1
-
-
-def _int_floor(hi) -> int:
-    v, inclusive = hi
-    n = int(v.to_integral_value(rounding="ROUND_FLOOR"))
-    return n if inclusive or n != v else n - 1
+def _whole(limit, up: bool) -> int:
+    """The first whole number inside an interval limit (`up` for a lower limit)."""
+    v, inclusive = limit
+    n = int(v.to_integral_value(rounding="ROUND_CEILING" if up else "ROUND_FLOOR"))
+    if inclusive or n != v:
+        return n
+    return n + 1 if up else n - 1
 
 
 

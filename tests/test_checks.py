@@ -222,3 +222,23 @@ def test_check_never_raises_on_missing_or_repeated_statements(picks):
     chosen = tuple(statements[i % len(statements)] for i in picks)
     for d in check(A.Ruleset("h.rules", chosen)):
         assert d.severity in ("error", "warning") and d.message
+
+
+@pytest.mark.parametrize("condition, never", [
+    ("quantity > 2 and quantity < 3", True),        # no whole number between
+    ("pool_gb > 2 and pool_gb < 3", False),         # decimals fit between
+    ("quantity >= 3 and quantity <= 3", False),
+    ("quantity > 3 and quantity <= 3", True),
+    ("quantity < 1", True),                         # below the declared bound `>= 1`
+    ("signed >= 2016-06-01 and signed < 2016-01-01", True),
+    ("customer != new and customer != existing", True),
+    ("customer in (new, existing) and not (customer in (new))", False),
+    ("product in mobile_tariffs and product == \"O2 Unite Pool\"", True),
+    ("product not in mobile_tariffs and product == \"O2 Business S\"", True),
+    ("(product == \"A\" or product == \"B\") and product != \"A\"", False),
+])
+def test_never_matching_conditions(condition, never):
+    text = _fixture_text("W305.good.rules").replace(
+        'when product == "O2 Unite Pool" or product == "O2 Unite"', f"when {condition}")
+    codes = [d.code for d in check(parse(text, "x.rules"))]
+    assert ("W305" in codes) == never, codes
