@@ -229,7 +229,8 @@ def new_contract(rng: random.Random, partner: tuple, year: int) -> dict:
     customer = "new" if rng.random() < (0.45 if product in MOBILE else 0.6) else "existing"
     if rng.random() < 0.01:
         customer = ""  # an empty cell takes the declared default, `new`
-    reps = SALES_REPS[int(partner[0][2:]) % 9: int(partner[0][2:]) % 9 + 3]
+    first = int(partner[0][2:]) % 9  # each partner has three salespeople of its own
+    reps = SALES_REPS[first:first + 3]
     return {
         "partner_id": partner[0], "partner_name": partner[1], "signed": signed_day(rng, year),
         "product": product, "customer": customer, "quantity": quantity, "pool_gb": pool_gb,
@@ -297,7 +298,9 @@ def make_bad(kind: str, nth: int, source: dict) -> dict:
 
 def with_bad_rows(rng: random.Random, rows: list[dict], per_kind: int) -> list[dict]:
     """Insert `per_kind` bad rows of every kind, each right after the good row it was made from."""
-    picks = rng.sample(range(len(rows)), per_kind * len(BAD_KINDS))
+    # Only rows in force are copied, so each bad row fails for its own reason alone.
+    eligible = [i for i, row in enumerate(rows) if row["signed"] >= POINTS_START]
+    picks = rng.sample(eligible, per_kind * len(BAD_KINDS))
     after: dict[int, list[dict]] = {}
     for i, index in enumerate(picks):
         nth, kind = divmod(i, len(BAD_KINDS))
@@ -323,7 +326,9 @@ def contract_cells(row: dict) -> list[str]:
     quantity = "" if row["product"] == UNITE and row["quantity"] == 1 else str(row["quantity"])
     pool = "" if row["product"] != UNITE else format_gb(row["pool_gb"])
     name = row["partner_name"]
-    names = name.split(" ", 1) if row["kind"] == "ragged" and " " in name else [name]
+    names = [name]
+    if row["kind"] == "ragged":
+        names = name.split(" ", 1) if " " in name else [name, ""]
     return [row["contract_id"], row["partner_id"], *names, str(row["signed"]), row["product"],
             row["customer"], quantity, pool, row["sales_rep"]]
 
