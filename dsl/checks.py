@@ -259,8 +259,13 @@ def _tier_ref(name: str, span: A.Span, scope: Scope, where: str) -> list[Diagnos
 def _review(ruleset: A.Ruleset, scope: Scope) -> list[Diagnostic]:
     out = []
     for review in (s for s in ruleset.statements if isinstance(s, A.Review)):
+        seen: dict[str, A.LegacyMap] = {}
         for m in review.legacy:
             out += _tier_ref(m.new, m.span, scope, f'legacy "{m.old}"')
+            if m.old in seen:
+                out.append(error("N230", f'legacy "{m.old}" is mapped twice (first at line {seen[m.old].span.line})',
+                                 m.span, "keep one mapping per old status"))
+            seen.setdefault(m.old, m)
         if review.newcomer is not None:
             out += _tier_ref(review.newcomer, review.span, scope, "`newcomers start at`")
     return out
