@@ -18,8 +18,8 @@ from dsl.formatter import (
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "fmt"
-# Files named like this hold syntax errors on purpose (parser tests); they have no layout to keep.
-ERROR_MARKS = ("error", "invalid", "bad", "broken", "syntax", "malformed", "p1")
+# Files or folders named like this hold syntax errors on purpose (parser tests): no layout to keep.
+ERROR_MARKS = ("error", "invalid", "broken", "syntax", "malformed")
 
 
 def fmt(text: str, file: str = "<string>") -> str:
@@ -64,7 +64,7 @@ def test_every_golden_input_has_an_output():
 
 def _ruleset_files() -> list[Path]:
     found = sorted((ROOT / "rulesets").rglob("*.rules")) + sorted((ROOT / "tests" / "fixtures").rglob("*.rules"))
-    return [p for p in found if not any(mark in p.name.lower() for mark in ERROR_MARKS)]
+    return [p for p in found if not any(m in part.lower() for part in p.relative_to(ROOT).parts for m in ERROR_MARKS)]
 
 
 def _parsed(path: Path):
@@ -259,7 +259,6 @@ def test_generated_conditions_and_formulas_parse_back_to_the_same_tree(cond, exp
     assert fmt(text) == text
 
 
-@pytest.mark.xfail(strict=True, reason="the parser reads `\\\\` before a letter as an unknown escape (P111)")
 @pytest.mark.parametrize("value", ["a\\b", "C:\\temp\\", 'say "\\no"'])
 def test_strings_with_backslashes_round_trip(value):
     text = format_node(A.Rule("r", A.Compare("==", A.Name("x"), A.String(value)), A.Points(_n("1"))))
@@ -269,12 +268,12 @@ def test_strings_with_backslashes_round_trip(value):
 # Names where the grammar takes a name or a string: keywords and odd text must come back as written.
 WORDS = st.one_of(
     st.sampled_from(sorted(KEYWORDS) + ["new", "Basic", "Größe", "x_1"]),
-    st.text(st.characters(codec="utf-8", exclude_characters="\n\r\\"), min_size=1, max_size=10),
+    st.text(st.characters(codec="utf-8", exclude_characters="\n\r"), min_size=1, max_size=10),
 )
 IDENTS = st.from_regex(r"[a-z][a-z0-9_]{0,6}", fullmatch=True).filter(lambda w: w not in KEYWORDS)
 WHOLE = st.integers(0, 10**7).map(lambda i: A.Number(Decimal(i)))
 SIGNED = st.integers(-1000, 10**7).map(lambda i: A.Number(Decimal(i)))
-LITERALS = st.one_of(SIGNED, st.text(st.characters(codec="utf-8", exclude_characters="\n\r\\"), max_size=8).map(A.String),
+LITERALS = st.one_of(SIGNED, st.text(st.characters(codec="utf-8", exclude_characters="\n\r"), max_size=8).map(A.String),
                      IDENTS.map(A.Name), st.dates(date(2000, 1, 1), date(2030, 12, 31)).map(A.DateLit))
 
 
