@@ -20,6 +20,8 @@ Design:
   difference from the header's width is a `BadRow`.
 - JSON Lines floats are parsed as `Decimal` (exact); `NaN`/`Infinity` and repeated keys make a
   line a `BadRow`.
+- Line ends may be LF, CRLF or CR alone (older Excel for Mac). `fraction_read()` tells a
+  progress bar how far the reading is (bytes for text files, rows for XLSX).
 """
 from __future__ import annotations
 
@@ -258,29 +260,27 @@ class _CsvSource(_TextSource):
     kind = "csv"
 
     def __init__(self, path: Path, delimiter: str | None, encoding: str):
-        super().__init__(path, encoding)
         if delimiter is not None and len(delimiter) != 1:
-            self.close()
             raise InputError(path, f"the delimiter must be one character, got '{delimiter}'")
+        super().__init__(path, encoding)
+        try:
+            self._start(delimiter)
+        except Exception:
+            self.close()
+            raise
+
+    def _start(self, delimiter: str | None) -> None:
+        """Read the header: the first line for sniffing, the first record for the names."""
         self._lines_iter = self._lines()
-        try:
-            self._first = next(self._lines_iter, None)
-        except InputError:
-            self.close()
-            raise
+        self._first = next(self._lines_iter, None)
         if self._first is None or not self._first[1].strip():
-            self.close()
-            raise InputError(path, "the file is empty" if self._first is None else
-                             "the header row (row 1) is empty: the first row must name the columns", 1)
-        self.delimiter = delimiter or ("\t" if path.suffix.lower() == ".tsv" else sniff(self._first[1]))
+            raise self._error("the header row (row 1) is empty: the first row must name the columns", 1)
+        tsv = self.path.suffix.lower() == ".tsv"
+        self.delimiter = delimiter or ("\t" if tsv else sniff(self._first[1]))
         self._records = self._csv_records()
-        try:
-            first = next(self._records, None)
-        except InputError:
-            self.close()
-            raise
+        _, names = next(self._records)
         # A trailing delimiter in the header makes no column; rows with one are trimmed to fit.
-        self.header = _check_header(self, _trim_trailing(first[1]))
+        self.header = _check_header(self, _trim_trailing(names))
 
     def _all_lines(self) -> Iterator[str]:
         yield self._first[1]
