@@ -9,7 +9,7 @@ from pathlib import Path
 import openpyxl
 import pytest
 
-from dsl.parser import parse
+from dsl import parse
 from engine.readers import BadRow, InputError, open_rows, sha256_of, sniff
 from engine.validate import RowReject, RowValidator
 

@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from dsl.ast import Bound, FieldDecl, InputBlock, Number
-from dsl.parser import parse
+from dsl import parse
 from engine.schema import json_schema
 from engine.validate import RowReject, RowValidator
 

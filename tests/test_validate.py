@@ -6,7 +6,7 @@ from decimal import Decimal
 
 import pytest
 
-from dsl.parser import parse
+from dsl import parse
 from engine.validate import RowReject, RowValidator
 
 RULESET = """
