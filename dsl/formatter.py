@@ -20,6 +20,7 @@ Design:
 from __future__ import annotations
 
 import re
+from bisect import bisect_right
 from pathlib import Path
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -457,6 +458,8 @@ def _place_comments(lines: list[_Line], comments: tuple[Comment, ...]) -> list[C
     """Attach each comment to the line it trails or leads; return those left for the end."""
     ends = {line.end: line for line in lines if line.end}  # later lines win: the last on a source line
     starts = sorted((line for line in lines if line.start), key=lambda line: line.start)
+    first_lines = [line.start for line in starts]
+    multi_line = [line for line in starts if line.start < line.end]
     tail = []
     for comment in sorted(comments, key=lambda c: (c.span.line, c.span.column)):
         at = comment.span.line
@@ -465,8 +468,9 @@ def _place_comments(lines: list[_Line], comments: tuple[Comment, ...]) -> list[C
             owner.trailing = comment
             continue
         # Inside a member written over several lines (a long `when`): it leads that member.
-        inside = next((line for line in starts if line.start <= at < line.end), None)
-        following = inside or next((line for line in starts if line.start > at), None)
+        inside = next((line for line in multi_line if line.start <= at < line.end), None)
+        index = bisect_right(first_lines, at)
+        following = inside or (starts[index] if index < len(starts) else None)
         if following is None:
             tail.append(comment)
         else:
