@@ -10,8 +10,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from dsl.ast import Bound, FieldDecl, InputBlock, Number
 from dsl import parse
+from dsl.ast import Bound, FieldDecl, InputBlock, Number
 from engine.schema import json_schema
 from engine.validate import RowReject, RowValidator
 
