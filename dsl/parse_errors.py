@@ -80,8 +80,9 @@ def syntax_error(exc: UnexpectedInput, chunk, file: str, text: str, keywords: di
     ctx = _Context(chunk, file, text, keywords)
     if isinstance(exc, UnexpectedCharacters):
         return ctx.bad_character(chunk.start + exc.pos_in_stream, exc.allowed or set())
-    assert isinstance(exc, UnexpectedToken)
-    expected = set(exc.accepts or exc.expected or ())
+    expected = set(getattr(exc, "accepts", None) or getattr(exc, "expected", None) or ())
+    if not isinstance(exc, UnexpectedToken):  # LALR reports the end of input as a `$END` token
+        return ctx.ends_early(ctx.previous(chunk.end), expected)
     return ctx.bad_token(exc.token, expected)
 
 
@@ -178,7 +179,8 @@ class _Context:
         prev = self.previous(offset)
         tok = None if at_end else self.token_at(offset)
         opened = self.open_blocks(offset)
-        if opened and (at_end or (token.type in STATEMENT_TERMINALS and tok and tok.column == 1)):
+        first_on_line = prev is None or (tok is not None and tok.line > prev.line)
+        if opened and (at_end or (str(token) in STATEMENT_WORDS and first_on_line)):
             return self.never_closed(opened[-1])
         if token.type == "RBRACE" and "POINTS" in expected and opened and opened[0].line == self.chunk.tokens[0].line \
                 and self.chunk.tokens[0].text == "rule":
@@ -195,12 +197,28 @@ class _Context:
             return self.ends_early(prev, expected)
         if token.type == "RBRACE" and not opened:
             return self.diag("P101", "unexpected `}`: no block is open here", self.span(tok), "remove it")
+        dangling = self.dangling(prev)
+        if dangling:
+            return dangling
         if prev and tok and tok.line > prev.line and (token.type == "RBRACE" or self.wants_more(prev)):
             return self.diag("P107", f"expected {self.expected(expected)} after `{prev.text}`", self.after(prev))
         hint = self.spelling_hint(token, expected)
         if expected == {"COLON"}:
             hint = self.colon_hint(opened)
         return self.diag("P101", f"unexpected `{token}`: expected {self.expected(expected)}", self.span(tok), hint)
+
+    def dangling(self, prev) -> Diagnostic | None:
+        """`when a == 1 or` + newline + `points 5`: the keyword that starts the next line was read
+        as a name to finish the previous line, so the real mistake is the line's dangling end."""
+        if prev is None or prev.kind != "word" or prev.text not in self.keywords.values():
+            return None
+        toks = self.chunk.tokens
+        i = toks.index(prev)
+        before = toks[i - 1] if i > 0 else None
+        if before is None or before.line == prev.line or not self.wants_more(before):
+            return None
+        return self.diag("P107", f"`{before.text}` at the end of the line needs something after it", self.after(before),
+                         f"the next line starts with `{prev.text}`, which cannot follow `{before.text}`")
 
     def never_closed(self, brace) -> Diagnostic:
         return self.diag("P103", f"the block `{self.header(brace)}` opened at line {brace.line} is never closed",
