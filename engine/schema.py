@@ -11,6 +11,7 @@ Design:
 - A decimal is a JSON number or a string of digits (so an exporter can keep it exact).
 - What JSON Schema cannot say is left to the engine and written in each field's description:
   bounds of a decimal written as a string, bounds of a date, and `unique` (which spans records).
+  The engine also rejects decimals beyond 1e40 in size (see `engine.validate`).
 - Extra columns are allowed: exports carry more than the ruleset reads.
 """
 from __future__ import annotations
