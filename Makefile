@@ -17,10 +17,18 @@ $(STAMP): pyproject.toml
 
 demo: setup
 	$(BIN)/points check rulesets/o2-business
+	$(BIN)/points test rulesets/o2-business
 	$(BIN)/points evaluate rulesets/o2-business examples/contracts.csv --out out/demo
+	$(BIN)/points explain rulesets/o2-business examples/contracts.csv --partner P-008 --period 2017 --legacy examples/legacy.csv
 
-test: setup
+test: setup lint-rulesets
 	$(BIN)/python -m pytest -n 2
+
+# Every ruleset in rulesets/ must be formatted, clean and pass its own examples.
+lint-rulesets: setup
+	$(BIN)/points fmt --check rulesets
+	$(BIN)/points check --strict rulesets/*/
+	for program in rulesets/*/; do $(BIN)/points test "$$program" || exit 1; done
 
 bench: setup
 	$(BIN)/python bench/bench_evaluate.py

@@ -139,13 +139,24 @@ def literal_name(name: str):
     return BOOLEAN_WORDS.get(name, name)
 
 
-def compile_value(expr, scope: Scope) -> Fn:
-    """Any value, as a condition sees it: a field may be empty (None)."""
+def choice_values(expr, scope: Scope) -> tuple[str, ...]:
+    """The values of a `one of` field when `expr` reads one; () otherwise."""
+    if isinstance(expr, ast.Name) and scope.is_field(expr.name):
+        return scope.fields[expr.name].choices
+    return ()
+
+
+def compile_value(expr, scope: Scope, choices: tuple[str, ...] = ()) -> Fn:
+    """Any value, as a condition sees it: a field may be empty (None).
+
+    `choices`: the values of the `one of` field on the other side of a comparison; a bare word
+    among them is that value even when a field has the same name (docs/language.md).
+    """
     is_const, value = constant_of(expr)
     if is_const:
         return lambda rec, tracer: value
     if isinstance(expr, ast.Name):
-        if scope.is_field(expr.name):
+        if scope.is_field(expr.name) and expr.name not in choices:
             return field_reader(expr.name, scope)
         word = literal_name(expr.name)
         return lambda rec, tracer: word
@@ -339,7 +350,9 @@ def compile_compare(cond: ast.Compare, scope: Scope) -> Fn:
     """`left op right`."""
     if cond.op not in COMPARE:
         raise scope.fail(cond, f"unknown comparison `{cond.op}`")
-    left, right, op = compile_value(cond.left, scope), compile_value(cond.right, scope), cond.op
+    left = compile_value(cond.left, scope, choice_values(cond.right, scope))
+    right = compile_value(cond.right, scope, choice_values(cond.left, scope))
+    op = cond.op
 
     def test(rec, tracer):
         a, b = left(rec, tracer), right(rec, tracer)
@@ -351,7 +364,8 @@ def compile_compare(cond: ast.Compare, scope: Scope) -> Fn:
 def compile_in_list(cond: ast.InList, scope: Scope) -> Fn:
     """`x [not] in (a, b, ...)`; false when x is empty, whether negated or not."""
     operand = compile_value(cond.operand, scope)
-    items = tuple(compile_value(v, scope) for v in cond.values)
+    choices = choice_values(cond.operand, scope)
+    items = tuple(compile_value(v, scope, choices) for v in cond.values)
     negated = cond.negated
     texts = [static_value(v, scope) for v in cond.values]
     if all(known and isinstance(v, str) for known, v in texts):

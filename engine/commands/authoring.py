@@ -58,10 +58,11 @@ def fmt(paths, check_only):
 
 
 def _existing(path: str, ruleset_files) -> list[Path]:
+    """The `.rules` files at `path`: the file itself, or every one below the folder."""
     p = Path(path)
     if not p.exists():
         raise Failure(f"{path}: no such file or folder")
-    return ruleset_files(p)
+    return sorted(p.rglob("*.rules")) if p.is_dir() else ruleset_files(p)
 
 
 TEST_EXAMPLES = """
