@@ -292,3 +292,27 @@ def test_windows_line_endings_give_the_same_tree_and_lines():
     assert crlf == parse(text, str(FULL))
     assert rule(crlf, "Mobile tariffs").span.line == 44
     assert crlf.comments[0].text.endswith("2016.")
+
+
+def nodes(node):
+    """Every AST node under `node`, itself included."""
+    yield node
+    for name in getattr(node, "__dataclass_fields__", {}):
+        value = getattr(node, name)
+        if name == "span":
+            continue
+        for item in value if isinstance(value, tuple) else (value,):
+            for part in item if isinstance(item, tuple) else (item,):
+                if hasattr(part, "__dataclass_fields__"):
+                    yield from nodes(part)
+
+
+def test_every_node_has_a_span_inside_the_file(full):
+    lines = FULL.read_text(encoding="utf-8").splitlines()
+    found = list(nodes(full))
+    assert len(found) > 150
+    for node in found:
+        span = node.span
+        assert span.file == str(FULL), node
+        assert 1 <= span.line <= span.end_line <= len(lines), node
+        assert span.column >= 1 and (span.end_line > span.line or span.end_column > span.column), node
