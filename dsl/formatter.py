@@ -14,16 +14,19 @@ Design:
   is then placed by position. A comment on a source line where an output line ends trails that
   line; a comment inside a member written over several lines leads that member (the member
   becomes one line); any other comment leads the first output line that starts after it (a
-  comment before a closing brace stays inside the block, one level deeper). Comments thus follow their statement
-  when the header is reordered, and need no slots in the AST.
+  comment before a closing brace stays inside the block, one level deeper). Comments thus
+  follow their statement when the header is reordered, and need no slots in the AST.
+- Blank lines: none inside blocks, one between statements (the header is one group), and one
+  kept wherever the source had any between a top-level comment and what follows it, so a file's
+  opening paragraph or a section banner stays apart from the statement below it.
 """
 from __future__ import annotations
 
 import re
 from bisect import bisect_right
-from pathlib import Path
 from dataclasses import dataclass, field
 from decimal import Decimal
+from pathlib import Path
 from typing import Callable
 
 from .ast import (
@@ -36,6 +39,7 @@ from .ast import (
 
 INDENT = "  "
 HEADER_ORDER = (ProgramDecl, VersionDecl, EffectiveDecl, PeriodDecl, CombineDecl)
+
 
 def _grammar_keywords() -> frozenset[str]:
     """The grammar's keywords (terminals spelled as one lower-case word), read from grammar.lark."""
@@ -141,7 +145,7 @@ _EXPR: dict[type, Callable] = {
 def _dispatch(table: dict[type, Callable], node, what: str):
     method = table.get(type(node))
     if method is None:
-        raise TypeError(f"the formatter has no rule for {what} {type(node).__name__}: {node!r}")
+        raise TypeError(f"the formatter has no rule for {what} {type(node).__name__}: {node!r:.80}")
     return method(node)
 
 
@@ -169,7 +173,8 @@ def _cond_operand(node, wrap: bool) -> str:
 
 
 def _junction(node, word: str, prec: int) -> str:
-    # A nested junction of the same kind keeps its parentheses: it is another tree.
+    # A junction inside one of its own kind keeps its parentheses, so the text says what the tree
+    # says; the parser flattens such nesting, so only trees built by hand ever show it.
     return f" {word} ".join(_cond_operand(i, _cond_prec(i) <= prec) for i in node.items)
 
 
@@ -444,7 +449,7 @@ def format_node(node) -> str:
             return table[type(node)](node)
     if isinstance(node, Ruleset):
         return format_ruleset(node)
-    raise TypeError(f"the formatter has no rule for {type(node).__name__}: {node!r}")
+    raise TypeError(f"the formatter has no rule for {type(node).__name__}: {node!r:.80}")
 
 
 # --------------------------------------------------------------------------- comments

@@ -98,11 +98,23 @@ class PointsLexer(RegexLexer):
         super().__init__(**options)
 
 
+_LINE = re.compile(r"([^\r\n]*)(\r\n|\r|\n|$)")
+
+
+def _colour(text: str) -> str:
+    # Pygments drops a byte-order mark and turns \r\n into \n before lexing; both are put back,
+    # line by line for \r (the language has no token that spans lines, so nothing is lost).
+    bom = "\ufeff" if text.startswith("\ufeff") else ""
+    body = text[len(bom):]
+    if "\r" not in body:
+        return bom + _pygments_highlight(body, PointsLexer(), TerminalFormatter())
+    parts = (m.groups() for m in _LINE.finditer(body) if m.group(0))
+    return bom + "".join(_colour(line) + ending for line, ending in parts)
+
+
 def highlight(text: str, terminal: bool) -> str:
     """The ruleset text with ANSI colours when `terminal` is true, else the text unchanged."""
-    if not terminal:
-        return text
-    return _pygments_highlight(text, PointsLexer(), TerminalFormatter())
+    return _colour(text) if terminal else text
 
 
 def highlight_line(line: str, terminal: bool) -> str:

@@ -31,6 +31,7 @@ SAMPLES = [
     "tiers { Basic from 0 }",  # no final line break
     '\n\n# leading blank lines\n\trule "Größe" {\n  points 2.5 per pool_gb, at most 3_000\n}\n\n',
     'rule "unclosed {\n',  # broken text is coloured too, never rejected
+    '\ufeffprogram "Windows"\r\ntiers { A from 0 }\r\n\r\n',  # a byte-order mark and CRLF survive
 ]
 
 
