@@ -159,7 +159,7 @@ class RunResult:
     data: str
     input_sha256: str
     lanes: list[Lane]
-    rejects: int = 0
+    notes: list[str] = field(default_factory=list)
 
     @property
     def counts(self) -> Counts:
@@ -219,10 +219,11 @@ def evaluate(program: Program, data: str | Path, options: RunOptions | None = No
     try:
         with open_rows(Path(data), delimiter=options.delimiter, encoding=options.encoding,
                        **({"sheet": options.sheet} if options.sheet else {})) as source:
-            _Loop(program, source, options, lanes, outputs).run()
+            loop = _Loop(program, source, options, lanes, outputs)
+            loop.run()
     finally:
         outputs.close()
-    result = RunResult(program, shown, sha256_of(Path(data)), lanes)
+    result = RunResult(program, shown, sha256_of(Path(data)), lanes, notes=loop.notes)
     for lane in lanes:
         assign_tiers(lane)
     if out_dir is not None:
@@ -240,6 +241,7 @@ class _Loop:
         self.validators = _validators(program, options.decimal_comma)
         self.newest = self.validators[id(program.versions[-1])]
         self._unknown_reasons: dict = {}
+        self.notes: list[str] = []  # warnings about the input as a whole (e.g. a misspelt column)
 
     def _converters(self):
         """The convert function per validator, for this source's header (or JSON objects)."""
@@ -262,6 +264,7 @@ class _Loop:
         problems = self.newest.header_problems(self.source.header)
         if problems:
             raise InputError(self.source.path, "header (row 1): " + "; ".join(problems), row=1)
+        self.notes.extend(f"header (row 1): {note}" for note in self.newest.header_notes(self.source.header))
 
     def run(self) -> None:
         self._check_header()
@@ -283,13 +286,18 @@ class _Loop:
                 continue
             try:
                 record = newest_conv(raw, row)
-                if single:
-                    version = version_for(record["signed"])
-                    if version is not None and convs[id(version)] is not newest_conv:
-                        record = convs[id(version)](raw, row)
             except RowReject as rej:
                 self._reject(row, rej.field, rej.value, rej.reason)
                 continue
+            if single:  # validate by the version in force when its input block differs
+                version = version_for(record["signed"])
+                if version is not None and convs[id(version)] is not newest_conv:
+                    try:
+                        record = convs[id(version)](raw, row)
+                    except RowReject as rej:
+                        self.newest.forget(record)
+                        self._reject(row, rej.field, rej.value, rej.reason)
+                        continue
             traced = trace_when is not None and trace_when(row, record)
             for lane in lanes:
                 score_row(lane, row, record, traced)
@@ -455,6 +463,7 @@ def manifest(result: RunResult, options: RunOptions) -> dict:
         "options": {"decimal_comma": options.decimal_comma, "delimiter": options.delimiter,
                     "encoding": options.encoding, "sheet": options.sheet},
         "counts": result.counts.to_json(),
+        "notes": result.notes,
         "points_total": fmt_points(result.points_total),
         "partners": len({p.partner_id for p in result.partners}),
         "tiers": tier_counts(result),

@@ -178,7 +178,7 @@ def run_quality(program: Program, data: str, options: RunOptions) -> QualityRun:
                     rejects.append((n, "(row)", raw.reason))
                     continue
                 try:
-                    yield convert(raw)
+                    yield convert(raw, n)
                 except RowReject as rej:
                     rejects.append((n, rej.field, rej.reason))
 

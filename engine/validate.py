@@ -529,6 +529,13 @@ class RowValidator:
             if value is not None:
                 seen[value] = row or 0
 
+    def forget(self, record: dict) -> None:
+        """Take back the unique values of a record that was accepted here but rejected elsewhere."""
+        for name, seen in self._seen:
+            value = record.get(name)
+            if value is not None:
+                seen.pop(value, None)
+
     def forget_seen(self) -> None:
         """Forget the unique values seen so far (a new, independent input)."""
         for _, seen in self._seen:

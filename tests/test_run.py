@@ -121,3 +121,50 @@ def test_contract_is_scored_by_the_version_in_force(program, tmp_path):
         if r["version"]:
             expected = program.version_for(date.fromisoformat(r["signed"])).name
             assert r["version"] == expected
+
+
+VERSION = '''program "Two blocks"
+version "{name}"
+effective {date}
+
+input contract {{
+  contract_id: text, required, unique
+  partner_id:  text, required
+  signed:      date, required
+  product:     text, required
+  quantity:    integer >= 1 <= {max_q}, default 1
+}}
+
+rule "Flat" {{
+  points 10 * quantity
+}}
+'''
+
+
+def _two_block_program(tmp_path: Path) -> Path:
+    folder = tmp_path / "program"
+    folder.mkdir()
+    (folder / "a.rules").write_text(VERSION.format(name="1", date="2016-01-01", max_q=10), encoding="utf-8")
+    (folder / "b.rules").write_text(VERSION.format(name="2", date="2017-01-01", max_q=100), encoding="utf-8")
+    return folder
+
+
+def test_rows_are_validated_by_the_version_in_force(tmp_path):
+    data = tmp_path / "c.csv"
+    data.write_text("contract_id,partner_id,signed,product,quantity\n"
+                    "C1,P1,2016-05-01,X,50\n"   # too many for version 1: rejected
+                    "C1,P1,2016-05-02,X,5\n"    # the rejected row's id does not block this one
+                    "C2,P1,2017-05-01,X,50\n",  # fine under version 2
+                    encoding="utf-8")
+    result = evaluate(load_program(_two_block_program(tmp_path)), data, out_dir=tmp_path / "out")
+    rejects = _csv_rows(tmp_path / "out" / "rejects.csv")
+    assert [(r["row"], r["field"]) for r in rejects] == [("2", "quantity")]
+    assert result.counts.scored == 2 and result.points_total == Decimal(550)
+
+
+def test_a_misspelt_optional_column_is_noted(tmp_path):
+    data = tmp_path / "c.csv"
+    data.write_text("contract_id,partner_id,signed,product,quantiy\nC1,P1,2017-05-01,X,5\n", encoding="utf-8")
+    result = evaluate(load_program(_two_block_program(tmp_path)), data, out_dir=tmp_path / "out")
+    assert any("`quantiy`" in n and "`quantity`" in n for n in result.notes)
+    assert json.loads((tmp_path / "out" / "manifest.json").read_text())["notes"] == result.notes

@@ -47,6 +47,7 @@ def evaluate(program, data, out_dir, strict, as_json, **read):
 
 def print_summary(result, out_dir) -> None:
     """Counts by status, unscored reasons, rejects by field, partners by tier, points by period."""
+    from rich.markup import escape
     from rich.table import Table
 
     console = out_console()
@@ -57,6 +58,8 @@ def print_summary(result, out_dir) -> None:
         t.add_column(col, justify="right")
     t.add_row(*(f"{n:,}" for n in (c.rows, c.scored, c.unscored, c.rejected)))
     console.print(t)
+    for note in result.notes:
+        console.print(f"[yellow]note:[/] {escape(note)}")
     if not c.reconciles:  # cannot happen; shown loudly if it ever does
         console.print("[bold red]rows do not reconcile[/]")
     _reasons(console, "Unscored, by reason", c.unscored_reasons)
