@@ -9,8 +9,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from dsl.parser import parse
 from dsl import ast as A
+from dsl import parse
 from dsl.errors import RulesetError
 from dsl.formatter import (
     HEADER_ORDER, KEYWORDS, format_cond, format_expr, format_modifier, format_node, format_points, format_ruleset,
@@ -91,7 +91,7 @@ def test_example_program_is_already_canonical():
     assert files
     for path in files:
         text = path.read_text(encoding="utf-8")
-        assert fmt(text, str(path)) == text, path
+        assert fmt(text, str(path)) == text, f"{path} is not in canonical layout: run `points fmt {path}`"
 
 
 # --------------------------------------------------------------------------- layout
