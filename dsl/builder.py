@@ -256,9 +256,7 @@ class Builder(Transformer_NonRecursive):
         return A.TableLookup(str(c[0]), tuple(c[1:]), self._span(meta))
 
     def call(self, meta, c):
-        func = str(c[0]).lower()
-        if func not in FUNCTIONS:
-            self._choose(c[0], FUNCTIONS, "function")
+        func = self._choose(c[0], FUNCTIONS, "function")
         return A.Call(func, tuple(c[1:]), self._span(meta))
 
     def number(self, meta, c):

@@ -49,3 +49,29 @@ def test_error_message_from_str_is_the_rendering():
     with pytest.raises(RulesetError) as err:
         parse('rule "X" {', "x.rules")
     assert str(err.value).startswith("x.rules:1:10: error P103: the block `rule \"X\"` opened at line 1 is never closed")
+
+
+def codes(text: str) -> list[tuple[str, int, int]]:
+    """(code, line, column) of every finding in `text`."""
+    with pytest.raises(RulesetError) as err:
+        parse(text)
+    return [(d.code, d.span.line, d.span.column) for d in err.value.diagnostics]
+
+
+@pytest.mark.parametrize("text, expected", [
+    ('rule "R" { points ' + " + ".join(["1"] * 250) + " }", "P120"),
+    ('rule "R" {\n  when ' + "not " * 65 + "a == 1\n  points 1\n}", "P120"),
+    ('rule "R" { points -' + "-" * 65 + "1 }", "P120"),
+    ('rule "R" { points 1, rounded up to 1.5 decimals }', "P114"),
+    ("input contract { quantity: integer == 1 }", "P101"),
+    ("table t by a, b, c { }", "P101"),
+    ('rule "R" { points MIN(1, 2) }', "P112"),
+    ("review { newcomers start at Basic\n newcomers start at Expert }", "P113"),
+])
+def test_finding_codes(text, expected):
+    assert [code for code, _, _ in codes(text)] == [expected]
+
+
+def test_keyword_glued_to_a_word_is_not_split():
+    assert codes('rule "R" { points 1, rounded halfup }') == [("P101", 1, 30)]
+    assert codes('exampleX "e" { }') == [("P104", 1, 1)]
