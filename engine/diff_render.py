@@ -47,7 +47,23 @@ def _grouped(edits: tuple[Edit, ...]) -> list[Text]:
     return lines
 
 
-def render_diff_text(diff: RulesetDiff, old_label: str, new_label: str) -> Text:
+EXAMPLES_SHOWN = 5
+
+
+def _informational(edits: tuple[Edit, ...], verbose: bool) -> list[Text]:
+    """Header and example edits; many example edits are summarised unless `verbose`."""
+    examples = [e for e in edits if e.area == "example"]
+    if verbose or len(examples) <= EXAMPLES_SHOWN:
+        return _grouped(edits)
+    lines = _grouped(tuple(e for e in edits if e.area != "example"))
+    kinds = {k: sum(1 for e in examples if e.kind == k) for k in ("added", "removed", "changed")}
+    summary = ", ".join(f"{n} {k}" for k, n in kinds.items() if n)
+    lines.append(Text("example", style="bold"))
+    lines.append(Text(f"  {summary} (--verbose lists them)", style="dim"))
+    return lines
+
+
+def render_diff_text(diff: RulesetDiff, old_label: str, new_label: str, verbose: bool = False) -> Text:
     """The diff for a person: a title, edits grouped by area with `file:line` on both sides."""
     lines = [Text(f"{old_label} -> {new_label}", style="bold underline")]
     meaningful, informational = diff.meaningful, diff.informational
@@ -59,7 +75,7 @@ def render_diff_text(diff: RulesetDiff, old_label: str, new_label: str) -> Text:
         lines.append(Text("no changes in meaning", style="green"))
     if informational:
         lines.append(Text("not changing meaning (names, dates, examples):", style="italic"))
-        lines.extend(_grouped(informational))
+        lines.extend(_informational(informational, verbose))
     return Text("\n").join(lines)
 
 

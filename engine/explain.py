@@ -206,6 +206,7 @@ def contract_json(traced, sources: dict[str, str], level: str = "short") -> dict
 
 def why_not(traced, rule_ref: str, sources: dict[str, str]) -> dict:
     """For a rule that did not pay: which part of its condition failed, with which values."""
+    from engine.evaluate import Unscorable
     from engine.trace import Tracer
 
     version = traced.version
@@ -215,11 +216,17 @@ def why_not(traced, rule_ref: str, sources: dict[str, str]) -> dict:
     rule = _find_rule(plan, rule_ref)
     paid = next((c for c in (traced.score.contributions if traced.score else ()) if c.rule_id == rule.id), None)
     tracer = Tracer()
-    matched = rule.matches(traced.record, tracer)
+    try:
+        matched = rule.matches(traced.record, tracer)
+        failure = None
+    except Unscorable as err:  # e.g. arithmetic on an empty field inside the condition
+        matched, failure = False, err.reason
     tests = [e for e in tracer.events if isinstance(e, t.ConditionChecked)]
     candidates = {r.id for r in plan.candidates(traced.record.get("product"))}
     if paid is not None:
         verdict = f"it fired: +{fmt_points(paid.points)} points"
+    elif failure is not None:
+        verdict = f"its condition cannot be decided: {failure}"
     elif not matched:
         failed = next((e for e in reversed(tests) if not e.result), None)
         verdict = "its condition is false"

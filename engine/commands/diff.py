@@ -31,9 +31,10 @@ Exit codes: 0 equal in meaning, 1 different, 2 unreadable input.
 @click.option("--partner", "partner_id", help="With --impact: one partner's contracts side by side.")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), help="With --impact: write impact.csv (per partner) here.")
 @click.option("--top", default=10, show_default=True, help="With --impact: how many biggest movers to show.")
+@click.option("--verbose", "-v", is_flag=True, help="List every example edit instead of a count.")
 @read_options
 @json_option
-def diff(old, new, data, partner_id, out_dir, top, as_json, **read):
+def diff(old, new, data, partner_id, out_dir, top, verbose, as_json, **read):
     """Compare two ruleset versions in meaning: tables, rules, thresholds, policies, fields."""
     from engine.diff import diff_rulesets
     from engine.diff_render import diff_to_json, render_diff_text
@@ -47,7 +48,7 @@ def diff(old, new, data, partner_id, out_dir, top, as_json, **read):
         if as_json:
             emit_json(diff_to_json(result))
         else:
-            _print(render_diff_text(result, label_old, label_new))
+            _print(render_diff_text(result, label_old, label_new, verbose))
         return OK if result.equal else FINDINGS
     options = run_options(**read)
     if partner_id:
@@ -60,7 +61,7 @@ def diff(old, new, data, partner_id, out_dir, top, as_json, **read):
     if as_json:
         emit_json({"diff": diff_to_json(result), "impact": report.to_json()})
     else:
-        _print(render_diff_text(result, label_old, label_new))
+        _print(render_diff_text(result, label_old, label_new, verbose))
         _print_impact(report, top)
     return OK if result.equal else FINDINGS
 
