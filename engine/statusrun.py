@@ -127,7 +127,21 @@ def partner_chain(program: Program, data: str, partner_id: str, legacy_path: str
     legacy = read_legacy(legacy_path) if legacy_path else {}
     points, last = points_by_partner(program, data, options)
     report = status_report(program, points, legacy, last)
-    return explain_chain(d for d in report.decisions if d.partner_id == partner_id)
+    lines = explain_chain(d for d in report.decisions if d.partner_id == partner_id)
+    lines += [standing_line(s, report.current) for s in report.standings if s.partner_id == partner_id]
+    return lines
+
+
+def standing_line(s: Standing, period: str | None) -> str:
+    """What an account manager tells a partner mid-period, in one line."""
+    from engine.numbers import fmt_grouped
+
+    keep = ("target reached" if not s.needed_to_keep
+            else f"{fmt_grouped(s.needed_to_keep)} more to keep it (target {fmt_grouped(s.target)})")
+    line = f"{period} so far: {fmt_grouped(s.points)} points; status {s.status}: {keep}"
+    if s.next_tier:
+        line += f"; {fmt_grouped(s.needed_for_next)} more to reach {s.next_tier}"
+    return line
 
 
 # --------------------------------------------------------------------------- quality

@@ -126,6 +126,16 @@ def test_explain_partner_period(capsys):
     assert "legacy" in out  # the status chain starts from the legacy status
 
 
+def test_explain_partner_shows_chain_and_standing(capsys):
+    code, out, _ = run(capsys, "explain", PROGRAM, DATA, "--partner", "P-008", "--legacy", LEGACY, "--json")
+    data = json.loads(out)
+    assert code == 0 and [p["period"] for p in data["periods"]] == ["2016", "2017", "2018"]
+    chain = data["status"]
+    assert chain[0].startswith("2016: legacy 'Premium' -> Expert (")
+    assert "downgrade at most 1 level" in chain[1] and "-> Advanced" in chain[1]
+    assert chain[-1].startswith("2018 so far: ") and "more to keep it" in chain[-1]
+
+
 def test_explain_unknown_contract(capsys):
     code, _, err = run(capsys, "explain", PROGRAM, DATA, "--contract", "NOPE")
     assert code == 2 and "NOPE" in err
