@@ -115,10 +115,14 @@ class _Context:
         """The scanner token at `offset` (or around it, where Lark cut a word differently)."""
         found = next((t for t in self.chunk.tokens if t.start <= offset < t.end), None)
         if found is None:
-            line = self.text.count("\n", 0, offset) + 1
-            column = offset - (self.text.rfind("\n", 0, offset) + 1) + 1
-            found = _Spot(self.text[offset:offset + 1], line, column)
+            found = _Spot(self.text[offset:offset + 1], *self.position(offset))
         return found
+
+    def position(self, offset: int) -> tuple[int, int]:
+        """Line and column of `offset`, counted from the piece's start (never the whole file)."""
+        line = self.chunk.line + self.text.count("\n", self.chunk.start, offset)
+        line_start = self.text.rfind("\n", self.chunk.start, offset) + 1 or self.chunk.start
+        return line, offset - line_start + 1
 
     def previous(self, offset: int):
         before = [t for t in self.chunk.tokens if t.end <= offset]
@@ -149,8 +153,7 @@ class _Context:
     def bad_character(self, offset: int, allowed: set[str]) -> Diagnostic:
         char = self.text[offset]
         tok = self.token_at(offset)
-        line = self.text.count("\n", 0, offset) + 1
-        col = offset - (self.text.rfind("\n", 0, offset) + 1) + 1
+        line, col = self.position(offset)
         here = A.Span(self.file, line, col, line, col + 1)
         if char == '"':
             width = len(tok.text) if tok else 1
