@@ -2,16 +2,18 @@
 
 Design:
 - The grammar lives in dsl/grammar.lark (LALR, contextual lexer); the Lark parser is built once
-  by a cached factory. The Lark tree is turned at once into frozen AST nodes with spans; nothing
-  outside this module sees a Lark tree.
+  by a cached factory. The Lark tree is turned at once into frozen AST nodes with spans
+  (dsl.builder); nothing outside the parser sees a Lark tree.
 - Recovery: a small scanner of our own (strings, comments, words, braces) splits the file at
   top-level keywords that start a line, and each piece is parsed alone. A mistake in one
   statement therefore never hides a mistake in the next, and each is reported once. Inside an
   open block a keyword only splits when it is not indented deeper than the block's statement,
   so a tier or field that happens to be spelled like a keyword does not cut a block in two.
+- Keywords are whole words: NAME is let into every state of the contextual lexer, so `halfup`
+  is one unknown word and not `half up` (see `_WholeWords`).
 - The same scanner collects the comments (it knows where strings are), so the cached parser
   holds no per-call state and stays safe to share.
-- Lark's exceptions are translated in one place (`_syntax_error`) into Diagnostics in plain
+- Lark's exceptions are translated in one place (dsl.parse_errors) into Diagnostics in plain
   words: terminal names map to words, curated messages cover the common mistakes, and a
   missing word is reported at the end of the previous token, not on the next line.
 - Limits keep a hostile file from exhausting the interpreter: nesting depth is measured on the
@@ -149,7 +151,7 @@ def _diag(code: str, message: str, span: A.Span, hint: str | None = None) -> Dia
 
 _SCAN = re.compile(r"""
     (?P<nl>\n) | (?P<ws>[ \t\f\r\ufeff]+) | (?P<comment>\#[^\n]*)
-  | (?P<string>"(?:[^"\\\n]|\\.)*"?) | (?P<word>[^\W\d_]\w*) | (?P<number>\d[\w.%-]*)
+  | (?P<string>"(?:[^"\\\n]|\\.)*"?) | (?P<word>[^\W\d_]\w*) | (?P<number>\d{4}-\d\d-\d\d|\d[\w.]*%?)
   | (?P<op>->|==|!=|<=|>=) | (?P<other>.)
 """, re.VERBOSE)
 
