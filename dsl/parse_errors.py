@@ -13,6 +13,9 @@ Design:
 """
 from __future__ import annotations
 
+from copy import copy
+
+from lark import Token
 from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken
 
 from . import ast as A
@@ -78,12 +81,33 @@ def _word(name: str, keywords: dict[str, str]) -> tuple[int, str]:
 def syntax_error(exc: UnexpectedInput, chunk, file: str, text: str, keywords: dict[str, str]) -> Diagnostic:
     """One Diagnostic for a Lark exception raised while parsing `chunk` (a piece of `text`)."""
     ctx = _Context(chunk, file, text, keywords)
+    expected = set(getattr(exc, "accepts", None) or _accepts(getattr(exc, "state", None))
+                   or getattr(exc, "expected", None) or getattr(exc, "allowed", None) or ())
     if isinstance(exc, UnexpectedCharacters):
-        return ctx.bad_character(chunk.start + exc.pos_in_stream, exc.allowed or set())
-    expected = set(getattr(exc, "accepts", None) or getattr(exc, "expected", None) or ())
+        return ctx.bad_character(chunk.start + exc.pos_in_stream, expected)
     if not isinstance(exc, UnexpectedToken):  # LALR reports the end of input as a `$END` token
         return ctx.ends_early(ctx.previous(chunk.end), expected)
     return ctx.bad_token(exc.token, expected)
+
+
+def _accepts(state) -> set[str]:
+    """The terminals the parser can really take in `state`, as Lark computes them for its own
+    UnexpectedToken. Errors found by the lexer carry only the lexer's set, which misses keywords
+    (they hide inside NAME) and includes look-aheads that LALR merged from other contexts."""
+    if state is None:
+        return set()
+    conf = copy(state.parse_conf)
+    conf.callbacks = {}  # probing must not build trees
+    found = set()
+    for name in state.parse_conf.parse_table.states[state.position]:
+        probe = state.copy(deepcopy_values=False)
+        probe.parse_conf = conf
+        try:
+            probe.feed_token(Token(name, ""), name == "$END")
+        except UnexpectedInput:
+            continue
+        found.add(name)
+    return found
 
 
 class _Spot:
@@ -164,7 +188,8 @@ class _Context:
         if char == "=" and "COMPARE_OP" in allowed:
             return self.diag("P105", "`=` does not compare", here, "write `==` to compare two values")
         shown = char if char.isprintable() and not char.isspace() else repr(char)
-        return self.diag("P101", f"unexpected character `{shown}`: expected {self.expected(allowed)}", here)
+        hint = "entries are separated by line breaks; remove the `;`" if char == ";" else None
+        return self.diag("P101", f"unexpected character `{shown}`: expected {self.expected(allowed)}", here, hint)
 
     def colon_hint(self, opened: list) -> str:
         """How an entry with a colon is written in the innermost open block."""
@@ -205,9 +230,7 @@ class _Context:
             return dangling
         if prev and tok and tok.line > prev.line and (token.type == "RBRACE" or self.wants_more(prev)):
             return self.diag("P107", f"expected {self.expected(expected)} after `{prev.text}`", self.after(prev))
-        hint = self.spelling_hint(token, expected)
-        if expected == {"COLON"}:
-            hint = self.colon_hint(opened)
+        hint = self.spelling_hint(token, expected) or self.shape_hint(token, prev, expected, opened)
         return self.diag("P101", f"unexpected `{token}`: expected {self.expected(expected)}", self.span(tok), hint)
 
     def dangling(self, prev) -> Diagnostic | None:
@@ -240,6 +263,16 @@ class _Context:
         if prev.kind in ("op", "other"):
             return prev.text not in "{})]"
         return prev.kind == "word" and prev.text in self.keywords.values()
+
+    def shape_hint(self, token, prev, expected: set[str], opened: list) -> str | None:
+        """How the entry is written, for the shapes people get wrong most."""
+        if expected == {"COLON"}:
+            return self.colon_hint(opened)
+        if prev is not None and prev.text == "of" and expected == {"LPAR"}:
+            return "list the values in parentheses: `one of (new, existing)`"
+        if token.type == "COMMA" and opened and self.header(opened[-1]) == "review":
+            return "write one `legacy` line for each old status"
+        return None
 
     def spelling_hint(self, token, expected: set[str]) -> str | None:
         if token.type not in ("NAME",) and str(token) not in self.keywords.values():
