@@ -213,3 +213,14 @@ def test_installed_command():
     assert proc.returncode == 0, proc.stderr
     proc = subprocess.run([exe, "evaluate", PROGRAM, "/nonexistent.csv"], capture_output=True, text=True)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr and "nonexistent.csv" in proc.stderr
+
+
+def test_check_with_data_lists_what_no_rule_covers(capsys):
+    code, out, _ = run(capsys, "check", PROGRAM, "--data", DATA, "--json")
+    data = json.loads(out)
+    assert code == 0
+    products = {(u["product"], u["reason"]) for u in data["uncovered"]}
+    assert ("O2 Business Fax", "unknown product") in products
+    assert all(u["rows"] > 0 for u in data["uncovered"])
+    code, _, _ = run(capsys, "check", PROGRAM, "--data", DATA, "--strict")
+    assert code == 1  # uncovered rows are findings under --strict
