@@ -319,3 +319,25 @@ def test_generated_statements_parse_back_to_the_same_tree(statements):
     text = format_ruleset(ruleset)
     assert parse(text, "generated.rules") == ruleset
     assert fmt(text) == text
+
+
+def _commented_bases() -> list[str]:
+    names = ("every_statement.in.rules", "comments.in.rules", "messy_spacing.in.rules", "precedence.in.rules")
+    return [(FIXTURES / n).read_text(encoding="utf-8") for n in names]
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(base=st.sampled_from(_commented_bases()), data=st.data())
+def test_comments_anywhere_are_kept_and_formatting_is_idempotent(base, data):
+    lines = base.split("\n")
+    picks = data.draw(st.lists(st.tuples(st.integers(0, len(lines) - 1), st.booleans()), max_size=8))
+    for n, (index, trailing) in enumerate(sorted(picks, reverse=True)):
+        if trailing:
+            lines[index] += f"  # trailing {n}"
+        else:
+            lines.insert(index, f"# own line {n}")
+    text = "\n".join(lines)
+    once = fmt(text)
+    assert fmt(once) == once
+    assert sorted(c.text for c in parse(once).comments) == sorted(c.text for c in parse(text).comments)
+    assert same_meaning(parse(once), parse(text))
