@@ -19,6 +19,7 @@ from rich.text import Text
 from dsl.ast import Span
 
 from .diff import Edit, RulesetDiff, rule_changes_by_id
+from .highlighting import code_text
 
 _MARK = {"added": ("+", "green"), "removed": ("-", "red"), "changed": ("~", "yellow")}
 
@@ -31,7 +32,7 @@ def _edit_line(edit: Edit) -> Text:
     mark, style = _MARK[edit.kind]
     line = Text("  ")
     line.append(f"{mark} ", style=style)
-    line.append(edit.describe())
+    line.append_text(code_text(edit.describe()))
     line.append(f"  ({_place(edit.old_span)} | {_place(edit.new_span)})", style="dim")
     return line
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from engine import trace as t
+from engine.highlighting import code_text
 from engine.numbers import fmt_grouped, fmt_points
 from engine.trace import events_to_json, to_json_value
 
@@ -154,7 +155,7 @@ def contract_tree(traced, sources: dict[str, str], level: str = "short"):
             for e in rt.events:
                 line = step_text(e, sources)
                 if line:
-                    node.add(_esc(line))
+                    node.add(code_text(line))
     if level == "full" and traced.record:
         values = tree.add("contract values")
         for k in sorted(traced.record):
@@ -266,18 +267,20 @@ def _find_rule(plan, ref: str):
 
 def why_not_tree(result: dict):
     """The why-not explanation as a rich Tree."""
+    from rich.text import Text
     from rich.tree import Tree
 
     tree = Tree(f"[bold]why not \"{_esc(result['rule'])}\"[/] [dim]{result.get('at', '')}[/]")
     if result.get("condition"):
-        tree.add(_esc(f"when {result['condition']}"))
+        tree.add(code_text(f"when {result['condition']}"))
     tree.add(f"[bold]{_esc(result['verdict'])}[/]")
     for test in result["tests"]:
         mark = "[green]true[/]" if test["result"] else "[red]false[/]"
         right = test["right"]
         right_text = right if isinstance(right, str) and test["op"].endswith("in") else shown_json(right)
-        tree.add(f"{_esc(test['test'])}: {_esc(shown_json(test['left']))} {test['op']} {_esc(str(right_text))} → {mark}"
-                 f"  [dim]{test['at']}[/]")
+        line = code_text(f"{test['test']}: {shown_json(test['left'])} {test['op']} {right_text} → ")
+        line.append_text(Text.from_markup(f"{mark}  [dim]{test['at']}[/]"))
+        tree.add(line)
     return tree
 
 
