@@ -224,3 +224,14 @@ def test_check_with_data_lists_what_no_rule_covers(capsys):
     assert all(u["rows"] > 0 for u in data["uncovered"])
     code, _, _ = run(capsys, "check", PROGRAM, "--data", DATA, "--strict")
     assert code == 1  # uncovered rows are findings under --strict
+
+
+def test_explain_side_by_side(capsys):
+    code, out, _ = run(capsys, "explain", PROGRAM, DATA, "--partner", "P-007", "--side-by-side", "2016.03", "2017.01",
+                       "--json")
+    data = json.loads(out)
+    assert code == 0 and data["old"]["version"] == "2016.03" and data["new"]["version"] == "2017.01"
+    changed = [c for c in data["contracts"] if c["delta"] != "0"]
+    assert changed and all(c["old"]["status"] in ("scored", "unscored") for c in data["contracts"])
+    code, _, err = run(capsys, "explain", PROGRAM, DATA, "--partner", "P-007", "--side-by-side", "2016.03", "2099.01")
+    assert code == 2 and "2099.01" in err

@@ -52,7 +52,7 @@ def diff(old, new, data, partner_id, out_dir, top, verbose, as_json, **read):
         return OK if result.equal else FINDINGS
     options = run_options(**read)
     if partner_id:
-        return _side_by_side(v_old, v_new, data, partner_id, options, as_json)
+        return print_side_by_side(v_old, v_new, data, partner_id, options, as_json)
     from engine.impact import impact
 
     report = impact(v_old, v_new, data, options)
@@ -139,7 +139,8 @@ def _write_impact(out: Path, report) -> None:
         w.writerows(rows)
 
 
-def _side_by_side(v_old, v_new, data, partner_id, options, as_json) -> int:
+def print_side_by_side(v_old, v_new, data, partner_id, options, as_json) -> int:
+    """One partner's contracts under two versions, as a table or JSON."""
     from engine.impact import side_by_side
 
     rows = side_by_side(v_old, v_new, data, partner_id, options)
@@ -152,10 +153,12 @@ def _side_by_side(v_old, v_new, data, partner_id, options, as_json) -> int:
 
     t = Table(title=f"partner {partner_id}: {v_old.name} vs {v_new.name}", title_justify="left")
     for col in ("row", "contract", "signed", "product", v_old.name, v_new.name, "change"):
-        t.add_column(col, justify="right" if col in ("row", v_old.name, v_new.name, "change") else "left")
+        t.add_column(col, justify="right" if col in ("row", v_old.name, v_new.name, "change") else "left",
+                     max_width=48 if col in (v_old.name, v_new.name) else None)
     for r in rows:
+        delta = r["delta"] if r["delta"].startswith("-") or r["delta"] == "0" else f"+{r['delta']}"
         t.add_row(str(r["row"]), r["contract_id"], r["signed"], r["product"] or "", _side_text(r["old"]),
-                  _side_text(r["new"]), r["delta"])
+                  _side_text(r["new"]), delta)
     out_console().print(t)
     return OK
 

@@ -14,6 +14,7 @@ Examples:
   points explain rulesets/o2-business examples/contracts.csv --contract C-000123 --why-not "Unite pool volume"
   points explain rulesets/o2-business examples/contracts.csv --partner P-007 --period 2016
   points explain rulesets/o2-business examples/contracts.csv --partner P-007 --legacy examples/legacy.csv --json
+  points explain rulesets/o2-business examples/contracts.csv --partner P-007 --side-by-side 2016.03 2017.01
 """
 
 
@@ -26,18 +27,28 @@ Examples:
 @click.option("--period", help="With --partner: this period only (e.g. 2016; default: every period).")
 @click.option("--why-not", "why_not_rule", metavar="RULE", help="With --contract: why RULE did not pay.")
 @click.option("--legacy", type=click.Path(), help="With --partner: legacy statuses (CSV partner_id,status) for the status chain.")
+@click.option("--side-by-side", "side_by_side", nargs=2, metavar="OLD NEW",
+              help="With --partner: the partner's contracts scored under two versions of PROGRAM, side by side.")
 @click.option("--full", is_flag=True, help="Every value, lookup, cap and rounding (default: the rules that paid).")
 @read_options
 @json_option
-def explain(program, data, contract_id, row, partner_id, period, why_not_rule, legacy, full, as_json, **read):
+def explain(program, data, contract_id, row, partner_id, period, why_not_rule, legacy, side_by_side, full, as_json,
+            **read):
     """Explain one contract's points (or why a rule did not fire), or one partner's total and tier."""
     chosen = [x for x in (contract_id, row, partner_id) if x is not None]
     if len(chosen) != 1:
         raise click.UsageError("give exactly one of --contract, --row or --partner")
     if why_not_rule and partner_id:
         raise click.UsageError("--why-not goes with --contract or --row")
+    if side_by_side and not partner_id:
+        raise click.UsageError("--side-by-side goes with --partner")
     prog = load(program, as_json)
     level = "full" if full else "short"
+    if side_by_side:
+        from engine.commands.diff import print_side_by_side
+
+        old, new = (_version(prog, name) for name in side_by_side)
+        return print_side_by_side(old, new, data, partner_id, run_options(**read), as_json)
     if partner_id is not None:
         return _partner(prog, data, partner_id, period, legacy, level, as_json, read)
     return _contract(prog, data, contract_id, row, why_not_rule, level, as_json, read)
@@ -109,6 +120,14 @@ def _partner(prog, data, partner_id, period, legacy, level, as_json, read) -> in
         for line in chain:
             click.echo(line)
     return OK
+
+
+def _version(prog, name: str):
+    version = prog.version_named(name)
+    if version is None:
+        names = ", ".join(v.name for v in prog.versions)
+        raise Failure(f"no version \"{name}\" in {prog.name}; versions: {names}")
+    return version
 
 
 def _period(prog, traced) -> str:
