@@ -515,20 +515,41 @@ def _groups(ruleset: Ruleset) -> list[list[_Line]]:
     return groups
 
 
+def _preamble(comments: list[Comment], lines: list[_Line]) -> list[Comment]:
+    """The file's opening comments: before the first statement, set apart from it by a blank line.
+
+    They stay at the top even when the statement below them moves (a header written late), while
+    a comment written right above the first statement still travels with it.
+    """
+    first = min((line.start for line in lines if line.start), default=0)
+    before = [c for c in comments if c.span.line < first]
+    following = first
+    while before and not _gap(before[-1].span.line, following):
+        following = before.pop().span.line
+    return before
+
+
+def _emit_comments(comments: list[Comment], last_line: int, out: list[str]) -> None:
+    for comment in comments:
+        if out and _gap(last_line, comment.span.line):
+            out.append("")
+        out.append(_comment_text(comment))
+        last_line = comment.span.end_line or comment.span.line
+
+
 def format_ruleset(ruleset: Ruleset) -> str:
     """The ruleset in its one canonical layout, comments kept; formatting twice changes nothing."""
     groups = _groups(ruleset)
-    tail = _place_comments([line for g in groups for line in g], ruleset.comments)
+    lines = [line for g in groups for line in g]
+    comments = sorted(ruleset.comments, key=lambda c: (c.span.line, c.span.column))
+    preamble = _preamble(comments, lines)
     out: list[str] = []
+    _emit_comments(preamble, 0, out)
+    tail = _place_comments(lines, tuple(comments[len(preamble):]))
     for group in groups:
         if out:
             out.append("")
         for line in group:
             _emit(line, out)
-    last_line = max((line.end for g in groups for line in g), default=0)
-    for comment in tail:
-        if out and _gap(last_line, comment.span.line):
-            out.append("")
-        out.append(_comment_text(comment))
-        last_line = comment.span.end_line or comment.span.line
+    _emit_comments(tail, max((line.end for line in lines), default=0), out)
     return "\n".join(out) + "\n" if out else ""

@@ -341,3 +341,10 @@ def test_comments_anywhere_are_kept_and_formatting_is_idempotent(base, data):
     assert fmt(once) == once
     assert sorted(c.text for c in parse(once).comments) == sorted(c.text for c in parse(text).comments)
     assert same_meaning(parse(once), parse(text))
+
+
+def test_opening_comments_stay_at_the_top_when_the_header_moves():
+    source = '# Program of 2019.\n\n# Why A.\nrule "A" { points 1 }\nprogram "P"\n'
+    out = fmt(source)
+    assert out == '# Program of 2019.\n\nprogram "P"\n\n# Why A.\nrule "A" {\n  points 1\n}\n'
+    assert fmt(out) == out
