@@ -69,8 +69,9 @@ class PointsLexer(RegexLexer):
             (rf"(tier)({_WS})({_NAME})", bygroups(Keyword, Whitespace, Name.Label)),
             (rf"(start)({_WS})(at)({_WS})({_NAME})",
              bygroups(Keyword, Whitespace, Keyword, Whitespace, Name.Label)),
-            (rf"(in)({_WS})({_NAME})(?=\s*(#.*)?$)",
-             bygroups(Operator.Word, Whitespace, Name.Class)),  # `x in table` ends a condition
+            # `x in table` is followed by the end of the condition, a junction or a `)`.
+            (rf"(in)({_WS})({_NAME})(?=\s*(?:and\b|or\b|\)|#|$))",
+             bygroups(Operator.Word, Whitespace, Name.Class)),
             (words(STATEMENTS, suffix=r"\b"), Keyword.Declaration),
             (words(WORD_OPERATORS, suffix=r"\b"), Operator.Word),
             (words(TYPES, suffix=r"\b"), Keyword.Type),

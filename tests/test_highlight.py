@@ -85,6 +85,10 @@ def test_token_kinds():
     assert _type_of(text, "Advanced") in Name.Label
     assert _type_of(text, "Expert") in Name.Label
     assert _type_of(text, "mobile_tariffs") in Name.Class
+    assert _type_of("when p not in fixed and q == 1", "fixed") in Name.Class
+    assert _type_of("when (p in fixed)", "fixed") in Name.Class
+    assert _type_of("when p in fixed", "p") in Name
+    assert _type_of("when p in fixed", "p") not in Name.Class
     assert _type_of(text, "and") in Operator.Word
     assert _type_of(text, "!=") in Operator
     assert _type_of(text, "->") in Operator
