@@ -45,6 +45,13 @@ def _typed(name: str, value: str):
     return value
 
 
+def _write_csv(path: Path, rows: list[dict], encoding: str = "utf-8", **dialect) -> None:
+    with open(path, "w", encoding=encoding, newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0]), lineterminator=dialect.pop("lineterminator", "\n"), **dialect)
+        w.writeheader()
+        w.writerows(rows)
+
+
 def _partners(tmp: Path) -> bytes:
     return (tmp / "partners.csv").read_bytes()
 
@@ -55,10 +62,7 @@ def _evaluate(program, path: Path, out: Path, **options):
 
 def test_json_lines_and_csv_agree(program, clean_rows, tmp_path):
     csv_path, jsonl = tmp_path / "c.csv", tmp_path / "c.jsonl"
-    with open(csv_path, "w", encoding="utf-8", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=list(clean_rows[0]), lineterminator="\n")
-        w.writeheader()
-        w.writerows(clean_rows)
+    _write_csv(csv_path, clean_rows)
     with open(jsonl, "w", encoding="utf-8") as f:
         for row in clean_rows:
             obj = {k: _typed(k, v) for k, v in row.items() if v != ""}
@@ -69,23 +73,21 @@ def test_json_lines_and_csv_agree(program, clean_rows, tmp_path):
     assert (a.counts.scored, a.counts.unscored) == (b.counts.scored, b.counts.unscored)
 
 
+def _german(row: dict) -> dict:
+    de = dict(row)
+    de["pool_gb"] = de["pool_gb"].replace(".", ",")
+    try:
+        de["signed"] = date.fromisoformat(de["signed"]).strftime("%d.%m.%Y")
+    except ValueError:
+        pass  # the deliberately impossible dates stay as they are, and are rejected either way
+    return de
+
+
 def test_german_csv_with_semicolons_decimal_commas_and_bom(program, clean_rows, tmp_path):
     plain, german = tmp_path / "c.csv", tmp_path / "de.csv"
-    with open(plain, "w", encoding="utf-8", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=list(clean_rows[0]), lineterminator="\n")
-        w.writeheader()
-        w.writerows(clean_rows)
-    with open(german, "w", encoding="utf-8-sig", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=list(clean_rows[0]), delimiter=";", lineterminator="\r\n")
-        w.writeheader()
-        for row in clean_rows:
-            de = dict(row)
-            de["pool_gb"] = de["pool_gb"].replace(".", ",")
-            try:
-                de["signed"] = date.fromisoformat(de["signed"]).strftime("%d.%m.%Y")
-            except ValueError:
-                pass  # the deliberately impossible dates stay as they are, and are rejected either way
-            w.writerow(de)
+    _write_csv(plain, clean_rows)
+    _write_csv(german, [_german(row) for row in clean_rows], encoding="utf-8-sig", delimiter=";",
+               lineterminator="\r\n")
     _evaluate(program, plain, tmp_path / "plain")
     _evaluate(program, german, tmp_path / "de", decimal_comma=True)
     assert _partners(tmp_path / "plain") == _partners(tmp_path / "de")
@@ -96,10 +98,7 @@ def test_xlsx_and_csv_agree(program, clean_rows, tmp_path):
 
     rows = clean_rows[:800]
     csv_path, xlsx = tmp_path / "c.csv", tmp_path / "c.xlsx"
-    with open(csv_path, "w", encoding="utf-8", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=list(rows[0]), lineterminator="\n")
-        w.writeheader()
-        w.writerows(rows)
+    _write_csv(csv_path, rows)
     book = Workbook()
     sheet = book.active
     sheet.append(list(rows[0]))
