@@ -316,3 +316,10 @@ def test_every_node_has_a_span_inside_the_file(full):
         assert span.file == str(FULL), node
         assert 1 <= span.line <= span.end_line <= len(lines), node
         assert span.column >= 1 and (span.end_line > span.line or span.end_column > span.column), node
+
+
+def test_grammar_terminals_are_all_named():
+    from dsl.parser import _lark
+
+    names = [t.name for t in _lark().terminals]
+    assert names and all(n.isupper() and not n.startswith("_") for n in names)
