@@ -100,11 +100,13 @@ def _accepts(state) -> set[str]:
     conf.callbacks = {}  # probing must not build trees
     found = set()
     for name in state.parse_conf.parse_table.states[state.position]:
+        if name != "$END" and not name.isupper():
+            continue  # a rule name (a goto entry of the table), not a terminal
         probe = state.copy(deepcopy_values=False)
         probe.parse_conf = conf
         try:
             probe.feed_token(Token(name, ""), name == "$END")
-        except UnexpectedInput:
+        except (UnexpectedInput, AssertionError):  # Lark asserts when a probe reaches its end state
             continue
         found.add(name)
     return found

@@ -61,7 +61,7 @@ def load(path: str, as_json: bool = False):
         program = load_program(path)
     except RulesetError as err:
         show_diagnostics(err.diagnostics, err.sources, as_json)
-        raise Failure(f"{path}: the ruleset has errors; nothing was evaluated", USAGE) from None
+        raise Failure(f"{path}: the ruleset cannot be used until the errors above are fixed", USAGE) from None
     return program
 
 

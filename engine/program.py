@@ -14,6 +14,7 @@ import bisect
 import hashlib
 import os
 import re
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
@@ -195,13 +196,14 @@ def _version_set_findings(rulesets: list[Ruleset]) -> list[Diagnostic]:
     complete = [r for r in rulesets if r.version and r.effective and r.program]
     diags += _duplicates(complete, "version", "V402", "version \"{}\" is also declared in {}")
     diags += _duplicates(complete, "effective", "V403", "effective date {} is also declared in {}")
-    programs = sorted({r.program for r in complete})
-    if len(programs) > 1:
-        first = complete[0]
-        for r in complete[1:]:
-            if r.program != first.program:
+    votes = Counter(r.program for r in complete)
+    if len(votes) > 1:  # the program most files name is the folder's; the others are the odd ones
+        main = max(votes, key=lambda name: (votes[name], -[r.program for r in complete].index(name)))
+        first = next(r for r in complete if r.program == main)
+        for r in complete:
+            if r.program != main:
                 diags.append(Diagnostic(
-                    "V404", f"program \"{r.program}\" differs from \"{first.program}\" in {first.file}",
+                    "V404", f"program \"{r.program}\" differs from \"{main}\" in {first.file}",
                     _header_span(r, "program"),
                     hint="all versions in one folder must belong to one program"))
     by_name = sorted(complete, key=lambda r: _natural_key(r.version))

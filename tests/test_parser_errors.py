@@ -75,3 +75,15 @@ def test_finding_codes(text, expected):
 def test_keyword_glued_to_a_word_is_not_split():
     assert codes('rule "R" { points 1, rounded halfup }') == [("P101", 1, 30)]
     assert codes('exampleX "e" { }') == [("P104", 1, 1)]
+
+
+def test_expected_words_never_name_grammar_rules():
+    """Whatever the mistake, the expected list speaks of words and symbols, not of grammar rules."""
+    from dsl.errors import RulesetError
+
+    for path in sorted(ERRORS.glob("*.rules")):
+        try:
+            parse(path.read_text(encoding="utf-8"), path.name)
+        except RulesetError as err:
+            for d in err.diagnostics:
+                assert "__" not in d.message and "_decl" not in d.message and "$END" not in d.message, d.message

@@ -147,3 +147,13 @@ def test_impact_totals_reconcile_with_two_plain_evaluations():
     assert report.new_total != report.old_total
     moved = sum(n for c in report.transitions.values() for n in c.values())
     assert moved == len(report.partners)
+
+
+def test_the_odd_program_out_is_the_one_flagged(tmp_path):
+    write_version(tmp_path / "p", "a.rules", "1", "2016-01-01", program="Other")
+    write_version(tmp_path / "p", "b.rules", "2", "2017-01-01", program="Main")
+    write_version(tmp_path / "p", "c.rules", "3", "2018-01-01", program="Main")
+    with pytest.raises(RulesetError) as err:
+        load_program(tmp_path / "p")
+    flagged = [d for d in err.value.diagnostics if d.code == "V404"]
+    assert len(flagged) == 1 and flagged[0].span.file.endswith("a.rules")
