@@ -10,7 +10,9 @@ Design:
   unpinned rules.
 - `key_fields` are the fields any rule reads (plus `product` when the index or the reason
   "unknown product" depends on it): a score is a function of these alone, which lets the runner
-  memoise scores on the untraced path.
+  memoise scores on the untraced path. `narrow_key` is finer: a contract's score depends only on
+  its product and the fields read by that product's candidate rules, so a Unite Pool contract's
+  quantity or a mobile line's pool volume does not split the memo.
 - Traced and untraced scoring run the same closures. The one extra thing a tracer gets is, with
   `combine first`, the check of the rules after the winner, to trace which ones were shadowed;
   those checks cannot change the score (their failures are ignored).
@@ -53,6 +55,7 @@ class CompiledRule:
     pins: frozenset | None  # the products the rule is limited to; None: any product
     condition: Callable | None = field(repr=False)
     points: Callable = field(repr=False)
+    reads: tuple[str, ...] = ()  # the contract fields its condition and points read
 
     def matches(self, record: dict, tracer) -> bool:
         """Check the condition, traced as RuleConsidered and one ConditionChecked per test."""
@@ -97,6 +100,15 @@ class Plan:
     fallback: tuple[CompiledRule, ...] = field(repr=False)  # candidates for any other product
     indexed: bool = False  # whether `product` is a declared field the index is keyed on
     key_of: Callable = field(default=None, repr=False, compare=False)  # record -> tuple of its key_fields' values
+    narrow_keys: dict = field(default=None, repr=False, compare=False)  # product -> key getter of its rules' reads
+
+    def narrow_key(self, record: dict) -> tuple:
+        """A memo key of the record's score: its product and what that product's candidate rules read."""
+        product = record.get(PRODUCT)
+        keys = self.narrow_keys
+        if keys is None:
+            return (product, self.key_of(record))
+        return (product, keys.get(product, keys[None])(record))
 
     def candidates(self, product) -> tuple[CompiledRule, ...]:
         """The rules that may match a contract of this product, in file order."""
@@ -213,8 +225,8 @@ def compile_ruleset(ruleset: ast.Ruleset) -> Plan:
     block = ruleset.input("contract")
     fields = {f.name: f for f in block.fields} if block else {}
     tables = {t.name: TableData.build(t) for t in ruleset.tables}
-    reads: dict = {}
-    rules = tuple(compile_rule(r, Scope(r, fields, tables, reads), ruleset) for r in ruleset.rules)
+    rules = tuple(compile_rule(r, Scope(r, fields, tables, {}), ruleset) for r in ruleset.rules)
+    reads: dict = dict.fromkeys(name for rule in rules for name in rule.reads)
     check_unique_ids(rules)
     indexed = PRODUCT in fields
     products = known_products(rules, fields, ruleset) if indexed else frozenset()
@@ -226,7 +238,18 @@ def compile_ruleset(ruleset: ast.Ruleset) -> Plan:
         period=ruleset.period, combine=ruleset.combine, ruleset=ruleset,
         tiers=compile_tiers(ruleset.tiers), key_fields=tuple(reads), products=products,
         rules=rules, index=index, fallback=fallback, indexed=indexed, key_of=key_getter(tuple(reads)),
+        narrow_keys=narrow_key_getters(index, fallback) if indexed else None,
     )
+
+
+def narrow_key_getters(index: dict, fallback: tuple) -> dict:
+    """Per known product (and None for any other) the key getter of its candidate rules' reads."""
+    def getter(rules) -> Callable[[dict], tuple]:
+        return key_getter(tuple(dict.fromkeys(name for rule in rules for name in rule.reads)))
+
+    getters = {product: getter(rules) for product, rules in index.items()}
+    getters[None] = getter(fallback)
+    return getters
 
 
 def key_getter(names: tuple[str, ...]) -> Callable[[dict], tuple]:
@@ -255,7 +278,7 @@ def compile_rule(rule: ast.Rule, scope: Scope, ruleset: ast.Ruleset) -> Compiled
     condition = compile_cond(rule.when, scope) if rule.when is not None else None
     points = compile_points(rule.points, scope)
     pins = product_pins(rule.when, scope, ruleset) if PRODUCT in scope.fields else None
-    return CompiledRule(rule.id, rule.name, rule.span, rule, pins, condition, points)
+    return CompiledRule(rule.id, rule.name, rule.span, rule, pins, condition, points, tuple(scope.reads))
 
 
 def check_unique_ids(rules) -> None:

@@ -29,7 +29,9 @@ import codecs
 import csv
 import hashlib
 import io
+import itertools
 import json
+import operator
 import os
 from dataclasses import dataclass
 from decimal import Decimal
@@ -257,55 +259,141 @@ def _split_on_cr(handle) -> Iterator[bytes]:
 
 
 class _CsvSource(_TextSource):
+    """CSV through a text stream handed straight to `csv.reader` (C all the way for the common row).
+
+    The stream splits lines exactly where the line-by-line decoder would (on LF, or on CR in a
+    CR-only file), so records and row numbers are the same; a decoding or CSV error is located
+    by re-reading the file the slow way, which happens at most once.
+    """
+
     kind = "csv"
 
     def __init__(self, path: Path, delimiter: str | None, encoding: str):
         if delimiter is not None and len(delimiter) != 1:
             raise InputError(path, f"the delimiter must be one character, got '{delimiter}'")
         super().__init__(path, encoding)
+        self._rows_read = 0  # records taken from the reader, the header included
+        self._row_iter = None
         try:
             self._start(delimiter)
         except Exception:
             self.close()
             raise
 
+    @property
+    def bytes_read(self) -> int:
+        """Bytes the text stream has taken from the file (read-ahead included: fine for progress)."""
+        return self._handle.tell() if self._handle is not None else self._bytes_at_close
+
+    @bytes_read.setter
+    def bytes_read(self, value: int) -> None:
+        self._bytes_at_close = value
+
+    def close(self) -> None:
+        """Release the file; iteration ends."""
+        if self._handle is not None:
+            self._bytes_at_close = self._handle.tell()
+            self._handle.close()
+            self._handle = None
+
     def _start(self, delimiter: str | None) -> None:
         """Read the header: the first line for sniffing, the first record for the names."""
-        self._lines_iter = self._lines()
-        self._first = next(self._lines_iter, None)
-        if self._first is None or not self._first[1].strip():
+        self._stream = self._text_stream()
+        first = self._guard(self._stream.readline)
+        if first.startswith("\ufeff") and not self.encoding.startswith(("utf-16", "utf-32")):
+            first = first[1:]
+        if not first.strip():
             raise self._error("the header row (row 1) is empty: the first row must name the columns", 1)
         tsv = self.path.suffix.lower() == ".tsv"
-        self.delimiter = delimiter or ("\t" if tsv else sniff(self._first[1]))
-        self._records = self._csv_records()
-        _, names = next(self._records)
+        self.delimiter = delimiter or ("\t" if tsv else sniff(first))
+        self._reader = csv.reader(itertools.chain((first,), self._stream), delimiter=self.delimiter,
+                                  strict=False)
+        names = self._guard(next, self._reader, None)
+        self._rows_read = 1
         # A trailing delimiter in the header makes no column; rows with one are trimmed to fit.
-        self.header = _check_header(self, _trim_trailing(names))
+        self.header = _check_header(self, _trim_trailing(names or []))
 
-    def _all_lines(self) -> Iterator[str]:
-        yield self._first[1]
-        for _, text in self._lines_iter:
-            yield text
+    def _text_stream(self):
+        """The decoded text, split into lines where `_lines` would split the bytes."""
+        if self.encoding.startswith(("utf-16", "utf-32")):
+            newline = ""
+        else:
+            start = self._handle.read(_CHUNK)
+            self._handle.seek(0)
+            newline = "\r" if b"\r" in start and b"\n" not in start else "\n"
+        return io.TextIOWrapper(self._handle, encoding=self.encoding, newline=newline)
 
-    def _csv_records(self) -> Iterator[tuple[int, list[str]]]:
-        reader = csv.reader(self._all_lines(), delimiter=self.delimiter, strict=False)
-        row = 0
-        while True:
+    def _guard(self, read, *args):
+        """Call `read`; a decoding or CSV error becomes an InputError naming its line or row."""
+        try:
+            return read(*args)
+        except UnicodeDecodeError:
+            raise self._located_decode_error() from None
+        except csv.Error:
+            raise self._located_csv_error() from None
+
+    def _located_decode_error(self) -> InputError:
+        """Decode the file again line by line to name the first line that is not valid text."""
+        with _TextSource(self.path, self.encoding) as again:
+            for _ in again._lines():
+                pass
+        return self._error(f"the file is not valid {self.encoding.upper()}")  # not reached
+
+    def _located_csv_error(self) -> InputError:
+        """Read the records again one by one to name the row that cannot be read as CSV."""
+        with _TextSource(self.path, self.encoding) as again:
+            lines = (text for _, text in again._lines())
+            reader = csv.reader(lines, delimiter=self.delimiter, strict=False)
+            row = 0
             try:
-                cells = next(reader)
-            except StopIteration:
-                return
+                for row, _ in enumerate(reader, 1):
+                    pass
             except csv.Error as error:
-                raise self._error(f"row {row + 1} cannot be read as CSV: {error}", row + 1) from None
-            row += 1
-            yield row, cells
+                return self._error(f"row {row + 1} cannot be read as CSV: {error}", row + 1)
+        return self._error("the file cannot be read as CSV")  # not reached
 
     def __iter__(self) -> Iterator[tuple[int, object]]:
-        width = len(self.header)
-        for row, cells in self._records:
-            if not any(c.strip() for c in cells):
-                continue
-            yield row, _fit(cells, width, row, "csv")
+        # One iterator per source: a loop that stops early and a later loop share the rows.
+        if self._row_iter is None:
+            self._row_iter = itertools.chain.from_iterable(itertools.starmap(zip, self.batches()))
+        return self._row_iter
+
+    def batches(self, size: int = 4096) -> Iterator[tuple[range | list, list]]:
+        """The rows in lists of up to `size`: `(row numbers, raws)`, blank rows left out.
+
+        A source is read either by iterating it or through `batches`, not both.
+
+        The common chunk (every record as wide as the header, none blank) is passed on as the
+        csv module made it, with a range of row numbers; any other chunk is fitted row by row.
+        """
+        width, reader = len(self.header), self._reader
+        while True:
+            chunk = self._guard(list, itertools.islice(reader, size))
+            if not chunk:
+                return
+            start = self._rows_read + 1
+            self._rows_read += len(chunk)
+            if _plain(chunk, width):
+                yield range(start, start + len(chunk)), chunk
+            else:
+                yield _fitted(chunk, start, width)
+
+
+def _plain(chunk: list, width: int) -> bool:
+    """Whether every record has the header's width and a first cell that is not blank."""
+    widths = set(map(len, chunk))
+    return widths == {width} and all(map(str.strip, map(operator.itemgetter(0), chunk)))
+
+
+def _fitted(chunk: list, start: int, width: int) -> tuple[list, list]:
+    """Row numbers and raws of a chunk with blank rows left out and the others fitted to `width`."""
+    rows, raws = [], []
+    for row, cells in enumerate(chunk, start):
+        if not any(c.strip() for c in cells):
+            continue
+        rows.append(row)
+        raws.append(_fit(cells, width, row, "csv"))
+    return rows, raws
 
 
 def sniff(line: str) -> str:

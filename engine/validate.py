@@ -27,14 +27,22 @@ Design:
   `CACHE_SIZE` entries, so a repeated cell costs one look-up. JSON dates are cached likewise.
 - A decimal beyond 1e40 (or below 1e-40) is rejected as out of range: such a value is a broken
   export, and exact arithmetic on it would overflow later, far from the row that caused it.
+- Batches of CSV rows (`for_header_batches`) are converted a column at a time: a cached cell is
+  one C-level `map` over the column, a text cell one `map(str.strip)`; only cache misses, empty
+  cells and failures run Python per cell. A row that fails is converted again alone, so its
+  reject (the first failing field in declaration order) is the one the row converter gives, and
+  the `unique` check runs in row order whenever a batch holds a repeat.
 """
 from __future__ import annotations
 
 import datetime as _dt
+import itertools
 import math
 import operator
 import re
 from decimal import Decimal
+from itertools import repeat
+from operator import is_not
 from typing import Callable, Iterable
 
 from dsl.ast import (
@@ -397,6 +405,7 @@ def _cell_converter(decl: FieldDecl, comma: bool) -> Converter:
                 raw = raw.strip()
                 return raw if raw else missing(raw)
             return missing(raw) if raw is None else present(raw)
+        text_cell.column = _text_column(missing)
         return text_cell
 
     # Whole-cell cache: a repeated cell ("1", "new", "2016-03-01") costs one dict look-up.
@@ -412,7 +421,44 @@ def _cell_converter(decl: FieldDecl, comma: bool) -> Converter:
             value = present(text) if text else missing(text)
             return value if value is None else cache.put(raw, value)
         return missing(raw) if raw is None else present(raw)
+    cell.column = _cached_column(cache, cell)
     return cell
+
+
+ColumnConverter = Callable[[tuple], tuple[list, list[int]]]
+
+
+def _text_column(missing: Converter) -> ColumnConverter:
+    """A column of CSV text cells: stripped in C; empty cells take the missing value."""
+    def column(cells: tuple) -> tuple[list, list[int]]:
+        values = list(map(str.strip, cells))
+        if "" not in values:
+            return values, []
+        return _fill(values, "".__eq__, missing)
+    return column
+
+
+def _cached_column(cache: dict, cell: Converter) -> ColumnConverter:
+    """A column of CSV cells: cached cells in one C-level map, the others one by one."""
+    def column(cells: tuple) -> tuple[list, list[int]]:
+        values = list(map(cache.get, cells))
+        # `is` in C: `None in values` would compare each Decimal with None the slow way.
+        if all(map(is_not, values, repeat(None))):
+            return values, []
+        return _fill(values, None.__eq__, cell, cells)
+    return column
+
+
+def _fill(values: list, pending: Callable, convert: Converter, cells=None) -> tuple[list, list[int]]:
+    """Convert the pending places of `values` (from `cells`, else from the value); failures' indices."""
+    bad = []
+    for i, value in enumerate(values):
+        if pending(value) is True:
+            try:
+                values[i] = convert(value if cells is None else cells[i])
+            except RowReject:
+                bad.append(i)
+    return values, bad
 
 
 def _json_converter(decl: FieldDecl, comma: bool) -> Converter:
@@ -505,6 +551,69 @@ class RowValidator:
             return record
         return convert_row
 
+    def for_header_batches(self, header: list[str]) -> Callable[[object, list], tuple[dict, list, list]]:
+        """A converter of batches of CSV rows `(row numbers, cells of header width)` under this header.
+
+        It returns `(columns, rows, rejects)`: the typed values by field name of the rows kept, their
+        row numbers, and `(row, RowReject)` for the others, in row order; the `unique` values of the
+        rows kept are remembered, exactly as converting the rows one by one would.
+        """
+        index: dict[str, int] = {}
+        for position, column in enumerate(_column_names(header)):
+            index.setdefault(column, position)
+        one_row = self.for_header(header)
+        fields = [(name, index.get(name), convert) for name, convert in self._cells]
+
+        def convert_batch(rows, cells: list) -> tuple[dict, list, list]:
+            by_position = list(zip(*cells))
+            columns, bad = {}, set()
+            for name, position, convert in fields:
+                if position is None:
+                    values, failed = _absent_column(convert, len(cells))
+                else:
+                    values, failed = convert.column(by_position[position])
+                columns[name] = values
+                bad.update(failed)
+            rejects = []
+            if bad:
+                rejects = [(rows[i], self._reject_of(one_row, cells[i], rows[i])) for i in sorted(bad)]
+                keep = [i not in bad for i in range(len(cells))]
+                rows = list(itertools.compress(rows, keep))
+                columns = {name: list(itertools.compress(values, keep)) for name, values in columns.items()}
+            if self._seen:
+                rows, columns = self._claim_unique(rows, columns, rejects)
+            return columns, rows, rejects
+        return convert_batch
+
+    def _reject_of(self, one_row: Callable, cells: list, row: int) -> RowReject:
+        """The reject the row converter gives for cells a column converter refused."""
+        seen, self._seen = self._seen, ()  # convert only: the unique check is not this step's
+        try:
+            one_row(cells, row)
+        except RowReject as reject:
+            return reject
+        finally:
+            self._seen = seen
+        raise AssertionError(f"row {row}: a cell was refused in its column but not in its row")
+
+    def _claim_unique(self, rows, columns: dict, rejects: list) -> tuple[object, dict]:
+        """Remember the batch's unique values; a batch with a repeat is checked row by row."""
+        if all(_all_new(columns[name], seen) for name, seen in self._seen):
+            for name, seen in self._seen:
+                seen.update(zip(columns[name], rows))
+            return rows, columns
+        keep = []
+        for i, row in enumerate(rows):
+            try:
+                self._check_unique({name: columns[name][i] for name, _ in self._seen}, row)
+                keep.append(True)
+            except RowReject as reject:
+                rejects.append((row, reject))
+                keep.append(False)
+        rejects.sort(key=lambda pair: pair[0])
+        rows = list(itertools.compress(rows, keep))
+        return rows, {name: list(itertools.compress(values, keep)) for name, values in columns.items()}
+
     def convert(self, mapping: dict, row: int | None = None) -> dict:
         """A JSON record (floats parsed as Decimal) to a typed record, or RowReject."""
         get = mapping.get
@@ -540,6 +649,19 @@ class RowValidator:
         """Forget the unique values seen so far (a new, independent input)."""
         for _, seen in self._seen:
             seen.clear()
+
+
+def _absent_column(convert: Converter, size: int) -> tuple[list, list[int]]:
+    """A column the header lacks: every row takes the missing value (or every row fails)."""
+    try:
+        return [convert(None)] * size, []
+    except RowReject:
+        return [None] * size, list(range(size))
+
+
+def _all_new(values: list, seen: dict) -> bool:
+    """Whether no value is empty, repeated within `values` or seen before."""
+    return None not in values and len(set(values)) == len(values) and seen.keys().isdisjoint(values)
 
 
 def _column_names(header: Iterable[object]) -> list[str]:
