@@ -260,6 +260,8 @@ def test_paths_that_are_files_where_a_folder_is_wanted(capsys, tmp_path):
     assert code == 2 and "V401" in err and str(below_a_file) in err
     code, _, err = run(capsys, "check", below_a_file)
     assert code == 2 and str(below_a_file) in err
+    code, _, err = run(capsys, "evaluate", PROGRAM, CONTRACTS, "--out", below_a_file)
+    assert code == 2 and str(below_a_file) in err
 
 
 def test_missing_ruleset(capsys, tmp_path):
@@ -301,6 +303,17 @@ def test_cp1252_data_without_and_with_encoding(capsys, tmp_path):
     assert code == 2 and "cp1252.csv" in err and "line 2" in err and "--encoding cp1252" in err
     _, contracts, rejects, counts = evaluate(capsys, tmp_path, data, "--encoding", "cp1252")
     assert counts["scored"] == 1 and rejects == [] and contracts[0]["points"] == "140"
+
+
+@pytest.mark.parametrize("command", [
+    ["status", PROGRAM, "{data}"], ["quality", PROGRAM, "{data}"], ["explain", PROGRAM, "{data}", "--partner", "P-1"],
+    ["check", PROGRAM, "--data", "{data}"], ["diff", f"{PROGRAM}@2016.03", f"{PROGRAM}@2017.01", "--impact", "{data}"],
+    ["status", PROGRAM, CONTRACTS, "--legacy", "{data}"],
+], ids=["status", "quality", "explain", "check-data", "diff-impact", "legacy"])
+def test_every_command_reading_data_names_the_undecodable_line(capsys, command):
+    data = BAD / "data" / "cp1252.csv"
+    code, _, err = run(capsys, *[str(data) if a == "{data}" else a for a in command])
+    assert code == 2 and "cp1252.csv: line 2 is not valid UTF-8" in err
 
 
 def test_unknown_encoding(capsys):
@@ -597,3 +610,13 @@ def test_delimiter_that_does_not_fit_the_file(capsys):
     code, _, err = run(capsys, "evaluate", PROGRAM, CONTRACTS, "--delimiter", ";")
     assert code == 2 and "contracts.csv" in err and "row 1" in err and "`contract_id` is missing" in err
 
+
+
+def test_errors_under_json_are_json(capsys, tmp_path):
+    code, _, err = run(capsys, "evaluate", PROGRAM, BAD / "data" / "cp1252.csv", "--json")
+    assert code == 2 and "cp1252.csv: line 2" in json.loads(err)["error"]
+    path = BAD / "rulesets" / "unterminated_string.rules"
+    code, _, err = run(capsys, "evaluate", path, CONTRACTS, "--json")
+    findings = json.loads(err.split("\n{\"error\"")[0])["findings"]
+    assert code == 2 and findings[0]["code"] == "P102"
+    assert (findings[0]["file"].endswith(path.name), findings[0]["line"], findings[0]["column"]) == (True, 4, 6)
