@@ -23,11 +23,10 @@ from __future__ import annotations
 
 import json
 import re
-from collections import Counter, deque
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
-from itertools import chain, compress, repeat
 from operator import attrgetter, itemgetter
 from pathlib import Path
 from typing import Callable, Iterable
@@ -435,11 +434,10 @@ class _Loop:
         return self._unknown_reasons[key]
 
 
-_PAID_RULE, _PAID_POINTS = itemgetter(0), itemgetter(1)
 _STATUS, _POINTS_TEXT, _RULES_TEXT, _REASON_TEXT, _SCORED, _POINTS = (
     attrgetter(name) for name in ("status", "points_text", "rules_text", "reason_text", "scored", "points"))
 _VERSION_INDEX, _DAY_TEXT, _PERIOD, _VERSION_NAME, _VERSION, _DAY_CSV = (itemgetter(i) for i in range(6))
-_OUTCOME_CSV, _PAID = attrgetter("csv_text"), attrgetter("paid")
+_OUTCOME_CSV = attrgetter("csv_text")
 _LINE = "{},{},{},{},{},{}\n"
 _NEEDS_QUOTES = re.compile('[,"\r\n]')
 
@@ -450,16 +448,6 @@ def _plain_cells(values: list) -> bool:
         return not _NEEDS_QUOTES.search("".join(values))
     except TypeError:  # not all texts (or empty): the csv writer decides
         return False
-
-
-def _add_by_rule(pp: PartnerPeriod, paid: list) -> None:
-    """Add (rule id, points) pairs to a partner-period, each rule's points in row order."""
-    rule_ids = list(map(_PAID_RULE, paid))
-    by_rule, rule_contracts = pp.by_rule, pp.rule_contracts
-    for rule_id in dict.fromkeys(rule_ids):
-        points = compress(map(_PAID_POINTS, paid), map(rule_id.__eq__, rule_ids))
-        by_rule[rule_id] = sum(points, by_rule.get(rule_id, ZERO))
-        rule_contracts[rule_id] += rule_ids.count(rule_id)
 
 
 class _Batches:
@@ -481,7 +469,7 @@ class _Batches:
         convert = loop.newest.for_header_batches(loop.source.header)
         progress, count = loop.options.progress, 0
         for rows, raws in loop.source.batches(BATCH_ROWS):
-            count += len(rows)
+            before, count = count, count + len(rows)
             rejects = []
             if rows.__class__ is not range:  # a fitted chunk: rows that could not be read come out
                 rejects = [(row, raw) for row, raw in zip(rows, raws) if raw.__class__ is BadRow]
@@ -496,7 +484,7 @@ class _Batches:
                     loop._reject(row, why.field, why.value, why.reason)
             if rows:
                 self.score(rows, columns)
-            if progress is not None and count // PROGRESS_EVERY != (count - len(raws)) // PROGRESS_EVERY:
+            if progress is not None and count // PROGRESS_EVERY != before // PROGRESS_EVERY:
                 progress(count)
         if progress is not None:
             progress(count)
@@ -583,22 +571,21 @@ class _Batches:
         lane.points_total = sum(map(_POINTS, scored), lane.points_total)
         if len(scored) < len(outcomes):
             self._count_unscored(columns, outcomes)
-        # Group the outcomes by partner-period in C: setdefault hands back the key's list (or the
-        # fresh one offered), and list.append puts the outcome in it; row order is kept per key.
-        groups: dict = {}
-        keys = zip(columns["partner_id"], map(_PERIOD, days))
-        deque(map(list.append, map(groups.setdefault, keys, map(list, repeat((), len(outcomes)))), outcomes), 0)
         partners = lane.partners
-        for key, group in groups.items():
-            pp = partners.get(key)
+        get = partners.get
+        for key, outcome in zip(zip(columns["partner_id"], map(_PERIOD, days)), outcomes):
+            pp = get(key)
             if pp is None:
                 pp = partners[key] = PartnerPeriod(*key)
-            paid = list(filter(_SCORED, group))
-            pp.scored += len(paid)
-            pp.unscored += len(group) - len(paid)
-            if paid:
-                pp.points = sum(map(_POINTS, paid), pp.points)
-                _add_by_rule(pp, list(chain.from_iterable(map(_PAID, paid))))
+            if outcome.scored:
+                pp.scored += 1
+                pp.points += outcome.points
+                by_rule, rule_contracts = pp.by_rule, pp.rule_contracts
+                for rule_id, points in outcome.paid:
+                    by_rule[rule_id] = by_rule.get(rule_id, ZERO) + points
+                    rule_contracts[rule_id] += 1
+            else:
+                pp.unscored += 1
 
     def _count_unscored(self, columns: dict, outcomes: list) -> None:
         """Unscored reasons, and the products and customers no rule covers."""

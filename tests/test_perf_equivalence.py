@@ -1,0 +1,138 @@
+"""The batch path of the runner against the row path: the same bytes in every output file.
+
+The batch path (engine/run.py `_Batches`) is taken by a plain `evaluate`; a `trace_when` that
+never traces sends the same run down the row path, which scores one record at a time. The data
+is generated with every kind of trouble a batch must pass on exactly: unreadable and blank rows,
+refused cells, repeated ids (within a batch and across batches), unknown products, contracts
+signed before the first version, cells the CSV writer must quote, versions in force by date.
+"""
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+import pytest
+
+from engine import run
+from engine.program import load_program
+from engine.run import RunOptions, evaluate
+
+ROOT = Path(__file__).resolve().parent.parent
+PROGRAM = ROOT / "rulesets" / "o2-business"
+OUTPUTS = ("contracts.csv", "rejects.csv", "partners.csv", "partner_rules.csv", "manifest.json")
+PRODUCTS = ["O2 Business S", "O2 Business M", "O2 Business XL", "O2 Business Start", "O2 VDSL Business 250",
+            "O2 DSL Business 50", "O2 Business ISDN", "O2 Digital Phone", "O2 Digital Phone Pro",
+            "O2 Unite Pool", "Fax Line", "o2 business s"]
+HEADER = ["contract_id", "partner_id", "signed", "product", "customer", "quantity", "pool_gb"]
+
+
+@pytest.fixture(scope="module")
+def program():
+    return load_program(PROGRAM)
+
+
+def _row(rng: random.Random, n: int) -> list[str]:
+    """One contract row; about one in eight has something wrong or unusual in it."""
+    day = f"{rng.choice((2015, 2016, 2017, 2018))}-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}"
+    cells = [f"C-{n:05d}", f"P-{rng.randint(1, 25):03d}", day, rng.choice(PRODUCTS),
+             rng.choice(("new", "existing", "New", "")), str(rng.randint(1, 12)),
+             rng.choice(("", "", "20", "2.5", "250.25", "0"))]
+    trouble = rng.randrange(40)
+    if trouble == 0:
+        cells[0] = f"C-{rng.randrange(max(n, 1)):05d}"  # a repeat of an earlier id (or of itself: fine)
+    elif trouble == 1:
+        cells[5] = rng.choice(("0", "x", "1.5", ""))
+    elif trouble == 2:
+        cells[2] = rng.choice(("2016-02-30", "01.03.2016", "yesterday", ""))
+    elif trouble == 3:
+        cells[6] = rng.choice(("-1", "1,5", "abc"))
+    elif trouble == 4:
+        cells[1] = rng.choice(('P-"quoted"', "P-1, Berlin", "  P-002  ", ""))
+    elif trouble == 5:
+        cells[3] = rng.choice(("  O2 Business S ", "", "Fax, Line"))
+    elif trouble == 6:
+        cells = cells[:4]  # too few cells
+    elif trouble == 7:
+        cells = [""] * len(cells)  # blank
+    elif trouble == 8:
+        cells = cells + [""]  # a trailing delimiter
+    return cells
+
+
+def _write_csv(path: Path, rows: int, seed: int) -> Path:
+    import csv
+
+    rng = random.Random(seed)
+    with open(path, "w", encoding="utf-8", newline="") as f:
+        w = csv.writer(f, lineterminator="\n")
+        w.writerow(HEADER)
+        for n in range(rows):
+            w.writerow(_row(rng, n))
+    return path
+
+
+def _both_paths(program, data: Path, tmp_path: Path, **options) -> tuple[Path, Path]:
+    batch, rows = tmp_path / "batch", tmp_path / "rows"
+    result = evaluate(program, data, RunOptions(**options), out_dir=batch)
+    assert result.counts.reconciles
+    evaluate(program, data, RunOptions(trace_when=lambda row, record: False, **options), out_dir=rows)
+    return batch, rows
+
+
+def _assert_same_outputs(a: Path, b: Path) -> None:
+    for name in OUTPUTS:
+        assert (a / name).read_bytes() == (b / name).read_bytes(), name
+
+
+def test_the_batch_path_is_the_one_taken(program, tmp_path, monkeypatch):
+    taken = []
+    monkeypatch.setattr(run._Batches, "run", lambda self: taken.append(self))
+    evaluate(program, _write_csv(tmp_path / "c.csv", 10, seed=1), RunOptions())
+    assert len(taken) == 1
+
+
+@pytest.mark.parametrize("seed, rows, batch", [(1, 3000, 4096), (2, 3000, 64), (3, 500, 7), (4, 40, 1)])
+def test_generated_data_gives_the_same_bytes_both_ways(program, tmp_path, monkeypatch, seed, rows, batch):
+    monkeypatch.setattr(run, "BATCH_ROWS", batch)
+    data = _write_csv(tmp_path / "contracts.csv", rows, seed)
+    batch_out, rows_out = _both_paths(program, data, tmp_path)
+    _assert_same_outputs(batch_out, rows_out)
+    counts = json.loads((batch_out / "manifest.json").read_text())["counts"]
+    assert counts["rejected"] and counts["unscored"] and counts["scored"]  # the data has every outcome
+
+
+def test_the_example_export_gives_the_same_bytes_both_ways(program, tmp_path, monkeypatch):
+    monkeypatch.setattr(run, "BATCH_ROWS", 333)
+    batch_out, rows_out = _both_paths(program, ROOT / "examples" / "contracts.csv", tmp_path)
+    _assert_same_outputs(batch_out, rows_out)
+
+
+def test_semicolons_decimal_commas_and_a_bom(program, tmp_path):
+    text = "\ufeffcontract_id;partner_id;signed;product;quantity;pool_gb\r\n"
+    text += "C-1;P-1;01.03.2016;O2 Unite Pool;1;12,5\r\nC-2;P-1;2017-02-01;O2 Unite Pool;1;1.000\r\n"
+    text += "C-3;P-2;2017-02-01;O2 Business S;3;\r\n;;;;;\r\nC-1;P-2;2017-02-01;O2 Business S;3;\r\n"
+    data = tmp_path / "export.csv"
+    data.write_text(text, encoding="utf-8")
+    batch_out, rows_out = _both_paths(program, data, tmp_path, decimal_comma=True)
+    _assert_same_outputs(batch_out, rows_out)
+    assert (batch_out / "rejects.csv").read_text().count("\n") == 3  # header, 1.000, the repeated C-1
+
+
+def test_progress_reports_the_rows_read(program, tmp_path, monkeypatch):
+    monkeypatch.setattr(run, "BATCH_ROWS", 100)
+    monkeypatch.setattr(run, "PROGRESS_EVERY", 250)
+    seen = []
+    data = _write_csv(tmp_path / "c.csv", 1000, seed=5)
+    result = evaluate(program, data, RunOptions(progress=seen.append))
+    assert seen == sorted(seen) and len(seen) >= 4
+    assert seen[-1] == result.counts.rows < 1000  # blank rows are not contracts
+
+
+def test_json_lines_take_the_row_path_and_agree_with_csv(program, tmp_path):
+    rng = random.Random(9)
+    records = [dict(zip(HEADER, _row(rng, n)[:7])) for n in range(300)]
+    lines = [json.dumps({k: v for k, v in r.items() if v and k not in ("quantity", "pool_gb")}) for r in records]
+    (tmp_path / "c.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    batch_out, rows_out = _both_paths(program, tmp_path / "c.jsonl", tmp_path)
+    _assert_same_outputs(batch_out, rows_out)
