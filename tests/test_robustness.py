@@ -151,7 +151,6 @@ def test_symlink_loop_in_a_program_folder(capsys, tmp_path):
     assert code == 2 and str(path) in err and "no such file" in err
 
 
-@pytest.mark.xfail(strict=True, reason="check exits 1, not 2, when a ruleset file cannot be read at all (P130)")
 @pytest.mark.parametrize("kind", ["binary", "cp1252", "utf16", "symlink_loop"])
 def test_check_exits_2_on_an_unreadable_ruleset(capsys, tmp_path, kind):
     if kind == "symlink_loop":
@@ -163,7 +162,6 @@ def test_check_exits_2_on_an_unreadable_ruleset(capsys, tmp_path, kind):
     assert code == 2
 
 
-@pytest.mark.xfail(strict=True, reason="fmt on a non-UTF-8 ruleset prints the bare UnicodeDecodeError, without the file")
 @pytest.mark.parametrize("kind", ["binary", "cp1252", "utf16"])
 def test_fmt_names_a_ruleset_that_is_not_utf8(capsys, tmp_path, kind):
     path = UNREADABLE[kind][0](tmp_path / "bad.rules")
@@ -533,8 +531,6 @@ def test_legacy_file_with_an_unknown_status_names_the_partner_and_suggests(capsy
     assert "P-001" in err and "'Premuim'" in err and "did you mean 'Premium'" in err
 
 
-@pytest.mark.xfail(strict=True, reason="explain --partner --legacy with an unknown legacy status is an internal "
-                   "error (StatusError escapes, exit 3) where status exits 2")
 def test_explain_partner_with_an_unknown_legacy_status(capsys):
     legacy = BAD / "data" / "legacy_unknown_status.csv"
     code, _, err = run(capsys, "explain", PROGRAM, CONTRACTS, "--partner", "P-001", "--legacy", legacy)

@@ -26,7 +26,7 @@ Exit codes: 0 formatted (or already canonical), 1 with --check when a file would
 def fmt(paths, check_only):
     """Rewrite ruleset files in the one canonical layout, keeping comments."""
     from dsl.formatter import format_ruleset
-    from dsl.parser import parse
+    from dsl.parser import parse_file
 
     from engine.program import display_path, ruleset_files
 
@@ -34,13 +34,14 @@ def fmt(paths, check_only):
     changed, broken = [], 0
     for f in files:
         shown = display_path(f)
-        text = f.read_text(encoding="utf-8")
         try:
-            formatted = format_ruleset(parse(text, shown))
+            ruleset = parse_file(shown)  # unreadable, binary or non-UTF-8 files are P130 findings
         except RulesetError as err:
             show_diagnostics(err.diagnostics, err.sources, False)
             broken += 1
             continue
+        text = f.read_text(encoding="utf-8")
+        formatted = format_ruleset(ruleset)
         if formatted == text:
             continue
         changed.append(shown)

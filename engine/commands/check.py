@@ -61,9 +61,14 @@ def check(paths, strict, data, as_json, **read):
         click.echo(f"{len(paths)} path(s) checked: {n_err} error(s), {n_warn} warning(s)"
                    + (f", {sum(c['rows'] for c in coverage)} row(s) not covered by any rule" if coverage else ""),
                    err=bool(findings))
+    if any(d.code in UNREADABLE for d in errors):
+        return USAGE  # a file that cannot be read at all is an input error, not a finding
     if errors or (strict and (findings or coverage)):
         return FINDINGS
     return OK
+
+
+UNREADABLE = ("P130", "V401")
 
 
 def _coverage(programs, data: str, read: dict) -> list[dict]:

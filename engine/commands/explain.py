@@ -147,11 +147,13 @@ def _has_legacy(path: str, partner_id: str) -> bool:
 
 
 def _status_chain(prog, data, partner_id, legacy, read) -> list[str]:
+    from engine.status import StatusError
+    from engine.statusrun import partner_chain
+
     try:
-        from engine.statusrun import partner_chain
-    except ImportError:
-        return []
-    return partner_chain(prog, data, partner_id, legacy, run_options(**read))
+        return partner_chain(prog, data, partner_id, legacy, run_options(**read))
+    except StatusError as err:
+        raise Failure(f"{legacy or prog.versions[-1].path}: {err}") from None
 
 
 def _print(renderable) -> None:
