@@ -244,7 +244,7 @@ def test_program_folder_with_clashing_versions(capsys, tmp_path, edit, code_, li
 
 def test_empty_program_folder(capsys, tmp_path):
     code, _, err = run(capsys, "check", tmp_path)
-    assert code == 1 and "V401" in err and "holds no .rules files" in err and str(tmp_path) in err
+    assert code == 2 and "V401" in err and "holds no .rules files" in err and str(tmp_path) in err
     for command in (["evaluate", tmp_path, CONTRACTS], ["versions", tmp_path], ["schema", tmp_path]):
         code, _, err = run(capsys, *command)
         assert code == 2 and "V401" in err, command
