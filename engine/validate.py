@@ -598,9 +598,7 @@ class RowValidator:
 
     def _claim_unique(self, rows, columns: dict, rejects: list) -> tuple[object, dict]:
         """Remember the batch's unique values; a batch with a repeat is checked row by row."""
-        if all(_all_new(columns[name], seen) for name, seen in self._seen):
-            for name, seen in self._seen:
-                seen.update(zip(columns[name], rows))
+        if self._claim_all_new(list(rows), columns):
             return rows, columns
         keep = []
         for i, row in enumerate(rows):
@@ -613,6 +611,29 @@ class RowValidator:
         rejects.sort(key=lambda pair: pair[0])
         rows = list(itertools.compress(rows, keep))
         return rows, {name: list(itertools.compress(values, keep)) for name, values in columns.items()}
+
+    def _claim_all_new(self, rows: list, columns: dict) -> bool:
+        """Remember each unique value with its row when none is empty, repeated or seen; else change nothing.
+
+        `setdefault` in C both looks a value up and remembers it: it hands back the row given
+        exactly when the value is new, so one comparison of lists finds any repeat.
+        """
+        claimed = []
+        for name, seen in self._seen:
+            values = columns[name]
+            if not all(map(is_not, values, repeat(None))):
+                break
+            firsts = list(map(seen.setdefault, values, rows))
+            claimed.append((seen, values, firsts))
+            if firsts != rows:
+                break
+        else:
+            return True
+        for seen, values, firsts in claimed:  # take back what this batch added
+            for value, row, first in zip(values, rows, firsts):
+                if first == row:
+                    del seen[value]
+        return False
 
     def convert(self, mapping: dict, row: int | None = None) -> dict:
         """A JSON record (floats parsed as Decimal) to a typed record, or RowReject."""
@@ -657,11 +678,6 @@ def _absent_column(convert: Converter, size: int) -> tuple[list, list[int]]:
         return [convert(None)] * size, []
     except RowReject:
         return [None] * size, list(range(size))
-
-
-def _all_new(values: list, seen: dict) -> bool:
-    """Whether no value is empty, repeated within `values` or seen before."""
-    return None not in values and len(set(values)) == len(values) and seen.keys().isdisjoint(values)
 
 
 def _column_names(header: Iterable[object]) -> list[str]:
