@@ -41,7 +41,7 @@ from engine.validate import RowReject, RowValidator
 CACHE_LIMIT = 200_000
 BATCH_ROWS = 4096
 WRITE_BUFFER = 1 << 20
-MEMO_LIMIT = 50_000  # memo entries by a row's full key; the narrow memo behind it stays small
+MEMO_LIMIT = 50_000  # entries of each batch-path memo (by full key, by narrow key): memory stays flat
 PROGRESS_EVERY = 10_000
 ZERO = Decimal(0)
 UNCOVERED_KINDS = ("unknown product", "no rule matches")
@@ -530,7 +530,7 @@ class _Batches:
         narrow = (key[0], version.plan.narrow_key(record))
         outcome = self.narrow.get(narrow)
         if outcome is None:
-            if len(self.narrow) >= CACHE_LIMIT:
+            if len(self.narrow) >= MEMO_LIMIT:
                 self.narrow.clear()
             outcome = self.narrow[narrow] = Outcome.of(version.plan.score(record),
                                                        self.loop._reason(version, record))
