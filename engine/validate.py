@@ -591,7 +591,7 @@ class RowValidator:
         try:
             one_row(cells, row)
         except RowReject as reject:
-            return reject
+            return _detached(reject)
         finally:
             self._seen = seen
         raise AssertionError(f"row {row}: a cell was refused in its column but not in its row")
@@ -606,7 +606,7 @@ class RowValidator:
                 self._check_unique({name: columns[name][i] for name, _ in self._seen}, row)
                 keep.append(True)
             except RowReject as reject:
-                rejects.append((row, reject))
+                rejects.append((row, _detached(reject)))
                 keep.append(False)
         rejects.sort(key=lambda pair: pair[0])
         rows = list(itertools.compress(rows, keep))
@@ -670,6 +670,14 @@ class RowValidator:
         """Forget the unique values seen so far (a new, independent input)."""
         for _, seen in self._seen:
             seen.clear()
+
+
+def _detached(reject: RowReject) -> RowReject:
+    """A reject to keep in a list: without the traceback (or the error it replaced) that would hold
+    the frames keeping the list, a cycle only the garbage collector could free."""
+    reject.__traceback__ = None
+    reject.__context__ = None
+    return reject
 
 
 def _absent_column(convert: Converter, size: int) -> tuple[list, list[int]]:

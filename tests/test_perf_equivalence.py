@@ -136,3 +136,24 @@ def test_json_lines_take_the_row_path_and_agree_with_csv(program, tmp_path):
     (tmp_path / "c.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
     batch_out, rows_out = _both_paths(program, tmp_path / "c.jsonl", tmp_path)
     _assert_same_outputs(batch_out, rows_out)
+
+
+def test_the_collector_is_restored_and_no_cycle_is_left_per_row(program, tmp_path):
+    """The batch path pauses the cyclic collector, so it must leave no garbage cycle per row."""
+    import gc
+
+    def cycles_left(rows: int) -> int:
+        data = _write_csv(tmp_path / f"c{rows}.csv", rows, seed=2)
+        evaluate(program, data, RunOptions(), out_dir=tmp_path / "warm")
+        gc.collect()
+        gc.disable()  # nothing is collected behind our back: the count is all the run left
+        try:
+            evaluate(program, data, RunOptions(), out_dir=tmp_path / f"out{rows}")
+            assert not gc.isenabled()  # a paused collector stays paused
+            return gc.collect()
+        finally:
+            gc.enable()
+
+    assert cycles_left(3000) == cycles_left(40)  # rejects of every kind and repeats included
+    evaluate(program, _write_csv(tmp_path / "d.csv", 10, seed=3), RunOptions())
+    assert gc.isenabled()
