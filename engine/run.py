@@ -439,7 +439,6 @@ _STATUS, _POINTS_TEXT, _RULES_TEXT, _REASON_TEXT, _SCORED, _POINTS = (
     attrgetter(name) for name in ("status", "points_text", "rules_text", "reason_text", "scored", "points"))
 _VERSION_INDEX, _DAY_TEXT, _PERIOD, _VERSION_NAME, _VERSION, _DAY_CSV = (itemgetter(i) for i in range(6))
 _OUTCOME_CSV = attrgetter("csv_text")
-_LINE = "{},{},{},{},{},{}\n"
 
 
 @contextmanager
@@ -568,7 +567,7 @@ class _Batches:
 
         The csv module quotes a cell only for a comma, a quote or a line end in it; day and outcome
         cells are made as CSV once (`csv_fields`), so when the batch's ids and products hold none of
-        those characters a line is one `str.format` in C. Otherwise the csv writer writes the batch.
+        those characters a line is one `str.join` in C. Otherwise the csv writer writes the batch.
         """
         outputs = self.loop.outputs
         if outputs.contract_file is None:
@@ -580,8 +579,9 @@ class _Batches:
         elif not all(products):
             products = [p or "" for p in products]
         if _plain_cells(ids) and _plain_cells(partners) and _plain_cells(products):
-            outputs.contract_file.write("".join(map(_LINE.format, rows, ids, partners, map(_DAY_CSV, days),
-                                                    products, map(_OUTCOME_CSV, outcomes))))
+            lines = map(",".join, zip(map(str, rows), ids, partners, map(_DAY_CSV, days), products,
+                                      map(_OUTCOME_CSV, outcomes)))
+            outputs.contract_file.write("\n".join(lines) + "\n")
             return
         outputs.contract_rows(zip(rows, ids, partners, map(_DAY_TEXT, days), map(_PERIOD, days),
                                   map(_VERSION_NAME, days), products, map(_STATUS, outcomes),
