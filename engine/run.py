@@ -443,7 +443,7 @@ _OUTCOME_CSV = attrgetter("csv_text")
 
 @contextmanager
 def _collector_paused():
-    """Pause the cyclic garbage collector, as it was before afterwards.
+    """Pause the cyclic garbage collector; afterwards it is enabled again if it was before.
 
     The batch path makes and drops thousands of small lists and tuples per batch but no
     reference cycles (kept rejects carry no traceback), so reference counting frees everything;
@@ -497,6 +497,7 @@ class _Batches:
         self.days: dict = {}  # signed -> self.day(signed)
 
     def run(self) -> None:
+        """Read, validate, reject, score, write and total the source's rows a batch at a time."""
         loop = self.loop
         convert = loop.newest.for_header_batches(loop.source.header)
         progress, count = loop.options.progress, 0
@@ -546,7 +547,7 @@ class _Batches:
 
     def outcome(self, key: tuple, day: tuple, columns: dict, i: int) -> Outcome:
         """A memo miss: look the narrower key up, or score the record."""
-        version = day[4]  # _VERSION
+        version = _VERSION(day)
         if version is None:  # the reason names the date, which no key holds: not memoised
             return Outcome.unscored(None, f"no version in force on {day[1]}")
         record = {name: values[i] for name, values in columns.items()}
