@@ -13,10 +13,12 @@ Design:
 - Two kinds of trouble. A row that cannot be read (wrong number of cells, a line that is not a
   JSON object) is yielded as a `BadRow`, so the caller rejects it and goes on. A file that
   cannot be read at all raises `InputError` with the path and, where known, the row or line.
-- CSV is decoded line by line from bytes, so a decoding error names its exact line. A UTF-8
-  BOM is dropped; a UTF-16 BOM (Excel's "Unicode text") switches to UTF-16. The delimiter is
-  sniffed from the header line (`,` `;` or tab, the most frequent outside quotes) unless
-  given. Extra cells that are all empty (a trailing delimiter) are dropped silently; any other
+- CSV goes through a text stream straight into `csv.reader`, and a runner may take the rows in
+  chunks (`batches`), so reading costs what the csv module costs. A decoding error names its
+  exact line all the same: the file is then decoded again line by line from bytes (JSON Lines
+  always is) to find it. A UTF-8 BOM is dropped; a UTF-16 BOM (Excel's "Unicode text")
+  switches to UTF-16. The delimiter is sniffed from the header line (`,` `;` or tab, the most
+  frequent outside quotes) unless given. Extra cells that are all empty (a trailing delimiter) are dropped silently; any other
   difference from the header's width is a `BadRow`.
 - JSON Lines floats are parsed as `Decimal` (exact); `NaN`/`Infinity` and repeated keys make a
   line a `BadRow`.
