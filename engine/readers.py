@@ -18,8 +18,8 @@ Design:
   exact line all the same: the file is then decoded again line by line from bytes (JSON Lines
   always is) to find it. A UTF-8 BOM is dropped; a UTF-16 BOM (Excel's "Unicode text")
   switches to UTF-16. The delimiter is sniffed from the header line (`,` `;` or tab, the most
-  frequent outside quotes) unless given. Extra cells that are all empty (a trailing delimiter) are dropped silently; any other
-  difference from the header's width is a `BadRow`.
+  frequent outside quotes) unless given. Extra cells that are all empty (a trailing delimiter)
+  are dropped silently; any other difference from the header's width is a `BadRow`.
 - JSON Lines floats are parsed as `Decimal` (exact); `NaN`/`Infinity` and repeated keys make a
   line a `BadRow`.
 - Line ends may be LF, CRLF or CR alone (older Excel for Mac). `fraction_read()` tells a
