@@ -13,10 +13,10 @@ those values; the traced path always scores afresh. A test scores the example da
 
 The common run (one lane by signed date, nothing traced, a CSV export, one input block for every
 version) takes a batch path: the reader hands over chunks of rows, the validator converts them a
-column at a time, each row's memo key is a tuple built by `zip` and looked up by `map`, and the
-contract lines go out through one `writerows` over zipped columns. Per row, only the partner
-totals are added up in Python; everything else runs in C, and Python runs per cell only on a cache
-miss, a memo miss or a reject. The batch path gives the same outputs byte for byte as the row
+column at a time, each row's memo key is a tuple built by `zip` and looked up by `map` (a miss
+tries the narrower `Plan.narrow_key` before scoring), and the contract lines are joined in C.
+Per row, only the partner totals are added up in Python; everything else runs in C, and Python
+runs per cell only on a cache miss, a memo miss or a reject. Figures: docs/benchmarks.md. The batch path gives the same outputs byte for byte as the row
 path (tests/test_perf_equivalence.py runs both over data with rejects, repeats, several versions).
 """
 from __future__ import annotations
