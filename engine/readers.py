@@ -360,7 +360,7 @@ class _CsvSource(_TextSource):
             self._row_iter = itertools.chain.from_iterable(itertools.starmap(zip, self.batches()))
         return self._row_iter
 
-    def batches(self, size: int = 4096) -> Iterator[tuple[range | list, list]]:
+    def batches(self, size: int = 1024) -> Iterator[tuple[range | list, list]]:
         """The rows in lists of up to `size`: `(row numbers, raws)`, blank rows left out.
 
         A source is read either by iterating it or through `batches`, not both.
