@@ -168,6 +168,9 @@ def _fit(cells: list, width: int, row: int, kind: str) -> list | BadRow:
     if kind == "xlsx" and len(cells) < width:
         return list(cells) + [None] * (width - len(cells))
     count = f"{len(cells)} cell" + ("" if len(cells) == 1 else "s")
+    if kind == "csv" and any(isinstance(c, str) and "\n" in c for c in cells):
+        return BadRow(row, f"row {row} has {count}, the header has {width} columns: a quote (\") opened in "
+                           "this row is probably never closed, so the lines after it were read into one cell")
     return BadRow(row, f"row {row} has {count}, the header has {width} columns")
 
 
@@ -240,6 +243,9 @@ class _TextSource(RowSource):
                 yield number, text
         except UnicodeDecodeError as error:
             raise self._decode_error(error, number + 1) from None
+        except UnicodeError as error:  # e.g. UTF-16 without a byte-order mark
+            raise self._error(f"cannot be read as {self.encoding.upper()} ({error}); check --encoding",
+                              number + 1) from None
         self.bytes_read = self.size
 
     def _decode_error(self, error: UnicodeDecodeError, line: int) -> InputError:
@@ -331,6 +337,8 @@ class _CsvSource(_TextSource):
             return read(*args)
         except UnicodeDecodeError:
             raise self._located_decode_error() from None
+        except UnicodeError as error:  # e.g. UTF-16 without a byte-order mark
+            raise self._error(f"cannot be read as {self.encoding.upper()} ({error}); check --encoding", 1) from None
         except csv.Error:
             raise self._located_csv_error() from None
 
@@ -432,6 +440,8 @@ class _JsonlSource(_TextSource):
     def _record(self, number: int, text: str) -> dict | BadRow:
         try:
             value = self._decoder.decode(text)
+        except RecursionError:
+            return BadRow(number, f"line {number} is nested too deeply to be a contract record")
         except json.JSONDecodeError as error:
             return BadRow(number, f"line {number} is not valid JSON: {error.msg} at column {error.colno}")
         except ValueError as error:
@@ -483,7 +493,10 @@ class _XlsxSource(RowSource):
             self._last_row = 0
             # Some writers store a wrong size; reading by actual cells is safe.
             self._sheet.reset_dimensions()
-            self._rows = enumerate(self._sheet.iter_rows(values_only=True), 1)
+            self._formula_book = _formula_book(path)
+            formulas = self._formula_book[self.sheet_name]
+            formulas.reset_dimensions()
+            self._rows = enumerate(_with_formulas(self._sheet, formulas), 1)
             first = next(self._rows, None)
             if first is None:
                 raise self._error(f"the sheet '{self.sheet_name}' is empty")
@@ -491,6 +504,13 @@ class _XlsxSource(RowSource):
         except Exception:
             self.close()
             raise
+
+    def close(self) -> None:
+        """Release both views of the workbook."""
+        book, self._formula_book = getattr(self, "_formula_book", None), None
+        if book is not None:
+            book.close()
+        super().close()
 
     def __iter__(self) -> Iterator[tuple[int, object]]:
         width = len(self.header)
@@ -504,6 +524,25 @@ class _XlsxSource(RowSource):
         """The last row read over the row count the sheet states (None if it states none)."""
         stated = self._rows_stated
         return min(self._last_row / stated, 1.0) if stated else None
+
+
+def _formula_book(path: Path):
+    """The same workbook with formulas instead of their saved values."""
+    import openpyxl
+
+    return openpyxl.load_workbook(path, read_only=True, data_only=False)
+
+
+def _with_formulas(values_sheet, formula_sheet) -> Iterator[tuple]:
+    """Rows of saved values; a formula without a saved value (a file no spreadsheet program has
+    recalculated) gives its formula text, so the field is refused instead of silently empty."""
+    formulas = formula_sheet.iter_rows(values_only=True)
+    for values in values_sheet.iter_rows(values_only=True):
+        written = next(formulas, ())
+        if None in values:
+            values = tuple(f if v is None and isinstance(f, str) and f.startswith("=") else v
+                           for v, f in itertools.zip_longest(values, written))
+        yield values
 
 
 def _load_workbook(path: Path):

@@ -233,7 +233,7 @@ def test_json_records_are_typed(validator):
 
 
 @pytest.mark.parametrize("field, value, reason", [
-    ("quantity", "3", "`quantity` must be a whole number, got '3'"),
+    ("quantity", "3", "`quantity` must be a whole number written as a JSON number (without quotes), got the text '3'"),
     ("quantity", True, "`quantity` must be a whole number, got true"),
     ("quantity", Decimal("2.5"), "`quantity` must be a whole number, got 2.5"),
     ("signed", "01.03.2016", "`signed` must be a date like 2016-03-01, got '01.03.2016'"),
