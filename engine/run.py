@@ -349,7 +349,7 @@ class _Loop:
             lane.counts.rejected += 1
             lane.counts.rejected_fields[field_name] += 1
         if self.outputs.reject is not None:
-            self.outputs.reject([row, field_name, "" if value is None else str(value), reason])
+            self.outputs.reject([row, field_name, shown_value(value), reason])
 
     def _day(self, lane: Lane, signed: date) -> tuple:
         """Per lane and signed date, computed once: (version, its name, period, date text)."""
@@ -701,11 +701,25 @@ def manifest(result: RunResult, options: RunOptions) -> dict:
     }
 
 
+def shown_value(value) -> str:
+    """A refused value as the export wrote it: text as is, JSON values as JSON (true, [1], {...})."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, (bool, list, dict)):
+        return json.dumps(value, ensure_ascii=False, default=str)
+    return str(value)
+
+
+NO_TIER = "(no version in force)"
+
+
 def tier_counts(result: RunResult) -> dict[str, dict[str, int]]:
-    """Per period, how many partners earned each tier."""
+    """Per period, how many partners earned each tier (partners whose period no version covers apart)."""
     out: dict[str, Counter] = {}
     for p in result.partners:
-        out.setdefault(p.period, Counter())[p.tier] += 1
+        out.setdefault(p.period, Counter())[p.tier or NO_TIER] += 1
     return {period: dict(sorted(c.items())) for period, c in sorted(out.items())}
 
 
