@@ -235,3 +235,12 @@ def test_explain_side_by_side(capsys):
     assert changed and all(c["old"]["status"] in ("scored", "unscored") for c in data["contracts"])
     code, _, err = run(capsys, "explain", PROGRAM, DATA, "--partner", "P-007", "--side-by-side", "2016.03", "2099.01")
     assert code == 2 and "2099.01" in err
+
+
+def test_status_files_have_headers_even_when_empty(capsys, tmp_path):
+    code, _, _ = run(capsys, "status", PROGRAM, DATA, "--legacy", LEGACY, "--as-of", "2017-12-31", "--out", str(tmp_path))
+    assert code == 0
+    assert (tmp_path / "standing.csv").read_text().splitlines() == [
+        "partner_id,period,status,points,earned_so_far,target,needed_to_keep,next_tier,needed_for_next"]
+    reviews = (tmp_path / "status.csv").read_text().splitlines()
+    assert reviews[0].startswith("partner_id,period,status_before") and len(reviews) > 36

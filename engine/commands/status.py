@@ -80,12 +80,23 @@ def _standing_row(s, period) -> dict:
             "next_tier": s.next_tier or "", "needed_for_next": fmt_points(s.needed_for_next) if s.needed_for_next is not None else ""}
 
 
+HEADERS = {
+    "status.csv": ["partner_id", "period", "status_before", "points", "earned", "target", "status_after", "rule",
+                   "origin", "at"],
+    "standing.csv": ["partner_id", "period", "status", "points", "earned_so_far", "target", "needed_to_keep",
+                     "next_tier", "needed_for_next"],
+    "kpis.csv": ["partner_id", "period", "kpi", "name", "reports", "count", "value", "direction", "threshold",
+                 "flagged"],
+    "findings.csv": ["partner_id", "kpi", "name", "first", "last", "periods", "source"],
+    "quality_rejects.csv": ["row", "field", "reason"],
+}
+
+
 def _write_csv(path: Path, rows: list[dict]) -> None:
+    """A CSV with its header even when there are no rows (a script reading it needs the columns)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w", encoding="utf-8", newline="") as f:
-        if not rows:
-            return
-        w = csv.DictWriter(f, fieldnames=list(rows[0]), lineterminator="\n")
+        w = csv.DictWriter(f, fieldnames=list(rows[0]) if rows else HEADERS[path.name], lineterminator="\n")
         w.writeheader()
         w.writerows(rows)
 
