@@ -12,26 +12,22 @@ Speed: a score depends only on the plan's `key_fields`, so the untraced path mem
 those values; the traced path always scores afresh. A test scores the example data both ways.
 
 The common run (one lane by signed date, nothing traced, a CSV export, one input block for every
-version) takes a batch path: the reader hands over chunks of rows, the validator converts them a
-column at a time, each row's memo key is a tuple built by `zip` and looked up by `map` (a miss
-tries the narrower `Plan.narrow_key` before scoring), and the contract lines are joined in C.
-Per row, only the partner totals are added up in Python; everything else runs in C, and Python
-runs per cell only on a cache miss, a memo miss or a reject. Figures: docs/benchmarks.md. The batch path gives the same outputs byte for byte as the row
-path (tests/test_perf_equivalence.py runs both over data with rejects, repeats, several versions).
+version) takes the batch path of `engine.batch` instead of the row loop here, with the same
+outputs byte for byte; its design and figures are there. This module keeps what both paths
+share: the lanes, counts and partner totals, the outcomes, the output files and the manifest.
 """
 from __future__ import annotations
 
 import json
 from collections import Counter
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
-from operator import attrgetter, itemgetter
 from pathlib import Path
 from typing import Callable, Iterable
 
 from engine import __version__
+from engine.batch import Batches as _Batches, collector_paused, csv_fields
 from engine.numbers import fmt_points
 from engine.periods import period_bounds, period_of
 from engine.program import Program, Version, display_path
@@ -41,7 +37,6 @@ from engine.validate import RowReject, RowValidator
 CACHE_LIMIT = 200_000
 BATCH_ROWS = 1024  # rows per batch: fewer instructions than 4,096 (smaller lists, warmer caches)
 WRITE_BUFFER = 1 << 20
-MEMO_LIMIT = 50_000  # entries of each batch-path memo (by full key, by narrow key): memory stays flat
 PROGRESS_EVERY = 10_000
 ZERO = Decimal(0)
 UNCOVERED_KINDS = ("unknown product", "no rule matches")
@@ -114,6 +109,12 @@ class Counts:
             "last_signed": self.last_signed.isoformat() if self.last_signed else None,
         }
 
+    def count_unscored(self, kind: str, product: str | None, customer: str | None) -> None:
+        """An unscored row's reason kind, and its product and customer when no rule covers them."""
+        self.unscored_reasons[kind] += 1
+        if kind in UNCOVERED_KINDS:
+            self.uncovered[(kind, product, customer)] += 1
+
 
 class Outcome:
     """A score as the runner needs it, with its output text made once (scores are memoised)."""
@@ -142,16 +143,6 @@ class Outcome:
     @staticmethod
     def unscored(score, reason: str) -> "Outcome":
         return Outcome(score, reason)
-
-
-def csv_fields(cells: list) -> str:
-    """Cells as the csv module writes them in a line of an output file, without the line end."""
-    import csv
-    import io
-
-    out = io.StringIO()
-    csv.writer(out, lineterminator="\n").writerow(cells)
-    return out.getvalue()[:-1]
 
 
 class Lane:
@@ -297,8 +288,8 @@ class _Loop:
     def run(self) -> None:
         self._check_header()
         if self._batchable():
-            with _collector_paused():
-                _Batches(self).run()
+            with collector_paused():
+                _Batches(self, BATCH_ROWS, PROGRESS_EVERY).run()
             return
         convs = self._converters()
         newest_conv = convs[id(self.program.versions[-1])]
@@ -337,7 +328,7 @@ class _Loop:
             progress(count)
 
     def _batchable(self) -> bool:
-        """Whether the batch path can run: see the module docstring."""
+        """Whether the batch path can run: see the module docstring (and engine.batch's)."""
         lane = self.lanes[0]
         return (len(self.lanes) == 1 and lane.fixed is None and self.options.trace_when is None
                 and self.source.kind == "csv" and len({id(v) for v in self.validators.values()}) == 1
@@ -364,18 +355,21 @@ class _Loop:
 
     def _outcome(self, lane: Lane, version: Version | None, record: dict, day_text: str, tracer) -> Outcome:
         """Score a record (afresh when traced, else through the lane's memo) as an Outcome."""
-        if version is None:
-            return Outcome.unscored(None, f"no version in force on {day_text}")
-        plan = version.plan
-        if tracer is not None:
-            return Outcome.of(plan.score(record, tracer), self._reason(version, record))
-        key = (id(version), plan.key_of(record))
+        if version is None or tracer is not None:
+            return self._afresh(version, record, day_text, tracer)
+        key = (id(version), version.plan.key_of(record))
         outcome = lane._cache.get(key)
         if outcome is None:
             if len(lane._cache) >= CACHE_LIMIT:
                 lane._cache.clear()
-            outcome = lane._cache[key] = Outcome.of(plan.score(record), self._reason(version, record))
+            outcome = lane._cache[key] = self._afresh(version, record, day_text)
         return outcome
+
+    def _afresh(self, version: Version | None, record: dict | None, day_text: str, tracer=None) -> Outcome:
+        """Score a record without a memo; with no version in force it is unscored, naming the date."""
+        if version is None:
+            return Outcome.unscored(None, f"no version in force on {day_text}")
+        return Outcome.of(version.plan.score(record, tracer), self._reason(version, record))
 
     def _score(self, lane: Lane, row: int, record: dict, traced: bool) -> None:
         counts = lane.counts
@@ -402,9 +396,7 @@ class _Loop:
                 rule_contracts[rule_id] += 1
         else:
             counts.unscored += 1
-            counts.unscored_reasons[outcome.kind] += 1
-            if outcome.kind in UNCOVERED_KINDS:
-                counts.uncovered[(outcome.kind, record.get("product"), record.get("customer"))] += 1
+            counts.count_unscored(outcome.kind, record.get("product"), record.get("customer"))
             pp.unscored += 1
         if lane is self.lanes[0]:
             if self.outputs.contract is not None:
@@ -433,198 +425,6 @@ class _Loop:
             text += f"; it is in {', '.join(others)}" if others else " (no version knows it)"
             self._unknown_reasons[key] = f"unknown product: {text}"
         return self._unknown_reasons[key]
-
-
-_STATUS, _POINTS_TEXT, _RULES_TEXT, _REASON_TEXT, _SCORED, _POINTS = (
-    attrgetter(name) for name in ("status", "points_text", "rules_text", "reason_text", "scored", "points"))
-_VERSION_INDEX, _DAY_TEXT, _PERIOD, _VERSION_NAME, _VERSION, _DAY_CSV = (itemgetter(i) for i in range(6))
-_OUTCOME_CSV = attrgetter("csv_text")
-
-
-@contextmanager
-def _collector_paused():
-    """Pause the cyclic garbage collector; afterwards it is enabled again if it was before.
-
-    The batch path makes and drops thousands of small lists and tuples per batch but no
-    reference cycles (kept rejects carry no traceback), so reference counting frees everything;
-    the collector would only walk those objects and every memo entry again and again (a tenth
-    of the run's time).
-    """
-    import gc
-
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
-
-
-def _places_of_none(values: list):
-    """The indices of the None items of a list, found by `list.index` (a scan in C)."""
-    i = -1
-    while True:
-        try:
-            i = values.index(None, i + 1)
-        except ValueError:
-            return
-        yield i
-
-
-def _plain_cells(values: list) -> bool:
-    """Whether the csv module would write these cells as they are: texts without `,` `"` or a line end."""
-    try:
-        text = "".join(values)
-    except TypeError:  # not all texts: the csv writer decides
-        return False
-    # Four scans of `in` (memchr-fast) cost less than one regular-expression search.
-    return "," not in text and '"' not in text and "\n" not in text and "\r" not in text
-
-
-class _Batches:
-    """The batch path of `_Loop.run` (module docstring): same state, same results, fewer bytecodes."""
-
-    def __init__(self, loop: _Loop):
-        self.loop, self.lane = loop, loop.lanes[0]
-        self.versions = loop.program.versions
-        self.fields = loop.newest.fields
-        # The memo key of a row: its version and every field any version's rules read.
-        read = dict.fromkeys(name for v in self.versions for name in v.plan.key_fields)
-        self.key_fields = [name for name in read if name in self.fields]
-        self.memo: dict = {}  # (version index, *key field values) -> Outcome
-        self.narrow: dict = {}  # (version index, plan.narrow_key(record)) -> Outcome
-        self.days: dict = {}  # signed -> self.day(signed)
-
-    def run(self) -> None:
-        """Read, validate, reject, score, write and total the source's rows a batch at a time."""
-        loop = self.loop
-        convert = loop.newest.for_header_batches(loop.source.header)
-        progress, count = loop.options.progress, 0
-        for rows, raws in loop.source.batches(BATCH_ROWS):
-            before, count = count, count + len(rows)
-            rejects = []
-            if rows.__class__ is not range:  # a fitted chunk: rows that could not be read come out
-                rejects = [(row, raw) for row, raw in zip(rows, raws) if raw.__class__ is BadRow]
-                if rejects:
-                    rows = [row for row, raw in zip(rows, raws) if raw.__class__ is not BadRow]
-                    raws = [raw for raw in raws if raw.__class__ is not BadRow]
-            columns, rows, refused = convert(rows, raws) if rows else ({}, [], [])
-            for row, why in sorted(rejects + refused, key=itemgetter(0)):
-                if why.__class__ is BadRow:
-                    loop._reject(row, "(row)", None, why.reason)
-                else:
-                    loop._reject(row, why.field, why.value, why.reason)
-            if rows:
-                self.score(rows, columns)
-            if progress is not None and count // PROGRESS_EVERY != before // PROGRESS_EVERY:
-                progress(count)
-        if progress is not None:
-            progress(count)
-
-    def score(self, rows, columns: dict) -> None:
-        """Score, write and total one batch of valid rows (columns by field name)."""
-        days = list(map(self.days.get, columns["signed"]))
-        for i in _places_of_none(days):
-            days[i] = self.day(columns["signed"][i])
-        key_columns = [columns[name] for name in self.key_fields]
-        # The keys are made, looked up and dropped one by one; a miss makes its key again.
-        outcomes = list(map(self.memo.get, zip(map(_VERSION_INDEX, days), *key_columns)))
-        for i in _places_of_none(outcomes):
-            key = (days[i][0], *(values[i] for values in key_columns))
-            outcomes[i] = self.outcome(key, days[i], columns, i)
-        self.write(rows, columns, days, outcomes)
-        self.total(columns, days, outcomes)
-
-    def day(self, signed: date) -> tuple:
-        """(version index or -1, date text, period, version name, version, those three as CSV) of a date."""
-        info = self.days.get(signed)
-        if info is None:
-            version, name, period, text = self.loop._day(self.lane, signed)
-            index = self.versions.index(version) if version is not None else -1
-            info = self.days[signed] = (index, text, period, name, version, csv_fields([text, period, name]))
-        return info
-
-    def outcome(self, key: tuple, day: tuple, columns: dict, i: int) -> Outcome:
-        """A memo miss: look the narrower key up, or score the record."""
-        version = _VERSION(day)
-        if version is None:  # the reason names the date, which no key holds: not memoised
-            return Outcome.unscored(None, f"no version in force on {day[1]}")
-        record = {name: values[i] for name, values in columns.items()}
-        narrow = (key[0], version.plan.narrow_key(record))
-        outcome = self.narrow.get(narrow)
-        if outcome is None:
-            if len(self.narrow) >= MEMO_LIMIT:
-                self.narrow.clear()
-            outcome = self.narrow[narrow] = Outcome.of(version.plan.score(record),
-                                                       self.loop._reason(version, record))
-        if len(self.memo) >= MEMO_LIMIT:
-            self.memo.clear()
-        self.memo[key] = outcome
-        return outcome
-
-    def write(self, rows, columns: dict, days: list, outcomes: list) -> None:
-        """The batch's lines of contracts.csv, in row order.
-
-        The csv module quotes a cell only for a comma, a quote or a line end in it; day and outcome
-        cells are made as CSV once (`csv_fields`), so when the batch's ids and products hold none of
-        those characters a line is one `str.join` in C. Otherwise the csv writer writes the batch.
-        """
-        outputs = self.loop.outputs
-        if outputs.contract_file is None:
-            return
-        ids, partners = columns["contract_id"], columns["partner_id"]
-        products = columns.get("product")
-        if products is None:
-            products = [""] * len(outcomes)
-        elif not all(products):
-            products = [p or "" for p in products]
-        if _plain_cells(ids) and _plain_cells(partners) and _plain_cells(products):
-            lines = map(",".join, zip(map(str, rows), ids, partners, map(_DAY_CSV, days), products,
-                                      map(_OUTCOME_CSV, outcomes)))
-            outputs.contract_file.write("\n".join(lines) + "\n")
-            return
-        outputs.contract_rows(zip(rows, ids, partners, map(_DAY_TEXT, days), map(_PERIOD, days),
-                                  map(_VERSION_NAME, days), products, map(_STATUS, outcomes),
-                                  map(_POINTS_TEXT, outcomes), map(_RULES_TEXT, outcomes),
-                                  map(_REASON_TEXT, outcomes)))
-
-    def total(self, columns: dict, days: list, outcomes: list) -> None:
-        """Counts, the run's total and the partner-period totals, added in row order as the row path adds."""
-        lane, counts = self.lane, self.lane.counts
-        scored = list(filter(_SCORED, outcomes))
-        counts.rows += len(outcomes)
-        counts.scored += len(scored)
-        counts.unscored += len(outcomes) - len(scored)
-        lane.points_total = sum(map(_POINTS, scored), lane.points_total)
-        if len(scored) < len(outcomes):
-            self._count_unscored(columns, outcomes)
-        partners = lane.partners
-        get = partners.get
-        for key, outcome in zip(zip(columns["partner_id"], map(_PERIOD, days)), outcomes):
-            pp = get(key)
-            if pp is None:
-                pp = partners[key] = PartnerPeriod(*key)
-            if outcome.scored:
-                pp.scored += 1
-                pp.points += outcome.points
-                by_rule, rule_contracts = pp.by_rule, pp.rule_contracts
-                for rule_id, points in outcome.paid:
-                    by_rule[rule_id] = by_rule.get(rule_id, ZERO) + points
-                    rule_contracts[rule_id] += 1
-            else:
-                pp.unscored += 1
-
-    def _count_unscored(self, columns: dict, outcomes: list) -> None:
-        """Unscored reasons, and the products and customers no rule covers."""
-        counts = self.lane.counts
-        products, customers = columns.get("product"), columns.get("customer")
-        for i, outcome in enumerate(outcomes):
-            if not outcome.scored:
-                counts.unscored_reasons[outcome.kind] += 1
-                if outcome.kind in UNCOVERED_KINDS:
-                    counts.uncovered[(outcome.kind, products[i] if products else None,
-                                      customers[i] if customers else None)] += 1
 
 
 def _reason_kind(reason: str | None) -> str:

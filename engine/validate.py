@@ -27,22 +27,16 @@ Design:
   `CACHE_SIZE` entries, so a repeated cell costs one look-up. JSON dates are cached likewise.
 - A decimal beyond 1e40 (or below 1e-40) is rejected as out of range: such a value is a broken
   export, and exact arithmetic on it would overflow later, far from the row that caused it.
-- Batches of CSV rows (`for_header_batches`) are converted a column at a time: a cached cell is
-  one C-level `map` over the column, a text cell one `map(str.strip)`; only cache misses, empty
-  cells and failures run Python per cell. A row that fails is converted again alone, so its
-  reject (the first failing field in declaration order) is the one the row converter gives, and
-  the `unique` check runs in row order whenever a batch holds a repeat.
+- Batches of CSV rows are converted a column at a time by `engine.columns`, which reuses these
+  cell converters (each carries its `cache`, or for plain text its `missing` value, for that).
 """
 from __future__ import annotations
 
 import datetime as _dt
-import itertools
 import math
 import operator
 import re
 from decimal import Decimal
-from itertools import repeat
-from operator import is_not
 from typing import Callable, Iterable
 
 from dsl.ast import (
@@ -411,7 +405,7 @@ def _cell_converter(decl: FieldDecl, comma: bool) -> Converter:
                 raw = raw.strip()
                 return raw if raw else missing(raw)
             return missing(raw) if raw is None else present(raw)
-        text_cell.column = _text_column(missing)
+        text_cell.missing = missing  # for the column form (engine.columns)
         return text_cell
 
     # Whole-cell cache: a repeated cell ("1", "new", "2016-03-01") costs one dict look-up.
@@ -427,44 +421,8 @@ def _cell_converter(decl: FieldDecl, comma: bool) -> Converter:
             value = present(text) if text else missing(text)
             return value if value is None else cache.put(raw, value)
         return missing(raw) if raw is None else present(raw)
-    cell.column = _cached_column(cache, cell)
+    cell.cache = cache  # for the column form (engine.columns)
     return cell
-
-
-ColumnConverter = Callable[[tuple], tuple[list, list[int]]]
-
-
-def _text_column(missing: Converter) -> ColumnConverter:
-    """A column of CSV text cells: stripped in C; empty cells take the missing value."""
-    def column(cells: tuple) -> tuple[list, list[int]]:
-        values = list(map(str.strip, cells))
-        if all(values):  # no empty text (truth is a length test: cheaper than comparing with "")
-            return values, []
-        return _fill(values, "".__eq__, missing)
-    return column
-
-
-def _cached_column(cache: dict, cell: Converter) -> ColumnConverter:
-    """A column of CSV cells: cached cells in one C-level map, the others one by one."""
-    def column(cells: tuple) -> tuple[list, list[int]]:
-        values = list(map(cache.get, cells))
-        # `is` in C: `None in values` would compare each Decimal with None the slow way.
-        if all(map(is_not, values, repeat(None))):
-            return values, []
-        return _fill(values, None.__eq__, cell, cells)
-    return column
-
-
-def _fill(values: list, pending: Callable, convert: Converter, cells=None) -> tuple[list, list[int]]:
-    """Convert the pending places of `values` (from `cells`, else from the value); failures' indices."""
-    bad = []
-    for i, value in enumerate(values):
-        if pending(value) is True:
-            try:
-                values[i] = convert(value if cells is None else cells[i])
-            except RowReject:
-                bad.append(i)
-    return values, bad
 
 
 def _json_converter(decl: FieldDecl, comma: bool) -> Converter:
@@ -496,14 +454,15 @@ class RowValidator:
         self.decimal_comma = decimal_comma
         self.fields = tuple(f.name for f in block.fields)
         self._required = tuple(f.name for f in block.fields if f.required and f.default is None)
-        self._cells = tuple((f.name, _cell_converter(f, decimal_comma)) for f in block.fields)
+        # (field name, cell converter) in declaration order; engine.columns makes their column forms.
+        self.cell_converters = tuple((f.name, _cell_converter(f, decimal_comma)) for f in block.fields)
         self._json = tuple((f.name, _json_converter(f, decimal_comma)) for f in block.fields)
         # Per unique field: typed value -> the row number it was first seen in (or 0 if unknown).
-        self._seen: tuple[tuple[str, dict], ...] = tuple((f.name, {}) for f in block.fields if f.unique)
+        self.unique_seen: tuple[tuple[str, dict], ...] = tuple((f.name, {}) for f in block.fields if f.unique)
 
     def header_problems(self, header: Iterable[str]) -> list[str]:
         """One sentence per required column the header lacks, with a did-you-mean over its columns."""
-        columns = _column_names(header)
+        columns = column_names(header)
         spare = [c for c in columns if c and c not in self.fields]
         problems = []
         for name in self._required:
@@ -515,7 +474,7 @@ class RowValidator:
 
     def header_notes(self, header: Iterable[str]) -> list[str]:
         """Warnings for optional columns the header lacks while a column of a close name goes unread."""
-        columns = _column_names(header)
+        columns = column_names(header)
         spare = [c for c in columns if c and c not in self.fields]
         notes = []
         for decl in self.block.fields:
@@ -529,19 +488,22 @@ class RowValidator:
                              f"without it every row takes {takes} for `{decl.name}`")
         return notes
 
-    def for_header(self, header: list[str]) -> Callable[..., dict]:
-        """A converter `(cells, row=None) -> record` for rows under this header (positions computed once)."""
+    def for_header(self, header: list[str], unique: bool = True) -> Callable[..., dict]:
+        """A converter `(cells, row=None) -> record` for rows under this header (positions computed once).
+
+        With `unique=False` it converts only: no `unique` value is checked or remembered.
+        """
         index: dict[str, int] = {}
-        for position, column in enumerate(_column_names(header)):
+        for position, column in enumerate(column_names(header)):
             index.setdefault(column, position)
         width = len(header)
         # An absent column reads the None appended after the header's width: one C-level pick
         # of every cell a record needs.
-        positions = [index.get(name, width) for name, _ in self._cells] + [width, width]
+        positions = [index.get(name, width) for name, _ in self.cell_converters] + [width, width]
         pick = operator.itemgetter(*positions)
         names = self.fields
-        converters = tuple(convert for _, convert in self._cells)
-        check_unique = self._check_unique if self._seen else None
+        converters = tuple(convert for _, convert in self.cell_converters)
+        check_unique = self.check_unique if self.unique_seen and unique else None
 
         def convert_row(cells, row: int | None = None) -> dict:
             if len(cells) != width:
@@ -557,90 +519,6 @@ class RowValidator:
             return record
         return convert_row
 
-    def for_header_batches(self, header: list[str]) -> Callable[[object, list], tuple[dict, list, list]]:
-        """A converter of batches of CSV rows `(row numbers, cells of header width)` under this header.
-
-        It returns `(columns, rows, rejects)`: the typed values by field name of the rows kept, their
-        row numbers, and `(row, RowReject)` for the others, in row order; the `unique` values of the
-        rows kept are remembered, exactly as converting the rows one by one would.
-        """
-        index: dict[str, int] = {}
-        for position, column in enumerate(_column_names(header)):
-            index.setdefault(column, position)
-        one_row = self.for_header(header)
-        fields = [(name, index.get(name), convert) for name, convert in self._cells]
-
-        def convert_batch(rows, cells: list) -> tuple[dict, list, list]:
-            by_position = list(zip(*cells))
-            columns, bad = {}, set()
-            for name, position, convert in fields:
-                if position is None:
-                    values, failed = _absent_column(convert, len(cells))
-                else:
-                    values, failed = convert.column(by_position[position])
-                columns[name] = values
-                bad.update(failed)
-            rejects = []
-            if bad:
-                rejects = [(rows[i], self._reject_of(one_row, cells[i], rows[i])) for i in sorted(bad)]
-                keep = [i not in bad for i in range(len(cells))]
-                rows = list(itertools.compress(rows, keep))
-                columns = {name: list(itertools.compress(values, keep)) for name, values in columns.items()}
-            if self._seen:
-                rows, columns = self._claim_unique(rows, columns, rejects)
-            return columns, rows, rejects
-        return convert_batch
-
-    def _reject_of(self, one_row: Callable, cells: list, row: int) -> RowReject:
-        """The reject the row converter gives for cells a column converter refused."""
-        seen, self._seen = self._seen, ()  # convert only: the unique check is not this step's
-        try:
-            one_row(cells, row)
-        except RowReject as reject:
-            return _detached(reject)
-        finally:
-            self._seen = seen
-        raise AssertionError(f"row {row}: a cell was refused in its column but not in its row")
-
-    def _claim_unique(self, rows, columns: dict, rejects: list) -> tuple[object, dict]:
-        """Remember the batch's unique values; a batch with a repeat is checked row by row."""
-        if self._claim_all_new(list(rows), columns):
-            return rows, columns
-        keep = []
-        for i, row in enumerate(rows):
-            try:
-                self._check_unique({name: columns[name][i] for name, _ in self._seen}, row)
-                keep.append(True)
-            except RowReject as reject:
-                rejects.append((row, _detached(reject)))
-                keep.append(False)
-        rejects.sort(key=lambda pair: pair[0])
-        rows = list(itertools.compress(rows, keep))
-        return rows, {name: list(itertools.compress(values, keep)) for name, values in columns.items()}
-
-    def _claim_all_new(self, rows: list, columns: dict) -> bool:
-        """Remember each unique value with its row when none is empty, repeated or seen; else change nothing.
-
-        `setdefault` in C both looks a value up and remembers it: it hands back the row given
-        exactly when the value is new, so one comparison of lists finds any repeat.
-        """
-        claimed = []
-        for name, seen in self._seen:
-            values = columns[name]
-            if not all(map(is_not, values, repeat(None))):
-                break
-            firsts = list(map(seen.setdefault, values, rows))
-            claimed.append((seen, values, firsts))
-            if firsts != rows:
-                break
-        else:
-            return True
-        for seen, values, firsts in claimed:  # take back what this batch added
-            for value, row, first in zip(values, rows, firsts):
-                if first == row:
-                    del seen[value]
-        return False
-
     def convert(self, mapping: dict, row: int | None = None) -> dict:
         """A JSON record (floats parsed as Decimal) to a typed record, or RowReject."""
         get = mapping.get
@@ -649,51 +527,36 @@ class RowValidator:
         except RowReject as reject:
             reject.row = row
             raise
-        if self._seen:
-            self._check_unique(record, row)
+        if self.unique_seen:
+            self.check_unique(record, row)
         return record
 
-    def _check_unique(self, record: dict, row: int | None) -> None:
-        for name, seen in self._seen:
+    def check_unique(self, record: dict, row: int | None) -> None:
+        """Reject a repeat of a `unique` value seen before; otherwise remember the record's values."""
+        for name, seen in self.unique_seen:
             value = record[name]
             if value is not None and value in seen:
                 first = seen[value]
                 where = f"row {first}" if first else "an earlier row"
                 raise RowReject(name, value, f"`{name}` {_shown(value)} repeats {where}", row)
-        for name, seen in self._seen:
+        for name, seen in self.unique_seen:
             value = record[name]
             if value is not None:
                 seen[value] = row or 0
 
     def forget(self, record: dict) -> None:
         """Take back the unique values of a record that was accepted here but rejected elsewhere."""
-        for name, seen in self._seen:
+        for name, seen in self.unique_seen:
             value = record.get(name)
             if value is not None:
                 seen.pop(value, None)
 
     def forget_seen(self) -> None:
         """Forget the unique values seen so far (a new, independent input)."""
-        for _, seen in self._seen:
+        for _, seen in self.unique_seen:
             seen.clear()
 
 
-def _detached(reject: RowReject) -> RowReject:
-    """A reject to keep in a list: without the traceback (or the error it replaced) that would hold
-    the frames keeping the list, a cycle only the garbage collector could free."""
-    reject.__traceback__ = None
-    reject.__context__ = None
-    return reject
-
-
-def _absent_column(convert: Converter, size: int) -> tuple[list, list[int]]:
-    """A column the header lacks: every row takes the missing value (or every row fails)."""
-    try:
-        return [convert(None)] * size, []
-    except RowReject:
-        return [None] * size, list(range(size))
-
-
-def _column_names(header: Iterable[object]) -> list[str]:
+def column_names(header: Iterable[object]) -> list[str]:
     """Header cells as column names: trimmed text, an empty cell as ''."""
     return ["" if c is None else str(c).strip() for c in header]
