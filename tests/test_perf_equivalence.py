@@ -1,6 +1,6 @@
 """The batch path of the runner against the row path: the same bytes in every output file.
 
-The batch path (engine/run.py `_Batches`) is taken by a plain `evaluate`; a `trace_when` that
+The batch path (engine/batch.py `Batches`) is taken by a plain `evaluate`; a `trace_when` that
 never traces sends the same run down the row path, which scores one record at a time. The data
 is generated with every kind of trouble a batch must pass on exactly: unreadable and blank rows,
 refused cells, repeated ids (within a batch and across batches), unknown products, contracts
