@@ -53,6 +53,7 @@ class RunOptions:
     progress: Callable[[int], None] | None = None  # called with the rows read so far
     trace_when: Callable[[int, dict], bool] | None = None  # (row, record): score it with a tracer?
     on_traced: Callable[["Traced"], None] | None = None  # receives each traced row
+    workers: int | None = None  # processes for a large CSV (engine.parallel); None: one per core
 
 
 @dataclass(frozen=True)
@@ -232,6 +233,12 @@ def evaluate(program: Program, data: str | Path, options: RunOptions | None = No
              out_dir: str | Path | None = None, fixed: Iterable[Version] | None = None) -> RunResult:
     """Score every row of `data`; with `out_dir`, write results, rejects and a manifest there."""
     options = options or RunOptions()
+    if not fixed and options.workers != 1:
+        from engine.parallel import evaluate_split
+
+        result = evaluate_split(program, Path(data), options, Path(out_dir) if out_dir is not None else None)
+        if result is not None:
+            return result
     lanes = [Lane(program, v) for v in fixed] if fixed else [Lane(program)]
     outputs = _Outputs(Path(out_dir) if out_dir is not None else None)
     shown = display_path(Path(data))

@@ -26,9 +26,11 @@ manifest.json (versions and sha256, input sha256, engine version, counts).
 @click.argument("data", type=click.Path())
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), help="Write result files into this folder.")
 @click.option("--strict", is_flag=True, help="Exit 1 when any row is rejected.")
+@click.option("--workers", type=click.IntRange(min=1), default=None,
+              help="Processes for a large CSV (default: one per core, at most 4; 1: one process).")
 @read_options
 @json_option
-def evaluate(program, data, out_dir, strict, as_json, **read):
+def evaluate(program, data, out_dir, strict, workers, as_json, **read):
     """Score every contract in DATA by the version of PROGRAM in force on its signed date.
 
     PROGRAM is a folder of versions or one ruleset file; DATA a CSV, JSON Lines or XLSX export.
@@ -36,7 +38,7 @@ def evaluate(program, data, out_dir, strict, as_json, **read):
     """
     prog = load(program, as_json)
     with Progress(f"scoring {data}", not as_json) as progress:
-        options = run_options(progress=progress.update, **read)
+        options = run_options(progress=progress.update, workers=workers, **read)
         result = run_evaluate(prog, data, options, out_dir=out_dir)
     if as_json:
         emit_json(manifest(result, options) | {"out": out_dir})
