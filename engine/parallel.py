@@ -45,7 +45,7 @@ from engine.readers import KINDS, InputError, open_rows, sha256_of
 PARALLEL_BYTES = 20 << 20  # below this a second process costs more than it saves
 MAX_WORKERS = 4  # the automatic number of processes stops here (memory grows with each)
 _CHUNK = 1 << 20
-_ONE_BYTE_LINE_ENDS = ("utf-8", "ascii", "iso8859", "latin", "cp125", "cp437", "cp850", "mac-")
+_ONE_BYTE_LINE_ENDS = ("ascii", "iso8859", "latin", "cp125", "cp437", "cp850", "mac-")  # and utf-8
 
 
 def automatic_workers() -> int:
@@ -75,7 +75,7 @@ class _Part:
     counts: run.Counts
     partners: dict
     points_total: Decimal
-    unique: list  # per unique field, the values its rows claimed
+    unique: list  # per unique field, the values its rows claimed (a dict in this process, a list from a child)
     finest: int  # the smallest exponent of any points added
     largest: Decimal  # the largest size of any points added
     finite: bool
@@ -106,7 +106,7 @@ def _layout(program, data: Path, options: run.RunOptions, workers: int) -> list[
         probe = run._Loop(program, source, options, [run.Lane(program)], run._Outputs(None))
         if probe.newest.header_problems(source.header) or not probe._batchable():
             return None
-        if source._reader.line_num != 1 or not source.encoding.startswith(_ONE_BYTE_LINE_ENDS):
+        if source._reader.line_num != 1 or not _line_end_is_one_byte(source.encoding):
             return None  # a header over several lines; an encoding whose line end is wider
         encoding, delimiter = source.encoding, source.delimiter
     with open(data, "rb") as f:
@@ -127,6 +127,12 @@ def _layout(program, data: Path, options: run.RunOptions, workers: int) -> list[
             ranges.append(_Range(a, b, rows, lines))
             rows += lines
     return ranges
+
+
+def _line_end_is_one_byte(encoding: str) -> bool:
+    """UTF-8 or a one-byte encoding: a line end is a byte no other character contains (not utf-8-sig,
+    which would drop a BOM at the start of a range)."""
+    return encoding == "utf-8" or encoding.startswith(_ONE_BYTE_LINE_ENDS)
 
 
 def _cuts(f, header_end: int, size: int, parts: int, end_byte: bytes) -> list[int]:
@@ -266,7 +272,7 @@ def _evaluate_range(program, data: Path, options: run.RunOptions, part: _Range, 
             records = source._rows_read - part.rows_before
     finally:
         outputs.close()
-    unique = [list(seen) for _, seen in loop.newest.unique_seen]
+    unique = [seen for _, seen in loop.newest.unique_seen]
     return _Part(records, lane.counts, lane.partners, lane.points_total, unique, loop.finest, loop.largest,
                  loop.finite), loop
 
@@ -285,6 +291,7 @@ def _child(conn, program, data, options, part, newline, out_dir) -> None:
     try:
         with collector_paused():
             result, _ = _evaluate_range(program, data, options, part, newline, out_dir)
+            result.unique = [list(seen) for seen in result.unique]  # the rows they came from are not needed
     except BaseException:  # noqa: BLE001 - any failure means: run in one process
         result = None
     try:
@@ -297,6 +304,8 @@ def _run_ranges(program, data: Path, options: run.RunOptions, out_dir: Path | No
                 ranges: list[_Range]) -> run.RunResult | None:
     import multiprocessing
 
+    if "fork" not in multiprocessing.get_all_start_methods():
+        return None  # the children inherit the compiled program: no fork, no split
     context = multiprocessing.get_context("fork")
     newline = _newline(data)
     quiet = replace(options, progress=None)
@@ -318,13 +327,14 @@ def _run_ranges(program, data: Path, options: run.RunOptions, out_dir: Path | No
             first, loop = _evaluate_range(program, data, options, ranges[0], newline, out_dir)
         except InputError:
             return None
+        input_sha256 = sha256_of(data)  # while the children finish
         parts = [first] + [_receive(receive) for _, receive, _ in children]
         if not _exact(parts, ranges):
             return None
         if out_dir is not None:
             for _, _, part_out in children:
                 _append(part_out, out_dir)
-        return _result(program, data, options, out_dir, parts, loop.notes)
+        return _result(program, data, input_sha256, options, out_dir, parts, loop.notes)
     finally:
         for child, receive, _ in children:
             receive.close()
@@ -349,13 +359,15 @@ def _exact(parts: list, ranges: list[_Range]) -> bool:
         return False
     if any(p.records != r.lines for p, r in zip(parts[:-1], ranges[:-1])):
         return False
-    for field in range(len(parts[0].unique)):
-        seen: set = set()
-        for p in parts:
-            values = p.unique[field]
-            if not seen.isdisjoint(values):
+    for field, first in enumerate(parts[0].unique):
+        later: set = set()
+        for i, part in enumerate(parts[1:], 2):
+            values = part.unique[field]
+            # `in` on the dict, mapped in C: faster than dict_keys.isdisjoint on a list
+            if any(map(first.__contains__, values)) or not later.isdisjoint(values):
                 return False
-            seen.update(values)
+            if i < len(parts):
+                later.update(values)
     return _sums_exact(parts)
 
 
@@ -382,7 +394,7 @@ def _append(part_out: Path, out_dir: Path) -> None:
 # --------------------------------------------------------------------------- the merge
 
 
-def _result(program, data: Path, options: run.RunOptions, out_dir: Path | None, parts: list,
+def _result(program, data: Path, input_sha256: str, options: run.RunOptions, out_dir: Path | None, parts: list,
             notes: list) -> run.RunResult:
     """The run's result, partner files and manifest from the parts, merged in range order."""
     lane = run.Lane(program)
@@ -391,7 +403,7 @@ def _result(program, data: Path, options: run.RunOptions, out_dir: Path | None, 
         _merge_counts(lane.counts, part.counts)
         _merge_partners(lane.partners, part.partners)
         lane.points_total += part.points_total
-    result = run.RunResult(program, run.display_path(data), sha256_of(data), [lane], notes=notes)
+    result = run.RunResult(program, run.display_path(data), input_sha256, [lane], notes=notes)
     run.assign_tiers(lane)
     if out_dir is not None:
         run.write_partner_files(result, out_dir)
