@@ -109,10 +109,9 @@ def _layout(program, data: Path, options: run.RunOptions, workers: int) -> list[
         if source._reader.line_num != 1 or not _line_end_is_one_byte(source.encoding):
             return None  # a header over several lines; an encoding whose line end is wider
         encoding, delimiter = source.encoding, source.delimiter
+    end_byte = _newline(data).encode("ascii")
     with open(data, "rb") as f:
-        start = f.read(_CHUNK)
-        end_byte = b"\r" if b"\r" in start and b"\n" not in start else b"\n"  # as engine.readers splits
-        header_end = start.find(end_byte) + 1
+        header_end = f.read(_CHUNK).find(end_byte) + 1
         size = os.fstat(f.fileno()).st_size
         if header_end == 0:
             return None
@@ -281,6 +280,7 @@ def _evaluate_range(program, data: Path, options: run.RunOptions, part: _Range, 
 
 
 def _newline(data: Path) -> str:
+    """The line end engine.readers splits a one-byte-line-end file on: CR when the start has no LF."""
     with open(data, "rb") as f:
         start = f.read(_CHUNK)
     return "\r" if b"\r" in start and b"\n" not in start else "\n"

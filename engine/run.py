@@ -233,7 +233,7 @@ def evaluate(program: Program, data: str | Path, options: RunOptions | None = No
              out_dir: str | Path | None = None, fixed: Iterable[Version] | None = None) -> RunResult:
     """Score every row of `data`; with `out_dir`, write results, rejects and a manifest there."""
     options = options or RunOptions()
-    if not fixed and options.workers != 1:
+    if not fixed and options.workers != 1:  # a large plain CSV may run split over processes
         from engine.parallel import evaluate_split
 
         result = evaluate_split(program, Path(data), options, Path(out_dir) if out_dir is not None else None)
