@@ -1,9 +1,10 @@
 """A CSV split over several processes against one process: the same bytes in every output file.
 
 The threshold is set to 0 so small generated files take the split path; every run is compared,
-file by file, with `workers=1`, and each test says whether the split path must have completed
-(`taken`) or fallen back to one process (rows numbered wrongly otherwise, repeats across ranges,
-sums that could be rounded, unreadable files).
+file by file, with `workers=1`, and each test says how the split run must have ended: `merged`
+(the children's parts), `continued` (this process went on after the first range: repeats across
+ranges, sums that could be rounded) or not at all (run again in one process: rows that would be
+numbered wrongly, unreadable files, encodings and files not to split).
 """
 from __future__ import annotations
 
@@ -28,16 +29,16 @@ def program():
 
 @pytest.fixture
 def split(monkeypatch):
-    """Every CSV splits; yields the list of runs the split path completed (one entry per run)."""
+    """Every CSV splits; yields the ways the split runs ended: "merged" (the children's parts), or
+    "continued" (this process went on after the first range); none when it ran in one process."""
     monkeypatch.setattr(parallel, "PARALLEL_BYTES", 0)
-    done = []
-    merge = parallel._result
-
-    def counted(*args):
-        done.append(args[-2])
-        return merge(*args)
-    monkeypatch.setattr(parallel, "_result", counted)
-    return done
+    ended = []
+    for name in ("merged", "continue"):
+        def spy(*args, _name=name, _real=getattr(parallel, f"_{name}")):
+            ended.append(_name.replace("continue", "continued"))
+            return _real(*args)
+        monkeypatch.setattr(parallel, f"_{name}", spy)
+    return ended
 
 
 def _rows(rng: random.Random, count: int, start: int = 0) -> list[list[str]]:
@@ -52,6 +53,14 @@ def _rows(rng: random.Random, count: int, start: int = 0) -> list[list[str]]:
         if cells[0].startswith("C-") and cells[0] != f"C-{n:05d}":
             cells[0] = f"C-{max(n - 1, 0):05d}"
         rows.append(cells)
+    return rows
+
+
+def _repeat_far_apart(rows: list, first: int, later: int) -> list:
+    """A clean row at `first` whose id the clean row at `later` repeats."""
+    rows[first] = [f"C-{first:05d}", "P-001", "2017-03-01", "O2 Business S", "new", "1", ""]
+    rows[first + 1][0] = f"C-{first + 1:05d}"
+    rows[later] = [f"C-{first:05d}", "P-002", "2017-04-01", "O2 Business M", "new", "2", ""]
     return rows
 
 
@@ -84,7 +93,7 @@ def test_generated_data_gives_the_same_bytes_split(program, tmp_path, monkeypatc
     monkeypatch.setattr(run, "BATCH_ROWS", batch)
     data = _write(tmp_path / "contracts.csv", _rows(random.Random(seed), rows))
     result, _ = _compare(program, data, tmp_path, workers=workers)
-    assert len(split) == 1
+    assert split == ["merged"]
     c = result.counts
     assert c.rejected and c.unscored and c.scored and c.uncovered and c.unscored_reasons["no version in force"]
     assert c.rejected_fields["contract_id"]  # repeats within a range
@@ -97,7 +106,7 @@ def test_the_ranges_continue_each_others_row_numbers(program, tmp_path, split):
     rows[1700] = rows[1700][:3]  # a row too short names its own row number
     data = _write(tmp_path / "c.csv", rows)
     _compare(program, data, tmp_path)
-    assert split
+    assert split == ["merged"]
     rejects = (tmp_path / "split2" / "rejects.csv").read_text()
     assert '1702,(row),,"row 1702 has 3 cells' in rejects
 
@@ -108,7 +117,7 @@ def test_quoted_cells_with_commas_and_line_breaks_after_the_cut(program, tmp_pat
     rows[1601][3] = "O2 Business S\nwith a second line"
     rows[1602][1] = 'P-"quoted"\r\nand more'
     _compare(program, _write(tmp_path / "c.csv", rows), tmp_path)
-    assert split
+    assert split == ["merged"]
 
 
 def test_a_line_break_in_a_cell_before_the_cut_runs_in_one_process(program, tmp_path, split):
@@ -140,15 +149,15 @@ def test_the_last_line_of_a_range_must_close_its_quotes():
     assert not parallel._closes_record(b"C-1,\xff\n", "utf-8", ",")
 
 
-@pytest.mark.parametrize("again", [False, True])
-def test_an_id_repeated_across_the_cut_runs_in_one_process(program, tmp_path, split, again):
+@pytest.mark.parametrize("again, workers", [(False, 2), (True, 2), (True, 3)])
+def test_an_id_repeated_across_the_cut_goes_on_in_this_process(program, tmp_path, split, again, workers):
     rows = _rows(random.Random(9), 2000)
     rows[1800][0] = rows[10][0]
     if again:
         rows[1900][0] = rows[10][0]
-    result, _ = _compare(program, _write(tmp_path / "c.csv", rows), tmp_path)
-    assert not split
-    rejects = (tmp_path / "split2" / "rejects.csv").read_text()
+    result, _ = _compare(program, _write(tmp_path / "c.csv", rows), tmp_path, workers=workers)
+    assert split == ["continued"]  # one process's run after the first range
+    rejects = (tmp_path / f"split{workers}" / "rejects.csv").read_text()
     assert f"`contract_id` '{rows[10][0]}' repeats row 12" in rejects
     repeats = [line for line in rejects.splitlines() if line.endswith(f"'{rows[10][0]}' repeats row 12")]
     assert len(repeats) == (2 if again else 1)
@@ -158,7 +167,7 @@ def test_line_ends_cr_only_and_crlf(program, tmp_path, split):
     rows = _rows(random.Random(10), 1500)
     for end in ("\r", "\r\n"):
         _compare(program, _write(tmp_path / "c.csv", rows, newline=end), tmp_path)
-    assert len(split) == 2
+    assert split == ["merged"] * 2
 
 
 def test_semicolons_decimal_commas_a_bom_and_cp1252(program, tmp_path, split):
@@ -169,7 +178,7 @@ def test_semicolons_decimal_commas_a_bom_and_cp1252(program, tmp_path, split):
     _compare(program, tmp_path / "bom.csv", tmp_path, decimal_comma=True)
     (tmp_path / "ansi.csv").write_bytes(text[1:].encode("cp1252", errors="replace"))
     _compare(program, tmp_path / "ansi.csv", tmp_path, decimal_comma=True, encoding="cp1252")
-    assert len(split) == 2
+    assert split == ["merged"] * 2
 
 
 def test_header_notes_and_a_quoted_header(program, tmp_path, split):
@@ -181,7 +190,7 @@ def test_header_notes_and_a_quoted_header(program, tmp_path, split):
     data = tmp_path / "q.csv"
     data.write_text(quoted + _write(tmp_path / "c.csv", rows).read_text().split("\n", 1)[1], encoding="utf-8")
     _compare(program, data, tmp_path)
-    assert len(split) == 2
+    assert split == ["merged"] * 2
 
 
 def test_utf16_runs_in_one_process(program, tmp_path, split):
@@ -208,7 +217,14 @@ def test_unreadable_bytes_give_the_one_process_error(program, tmp_path, split):
     assert not split
 
 
-def test_sums_that_could_be_rounded_run_in_one_process(program, tmp_path, split, monkeypatch):
+def test_an_id_repeated_between_two_children_goes_on_in_this_process(program, tmp_path, split):
+    rows = _repeat_far_apart(_rows(random.Random(21), 2400), 1000, 2200)  # in the second and third of 3
+    _compare(program, _write(tmp_path / "c.csv", rows), tmp_path, workers=3)
+    assert split == ["continued"]
+    assert "'C-01000' repeats row 1002" in (tmp_path / "split3" / "rejects.csv").read_text()
+
+
+def test_sums_that_could_be_rounded_are_added_in_row_order(program, tmp_path, split, monkeypatch):
     rules = PROGRAM / "2016-03.rules"
     text = rules.read_text(encoding="utf-8")
     thirds = text.replace("points mobile_tariffs[product, customer] * quantity",
@@ -219,9 +235,9 @@ def test_sums_that_could_be_rounded_run_in_one_process(program, tmp_path, split,
     data = _write(tmp_path / "c.csv", _rows(random.Random(14), 1500))
     thirds_program = load_program(tmp_path / "prog")
     result, _ = _compare(thirds_program, data, tmp_path)
-    assert not split and result.counts.scored
+    assert split == ["continued"] and result.counts.scored
     _compare(program, data, tmp_path)  # the whole-number program splits
-    assert len(split) == 1
+    assert split == ["continued", "merged"]
 
 
 def test_the_bound_on_sums():
@@ -242,17 +258,31 @@ def test_progress_ends_with_the_rows_of_the_whole_run(program, tmp_path, split, 
     seen = []
     data = _write(tmp_path / "c.csv", _rows(random.Random(19), 1000))
     result = evaluate(program, data, RunOptions(workers=2, progress=seen.append))
-    assert split and seen == sorted(seen) and len(seen) >= 3
+    assert split == ["merged"] and seen == sorted(seen) and len(seen) >= 3
     assert seen[-1] == result.counts.rows > seen[-2]
 
 
-def test_without_an_output_folder(program, tmp_path, split):
-    data = _write(tmp_path / "c.csv", _rows(random.Random(16), 1000))
+def test_progress_goes_on_when_this_process_goes_on(program, tmp_path, split, monkeypatch):
+    monkeypatch.setattr(run, "BATCH_ROWS", 100)
+    monkeypatch.setattr(run, "PROGRESS_EVERY", 250)
+    rows = _repeat_far_apart(_rows(random.Random(19), 1000), 3, 900)
+    seen = []
+    result = evaluate(program, _write(tmp_path / "c.csv", rows), RunOptions(workers=2, progress=seen.append))
+    assert split == ["continued"] and seen == sorted(seen) and seen[-1] == result.counts.rows
+
+
+@pytest.mark.parametrize("repeat", [False, True])
+def test_without_an_output_folder(program, tmp_path, split, repeat):
+    rows = _rows(random.Random(16), 1000)
+    if repeat:
+        _repeat_far_apart(rows, 3, 900)
+    data = _write(tmp_path / "c.csv", rows)
     result = evaluate(program, data, RunOptions(workers=2))
     single = evaluate(program, data, RunOptions(workers=1))
-    assert split and result.counts.to_json() == single.counts.to_json()
-    assert [(p.partner_id, p.period, p.points, p.tier) for p in result.partners] == \
-           [(p.partner_id, p.period, p.points, p.tier) for p in single.partners]
+    assert split == ["continued" if repeat else "merged"]
+    assert result.counts.to_json() == single.counts.to_json() and result.counts.rejected_fields["contract_id"]
+    assert [(p.partner_id, p.period, p.points, p.scored, p.tier) for p in result.partners] == \
+           [(p.partner_id, p.period, p.points, p.scored, p.tier) for p in single.partners]
 
 
 def test_small_files_and_traced_runs_stay_in_one_process(program, tmp_path, monkeypatch):
@@ -282,6 +312,6 @@ def test_the_cli_option(program, tmp_path, split):
                                        "--workers", workers])
         assert got.exit_code == 0, got.output
         outs.append(json.loads(got.output)["counts"])
-    assert outs[0] == outs[1] and len(split) == 1
+    assert outs[0] == outs[1] and split == ["merged"]
     got = CliRunner().invoke(cli, ["evaluate", str(PROGRAM), str(data), "--workers", "0"])
     assert got.exit_code != 0
