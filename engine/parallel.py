@@ -199,20 +199,22 @@ def _closes_record(line: bytes, encoding: str, delimiter: str) -> bool:
 # --------------------------------------------------------------------------- one range
 
 
-class _RangeSource:
-    """Swaps a CSV source's text stream for one over a byte range; the header stays the file's."""
+def _open_range(data: Path, options: run.RunOptions, part: _Range, newline: str):
+    """A CSV source (engine.readers) whose records are those of `part`, numbered after the ones before.
 
-    @staticmethod
-    def open(data: Path, options: run.RunOptions, part: _Range, newline: str):
-        """A CSV source (engine.readers) whose records are those of `part`, numbered after the ones before."""
-        source = open_rows(data, delimiter=options.delimiter, encoding=options.encoding)
-        source._stream.close()  # and with it the whole file's handle
-        raw = io.BufferedReader(_ByteRange(data, part.start, part.end), buffer_size=_CHUNK)
-        source._handle = raw
-        source._stream = io.TextIOWrapper(raw, encoding=source.encoding, newline=newline)
-        source._reader = csv.reader(source._stream, delimiter=source.delimiter, strict=False)
-        source._rows_read = part.rows_before
-        return source
+    engine.readers reads a whole file; opening it as usual keeps its header check, delimiter sniffing
+    and error messages, and only the text stream behind the csv reader (and the row count) is
+    swapped for one over the range: the reader's own attributes, which tests/test_parallel.py holds
+    to the one-process output.
+    """
+    source = open_rows(data, delimiter=options.delimiter, encoding=options.encoding)
+    source._stream.close()  # and with it the whole file's handle
+    raw = io.BufferedReader(_ByteRange(data, part.start, part.end), buffer_size=_CHUNK)
+    source._handle = raw
+    source._stream = io.TextIOWrapper(raw, encoding=source.encoding, newline=newline)
+    source._reader = csv.reader(source._stream, delimiter=source.delimiter, strict=False)
+    source._rows_read = part.rows_before
+    return source
 
 
 class _ByteRange(io.RawIOBase):
@@ -268,7 +270,7 @@ def _evaluate_range(program, data: Path, options: run.RunOptions, part: _Range, 
     lane = run.Lane(program)
     outputs = run._Outputs(out_dir)
     try:
-        with _RangeSource.open(data, options, part, newline) as source:
+        with _open_range(data, options, part, newline) as source:
             loop = _RangeLoop(program, source, options, [lane], outputs)
             loop.run()
             records = source._rows_read - part.rows_before
@@ -429,7 +431,7 @@ def _continue(program, data: Path, options: run.RunOptions, ranges: list[_Range]
         options = replace(options, progress=lambda rows: report(before + rows))
     outputs = _Appending(out_dir)
     try:
-        with _RangeSource.open(data, options, rest, newline) as source:
+        with _open_range(data, options, rest, newline) as source:
             loop = run._Loop(program, source, options, [lane], outputs)
             for (_, seen), (_, earlier) in zip(loop.newest.unique_seen, first.newest.unique_seen):
                 seen.update(earlier)
