@@ -33,7 +33,6 @@ Design:
 from __future__ import annotations
 
 import csv
-import io
 import os
 import shutil
 import tempfile
@@ -109,7 +108,7 @@ def _layout(program, data: Path, options: run.RunOptions, workers: int) -> list[
         probe = run._Loop(program, source, options, [run.Lane(program)], run._Outputs(None))
         if probe.newest.header_problems(source.header) or not probe._batchable():
             return None
-        if source._reader.line_num != 1 or not _line_end_is_one_byte(source.encoding):
+        if source.header_lines != 1 or not _line_end_is_one_byte(source.encoding):
             return None  # a header over several lines; an encoding whose line end is wider
         encoding, delimiter = source.encoding, source.delimiter
     end_byte = _newline(data).encode("ascii")
@@ -202,47 +201,12 @@ def _closes_record(line: bytes, encoding: str, delimiter: str) -> bool:
 def _open_range(data: Path, options: run.RunOptions, part: _Range, newline: str):
     """A CSV source (engine.readers) whose records are those of `part`, numbered after the ones before.
 
-    engine.readers reads a whole file; opening it as usual keeps its header check, delimiter sniffing
-    and error messages, and only the text stream behind the csv reader (and the row count) is
-    swapped for one over the range: the reader's own attributes, which tests/test_parallel.py holds
-    to the one-process output.
+    Opening the file as usual keeps the reader's header check, delimiter sniffing and error
+    messages; `restrict` then points it at the range.
     """
     source = open_rows(data, delimiter=options.delimiter, encoding=options.encoding)
-    source._stream.close()  # and with it the whole file's handle
-    raw = io.BufferedReader(_ByteRange(data, part.start, part.end), buffer_size=_CHUNK)
-    source._handle = raw
-    source._stream = io.TextIOWrapper(raw, encoding=source.encoding, newline=newline)
-    source._reader = csv.reader(source._stream, delimiter=source.delimiter, strict=False)
-    source._rows_read = part.rows_before
+    source.restrict(part.start, part.end, part.rows_before, newline)
     return source
-
-
-class _ByteRange(io.RawIOBase):
-    """Bytes [start, end) of a file as a raw stream."""
-
-    def __init__(self, path: Path, start: int, end: int):
-        super().__init__()
-        self._file = open(path, "rb", buffering=0)
-        self._file.seek(start)
-        self._at, self._end = start, end
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer) -> int:
-        size = min(len(buffer), self._end - self._at)
-        if size <= 0:
-            return 0
-        n = self._file.readinto(memoryview(buffer).cast("B")[:size])
-        self._at += n
-        return n
-
-    def tell(self) -> int:
-        return self._at
-
-    def close(self) -> None:
-        self._file.close()
-        super().close()
 
 
 class _RangeLoop(run._Loop):
@@ -273,7 +237,7 @@ def _evaluate_range(program, data: Path, options: run.RunOptions, part: _Range, 
         with _open_range(data, options, part, newline) as source:
             loop = _RangeLoop(program, source, options, [lane], outputs)
             loop.run()
-            records = source._rows_read - part.rows_before
+            records = source.records_read - part.rows_before
     finally:
         outputs.close()
     unique = [seen for _, seen in loop.newest.unique_seen]

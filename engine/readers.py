@@ -276,6 +276,26 @@ class _CsvSource(_TextSource):
 
     kind = "csv"
 
+    @property
+    def header_lines(self) -> int:
+        """The lines the header record took (more than 1 when a quoted name holds a line break)."""
+        return self._reader.line_num
+
+    @property
+    def records_read(self) -> int:
+        """Records read so far, the header included, counting on from `restrict`'s `rows_before`."""
+        return self._rows_read
+
+    def restrict(self, start: int, end: int, rows_before: int, newline: str) -> None:
+        """From now on read only bytes [start, end) of the file, numbering its records after
+        `rows_before` (engine.parallel evaluates byte ranges of one export in several processes)."""
+        self._stream.close()  # and with it the whole file's handle
+        raw = io.BufferedReader(_ByteRange(self.path, start, end), buffer_size=_CHUNK)
+        self._handle = raw
+        self._stream = io.TextIOWrapper(raw, encoding=self.encoding, newline=newline)
+        self._reader = csv.reader(self._stream, delimiter=self.delimiter, strict=False)
+        self._rows_read = rows_before
+
     def __init__(self, path: Path, delimiter: str | None, encoding: str):
         if delimiter is not None and len(delimiter) != 1:
             raise InputError(path, f"the delimiter must be one character, got '{delimiter}'")
@@ -404,6 +424,34 @@ def _fitted(chunk: list, start: int, width: int) -> tuple[list, list]:
         rows.append(row)
         raws.append(_fit(cells, width, row, "csv"))
     return rows, raws
+
+
+class _ByteRange(io.RawIOBase):
+    """Bytes [start, end) of a file as a raw stream."""
+
+    def __init__(self, path: Path, start: int, end: int):
+        super().__init__()
+        self._file = open(path, "rb", buffering=0)
+        self._file.seek(start)
+        self._at, self._end = start, end
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        size = min(len(buffer), self._end - self._at)
+        if size <= 0:
+            return 0
+        n = self._file.readinto(memoryview(buffer).cast("B")[:size])
+        self._at += n
+        return n
+
+    def tell(self) -> int:
+        return self._at
+
+    def close(self) -> None:
+        self._file.close()
+        super().close()
 
 
 def sniff(line: str) -> str:
