@@ -532,11 +532,9 @@ def tier_counts(result: RunResult) -> dict[str, dict[str, int]]:
 
 def write_manifest(result: RunResult, out_dir: Path, options: RunOptions) -> None:
     """manifest.json, with the sha256 of every output file written before it."""
-    import hashlib
-
     data = manifest(result, options)
-    data["outputs"] = {
-        name: hashlib.sha256((out_dir / name).read_bytes()).hexdigest()
+    data["outputs"] = {  # streamed: an output as large as the export never sits in memory whole
+        name: sha256_of(out_dir / name)
         for name in ("contracts.csv", "rejects.csv", "partners.csv", "partner_rules.csv")
     }
     (out_dir / "manifest.json").write_text(json.dumps(data, indent=2, sort_keys=False) + "\n", encoding="utf-8")
