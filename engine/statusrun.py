@@ -121,12 +121,15 @@ def points_by_partner(program: Program, data: str, options: RunOptions) -> tuple
     return out, result.counts.last_signed
 
 
-def partner_chain(program: Program, data: str, partner_id: str, legacy_path: str | None,
-                  options: RunOptions) -> list[str]:
-    """The chain of status decisions of one partner across periods, as lines with `file:line`."""
-    legacy = read_legacy(legacy_path) if legacy_path else {}
-    points, last = points_by_partner(program, data, options)
-    report = status_report(program, points, legacy, last)
+def partner_chain(program: Program, partner_id: str, points: dict[str, Decimal], legacy: str | None,
+                  as_of: date | None) -> list[str]:
+    """The chain of status decisions of one partner across periods, as lines with `file:line`.
+
+    `points` is the partner's points per period and `legacy` its legacy status: a review looks at
+    nothing else of other partners, so explaining one partner needs no second pass over the data.
+    """
+    legacy_map = {partner_id: legacy} if legacy else {}
+    report = status_report(program, {partner_id: points} if points else {}, legacy_map, as_of)
     lines = explain_chain(d for d in report.decisions if d.partner_id == partner_id)
     lines += [standing_line(s, report.current) for s in report.standings if s.partner_id == partner_id]
     return lines

@@ -244,3 +244,15 @@ def test_status_files_have_headers_even_when_empty(capsys, tmp_path):
         "partner_id,period,status,points,earned_so_far,target,needed_to_keep,next_tier,needed_for_next"]
     reviews = (tmp_path / "status.csv").read_text().splitlines()
     assert reviews[0].startswith("partner_id,period,status_before") and len(reviews) > 36
+
+
+@pytest.mark.parametrize("partner", ["P-008", "P-009", "P-037", "P-033"])
+def test_explain_chain_agrees_with_status(capsys, partner):
+    _, out, _ = run(capsys, "status", PROGRAM, DATA, "--legacy", LEGACY, "--json")
+    status = json.loads(out)
+    reviews = [r for r in status["reviews"] if r["partner_id"] == partner]
+    _, out, _ = run(capsys, "explain", PROGRAM, DATA, "--partner", partner, "--legacy", LEGACY, "--json")
+    chain = json.loads(out)["status"]
+    assert reviews and len(chain) == len(reviews) + 1  # one line per review, then the standing
+    for review, line in zip(reviews, chain):
+        assert f"-> {review['status_after']} " in line or line.endswith(f"-> {review['status_after']}")

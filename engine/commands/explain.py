@@ -60,18 +60,18 @@ def _traced_rows(prog, data, read: dict, when):
     found = []
     with Progress(f"reading {data}", True) as progress:
         options = run_options(progress=progress.update, trace_when=when, on_traced=found.append, **read)
-        evaluate(prog, data, options)
-    return found
+        result = evaluate(prog, data, options)
+    return found, result
 
 
 def _contract(prog, data, contract_id, row, why_not_rule, level, as_json, read) -> int:
     from engine.explain import UnknownRule, contract_json, contract_tree, why_not, why_not_tree
 
     if contract_id is not None:
-        rows = _traced_rows(prog, data, read, lambda n, rec: rec["contract_id"] == contract_id)
+        rows, _ = _traced_rows(prog, data, read, lambda n, rec: rec["contract_id"] == contract_id)
         what = f"contract {contract_id}"
     else:
-        rows = _traced_rows(prog, data, read, lambda n, rec: n == row)
+        rows, _ = _traced_rows(prog, data, read, lambda n, rec: n == row)
         what = f"row {row}"
     if not rows:
         raise Failure(f"{data}: no valid row with {what} (a rejected row is listed in rejects.csv by `points evaluate`)")
@@ -97,17 +97,21 @@ def _contract(prog, data, contract_id, row, why_not_rule, level, as_json, read) 
 def _partner(prog, data, partner_id, period, legacy, level, as_json, read) -> int:
     from engine.explain import explain_partner, partner_json, partner_tree
 
-    rows = _traced_rows(prog, data, read, lambda n, rec: rec["partner_id"] == partner_id)
+    from engine.statusrun import read_legacy
+
+    rows, result = _traced_rows(prog, data, read, lambda n, rec: rec["partner_id"] == partner_id)
+    legacy_status = read_legacy(legacy).get(partner_id) if legacy else None
     periods = sorted({_period(prog, r) for r in rows})
     if period is not None:
-        if period not in periods and not (legacy and _has_legacy(legacy, partner_id)):
+        if period not in periods and legacy_status is None:
             raise Failure(f"{data}: partner {partner_id} has no contracts in period {period}"
                           + (f"; its periods: {', '.join(periods)}" if periods else ""))
         periods = [period]
     if not periods and not legacy:
         raise Failure(f"{data}: no valid row for partner {partner_id}")
     explanations = [explain_partner(prog, [r for r in rows if _period(prog, r) == p], partner_id, p) for p in periods]
-    chain = _status_chain(prog, data, partner_id, legacy, read) if legacy or _has_review(prog) else []
+    chain = _status_chain(prog, partner_id, rows, legacy_status, legacy, result.counts.last_signed) \
+        if legacy or _has_review(prog) else []
     if explanations:
         explanations[-1].status_lines = chain
     if as_json:
@@ -140,20 +144,21 @@ def _has_review(prog) -> bool:
     return any(v.ruleset.review is not None for v in prog.versions)
 
 
-def _has_legacy(path: str, partner_id: str) -> bool:
-    from engine.statusrun import read_legacy
+def _status_chain(prog, partner_id, rows, legacy_status, legacy_path, last_signed) -> list[str]:
+    """The partner's review decisions and standing, from its own traced contracts."""
+    from decimal import Decimal
 
-    return partner_id in read_legacy(path)
-
-
-def _status_chain(prog, data, partner_id, legacy, read) -> list[str]:
     from engine.status import StatusError
     from engine.statusrun import partner_chain
 
+    points: dict[str, Decimal] = {}
+    for r in rows:  # a period with contracts but no points still counts (as zero), as in a run
+        label = _period(prog, r)
+        points[label] = points.get(label, Decimal(0)) + (r.points if r.status == "scored" else 0)
     try:
-        return partner_chain(prog, data, partner_id, legacy, run_options(**read))
+        return partner_chain(prog, partner_id, points, legacy_status, last_signed)
     except StatusError as err:
-        raise Failure(f"{legacy or prog.versions[-1].path}: {err}") from None
+        raise Failure(f"{legacy_path or prog.versions[-1].path}: {err}") from None
 
 
 def _print(renderable) -> None:
