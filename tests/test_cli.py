@@ -256,3 +256,30 @@ def test_explain_chain_agrees_with_status(capsys, partner):
     assert reviews and len(chain) == len(reviews) + 1  # one line per review, then the standing
     for review, line in zip(reviews, chain):
         assert f"-> {review['status_after']} " in line or line.endswith(f"-> {review['status_after']}")
+
+
+def _without_quality(text: str) -> str:
+    """The ruleset with its `input quality` and `quality` blocks cut out."""
+    import re
+
+    for head in (r"input quality \{", r"\nquality \{"):
+        match = re.search(head, text)
+        assert match, head
+        end = text.index("\n}", match.start()) + 2
+        text = text[:match.start()] + "\n" + text[end:]
+    return text
+
+
+def test_quality_never_changes_points_or_tiers(capsys, tmp_path):
+    bare = tmp_path / "bare"
+    bare.mkdir()
+    for f in sorted(Path(PROGRAM).glob("*.rules")):
+        (bare / f.name).write_text(_without_quality(f.read_text(encoding="utf-8")), encoding="utf-8")
+    assert "kpi" not in (bare / "2016-03.rules").read_text(encoding="utf-8")
+    for program, out in ((PROGRAM, tmp_path / "with"), (str(bare), tmp_path / "without")):
+        assert run(capsys, "evaluate", program, DATA, "--out", str(out))[0] == 0
+        code, status, _ = run(capsys, "status", program, DATA, "--legacy", LEGACY, "--json")
+        decisions = [{k: v for k, v in r.items() if k != "at"} for r in json.loads(status)["reviews"]]
+        (out / "status.json").write_text(json.dumps(decisions), encoding="utf-8")  # `at` names the file
+    for name in ("contracts.csv", "partners.csv", "partner_rules.csv", "status.json"):
+        assert (tmp_path / "with" / name).read_bytes() == (tmp_path / "without" / name).read_bytes(), name
