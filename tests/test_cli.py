@@ -132,7 +132,7 @@ def test_explain_partner_shows_chain_and_standing(capsys):
     assert code == 0 and [p["period"] for p in data["periods"]] == ["2016", "2017", "2018"]
     chain = data["status"]
     assert chain[0].startswith("2016: legacy 'Premium' -> Expert (")
-    assert "downgrade at most 1 level" in chain[1] and "-> Advanced" in chain[1]
+    assert "downgrade to earned" in chain[1] and "-> Advanced" in chain[1]
     assert chain[-1].startswith("2018 so far: ") and "more to keep it" in chain[-1]
 
 
@@ -283,3 +283,17 @@ def test_quality_never_changes_points_or_tiers(capsys, tmp_path):
         (out / "status.json").write_text(json.dumps(decisions), encoding="utf-8")  # `at` names the file
     for name in ("contracts.csv", "partners.csv", "partner_rules.csv", "status.json"):
         assert (tmp_path / "with" / name).read_bytes() == (tmp_path / "without" / name).read_bytes(), name
+
+
+def test_example_data_falls_two_levels_under_each_policy(capsys):
+    code, out, _ = run(capsys, "status", PROGRAM, DATA, "--legacy", LEGACY, "--as-of", "2018-12-31", "--json")
+    order = ["Basic", "Advanced", "Expert", "ExpertPlus"]
+    falls = {}
+    for r in json.loads(out)["reviews"]:
+        before, earned, after = (order.index(r[k]) for k in ("status_before", "earned", "status_after"))
+        if before - earned >= 2:
+            falls.setdefault(r["rule"].split(" (")[0].split(" 1 of")[0], []).append(before - after)
+    assert code == 0
+    assert set(falls["downgrade at most 1 level"]) == {1}   # 2016.03: one level, whatever was earned
+    assert set(falls["downgrade to earned"]) >= {2}         # 2017.01: straight to the earned tier
+    assert set(falls["grace period"]) == {0}                # 2018.01: kept for the year of grace

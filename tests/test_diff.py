@@ -262,13 +262,14 @@ def test_o2_business_2016_to_2017_shows_the_changes_its_header_lists():
         'table fixed_line, "O2 DSL Business 16": 60 -> 50',
         "tier Advanced: from 7_500 -> from 8_000",
         'rule "Unite pool volume": cap at most 2_500 -> at most 3_000',
+        "review: downgrade at most 1 level -> downgrade to earned",
     } <= lines
 
 
 def test_o2_business_2017_to_2018_shows_the_changes_its_header_lists():
     lines = _program_diff("2017-01.rules", "2018-01.rules")
     assert lines == {
-        "review: downgrade at most 1 level -> downgrade after 1 grace period",
+        "review: downgrade to earned -> downgrade after 1 grace period",
         "tier Expert: keep added: 12_000",
         'product "O2 VDSL Business 250" added to table fixed_line: 220',
         'table mobile_tariffs, "O2 Business M" / existing: 55 -> 60',
