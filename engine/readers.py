@@ -276,6 +276,14 @@ class _CsvSource(_TextSource):
 
     kind = "csv"
 
+    def fraction_read(self) -> float | None:
+        """The position of the file handle under the text stream over the file's size (read-ahead
+        included: fine for a progress bar)."""
+        try:
+            return min(self._handle.tell() / self.size, 1.0) if self.size and self._handle else None
+        except (OSError, ValueError):
+            return None
+
     @property
     def header_lines(self) -> int:
         """The lines the header record took (more than 1 when a quoted name holds a line break)."""

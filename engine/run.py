@@ -51,6 +51,8 @@ class RunOptions:
     encoding: str = "utf-8"  # text encoding of CSV / JSON Lines
     sheet: str | None = None  # XLSX sheet; None: the first
     progress: Callable[[int], None] | None = None  # called with the rows read so far
+    on_source: Callable[[object], None] | None = None  # told the open RowSource (a progress bar asks
+    # it for fraction_read())
     trace_when: Callable[[int, dict], bool] | None = None  # (row, record): score it with a tracer?
     on_traced: Callable[["Traced"], None] | None = None  # receives each traced row
     workers: int | None = None  # processes for a large CSV (engine.parallel); None: one per core
@@ -245,6 +247,8 @@ def evaluate(program: Program, data: str | Path, options: RunOptions | None = No
     try:
         with open_rows(Path(data), delimiter=options.delimiter, encoding=options.encoding,
                        **({"sheet": options.sheet} if options.sheet else {})) as source:
+            if options.on_source is not None:
+                options.on_source(source)
             loop = _Loop(program, source, options, lanes, outputs)
             loop.run()
     finally:

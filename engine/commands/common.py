@@ -28,29 +28,47 @@ def run_options(decimal_comma: bool, delimiter: str | None, encoding: str, sheet
 
 
 class Progress:
-    """A progress line on stderr for long inputs, shown only on a terminal."""
+    """A progress bar on stderr for long inputs, shown only on a terminal.
+
+    The runner reports rows; the open source (handed over through RunOptions.on_source) says how
+    much of the file has been read, which makes the bar. Without it (a split run's ranges) the bar
+    is a spinner with the row count.
+    """
 
     def __init__(self, label: str, enabled: bool):
         self.enabled = enabled and sys.stderr.isatty()
         self.label = label
+        self.source = None
         self._progress = None
         self._task = None
 
     def __enter__(self):
         if self.enabled:
             from rich.console import Console
-            from rich.progress import Progress as RichProgress, SpinnerColumn, TextColumn, TimeElapsedColumn
+            from rich.progress import (
+                BarColumn, Progress as RichProgress, SpinnerColumn, TaskProgressColumn, TextColumn,
+                TimeElapsedColumn,
+            )
 
-            self._progress = RichProgress(SpinnerColumn(), TextColumn("{task.description}"),
-                                          TextColumn("{task.completed:,} rows"), TimeElapsedColumn(),
-                                          console=Console(stderr=True), transient=True)
+            self._progress = RichProgress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
+                                          TaskProgressColumn(), TextColumn("{task.fields[rows]:,} rows"),
+                                          TimeElapsedColumn(), console=Console(stderr=True), transient=True)
             self._progress.start()
-            self._task = self._progress.add_task(self.label, total=None)
+            self._task = self._progress.add_task(self.label, total=None, rows=0)
         return self
 
+    def attach(self, source) -> None:
+        """The source being read: its fraction_read() drives the bar."""
+        self.source = source
+
     def update(self, rows: int) -> None:
-        if self._progress is not None:
-            self._progress.update(self._task, completed=rows)
+        if self._progress is None:
+            return
+        fraction = self.source.fraction_read() if self.source is not None else None
+        if fraction is None:
+            self._progress.update(self._task, rows=rows)
+        else:
+            self._progress.update(self._task, total=1000, completed=int(fraction * 1000), rows=rows)
 
     def __exit__(self, *exc):
         if self._progress is not None:

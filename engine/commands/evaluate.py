@@ -38,7 +38,7 @@ def evaluate(program, data, out_dir, strict, workers, as_json, **read):
     """
     prog = load(program, as_json)
     with Progress(f"scoring {data}", not as_json) as progress:
-        options = run_options(progress=progress.update, workers=workers, **read)
+        options = run_options(progress=progress.update, on_source=progress.attach, workers=workers, **read)
         result = run_evaluate(prog, data, options, out_dir=out_dir)
     if as_json:
         emit_json(manifest(result, options) | {"out": out_dir})

@@ -59,7 +59,8 @@ def _traced_rows(prog, data, read: dict, when):
 
     found = []
     with Progress(f"reading {data}", True) as progress:
-        options = run_options(progress=progress.update, trace_when=when, on_traced=found.append, **read)
+        options = run_options(progress=progress.update, on_source=progress.attach, trace_when=when,
+                              on_traced=found.append, **read)
         result = evaluate(prog, data, options)
     return found, result
 
