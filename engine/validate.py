@@ -219,9 +219,6 @@ def _decimal(decl: FieldDecl, comma: bool):
     def number(raw):
         if isinstance(raw, bool):
             raise bad(raw)
-        if isinstance(raw, str):  # JSON: the number is quoted, so it arrives as text
-            raise RowReject(name, raw, f"`{name}` must be a whole number written as a JSON number "
-                                       f"(without quotes), got the text {_shown(raw)}")
         if isinstance(raw, int):
             return in_range(Decimal(raw), raw)
         if isinstance(raw, float) and math.isfinite(raw):
