@@ -297,3 +297,8 @@ def test_example_data_falls_two_levels_under_each_policy(capsys):
     assert set(falls["downgrade at most 1 level"]) == {1}   # 2016.03: one level, whatever was earned
     assert set(falls["downgrade to earned"]) >= {2}         # 2017.01: straight to the earned tier
     assert set(falls["grace period"]) == {0}                # 2018.01: kept for the year of grace
+
+
+def test_fmt_on_a_folder_without_rulesets_is_an_input_error(capsys, tmp_path):
+    code, _, err = run(capsys, "fmt", str(tmp_path))
+    assert code == 2 and "no .rules files" in err

@@ -31,6 +31,8 @@ def fmt(paths, check_only):
     from engine.program import display_path, ruleset_files
 
     files = [f for p in paths for f in _existing(p, ruleset_files)]
+    if not files:
+        raise Failure(f"{', '.join(paths)}: no .rules files to format")
     changed, broken = [], 0
     for f in files:
         shown = display_path(f)
