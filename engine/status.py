@@ -313,15 +313,18 @@ def _downgrade(policy: ReviewPolicy, s: int, e: int, state: _State) -> tuple[int
 # --------------------------------------------------------------------------- explaining and standing
 
 
-def explain_chain(decisions: Iterable[StatusDecision]) -> list[str]:
-    """One line per review, in the words an account manager reads to a partner."""
+def explain_chain(decisions: Iterable[StatusDecision], current: str | None = None) -> list[str]:
+    """One line per review, in the words an account manager reads to a partner.
+
+    `current`: the period after the last review (the one under way), named as the status's period.
+    """
     ordered = list(decisions)
     several = len({d.partner_id for d in ordered}) > 1
     lines = []
     for i, d in enumerate(ordered):
         following = ordered[i + 1] if i + 1 < len(ordered) else None
         same = following is not None and following.partner_id == d.partner_id
-        line = _explain_one(d, following.period if same else None)
+        line = _explain_one(d, following.period if same else (None if several else current))
         lines.append(f"{d.partner_id}: {line}" if several else line)
     return lines
 

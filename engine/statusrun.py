@@ -130,7 +130,7 @@ def partner_chain(program: Program, partner_id: str, points: dict[str, Decimal],
     """
     legacy_map = {partner_id: legacy} if legacy else {}
     report = status_report(program, {partner_id: points} if points else {}, legacy_map, as_of)
-    lines = explain_chain(d for d in report.decisions if d.partner_id == partner_id)
+    lines = explain_chain((d for d in report.decisions if d.partner_id == partner_id), report.current)
     lines += [standing_line(s, report.current) for s in report.standings if s.partner_id == partner_id]
     return lines
 

@@ -132,7 +132,7 @@ def test_explain_partner_shows_chain_and_standing(capsys):
     assert code == 0 and [p["period"] for p in data["periods"]] == ["2016", "2017", "2018"]
     chain = data["status"]
     assert chain[0].startswith("2016: legacy 'Premium' -> Expert (")
-    assert "downgrade to earned" in chain[1] and "-> Advanced" in chain[1]
+    assert "downgrade to earned" in chain[1] and chain[1].endswith("-> Advanced for 2018")
     assert chain[-1].startswith("2018 so far: ") and "more to keep it" in chain[-1]
 
 
