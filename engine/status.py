@@ -27,6 +27,7 @@ from typing import Callable, Iterable, Mapping, Sequence
 
 from dsl.ast import NO_SPAN, Review, Ruleset, Span
 from dsl.errors import did_you_mean
+from engine.numbers import fmt_grouped
 
 ZERO = Decimal(0)
 
@@ -334,8 +335,8 @@ def _explain_one(d: StatusDecision, next_period: str | None) -> str:
     if d.origin:
         parts.append(f"{d.period}: {d.origin} ({_where(d.origin_span)})")
     compare = ">=" if d.points >= d.target else "<"
-    parts.append(f"{d.period} points {fmt_points(d.points)} {compare} {d.status_before} target "
-                 f"{fmt_points(d.target)} -> earned {d.earned}")
+    parts.append(f"{d.period} points {fmt_grouped(d.points)} {compare} {d.status_before} target "
+                 f"{fmt_grouped(d.target)} -> earned {d.earned}")
     when = f"for {next_period}" if next_period else f"after {d.period}"
     parts.append(f"{d.rule} ({_where(d.span)}) -> {d.status_after} {when}")
     return "; ".join(parts)
@@ -357,11 +358,6 @@ def standing(partner: str, status: str, points_so_far: Decimal, policy: ReviewPo
 
 
 # --------------------------------------------------------------------------- small helpers
-
-
-def fmt_points(value: Decimal) -> str:
-    """Points with a thousands separator: 6,950 or 1,234.5."""
-    return f"{value:,}"
 
 
 def _where(span: Span) -> str:
