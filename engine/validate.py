@@ -548,11 +548,6 @@ class RowValidator:
             if value is not None:
                 seen.pop(value, None)
 
-    def forget_seen(self) -> None:
-        """Forget the unique values seen so far (a new, independent input)."""
-        for _, seen in self.unique_seen:
-            seen.clear()
-
 
 def column_names(header: Iterable[object]) -> list[str]:
     """Header cells as column names: trimmed text, an empty cell as ''."""
