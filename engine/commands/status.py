@@ -56,7 +56,7 @@ def status(program, data, legacy, as_of, out_dir, as_json, **read):
     if as_json:
         emit_json({"program": prog.name, "reviews": rows, "current_period": report.current, "standing": stand})
         return OK
-    _print_status(prog.name, rows, stand, report.current)
+    _print_status(prog, rows, stand, report.current)
     return OK
 
 
@@ -101,15 +101,18 @@ def _write_csv(path: Path, rows: list[dict]) -> None:
         w.writerows(rows)
 
 
-def _print_status(name: str, rows: list[dict], stand: list[dict], current: str | None) -> None:
+def _print_status(prog, rows: list[dict], stand: list[dict], current: str | None) -> None:
     from rich.table import Table
 
+    from engine.run import tier_version
+
     console = out_console()
-    t = Table(title=f"{name}: reviews", title_justify="left")
+    t = Table(title=f"{prog.name}: reviews", title_justify="left")
     for col in ("partner", "period", "before", "points", "earned", "after", "rule"):
         t.add_column(col, justify="right" if col == "points" else "left")
     for r in rows:
-        moved = _arrow(r["status_before"], r["status_after"], r["rule"])
+        version = tier_version(prog, r["period"])
+        moved = _arrow(r["status_before"], r["status_after"], [t.name for t in version.plan.tiers] if version else [])
         t.add_row(r["partner_id"], r["period"], r["status_before"], fmt_grouped(_dec(r["points"])), r["earned"],
                   f"{r['status_after']}{moved}", f"{r['rule']} [dim]{r['at']}[/]")
     console.print(t)
@@ -123,10 +126,11 @@ def _print_status(name: str, rows: list[dict], stand: list[dict], current: str |
         console.print(s)
 
 
-def _arrow(before: str, after: str, rule: str) -> str:
-    if before == after:
+def _arrow(before: str, after: str, tiers: list[str]) -> str:
+    """▲ or ▼ when the status moved, by the order of the period's tiers (lowest first)."""
+    if before == after or before not in tiers or after not in tiers:
         return ""
-    return " ▲" if rule.startswith("upgrade") else " ▼"
+    return " ▲" if tiers.index(after) > tiers.index(before) else " ▼"
 
 
 def _dec(text: str) -> Decimal:
