@@ -3,23 +3,42 @@ PYTHON ?= python3.11
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+LOG    := $(VENV)/install.log
 
-.PHONY: setup demo test lint-rulesets bench clean
+.PHONY: setup demo test lint-rulesets bench lock clean
 
 setup: $(STAMP)
 
-$(STAMP): pyproject.toml
+# pip's own chatter (and setuptools' editable-install banner) goes to $(LOG); it is shown only
+# when the install fails. requirements.lock pins every package for reproducible runs; the project
+# itself is then installed on top without resolving anything again.
+$(STAMP): pyproject.toml requirements.lock
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need $(PYTHON) on PATH (or run: make PYTHON=python3 ...)"; exit 2; }
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	@echo "Setting up $(VENV)/ (pip's log: $(LOG)) ..."
+	@$(PYTHON) -m venv $(VENV)
+	@{ $(BIN)/pip install --upgrade pip \
+	   && $(BIN)/pip install -r requirements.lock \
+	   && $(BIN)/pip install --no-deps -e '.[dev]'; } >$(LOG) 2>&1 \
+	 || { tail -n 30 $(LOG); echo "setup failed; the whole log is in $(LOG)"; exit 2; }
 	@touch $(STAMP)
 
 demo: setup
+	@echo "== 1. Check the example program (syntax, names, meaning, static analysis)"
 	$(BIN)/points check rulesets/o2-business
+	@echo; echo "== 2. Run the examples written in its rulesets as tests"
 	$(BIN)/points test rulesets/o2-business
+	@echo; echo "== 3. Score the bundled contract export"
 	$(BIN)/points evaluate rulesets/o2-business examples/contracts.csv --out out/demo
+	@echo; echo "== 4. Explain one partner's points and tier for 2017"
 	$(BIN)/points explain rulesets/o2-business examples/contracts.csv --partner P-008 --period 2017 --legacy examples/legacy.csv
+	@echo
+	@echo "Shown: a check, the program's examples, a scored export (files in out/demo/) and one explanation."
+	@echo "Try next (after '. $(VENV)/bin/activate'):"
+	@echo "  points explain rulesets/o2-business examples/contracts.csv --contract C-000100 --full"
+	@echo "  points diff rulesets/o2-business@2016.03 rulesets/o2-business@2017.01 --impact examples/contracts.csv"
+	@echo "  points status rulesets/o2-business examples/contracts.csv --legacy examples/legacy.csv"
+	@echo "  points quality rulesets/o2-business examples/quality.csv"
+	@echo "The README's tour explains each of them."
 
 test: setup lint-rulesets
 	$(BIN)/python -m pytest -n 2
@@ -32,6 +51,16 @@ lint-rulesets: setup
 
 bench: setup
 	$(BIN)/python bench/bench_evaluate.py
+
+# Re-pin requirements.lock from pyproject.toml in a throwaway environment (run after changing
+# a dependency range, and commit the result).
+lock:
+	rm -rf .lock-venv && $(PYTHON) -m venv .lock-venv
+	.lock-venv/bin/pip install --quiet --upgrade pip >/dev/null 2>&1
+	.lock-venv/bin/pip install --quiet '.[dev]' >/dev/null 2>&1
+	{ echo "# Pinned by 'make lock' from pyproject.toml (runtime and dev extras)."; \
+	  .lock-venv/bin/pip freeze --exclude partner-points; } > requirements.lock
+	rm -rf .lock-venv build
 
 clean:
 	rm -rf $(VENV) out .pytest_cache
