@@ -65,7 +65,19 @@ def load(path: str, as_json: bool = False):
     return program
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+class _PipeClosed(Exception):
+    """stdout's reader went away; raised past click, which would otherwise exit 1 (the code for findings)."""
+
+
+class _Points(click.Group):
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except BrokenPipeError as err:
+            raise _PipeClosed() from err
+
+
+@click.group(cls=_Points, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(package_name="partner-points", prog_name="points")
 def cli() -> None:
     """Partner Points: score channel-partner contracts by versioned rulesets and explain every point.
@@ -104,7 +116,9 @@ def main(argv: list[str] | None = None) -> int:
         _error(str(err), as_json)
         return USAGE
     except BrokenPipeError:
-        return OK
+        return _closed_pipe()
+    except _PipeClosed:
+        return _closed_pipe()
     except KeyboardInterrupt:
         _error("interrupted", as_json)
         return USAGE
@@ -134,9 +148,30 @@ def _error(message: str, as_json: bool) -> None:
         _stderr_console().print(f"[bold red]error:[/] {escape(message)}")
 
 
+def _closed_pipe() -> int:
+    """The reader of stdout went away (`points ... | head`): end quietly, as `cat` would.
+
+    What is still buffered for stdout goes to /dev/null, so that the flush at exit cannot fail
+    again; the run's own work (an output folder) is complete or untouched either way.
+    """
+    import os
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+    return OK
+
+
 def entry() -> None:
     """The console script."""
-    sys.exit(main())
+    code = main()
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        code = _closed_pipe() if code == OK else code
+    sys.exit(code)
 
 
 # The commands live in engine/commands/*.py; importing them registers them on `cli`.

@@ -105,6 +105,7 @@ def _num(value: Decimal) -> str:
     return fmt_grouped(value)
 
 
-def run_all(program: Program) -> list[ExampleRun]:
-    """Every example of every version, in version and file order."""
-    return [run_example(v, ex) for v in program.versions for ex in v.ruleset.examples]
+def run_all(program: Program, selected=None) -> list[ExampleRun]:
+    """Every example of every version (those `selected(version, example)` accepts), in version and file order."""
+    return [run_example(v, ex) for v in program.versions for ex in v.ruleset.examples
+            if selected is None or selected(v, ex)]

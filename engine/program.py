@@ -125,10 +125,20 @@ def parse_and_check(path: Path) -> tuple[Ruleset | None, str, list[Diagnostic]]:
     return ruleset, source, list(check(ruleset))
 
 
+def _parse_and_check_text(text: str, name: str) -> tuple[Ruleset | None, str, list[Diagnostic]]:
+    """As parse_and_check, for a ruleset that is not a file (standard input)."""
+    from dsl.checks import check
+    from dsl.parser import parse
+
+    try:
+        ruleset = parse(text, file=name)
+    except RulesetError as err:
+        return None, text, list(err.diagnostics)
+    return ruleset, text, list(check(ruleset))
+
+
 def load_program(path: str | Path, *, strict_warnings: bool = False) -> Program:
     """Load, check and compile every version under `path`; RulesetError lists all findings."""
-    from engine.compile import compile_ruleset
-
     root = Path(path)
     if not root.exists():
         raise RulesetError([Diagnostic("V401", f"no ruleset or program folder at {path}", _file_span(str(path)))])
@@ -139,10 +149,21 @@ def load_program(path: str | Path, *, strict_warnings: bool = False) -> Program:
     if len(files) > MAX_VERSIONS:
         raise RulesetError([Diagnostic("V401", f"{len(files)} versions in {path}: at most {MAX_VERSIONS}",
                                        _file_span(str(path)))])
+    return _program([(display_path(f), *parse_and_check(f)) for f in files], strict_warnings)
+
+
+def program_from_text(text: str, name: str = "<stdin>") -> Program:
+    """A program of the one version in `text` (a ruleset read from standard input)."""
+    return _program([(name, *_parse_and_check_text(text, name))], False)
+
+
+def _program(parsed: list, strict_warnings: bool) -> Program:
+    """Check the version set and compile each version; `parsed` holds (name, ruleset, source, findings)."""
+    from engine.compile import compile_ruleset
+
     loaded, diags, sources = [], [], {}
-    for f in files:
-        ruleset, source, found = parse_and_check(f)
-        sources[display_path(f)] = source
+    for shown, ruleset, source, found in parsed:
+        sources[shown] = source
         diags.extend(found)
         if ruleset is not None:
             loaded.append((ruleset, source))

@@ -7,7 +7,7 @@ import click
 
 from dsl.errors import Diagnostic, RulesetError, sort_diagnostics
 from engine.cli import FINDINGS, OK, USAGE, Failure, emit_json, load, show_diagnostics
-from engine.commands.common import out_console, json_option, read_options, run_options
+from engine.commands.common import format_option, json_option, out_console, read_options, read_stdin, run_options
 
 CHECK_EXAMPLES = """
 \b
@@ -15,6 +15,9 @@ Examples:
   points check rulesets/o2-business
   points check draft.rules --strict
   points check rulesets/o2-business --data examples/contracts.csv
+  points check rulesets/o2-business --format github     # annotations in a GitHub Actions log
+  points check rulesets/o2-business --format sarif > points.sarif
+  cat draft.rules | points check - --stdin-filename draft.rules
 \b
 Exit codes: 0 no errors (warnings are shown), 1 errors (or warnings with --strict), 2 unreadable input.
 """
@@ -26,17 +29,27 @@ Exit codes: 0 no errors (warnings are shown), 1 errors (or warnings with --stric
 @click.option("--data", type=click.Path(), help="Also report products and customer types in DATA that no rule covers.")
 @read_options
 @json_option
-def check(paths, strict, data, as_json, **read):
+@format_option(("github", "sarif"))
+@click.option("--stdin-filename", default="<stdin>", show_default=True,
+              help="With `-`: the file name to show in findings.")
+def check(paths, strict, data, as_json, output_format, stdin_filename, **read):
     """Check ruleset files or program folders: syntax, names, meaning, static analysis.
 
-    All findings of all files are reported in one run, sorted by position.
+    All findings of all files are reported in one run, sorted by position. `-` reads one ruleset
+    from standard input (for editors).
     """
     from engine.program import load_program
 
+    as_json = as_json or output_format == "json"
     findings: list[Diagnostic] = []
     sources: dict[str, str] = {}
     programs = []
     for path in paths:
+        if path == "-":
+            program = _program_from_stdin(stdin_filename, findings, sources)
+            if program is not None:
+                programs.append(program)
+            continue
         if not Path(path).exists():
             raise Failure(f"{path}: no such file or folder")
         try:
@@ -51,7 +64,15 @@ def check(paths, strict, data, as_json, **read):
     findings = sort_diagnostics(findings)
     coverage = _coverage(programs, data, read) if data and programs else []
     errors = [d for d in findings if d.is_error]
-    if as_json:
+    if output_format == "github":
+        from engine.commands.ci_formats import github_findings
+
+        click.echo(github_findings(findings), nl=False)
+    elif output_format == "sarif":
+        from engine.commands.ci_formats import sarif_log, sarif_text
+
+        click.echo(sarif_text(sarif_log(findings)), nl=False)
+    elif as_json:
         emit_json({"findings": [d.to_json() for d in findings], "uncovered": coverage})
     else:
         if findings:
@@ -69,6 +90,22 @@ def check(paths, strict, data, as_json, **read):
 
 
 UNREADABLE = ("P130", "V401")
+
+
+def _program_from_stdin(name: str, findings: list, sources: dict):
+    """One ruleset read from standard input, loaded as a program of one version (or its findings)."""
+    from engine.program import program_from_text
+
+    text = read_stdin(name)
+    try:
+        program = program_from_text(text, name)
+    except RulesetError as err:
+        findings += err.diagnostics
+        sources |= err.sources
+        return None
+    findings += program.warnings
+    sources |= program.sources
+    return program
 
 
 def _coverage(programs, data: str, read: dict) -> list[dict]:
@@ -125,15 +162,21 @@ def versions(program, as_json):
 @click.argument("program", type=click.Path())
 @click.option("--version", "version_name", help="The version to show (default: the newest).")
 @click.option("--on", "on_date", help="Show the version in force on this date (YYYY-MM-DD).")
-def show(program, version_name, on_date):
+@json_option
+def show(program, version_name, on_date, as_json):
     """Print the complete ruleset of one version of PROGRAM, in canonical layout."""
     import sys
 
     from dsl.formatter import format_ruleset
     from dsl.highlight import highlight
 
-    prog = load(program)
+    prog = load(program, as_json)
     version = _pick_version(prog, version_name, on_date)
+    if as_json:
+        until = prog.until(version)
+        emit_json(version.describe() | {"program": prog.name, "until": until.isoformat() if until else None,
+                                        "text": format_ruleset(version.ruleset)})
+        return OK
     click.echo(f"# {version.path} (version {version.name}, sha256 {version.sha256[:16]})")
     click.echo(highlight(format_ruleset(version.ruleset), sys.stdout.isatty()), nl=False)
     return OK
@@ -168,11 +211,12 @@ def _pick_version(prog, version_name: str | None, on_date: str | None):
 @click.argument("program", type=click.Path())
 @click.option("--version", "version_name", help="The version (default: the newest).")
 @click.option("--quality", is_flag=True, help="The schema of quality reports instead of contracts.")
-def schema(program, version_name, quality):
-    """Print the JSON Schema generated from the ruleset's `input` block."""
+@json_option
+def schema(program, version_name, quality, as_json):
+    """Print the JSON Schema generated from the ruleset's `input` block (always JSON; --json is accepted)."""
     from engine.schema import json_schema
 
-    prog = load(program)
+    prog = load(program, as_json)
     version = _pick_version(prog, version_name, None)
     block = version.ruleset.input("quality" if quality else "contract")
     if block is None:
@@ -181,6 +225,29 @@ def schema(program, version_name, quality):
     return OK
 
 
+COMPLETION_EXAMPLES = """
+\b
+Examples:
+  points completion bash > ~/.local/share/bash-completion/completions/points
+  points completion zsh  > "${fpath[1]}/_points"
+  points completion fish > ~/.config/fish/completions/points.fish
+  eval "$(points completion bash)"        # for the current shell only
+"""
+
+
+@click.command(epilog=COMPLETION_EXAMPLES)
+@click.argument("shell", type=click.Choice(["bash", "zsh", "fish"]))
+def completion(shell):
+    """Print the shell completion script for SHELL (commands, options, file names)."""
+    from click.shell_completion import get_completion_class
+
+    from engine.cli import cli
+
+    script = get_completion_class(shell)(cli, {}, "points", "_POINTS_COMPLETE").source()
+    click.echo(script, nl=not script.endswith("\n"))
+    return OK
+
+
 def register(cli) -> None:
-    for command in (check, versions, show, schema):
+    for command in (check, versions, show, schema, completion):
         cli.add_command(command)

@@ -77,7 +77,72 @@ class Progress:
 
 
 def out_console():
-    """The console for results: wide when not a terminal, so piped output is never cropped."""
+    """The console for results.
+
+    On a terminal rich measures it. Piped, the width is `COLUMNS` when set (as `ls` and git do),
+    else 200 so that output is never cropped, and lines carry no trailing spaces (rich pads table
+    titles and cells to the table's width).
+    """
+    import os
+
     from rich.console import Console
 
-    return Console(highlight=False, width=None if sys.stdout.isatty() else 200)
+    class ResultConsole(Console):
+        def on_broken_pipe(self) -> None:  # rich would exit 1 (our code for findings): let engine.cli end quietly
+            raise BrokenPipeError
+
+    if sys.stdout.isatty():
+        return ResultConsole(highlight=False)
+    columns = os.environ.get("COLUMNS", "")
+    width = int(columns) if columns.isdigit() and 20 <= int(columns) <= 10_000 else 200
+    return ResultConsole(highlight=False, width=width, file=_TrailingSpaceless(sys.stdout))
+
+
+class _TrailingSpaceless:
+    """A text stream that drops the spaces before each line end; what is left of a line waits."""
+
+    def __init__(self, stream):
+        self._stream = stream
+        self._pending = ""
+
+    def write(self, text: str) -> int:
+        lines = (self._pending + text).split("\n")
+        self._pending = lines.pop()
+        if lines:
+            self._stream.write("".join(line.rstrip(" ") + "\n" for line in lines))
+        return len(text)
+
+    def flush(self) -> None:
+        if self._pending:  # a line rich has not ended yet: kept as written
+            self._stream.write(self._pending)
+            self._pending = ""
+        self._stream.flush()
+
+    def isatty(self) -> bool:
+        return False
+
+    @property
+    def encoding(self) -> str:
+        return getattr(self._stream, "encoding", "utf-8")
+
+    def fileno(self) -> int:
+        return self._stream.fileno()
+
+
+def format_option(formats: tuple[str, ...]):
+    """`--format`: text (default), json (the same as --json), or the CI formats `formats` names."""
+    return click.option("--format", "output_format", type=click.Choice(("text", "json", *formats)),
+                        default="text", show_default=True,
+                        help="How to print results: " + ", ".join(("text", "json", *formats))
+                        + " (github: workflow annotations; sarif: SARIF 2.1.0; junit: JUnit XML).")
+
+
+def read_stdin(name: str) -> str:
+    """A ruleset read from standard input, as UTF-8 (a BOM is dropped)."""
+    from engine.cli import Failure
+
+    data = sys.stdin.buffer.read()
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        raise Failure(f"{name}: standard input is not UTF-8 text (byte {err.start + 1})") from None
