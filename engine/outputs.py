@@ -417,6 +417,9 @@ class OutputFolder:
         if self.staging is not None and not self.published:
             shutil.rmtree(self.staging, ignore_errors=True)
 
+    def __del__(self):  # a folder reserved by a command that then failed before writing
+        self._release()
+
     def _release(self) -> None:
         if self._lock is not None:
             self._lock.close()  # closing the file drops the flock
