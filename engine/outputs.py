@@ -309,7 +309,8 @@ class OutputFolder:
                               "is replaced as a whole, so give the folder itself or a new one")
         if not stat.S_ISDIR(st.st_mode):
             raise OutputError(self.shown, "is a file, not a folder")
-        foreign = sorted(e for e in os.listdir(self.target) if e not in self.names)
+        foreign = sorted(e for e in os.listdir(self.target)
+                         if e not in self.names and not e.startswith(".points-parts-"))  # parts of a killed split
         if foreign:
             shown = ", ".join(foreign[:3]) + (f" and {len(foreign) - 3} more" if len(foreign) > 3 else "")
             raise OutputError(self.shown, f"holds files this command does not write ({shown}); the new result "
