@@ -27,7 +27,7 @@ manifest.json (versions and sha256, input sha256, engine version, counts).
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), help="Write result files into this folder.")
 @click.option("--strict", is_flag=True, help="Exit 1 when any row is rejected.")
 @click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
-              help="Processes for a CSV of 20 MiB or more (opt-in: 2 to 4 split it at line ends).")
+              help="Processes for a CSV of 20 MiB or more (opt-in: 2 or more split it at line ends).")
 @wait_option
 @read_options
 @json_option
