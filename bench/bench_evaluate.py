@@ -6,15 +6,15 @@ Generates a synthetic program (two versions, 40 products: mobile tariffs by cust
 fixed-line orders, per-licence and per-GB products with caps and rounding) and N contracts
 spread over both versions, then prints:
 - contracts/s of `points evaluate` as a separate process (CSV in, all output files written,
-  untraced), in one process (`--workers 1`) and as it runs by default (a large CSV split over the
-  cores, engine/parallel.py), and its peak memory, for N and for N/4 (memory must not grow with N);
+  untraced), in one process (the default) and split over the cores (`--workers N`, a large CSV,
+  engine/parallel.py), and its peak memory, for N and for N/4 (memory must not grow with N);
 - contracts/s of a minimal hand-written scorer (csv + dict lookup + Decimal) of the same rules,
   run in this process, and the ratio of the two;
 - parse + check + compile time of the example program, and the time to explain one partner-period.
 Figures vary with the machine: compare ratios, and run it twice. Speeds are given by CPU time
 (user + system of the `points` process and its children; process time of the hand-written scorer),
 which other work on the machine disturbs far less than wall time; wall time is shown beside it.
-With several processes wall time is what improves (CPU time grows a little), so the default run
+With several processes wall time is what improves (CPU time grows a little), so the split run
 is given by both.
 """
 from __future__ import annotations
@@ -217,19 +217,20 @@ def main() -> None:
 
     _, _, q_rss = run_points(program, small, work / "out-quarter", workers=1)
     p_s, p_cpu, p_rss = run_points(program, big, work / "out", workers=1)
-    _, _, q2_rss = run_points(program, small, work / "out-quarter-split")
-    s_s, s_cpu, s_rss = run_points(program, big, work / "out-split")
+    from engine.parallel import automatic_workers
+
+    _, _, q2_rss = run_points(program, small, work / "out-quarter-split", workers=automatic_workers())
+    s_s, s_cpu, s_rss = run_points(program, big, work / "out-split", workers=automatic_workers())
     t0, c0 = time.perf_counter(), time.process_time()
     count, hand_total = hand_written(big)
     h_s, h_cpu = time.perf_counter() - t0, time.process_time() - c0
     engine_total = points_total(work / "out")
     load_s, explain_s = time_example_program()
-    from engine.parallel import automatic_workers
 
     print()
-    print(f"points evaluate, end to end (CSV in, 5 files out, untraced), one process (--workers 1): "
+    print(f"points evaluate, end to end (CSV in, 5 files out, untraced), one process (the default): "
           f"{args.rows / p_cpu:>10,.0f} contracts/s by CPU ({p_cpu:.2f} s CPU, {p_s:.2f} s wall)")
-    print(f"points evaluate, the same, by default (split over {automatic_workers()} processes): "
+    print(f"points evaluate, the same, split (--workers {automatic_workers()}): "
           f"{args.rows / s_s:>10,.0f} contracts/s by wall time ({s_s:.2f} s wall; {args.rows / s_cpu:,.0f} "
           f"contracts/s by CPU, {s_cpu:.2f} s CPU)")
     print(f"hand-written plain-Python scorer (no outputs, no checks):  {count / h_cpu:>10,.0f} contracts/s  "

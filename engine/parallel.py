@@ -27,7 +27,12 @@ Design:
   miss, so cheap); when the bound fails, this process goes on after the first range as for a
   repeated value, adding in row order.
 - A file one process cannot read (decoding, CSV) is run again in one process, so the error is
-  exactly the one process's error, with the same partly written files.
+  exactly the one process's error (what the split wrote is removed first).
+- Opt-in: a run splits only when asked (`RunOptions.workers` of 2 or more, or None for one process
+  per core; `points evaluate --workers N`); one process is the default. The part files live in a
+  `.points-parts-*` folder inside the output folder's staging folder (engine.outputs), so they go
+  with it whatever happens, and each child dies with its parent (PR_SET_PDEATHSIG on Linux, and a
+  check of the parent's pid), so a parent killed with SIGKILL leaves no child blocked on its pipe.
 - Progress: this process reports its own range as it goes, then the rows of the whole run.
 """
 from __future__ import annotations
@@ -35,6 +40,8 @@ from __future__ import annotations
 import csv
 import os
 import shutil
+import signal
+import sys
 import tempfile
 from dataclasses import dataclass, replace
 from decimal import Decimal, getcontext
@@ -42,11 +49,13 @@ from pathlib import Path
 
 from engine import run
 from engine.batch import collector_paused
+from engine.outputs import create
 from engine.readers import KINDS, InputError, open_rows, sha256_of
 
 PARALLEL_BYTES = 20 << 20  # below this a second process costs more than it saves
 MAX_WORKERS = 4  # the automatic number of processes stops here (memory grows with each)
 _CHUNK = 1 << 20
+_PR_SET_PDEATHSIG = 1
 _ONE_BYTE_LINE_ENDS = ("ascii", "iso8859", "latin", "cp125", "cp437", "cp850", "mac-")  # and utf-8
 
 
@@ -255,8 +264,24 @@ def _newline(data: Path) -> str:
     return "\r" if b"\r" in start and b"\n" not in start else "\n"
 
 
-def _child(conn, program, data, options, part, newline, out_dir) -> None:
+def _die_with(parent: int) -> None:
+    """Make this child die when its parent does (Linux: PR_SET_PDEATHSIG), so a parent killed with
+    SIGKILL leaves no child blocked on its pipe; a parent already gone ends the child now."""
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+
+            ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        except (OSError, AttributeError):
+            pass
+    if os.getppid() != parent:
+        os._exit(1)
+
+
+def _child(conn, program, data, options, part, newline, out_dir, parent=None) -> None:
     """A child's whole work: its range evaluated, the result (or None on any failure) sent back."""
+    if parent is not None:
+        _die_with(parent)
     try:
         with collector_paused():
             result, _ = _evaluate_range(program, data, options, part, newline, out_dir)
@@ -279,16 +304,15 @@ def _run_ranges(program, data: Path, options: run.RunOptions, out_dir: Path | No
     newline = _newline(data)
     quiet = replace(options, progress=None)
     parts_dir = None
-    if out_dir is not None:
-        out_dir.mkdir(parents=True, exist_ok=True)
+    if out_dir is not None:  # the output folder's staging folder (engine.outputs): the parts go with it
         parts_dir = Path(tempfile.mkdtemp(prefix=".points-parts-", dir=out_dir))
     children = []
     try:
         for i, part in enumerate(ranges[1:], 1):
             receive, send = context.Pipe(duplex=False)
             part_out = parts_dir / str(i) if parts_dir is not None else None
-            child = context.Process(target=_child, args=(send, program, data, quiet, part, newline, part_out),
-                                    daemon=True)
+            child = context.Process(target=_child, args=(send, program, data, quiet, part, newline, part_out,
+                                                         os.getpid()), daemon=True)
             child.start()
             send.close()
             children.append((child, receive, part_out))
@@ -365,7 +389,7 @@ def _sums_exact(parts: list) -> bool:
 def _append(part_out: Path, out_dir: Path) -> None:
     """A child's contract and reject lines after this process's, its header line left out."""
     for name in ("contracts.csv", "rejects.csv"):
-        with open(part_out / name, "rb") as src, open(out_dir / name, "ab") as dst:
+        with open(part_out / name, "rb") as src, create(out_dir / name, binary=True, append=True) as dst:
             src.readline()
             shutil.copyfileobj(src, dst, _CHUNK)
 
@@ -409,7 +433,7 @@ class _Appending(run._Outputs):
     """The contract and reject files of a run, opened to add lines after those already written."""
 
     def _writer(self, csv_module, name: str, header: list[str]):
-        f = open(self.out_dir / name, "a", encoding="utf-8", newline="", buffering=run.WRITE_BUFFER)
+        f = create(self.out_dir / name, append=True, buffering=run.WRITE_BUFFER)
         self._files.append(f)
         w = csv_module.writer(f, lineterminator="\n")
         return w.writerow, w.writerows

@@ -29,6 +29,7 @@ from typing import Callable, Iterable
 from engine import __version__
 from engine.batch import Batches as _Batches, collector_paused, csv_fields
 from engine.numbers import fmt_points
+from engine.outputs import EVALUATE_FILES, OutputFolder, create, program_files
 from engine.periods import period_bounds, period_of
 from engine.program import Program, Version, display_path
 from engine.readers import BadRow, open_rows, sha256_of
@@ -55,7 +56,8 @@ class RunOptions:
     # it for fraction_read())
     trace_when: Callable[[int, dict], bool] | None = None  # (row, record): score it with a tracer?
     on_traced: Callable[["Traced"], None] | None = None  # receives each traced row
-    workers: int | None = None  # processes for a large CSV (engine.parallel); None: one per core
+    workers: int | None = 1  # processes for a large CSV (engine.parallel); None: one per core (at most 4)
+    wait: bool = False  # with an output folder another run is writing: wait for it instead of refusing
 
 
 @dataclass(frozen=True)
@@ -205,22 +207,29 @@ class _Outputs:
         if out_dir is None:
             self.contract = self.contract_rows = self.contract_file = self.reject = None
             return
-        out_dir.mkdir(parents=True, exist_ok=True)
+        out_dir.mkdir(exist_ok=True)  # an output folder's staging folder (engine.outputs), or a part's
         self.contract, self.contract_rows = self._writer(csv, "contracts.csv", CONTRACT_COLUMNS)
         self.contract_file = self._files[-1]
         self.reject, _ = self._writer(csv, "rejects.csv", REJECT_COLUMNS)
 
     def _writer(self, csv, name: str, header: list[str]):
         """(writerow, writerows) of a new CSV file with its header written."""
-        f = open(self.out_dir / name, "w", encoding="utf-8", newline="", buffering=WRITE_BUFFER)
+        f = create(self.out_dir / name, buffering=WRITE_BUFFER)
         self._files.append(f)
         w = csv.writer(f, lineterminator="\n")
         w.writerow(header)
         return w.writerow, w.writerows
 
     def close(self) -> None:
+        """Close every file, even when one cannot be flushed (a full disk); then raise the first error."""
+        failure = None
         for f in self._files:
-            f.close()
+            try:
+                f.close()
+            except OSError as err:
+                failure = failure or err
+        if failure is not None:
+            raise failure
 
 
 CONTRACT_COLUMNS = ["row", "contract_id", "partner_id", "signed", "period", "version", "product",
@@ -233,14 +242,29 @@ PARTNER_RULE_COLUMNS = ["partner_id", "period", "rule", "points", "contracts"]
 
 def evaluate(program: Program, data: str | Path, options: RunOptions | None = None,
              out_dir: str | Path | None = None, fixed: Iterable[Version] | None = None) -> RunResult:
-    """Score every row of `data`; with `out_dir`, write results, rejects and a manifest there."""
+    """Score every row of `data`; with `out_dir`, write results, rejects and a manifest there.
+
+    The folder is written as engine.outputs guarantees: built beside it and swapped in whole, under
+    a lock (`options.wait` waits for another run), never over an input or through a link."""
     options = options or RunOptions()
+    if out_dir is None:
+        return _evaluate(program, data, options, None, fixed)
+    with OutputFolder(out_dir, [data, *program_files(program)], EVALUATE_FILES, wait=options.wait) as folder:
+        return _evaluate(program, data, options, folder.staging, fixed)
+
+
+def _evaluate(program: Program, data: str | Path, options: RunOptions, out_dir: Path | None,
+              fixed: Iterable[Version] | None) -> RunResult:
+    """`evaluate` into `out_dir` (a staging folder, or None)."""
     if not fixed and options.workers != 1:  # a large plain CSV may run split over processes
         from engine.parallel import evaluate_split
 
-        result = evaluate_split(program, Path(data), options, Path(out_dir) if out_dir is not None else None)
+        result = evaluate_split(program, Path(data), options, out_dir)
         if result is not None:
             return result
+        if out_dir is not None:  # the split stopped: what its first range wrote goes
+            for name in ("contracts.csv", "rejects.csv"):
+                (out_dir / name).unlink(missing_ok=True)
     lanes = [Lane(program, v) for v in fixed] if fixed else [Lane(program)]
     outputs = _Outputs(Path(out_dir) if out_dir is not None else None)
     shown = display_path(Path(data))
@@ -481,12 +505,12 @@ def write_partner_files(result: RunResult, out_dir: Path) -> None:
     """partners.csv and partner_rules.csv, sorted by partner and period (and rule)."""
     import csv
 
-    with open(out_dir / "partners.csv", "w", encoding="utf-8", newline="") as f:
+    with create(out_dir / "partners.csv") as f:
         w = csv.writer(f, lineterminator="\n")
         w.writerow(PARTNER_COLUMNS)
         for p in result.partners:
             w.writerow([p.partner_id, p.period, fmt_points(p.points), p.tier, p.tier_version, p.scored, p.unscored])
-    with open(out_dir / "partner_rules.csv", "w", encoding="utf-8", newline="") as f:
+    with create(out_dir / "partner_rules.csv") as f:
         w = csv.writer(f, lineterminator="\n")
         w.writerow(PARTNER_RULE_COLUMNS)
         for p in result.partners:
@@ -500,8 +524,8 @@ def manifest(result: RunResult, options: RunOptions) -> dict:
     return {
         "engine": {"name": "partner-points", "version": __version__},
         "program": program.name,
-        "versions": [v.describe() for v in program.versions],
-        "input": {"file": result.data, "sha256": result.input_sha256},
+        "versions": [v.describe() | {"file": manifest_name(v.path)} for v in program.versions],
+        "input": {"file": manifest_name(result.data), "sha256": result.input_sha256},
         "options": {"decimal_comma": options.decimal_comma, "delimiter": options.delimiter,
                     "encoding": options.encoding, "sheet": options.sheet},
         "counts": result.counts.to_json(),
@@ -541,4 +565,11 @@ def write_manifest(result: RunResult, out_dir: Path, options: RunOptions) -> Non
         name: sha256_of(out_dir / name)
         for name in ("contracts.csv", "rejects.csv", "partners.csv", "partner_rules.csv")
     }
-    (out_dir / "manifest.json").write_text(json.dumps(data, indent=2, sort_keys=False) + "\n", encoding="utf-8")
+    with create(out_dir / "manifest.json") as f:
+        f.write(json.dumps(data, indent=2, sort_keys=False) + "\n")
+
+
+def manifest_name(path: str | Path) -> str:
+    """A file as the manifest names it: its base name alone (the sha256 beside it says which file), so
+    the same inputs give the same manifest from any working directory and any folder."""
+    return Path(path).name

@@ -212,8 +212,8 @@ def test_unreadable_bytes_give_the_one_process_error(program, tmp_path, split):
             evaluate(program, data, RunOptions(workers=1), out_dir=tmp_path / "o")
         assert str(split_error.value) == str(one_error.value)
         assert "is not valid UTF-8" in str(one_error.value)
-        for name in ("contracts.csv", "rejects.csv"):
-            assert (tmp_path / "s" / name).read_bytes() == (tmp_path / "o" / name).read_bytes()
+        assert not (tmp_path / "s").exists() and not (tmp_path / "o").exists()  # a failed run publishes nothing
+        assert not [p.name for p in tmp_path.iterdir() if ".points-new-" in p.name]  # nor leaves its staging
     assert not split
 
 
@@ -315,3 +315,33 @@ def test_the_cli_option(program, tmp_path, split):
     assert outs[0] == outs[1] and split == ["merged"]
     got = CliRunner().invoke(cli, ["evaluate", str(PROGRAM), str(data), "--workers", "0"])
     assert got.exit_code != 0
+
+
+def test_one_process_is_the_default(program, tmp_path, split, capsys):
+    from engine.cli import main
+
+    data = _write(tmp_path / "c.csv", _rows(random.Random(5), 1200))
+    assert RunOptions().workers == 1
+    evaluate(program, data, RunOptions(), out_dir=tmp_path / "api")
+    assert main(["evaluate", str(PROGRAM), str(data), "--out", str(tmp_path / "cli"), "--json"]) == 0
+    assert not split  # neither split, though every CSV may (PARALLEL_BYTES is 0 here)
+    assert main(["evaluate", str(PROGRAM), str(data), "--out", str(tmp_path / "two"), "--json", "--workers", "2"]) == 0
+    assert split == ["merged"]
+    for name in OUTPUTS:
+        assert (tmp_path / "two" / name).read_bytes() == (tmp_path / "cli" / name).read_bytes(), name
+
+
+def test_the_parts_live_inside_the_staging_folder(program, tmp_path, split, monkeypatch):
+    seen = []
+    real = parallel._append
+
+    def spy(part_out, out_dir):
+        seen.append((part_out, out_dir))
+        return real(part_out, out_dir)
+
+    monkeypatch.setattr(parallel, "_append", spy)
+    out = tmp_path / "out"
+    evaluate(program, _write(tmp_path / "c.csv", _rows(random.Random(6), 1200)), RunOptions(workers=2), out_dir=out)
+    assert seen and all(".out.points-new-" in str(out_dir) and str(part).startswith(str(out_dir)) for part, out_dir in seen)
+    assert sorted(p.name for p in out.iterdir()) == sorted(OUTPUTS)
+    assert not [p for p in tmp_path.iterdir() if ".points-new-" in p.name or ".points-parts-" in p.name]

@@ -8,6 +8,8 @@ import click
 from engine.run import RunOptions
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print results (and errors) as JSON.")
+wait_option = click.option("--wait", is_flag=True,
+                           help="When another run is writing the --out folder, wait for it instead of refusing.")
 
 
 def read_options(f):

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from engine.cli import FINDINGS, OK, Failure, emit_json, load
-from engine.commands.common import out_console, json_option, read_options, run_options
+from engine.commands.common import out_console, json_option, read_options, run_options, wait_option
 from engine.numbers import fmt_grouped
 
 EXAMPLES = """
@@ -32,16 +32,22 @@ Exit codes: 0 equal in meaning, 1 different, 2 unreadable input.
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), help="With --impact: write impact.csv (per partner) here.")
 @click.option("--top", default=10, show_default=True, help="With --impact: how many biggest movers to show.")
 @click.option("--verbose", "-v", is_flag=True, help="List every example edit instead of a count.")
+@wait_option
 @read_options
 @json_option
-def diff(old, new, data, partner_id, out_dir, top, verbose, as_json, **read):
+def diff(old, new, data, partner_id, out_dir, top, verbose, wait, as_json, **read):
     """Compare two ruleset versions in meaning: tables, rules, thresholds, policies, fields."""
     from engine.diff import diff_rulesets
     from engine.diff_render import diff_to_json, render_diff_text
 
-    if (partner_id or out_dir) and not data:
-        raise click.UsageError("--partner and --out go with --impact DATA")
+    if (partner_id or out_dir or wait) and not data:
+        raise click.UsageError("--partner, --out and --wait go with --impact DATA")
     v_old, v_new = resolve(old, as_json), resolve(new, as_json)
+    folder = None
+    if out_dir and not partner_id:
+        from engine.outputs import IMPACT_FILES, optional as output_folder
+
+        folder = output_folder(out_dir, [data, v_old.path, v_new.path], IMPACT_FILES, wait)  # refuses now
     result = diff_rulesets(v_old.ruleset, v_new.ruleset)
     label_old, label_new = f"{v_old.name} ({v_old.path})", f"{v_new.name} ({v_new.path})"
     if data is None:
@@ -56,8 +62,9 @@ def diff(old, new, data, partner_id, out_dir, top, verbose, as_json, **read):
     from engine.impact import impact
 
     report = impact(v_old, v_new, data, options)
-    if out_dir:
-        _write_impact(Path(out_dir), report)
+    if folder:
+        with folder:
+            _write_impact(folder.staging, report)
     if as_json:
         emit_json({"diff": diff_to_json(result), "impact": report.to_json()})
     else:
@@ -131,9 +138,10 @@ def _signed(value) -> str:
 
 
 def _write_impact(out: Path, report) -> None:
-    out.mkdir(parents=True, exist_ok=True)
+    from engine.outputs import create
+
     rows = [p.to_row() for p in report.partners]
-    with open(out / "impact.csv", "w", encoding="utf-8", newline="") as f:
+    with create(out / "impact.csv") as f:  # in an output folder's staging folder (engine.outputs)
         w = csv.DictWriter(f, fieldnames=list(rows[0]) if rows else ["partner_id"], lineterminator="\n")
         w.writeheader()
         w.writerows(rows)

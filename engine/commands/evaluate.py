@@ -4,7 +4,7 @@ from __future__ import annotations
 import click
 
 from engine.cli import FINDINGS, OK, emit_json, load
-from engine.commands.common import out_console, Progress, json_option, read_options, run_options
+from engine.commands.common import out_console, Progress, json_option, read_options, run_options, wait_option
 from engine.numbers import fmt_grouped
 from engine.run import evaluate as run_evaluate, manifest
 
@@ -26,11 +26,12 @@ manifest.json (versions and sha256, input sha256, engine version, counts).
 @click.argument("data", type=click.Path())
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), help="Write result files into this folder.")
 @click.option("--strict", is_flag=True, help="Exit 1 when any row is rejected.")
-@click.option("--workers", type=click.IntRange(min=1), default=None,
-              help="Processes for a large CSV (default: one per core, at most 4; 1: one process).")
+@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Processes for a CSV of 20 MiB or more (opt-in: 2 or more split it at line ends).")
+@wait_option
 @read_options
 @json_option
-def evaluate(program, data, out_dir, strict, workers, as_json, **read):
+def evaluate(program, data, out_dir, strict, workers, wait, as_json, **read):
     """Score every contract in DATA by the version of PROGRAM in force on its signed date.
 
     PROGRAM is a folder of versions or one ruleset file; DATA a CSV, JSON Lines or XLSX export.
@@ -38,7 +39,8 @@ def evaluate(program, data, out_dir, strict, workers, as_json, **read):
     """
     prog = load(program, as_json)
     with Progress(f"scoring {data}", not as_json) as progress:
-        options = run_options(progress=progress.update, on_source=progress.attach, workers=workers, **read)
+        options = run_options(progress=progress.update, on_source=progress.attach, workers=workers, wait=wait,
+                              **read)
         result = run_evaluate(prog, data, options, out_dir=out_dir)
     if as_json:
         emit_json(manifest(result, options) | {"out": out_dir})

@@ -9,8 +9,9 @@ from pathlib import Path
 import click
 
 from engine.cli import OK, Failure, emit_json, load
-from engine.commands.common import out_console, json_option, read_options, run_options
+from engine.commands.common import out_console, json_option, read_options, run_options, wait_option
 from engine.numbers import fmt_grouped, fmt_points
+from engine.outputs import QUALITY_FILES, STATUS_FILES, create, optional as output_folder, program_files
 
 STATUS_EXAMPLES = """
 \b
@@ -32,14 +33,16 @@ the standing shows the points so far and what is still needed to keep the tier a
 @click.option("--as-of", "as_of", help="Review up to this date (YYYY-MM-DD; default: the latest signed date in DATA); "
               "a period it falls inside is current and gets a standing instead of a review.")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), help="Write status.csv and standing.csv here.")
+@wait_option
 @read_options
 @json_option
-def status(program, data, legacy, as_of, out_dir, as_json, **read):
+def status(program, data, legacy, as_of, out_dir, wait, as_json, **read):
     """Review every partner's status at the end of every period, under each period's policy."""
     from engine.status import StatusError
     from engine.statusrun import points_by_partner, read_legacy, status_report
 
     prog = load(program, as_json)
+    folder = output_folder(out_dir, [data, legacy, *program_files(prog)], STATUS_FILES, wait)  # refuses now
     day = _date(as_of, "--as-of") if as_of else None
     legacy_map = read_legacy(legacy) if legacy else {}
     points, last = points_by_partner(prog, data, run_options(**read))
@@ -50,9 +53,10 @@ def status(program, data, legacy, as_of, out_dir, as_json, **read):
         raise Failure(f"{legacy or program}: {err}") from None
     rows = [_decision_row(d) for d in report.decisions]
     stand = [_standing_row(s, report.current) for s in report.standings]
-    if out_dir:
-        _write_csv(Path(out_dir) / "status.csv", rows)
-        _write_csv(Path(out_dir) / "standing.csv", stand)
+    if folder:
+        with folder:  # published whole when both are written
+            _write_csv(folder.path("status.csv"), rows)
+            _write_csv(folder.path("standing.csv"), stand)
     if as_json:
         emit_json({"program": prog.name, "reviews": rows, "current_period": report.current, "standing": stand})
         return OK
@@ -94,8 +98,7 @@ HEADERS = {
 
 def _write_csv(path: Path, rows: list[dict]) -> None:
     """A CSV with its header even when there are no rows (a script reading it needs the columns)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w", encoding="utf-8", newline="") as f:
+    with create(path) as f:  # in an output folder's staging folder (engine.outputs)
         w = csv.DictWriter(f, fieldnames=list(rows[0]) if rows else HEADERS[path.name], lineterminator="\n")
         w.writeheader()
         w.writerows(rows)
@@ -152,20 +155,23 @@ Quality never changes points or tiers: it is reported beside them.
 @click.argument("data", type=click.Path())
 @click.option("--flagged", is_flag=True, help="Show only flagged KPI values.")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), help="Write kpis.csv, findings.csv, quality_rejects.csv here.")
+@wait_option
 @read_options
 @json_option
-def quality(program, data, flagged, out_dir, as_json, **read):
+def quality(program, data, flagged, out_dir, wait, as_json, **read):
     """KPIs per partner and period from quality reports, their flags, and sustained findings."""
     from engine.statusrun import run_quality
 
     prog = load(program, as_json)
+    folder = output_folder(out_dir, [data, *program_files(prog)], QUALITY_FILES, wait)  # refuses now
     run = run_quality(prog, data, run_options(**read))
     report = run.report
     rejects = [{"row": r, "field": f, "reason": why} for r, f, why in run.rejects]
-    if out_dir:
-        _write_csv(Path(out_dir) / "kpis.csv", report.rows())
-        _write_csv(Path(out_dir) / "findings.csv", report.finding_rows())
-        _write_csv(Path(out_dir) / "quality_rejects.csv", rejects)
+    if folder:
+        with folder:  # published whole when all three are written
+            _write_csv(folder.path("kpis.csv"), report.rows())
+            _write_csv(folder.path("findings.csv"), report.finding_rows())
+            _write_csv(folder.path("quality_rejects.csv"), rejects)
     counts = {"rows": run.rows, "counted": report.records, "rejected": len(rejects)}
     if as_json:
         emit_json(report.to_json() | {"counts": counts, "rejects": rejects})
