@@ -225,6 +225,7 @@ class Batches:
                     rule_contracts[rule_id] += 1
             else:
                 pp.unscored += 1
+                pp.reasons[outcome.kind] += 1
 
     def _count_unscored(self, columns: dict, outcomes: list) -> None:
         """Unscored reasons, and the products and customers no rule covers."""

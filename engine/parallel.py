@@ -477,3 +477,4 @@ def _merge_partners(into: dict, more: dict) -> None:
         for rule, points in pp.by_rule.items():
             mine.by_rule[rule] = mine.by_rule.get(rule, run.ZERO) + points
         mine.rule_contracts.update(pp.rule_contracts)
+        mine.reasons.update(pp.reasons)

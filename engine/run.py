@@ -85,6 +85,7 @@ class PartnerPeriod:
     unscored: int = 0
     by_rule: dict[str, Decimal] = field(default_factory=dict)
     rule_contracts: Counter = field(default_factory=Counter)
+    reasons: Counter = field(default_factory=Counter)  # unscored rows by reason kind
     tier: str = ""
     tier_version: str = ""
 
@@ -163,7 +164,9 @@ class Lane:
         self._days: dict = {}
 
     def version_for(self, day: date) -> Version | None:
-        return self.fixed if self.fixed is not None else self.program.version_for(day)
+        """By date; a fixed lane's version on every day some version of the program is in force."""
+        version = self.program.version_for(day)
+        return version if self.fixed is None or version is None else self.fixed
 
     def partner(self, partner_id: str, period: str) -> PartnerPeriod:
         key = (partner_id, period)
@@ -433,6 +436,7 @@ class _Loop:
             counts.unscored += 1
             counts.count_unscored(outcome.kind, record.get("product"), record.get("customer"))
             pp.unscored += 1
+            pp.reasons[outcome.kind] += 1
         if lane is self.lanes[0]:
             if self.outputs.contract is not None:
                 self.outputs.contract([
