@@ -9,6 +9,7 @@ import click
 from dsl.errors import RulesetError
 from engine.cli import FINDINGS, OK, USAGE, Failure, emit_json, load, show_diagnostics
 from engine.commands.common import out_console, json_option
+from engine.terminal import markup, visible_lines
 
 FMT_EXAMPLES = """
 \b
@@ -50,7 +51,7 @@ def fmt(paths, check_only):
         if check_only:
             diff = difflib.unified_diff(text.splitlines(True), formatted.splitlines(True),
                                         f"{shown} (as is)", f"{shown} (formatted)")
-            click.echo("".join(diff), nl=False)
+            click.echo(visible_lines("".join(diff)), nl=False)
         else:
             f.write_text(formatted, encoding="utf-8")
     verb = "would reformat" if check_only else "reformatted"
@@ -99,11 +100,11 @@ def test_cmd(program, verbose, as_json):
     for r in runs:
         if r.passed:
             if verbose:
-                console.print(f"[green]pass[/] {r.version.name}: {r.example.name}  [dim]{r.where}[/]")
+                console.print(f"[green]pass[/] {markup(r.version.name)}: {markup(r.example.name)}  [dim]{markup(r.where)}[/]")
             continue
-        console.print(f"[bold red]FAIL[/] {r.version.name}: {r.example.name}  [dim]{r.where}[/]")
+        console.print(f"[bold red]FAIL[/] {markup(r.version.name)}: {markup(r.example.name)}  [dim]{markup(r.where)}[/]")
         for line in r.failures:
-            console.print(f"  {line}", markup=False)
+            console.print(f"  {visible_lines(line)}", markup=False)
         for t in r.traced:
             console.print(contract_tree(t, prog.sources, "full"))
     console.print(f"{len(runs) - len(failed)} passed, {len(failed)} failed")

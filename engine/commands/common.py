@@ -36,8 +36,10 @@ class Progress:
     """
 
     def __init__(self, label: str, enabled: bool):
+        from engine.terminal import markup
+
         self.enabled = enabled and sys.stderr.isatty()
-        self.label = label
+        self.label = markup(label)  # the description column reads markup; a file name is data
         self.source = None
         self._progress = None
         self._task = None
@@ -52,7 +54,8 @@ class Progress:
 
             self._progress = RichProgress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
                                           TaskProgressColumn(), TextColumn("{task.fields[rows]:,} rows"),
-                                          TimeElapsedColumn(), console=Console(stderr=True), transient=True)
+                                          TimeElapsedColumn(), console=Console(stderr=True, emoji=False),
+                                          transient=True)
             self._progress.start()
             self._task = self._progress.add_task(self.label, total=None, rows=0)
         return self
@@ -77,7 +80,11 @@ class Progress:
 
 
 def out_console():
-    """The console for results: wide when not a terminal, so piped output is never cropped."""
+    """The console for results: wide when not a terminal, so piped output is never cropped.
+
+    Markup in strings is the project's own styling only: a value from a file reaches it through
+    engine.terminal (`markup()` inside a markup string, `text()` / `cells()` for tables and trees).
+    """
     from rich.console import Console
 
-    return Console(highlight=False, width=None if sys.stdout.isatty() else 200)
+    return Console(highlight=False, emoji=False, width=None if sys.stdout.isatty() else 200)

@@ -9,6 +9,7 @@ import click
 from engine.cli import FINDINGS, OK, Failure, emit_json, load
 from engine.commands.common import out_console, json_option, read_options, run_options
 from engine.numbers import fmt_grouped
+from engine.terminal import cells, markup, text
 
 EXAMPLES = """
 \b
@@ -98,31 +99,32 @@ def _print_impact(report, top: int) -> None:
                   f"{fmt_grouped(report.old_total)} → {fmt_grouped(report.new_total)} points "
                   f"({'+' if delta >= 0 else ''}{fmt_grouped(delta)})")
     for period, counter in sorted(report.transitions.items()):
-        t = Table(title=f"Tier transitions, {period} (rows: {report.old.name}, columns: {report.new.name})",
+        t = Table(title=text(f"Tier transitions, {period} (rows: {report.old.name}, columns: {report.new.name})"),
                   title_justify="left")
         t.add_column("")
         for name in report.tier_order:
-            t.add_column(name, justify="right")
+            t.add_column(text(name), justify="right")
         for a in report.tier_order:
-            cells = []
+            counts = []
             for b in report.tier_order:
                 n = counter.get((a, b), 0)
-                cells.append(f"[bold]{n}[/]" if n and a != b else (str(n) if n else "·"))
-            t.add_row(a, *cells)
+                counts.append(f"[bold]{n}[/]" if n and a != b else (str(n) if n else "·"))
+            t.add_row(text(a), *counts)
         console.print(t)
     rules = Table(title="Change by rule", title_justify="left")
     for col in ("rule", report.old.name, report.new.name, "change", "because"):
-        rules.add_column(col, justify="right" if col not in ("rule", "because") else "left")
+        rules.add_column(text(col), justify="right" if col not in ("rule", "because") else "left")
     for r in report.rules:
-        rules.add_row(r.rule_id, fmt_grouped(r.old_points), fmt_grouped(r.new_points), _signed(r.delta),
-                      "; ".join(r.edits[:3]) + (f" (+{len(r.edits) - 3} more)" if len(r.edits) > 3 else ""))
+        rules.add_row(text(r.rule_id), fmt_grouped(r.old_points), fmt_grouped(r.new_points), _signed(r.delta),
+                      text("; ".join(r.edits[:3]) + (f" (+{len(r.edits) - 3} more)" if len(r.edits) > 3 else "")))
     console.print(rules)
     movers = Table(title=f"Biggest movers (top {top})", title_justify="left")
     for col in ("partner", "period", report.old.name, report.new.name, "change", "tier"):
-        movers.add_column(col, justify="right" if col not in ("partner", "period", "tier") else "left")
+        movers.add_column(text(col), justify="right" if col not in ("partner", "period", "tier") else "left")
     for p in report.movers(top):
         tier = p.old_tier if p.old_tier == p.new_tier else f"{p.old_tier} → {p.new_tier}"
-        movers.add_row(p.partner_id, p.period, fmt_grouped(p.old_points), fmt_grouped(p.new_points), _signed(p.delta), tier)
+        movers.add_row(*cells(p.partner_id, p.period), fmt_grouped(p.old_points), fmt_grouped(p.new_points),
+                       _signed(p.delta), text(tier))
     console.print(movers)
 
 
@@ -151,14 +153,14 @@ def print_side_by_side(v_old, v_new, data, partner_id, options, as_json) -> int:
         return OK
     from rich.table import Table
 
-    t = Table(title=f"partner {partner_id}: {v_old.name} vs {v_new.name}", title_justify="left")
+    t = Table(title=text(f"partner {partner_id}: {v_old.name} vs {v_new.name}"), title_justify="left")
     for col in ("row", "contract", "signed", "product", v_old.name, v_new.name, "change"):
-        t.add_column(col, justify="right" if col in ("row", v_old.name, v_new.name, "change") else "left",
+        t.add_column(text(col), justify="right" if col in ("row", v_old.name, v_new.name, "change") else "left",
                      max_width=48 if col in (v_old.name, v_new.name) else None)
     for r in rows:
         delta = r["delta"] if r["delta"].startswith("-") or r["delta"] == "0" else f"+{r['delta']}"
-        t.add_row(str(r["row"]), r["contract_id"], r["signed"], r["product"] or "", _side_text(r["old"]),
-                  _side_text(r["new"]), delta)
+        t.add_row(*cells(r["row"], r["contract_id"], r["signed"], r["product"], _side_text(r["old"]),
+                         _side_text(r["new"]), delta))
     out_console().print(t)
     return OK
 
