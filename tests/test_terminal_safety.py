@@ -107,7 +107,10 @@ def world(tmp_path_factory):
     unformatted.write_text((program / "2016-03.rules").read_text(encoding="utf-8")
                            .replace(f'rule "{RULE}" {{', f'rule   "{RULE}"   {{'), encoding="utf-8")
     bad_legacy = _write_csv(base / "bad_legacy.csv", ["partner_id", "status"], [[f"P-{PAYLOADS[0]}", "Plat\x1b[2Jinum"]])
+    bad_header = _write_csv(base / "bad_header.csv", [f"contrakt_id{PAYLOADS[0]}{PAYLOADS[4]}", "partner_id", "signed",
+                                                      "product"], [["C-1", "P-1", "2016-05-01", "O2 Business M"]])
     return {
+        "bad_header": str(bad_header),
         "program": str(program), "broken": str(broken), "unformatted": str(unformatted),
         "data": str(_write_csv(base / "contracts.csv", header, contracts)),
         "legacy": str(_write_csv(base / "legacy.csv", ["partner_id", "status"], legacy)),
@@ -138,6 +141,7 @@ def _commands(w) -> list[tuple[str, list[str], int, list[str]]]:
         ("quality", ["quality", P, w["quality"]], 0, [KPI] + [f"P-{h}" for h in every] + [f"9{h}" for h in every]),
         ("quality --flagged", ["quality", P, w["quality"], "--flagged"], 0, [KPI, f"P-{every[5]}"]),
         ("unknown contract", ["explain", P, D, "--contract", f"nope{every[0]}{every[4]}"], 2, [f"nope{every[0]}{every[4]}"]),
+        ("bad header", ["evaluate", P, w["bad_header"]], 2, [f"contrakt_id{every[0]}{every[4]}"]),
         ("bad legacy", ["status", P, D, "--legacy", w["bad_legacy"]], 2, ["Plat\x1b[2Jinum"]),
     ]
     for i, h in enumerate(every):  # each hostile id through explain twice, the variants spread over them
