@@ -9,7 +9,7 @@ import click
 from engine.cli import FINDINGS, OK, Failure, emit_json, load
 from engine.commands.common import out_console, json_option, read_options, run_options
 from engine.numbers import fmt_grouped
-from engine.terminal import cells, markup, text
+from engine.terminal import cells, text
 
 EXAMPLES = """
 \b
