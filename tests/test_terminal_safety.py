@@ -112,7 +112,7 @@ def world(tmp_path_factory):
     return {
         "bad_header": str(bad_header),
         "program": str(program), "broken": str(broken), "unformatted": str(unformatted),
-        "data": str(_write_csv(base / "contracts.csv", header, contracts)),
+        "data": str(_write_csv(base / f"contracts {PAYLOADS[6]} {PAYLOADS[0]}.csv", header, contracts)),
         "legacy": str(_write_csv(base / "legacy.csv", ["partner_id", "status"], legacy)),
         "bad_legacy": str(bad_legacy),
         "quality": str(_write_csv(base / "quality.csv", ["partner_id", "contract_id", "reported", "missed_payment",
