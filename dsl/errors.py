@@ -9,16 +9,48 @@ stable because tests, docs (docs/errors/CODE.md) and users' scripts refer to the
 - `C501` a construct the checker let through but the compiler cannot run (engine.program)
 
 Rendering is `file:line:col: severity CODE: message`, the source line, a caret under the span,
-and `hint: ...`; findings are sorted by position and capped with "... and N more".
+and `hint: ...`; findings are sorted by position and capped with "... and N more". A ruleset is
+data: control characters in a source line or a message are shown as escapes (`visible`), never
+sent raw to a terminal; the caret stays under the characters it points at.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Iterable, Sequence
 
 from .ast import Span
 
 MAX_SHOWN = 50
+
+# Control characters, shown visibly (engine/terminal.py uses these for everything it prints).
+# C0 controls, DEL, C1 controls; the bidi embeddings, overrides, isolates and marks; the line and
+# paragraph separators (a terminal or an editor may break a line there).
+_OTHERS = "\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069"
+_UNSAFE = re.compile(f"[\x00-\x1f{_OTHERS}]")
+_UNSAFE_IN_LINES = re.compile(f"[\x00-\x08\x0b-\x1f{_OTHERS}]")  # \t and \n stay
+_NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def _escaped(match: re.Match) -> str:
+    char = match.group(0)
+    named = _NAMED.get(char)
+    if named:
+        return named
+    code = ord(char)
+    return f"\\x{code:02x}" if code < 0x80 else f"\\u{code:04x}"
+
+
+def visible(value) -> str:
+    """`value` as text on one line, every control character (line breaks too) written as an escape."""
+    s = value if isinstance(value, str) else str(value)
+    return _UNSAFE.sub(_escaped, s) if _UNSAFE.search(s) else s
+
+
+def visible_lines(value) -> str:
+    """Like `visible`, but line breaks (\\n) and tabs stay: for text of several lines."""
+    s = value if isinstance(value, str) else str(value)
+    return _UNSAFE_IN_LINES.sub(_escaped, s) if _UNSAFE_IN_LINES.search(s) else s
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,8 +101,13 @@ def source_excerpt(source: str | None, span: Span) -> list[str]:
     start = max(span.column, 1)
     end = span.end_column if span.end_line == span.line and span.end_column > start else start + 1
     end = min(max(end, start + 1), max(len(text) + 2, start + 1))
+    # control characters in the line are shown as escapes; the caret stays under the same characters
+    # (a column past the end of the line counts as one character, as before)
+    before, under = text[: start - 1], text[start - 1: end - 1]
+    indent = len(visible(before)) + (start - 1 - len(before))
+    width = len(visible(under)) + (end - start - len(under))
     number = f"{span.line:>4} | "
-    return [f"{number}{text}", " " * len(number) + " " * (start - 1) + "^" * (end - start)]
+    return [f"{number}{visible(text)}", " " * len(number) + " " * indent + "^" * width]
 
 
 @dataclass

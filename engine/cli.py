@@ -30,7 +30,19 @@ class Failure(Exception):
 def _stderr_console():
     from rich.console import Console
 
-    return Console(stderr=True, highlight=False, soft_wrap=True)
+    return Console(stderr=True, highlight=False, soft_wrap=True, emoji=False)
+
+
+def tolerant_streams() -> None:
+    """stdout and stderr never fail on a character their encoding lacks (an ascii or latin-1 terminal,
+    LANG=C): such a character is written as a backslash escape (\\u2014) instead."""
+    for stream in (sys.stdout, sys.stderr):
+        if getattr(stream, "errors", None) not in ("strict", "surrogateescape"):
+            continue
+        try:
+            stream.reconfigure(errors="backslashreplace")
+        except (AttributeError, ValueError, OSError):  # not a text stream of io, or already closed
+            pass
 
 
 def emit_json(data) -> None:
@@ -43,7 +55,9 @@ def show_diagnostics(diags, sources: dict[str, str], as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps({"findings": [d.to_json() for d in diags]}, indent=2, ensure_ascii=False), err=True)
         return
-    text = render_all(diags, sources)
+    from engine.terminal import visible_lines
+
+    text = visible_lines(render_all(diags, sources))
     try:
         from dsl.highlight import highlight_diagnostics
 
@@ -95,6 +109,7 @@ def cli() -> None:
 def main(argv: list[str] | None = None) -> int:
     """Run one `points` command; returns the exit code and never raises."""
     args = list(sys.argv[1:] if argv is None else argv)
+    tolerant_streams()
     as_json = "--json" in args
     try:
         result = cli.main(args=args, prog_name="points", standalone_mode=False)
@@ -145,7 +160,9 @@ def _error(message: str, as_json: bool) -> None:
     else:
         from rich.markup import escape
 
-        _stderr_console().print(f"[bold red]error:[/] {escape(message)}")
+        from engine.terminal import visible_lines
+
+        _stderr_console().print(f"[bold red]error:[/] {escape(visible_lines(message))}")
 
 
 def _closed_pipe() -> int:

@@ -9,6 +9,8 @@ Design:
   step is opening the file at that line.
 - Changes in meaning come first; header names and dates and examples follow under a separate
   heading, so "no changes in meaning" and a list of renamed examples can both be true.
+- Values in the text (names, keys, strings, file names) are shown with control characters escaped
+  (engine.terminal); the text is built as `Text`, never as markup, so brackets in a value stay text.
 - JSON is deterministic: the edits in the diff's order, each object built with a fixed key order;
   spans as {"file", "line", "column"}.
 """
@@ -20,6 +22,7 @@ from dsl.ast import Span
 
 from .diff import Edit, RulesetDiff, rule_changes_by_id
 from .highlighting import code_text
+from .terminal import visible
 
 _MARK = {"added": ("+", "green"), "removed": ("-", "red"), "changed": ("~", "yellow")}
 
@@ -33,7 +36,7 @@ def _edit_line(edit: Edit) -> Text:
     line = Text("  ")
     line.append(f"{mark} ", style=style)
     line.append_text(code_text(edit.describe()))
-    line.append(f"  ({_place(edit.old_span)} | {_place(edit.new_span)})", style="dim")
+    line.append(visible(f"  ({_place(edit.old_span)} | {_place(edit.new_span)})"), style="dim")
     return line
 
 
@@ -66,7 +69,7 @@ def _informational(edits: tuple[Edit, ...], verbose: bool) -> list[Text]:
 
 def render_diff_text(diff: RulesetDiff, old_label: str, new_label: str, verbose: bool = False) -> Text:
     """The diff for a person: a title, edits grouped by area with `file:line` on both sides."""
-    lines = [Text(f"{old_label} -> {new_label}", style="bold underline")]
+    lines = [Text(visible(f"{old_label} -> {new_label}"), style="bold underline")]
     meaningful, informational = diff.meaningful, diff.informational
     if meaningful:
         count = len(meaningful)

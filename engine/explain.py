@@ -14,6 +14,7 @@ from decimal import Decimal
 from engine import trace as t
 from engine.highlighting import code_text
 from engine.numbers import fmt_grouped, fmt_points
+from engine.terminal import markup
 from engine.trace import events_to_json, to_json_value
 
 LEVELS = ("short", "full")
@@ -166,14 +167,13 @@ def contract_tree(traced, sources: dict[str, str], level: str = "short"):
 def _rule_label(rt: RuleTrace) -> str:
     at = where(rt.span)
     if rt.points is not None:
-        return f"[green]+{fmt_grouped(rt.points)}[/]  {_esc(rt.rule_name)}  [dim]{at}[/]"
-    return f"[dim]{rt.outcome}[/]  {_esc(rt.rule_name)}  [dim]{at}[/]"
+        return f"[green]+{fmt_grouped(rt.points)}[/]  {_esc(rt.rule_name)}  [dim]{_esc(at)}[/]"
+    return f"[dim]{_esc(rt.outcome)}[/]  {_esc(rt.rule_name)}  [dim]{_esc(at)}[/]"
 
 
 def _esc(text: str) -> str:
-    from rich.markup import escape
-
-    return escape(text)
+    """A value for a markup string: control characters visible, markup escaped (engine.terminal)."""
+    return markup(text)
 
 
 def contract_json(traced, sources: dict[str, str], level: str = "short") -> dict:
@@ -270,7 +270,7 @@ def why_not_tree(result: dict):
     from rich.text import Text
     from rich.tree import Tree
 
-    tree = Tree(f"[bold]why not \"{_esc(result['rule'])}\"[/] [dim]{result.get('at', '')}[/]")
+    tree = Tree(f"[bold]why not \"{_esc(result['rule'])}\"[/] [dim]{_esc(result.get('at', ''))}[/]")
     if result.get("condition"):
         tree.add(code_text(f"when {result['condition']}"))
     tree.add(f"[bold]{_esc(result['verdict'])}[/]")
@@ -279,7 +279,7 @@ def why_not_tree(result: dict):
         right = test["right"]
         right_text = right if isinstance(right, str) and test["op"].endswith("in") else shown_json(right)
         line = code_text(f"{test['test']}: {shown_json(test['left'])} {test['op']} {right_text} → ")
-        line.append_text(Text.from_markup(f"{mark}  [dim]{test['at']}[/]"))
+        line.append_text(Text.from_markup(f"{mark}  [dim]{_esc(test['at'])}[/]"))
         tree.add(line)
     return tree
 
@@ -348,13 +348,14 @@ def partner_tree(exp: PartnerExplanation, sources: dict[str, str], level: str = 
     """A rich Tree: total, tier decision, points by rule, the contracts behind them."""
     from rich.tree import Tree
 
-    tree = Tree(f"[bold]partner {_esc(exp.partner_id)}, period {exp.period}: {fmt_grouped(exp.points)} points → {exp.tier}[/]")
+    tree = Tree(f"[bold]partner {_esc(exp.partner_id)}, period {_esc(exp.period)}: {fmt_grouped(exp.points)} points "
+                f"→ {_esc(exp.tier)}[/]")
     tier = tree.add("tier")
     for line in tier_comparison(exp):
         tier.add(_esc(line))
     rules = tree.add("points by rule")
     for rid, (name, span, pts, n) in sorted(exp.by_rule.items(), key=lambda kv: (-kv[1][2], kv[0])):
-        rules.add(f"{fmt_grouped(pts):>10}  {_esc(name)} ({n} contract{'s' if n != 1 else ''})  [dim]{where(span)}[/]")
+        rules.add(f"{fmt_grouped(pts):>10}  {_esc(name)} ({n} contract{'s' if n != 1 else ''})  [dim]{_esc(where(span))}[/]")
     scored = [r for r in exp.contracts if r.status == "scored"]
     unscored = [r for r in exp.contracts if r.status != "scored"]
     contracts = tree.add(f"{len(scored)} scored contract(s)")

@@ -31,7 +31,11 @@ def _syntax():
 
 
 def code_text(line: str):
-    """`line` as a rich Text, its ruleset words, names, strings and numbers styled."""
+    """`line` as a rich Text, its ruleset words, names, strings and numbers styled; control
+    characters (from a value or a ruleset) are shown as escapes (engine.terminal.visible)."""
+    from engine.terminal import visible
+
+    line = visible(line)
     text = _syntax().highlight(line)
     if text.plain.endswith("\n") and not line.endswith("\n"):
         text.right_crop(1)  # the highlighter ends every text with a line break

@@ -8,9 +8,8 @@ import click
 
 from dsl.errors import RulesetError
 from engine.cli import FINDINGS, OK, USAGE, Failure, emit_json, load, show_diagnostics
-from rich.markup import escape
-
 from engine.commands.common import format_option, json_option, out_console
+from engine.terminal import markup, visible_lines
 
 FMT_EXAMPLES = """
 \b
@@ -55,7 +54,7 @@ def fmt(paths, check_only, show_diff, stdin_filename, as_json):
             emit_json({"files": [{"file": stdin_filename, "changed": formatted != text, "errors": 0,
                                   "formatted": formatted}]})
         elif show_diff or check_only:
-            click.echo(_unified(text, formatted, stdin_filename), nl=False)
+            click.echo(visible_lines(_unified(text, formatted, stdin_filename)), nl=False)
         else:
             click.echo(formatted, nl=False)
         return FINDINGS if check_only and formatted != text else OK
@@ -82,7 +81,7 @@ def fmt(paths, check_only, show_diff, stdin_filename, as_json):
         if write:
             f.write_text(formatted, encoding="utf-8")
         elif not as_json:
-            click.echo(_unified(text, formatted, shown), nl=False)
+            click.echo(visible_lines(_unified(text, formatted, shown)), nl=False)
     if as_json:
         emit_json({"files": report, "changed": len(changed), "with_errors": broken, "written": write})
     else:
@@ -158,11 +157,11 @@ def test_cmd(program, verbose, pattern, as_json, output_format):
     for r in runs:
         if r.passed:
             if verbose:
-                console.print(f"[green]pass[/] {escape(r.version.name)}: {escape(r.example.name)}  [dim]{escape(r.where)}[/]")
+                console.print(f"[green]pass[/] {markup(r.version.name)}: {markup(r.example.name)}  [dim]{markup(r.where)}[/]")
             continue
-        console.print(f"[bold red]FAIL[/] {escape(r.version.name)}: {escape(r.example.name)}  [dim]{escape(r.where)}[/]")
+        console.print(f"[bold red]FAIL[/] {markup(r.version.name)}: {markup(r.example.name)}  [dim]{markup(r.where)}[/]")
         for line in r.failures:
-            console.print(f"  {line}", markup=False)
+            console.print(f"  {visible_lines(line)}", markup=False)
         for t in r.traced:
             console.print(contract_tree(t, prog.sources, "full"))
     console.print(f"{len(runs) - len(failed)} passed, {len(failed)} failed")

@@ -8,6 +8,7 @@ import click
 from dsl.errors import Diagnostic, RulesetError, sort_diagnostics
 from engine.cli import FINDINGS, OK, USAGE, Failure, emit_json, load, show_diagnostics
 from engine.commands.common import format_option, json_option, out_console, read_options, read_stdin, run_options
+from engine.terminal import cells, text, visible, visible_lines
 
 CHECK_EXAMPLES = """
 \b
@@ -130,7 +131,7 @@ def _print_coverage(coverage: list[dict]) -> None:
     for col in ("reason", "product", "customer", "rows"):
         t.add_column(col, justify="right" if col == "rows" else "left")
     for c in coverage:
-        t.add_row(c["reason"], c["product"] or "", c["customer"] or "", f"{c['rows']:,}")
+        t.add_row(*cells(c["reason"], c["product"], c["customer"]), f"{c['rows']:,}")
     out_console().print(t)
 
 
@@ -149,11 +150,11 @@ def versions(program, as_json):
         return OK
     from rich.table import Table
 
-    t = Table(title=prog.name, title_justify="left")
+    t = Table(title=text(prog.name), title_justify="left")
     for col in ("version", "in force from", "until", "file", "sha256"):
         t.add_column(col)
     for r in rows:
-        t.add_row(r["version"], r["effective"], r["until"] or "(open)", r["file"], r["sha256"][:16])
+        t.add_row(*cells(r["version"], r["effective"], r["until"] or "(open)", r["file"], r["sha256"][:16]))
     out_console().print(t)
     return OK
 
@@ -177,8 +178,8 @@ def show(program, version_name, on_date, as_json):
         emit_json(version.describe() | {"program": prog.name, "until": until.isoformat() if until else None,
                                         "text": format_ruleset(version.ruleset)})
         return OK
-    click.echo(f"# {version.path} (version {version.name}, sha256 {version.sha256[:16]})")
-    click.echo(highlight(format_ruleset(version.ruleset), sys.stdout.isatty()), nl=False)
+    click.echo(visible(f"# {version.path} (version {version.name}, sha256 {version.sha256[:16]})"))
+    click.echo(highlight(visible_lines(format_ruleset(version.ruleset)), sys.stdout.isatty()), nl=False)
     return OK
 
 

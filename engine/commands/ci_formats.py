@@ -16,19 +16,17 @@ and returns text; the commands only print it.
 from __future__ import annotations
 
 import json
-import re
 from typing import Iterable
 
+from dsl.errors import visible_lines
 from engine import __version__
 
 DOCS = "docs/errors"
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
-_LINE_BREAK = re.compile(r"\r\n|\r|\n")
 
 
 def visible(text: str) -> str:
-    """Control characters (other than tab and line breaks) as `\\xNN`."""
-    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+    """Control characters (other than tab and line feed) escaped as on a terminal (dsl.errors)."""
+    return visible_lines(text)
 
 
 # --- GitHub Actions workflow commands ----------------------------------------------------------

@@ -38,8 +38,10 @@ class Progress:
     """
 
     def __init__(self, label: str, enabled: bool):
+        from engine.terminal import markup
+
         self.enabled = enabled and sys.stderr.isatty()
-        self.label = label
+        self.label = markup(label)  # the description column reads markup; a file name is data
         self.source = None
         self._progress = None
         self._task = None
@@ -54,7 +56,8 @@ class Progress:
 
             self._progress = RichProgress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
                                           TaskProgressColumn(), TextColumn("{task.fields[rows]:,} rows"),
-                                          TimeElapsedColumn(), console=Console(stderr=True), transient=True)
+                                          TimeElapsedColumn(), console=Console(stderr=True, emoji=False),
+                                          transient=True)
             self._progress.start()
             self._task = self._progress.add_task(self.label, total=None, rows=0)
         return self
@@ -81,6 +84,8 @@ class Progress:
 def out_console():
     """The console for results.
 
+    Markup in strings is the project's own styling only: a value from a file reaches it through
+    engine.terminal (`markup()` inside a markup string, `text()` / `cells()` for tables and trees).
     On a terminal rich measures it. Piped, the width is `COLUMNS` when set (as `ls` and git do),
     else 200 so that output is never cropped, and lines carry no trailing spaces (rich pads table
     titles and cells to the table's width).
@@ -94,10 +99,10 @@ def out_console():
             raise BrokenPipeError
 
     if sys.stdout.isatty():
-        return ResultConsole(highlight=False)
+        return ResultConsole(highlight=False, emoji=False)
     columns = os.environ.get("COLUMNS", "")
     width = int(columns) if columns.isdigit() and 20 <= int(columns) <= 10_000 else 200
-    return ResultConsole(highlight=False, width=width, file=_TrailingSpaceless(sys.stdout))
+    return ResultConsole(highlight=False, emoji=False, width=width, file=_TrailingSpaceless(sys.stdout))
 
 
 class _TrailingSpaceless:

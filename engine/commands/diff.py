@@ -9,6 +9,7 @@ import click
 from engine.cli import FINDINGS, OK, Failure, emit_json, load
 from engine.commands.common import out_console, json_option, read_options, run_options, wait_option
 from engine.numbers import fmt_grouped
+from engine.terminal import cells, markup, text
 
 EXAMPLES = """
 \b
@@ -145,13 +146,12 @@ def _print(renderable) -> None:
 
 
 def _print_impact(report, top: int, sort: str) -> None:
-    from rich.markup import escape
     from rich.table import Table
 
     console = out_console()
     old_label, new_label = report.labels
     scope = f" in {', '.join(report.periods)}" if report.periods else ""
-    console.print(f"\n[bold]Impact on {len({p.partner_id for p in report.partners}):,} partners{escape(scope)}[/]: "
+    console.print(f"\n[bold]Impact on {len({p.partner_id for p in report.partners}):,} partners{markup(scope)}[/]: "
                   f"{fmt_grouped(report.old_total)} → {fmt_grouped(report.new_total)} points "
                   f"({_signed(report.delta)})")
     _print_rows(console, report, old_label, new_label)
@@ -161,18 +161,18 @@ def _print_impact(report, top: int, sort: str) -> None:
     if changes:
         t = Table(title=f"Partners who change tier ({len(changes):,}, by {sort})", title_justify="left")
         for col in ("partner", "period", old_label, new_label, "change", "tier"):
-            t.add_column(col, justify="right" if col in (old_label, new_label, "change") else "left")
+            t.add_column(text(col), justify="right" if col in (old_label, new_label, "change") else "left")
         for p in changes:
-            t.add_row(escape(p.partner_id), p.period, fmt_grouped(p.old_points), fmt_grouped(p.new_points),
-                      _signed(p.delta), f"{p.old_tier} → {p.new_tier} ({p.move})")
+            t.add_row(markup(p.partner_id), p.period, fmt_grouped(p.old_points), fmt_grouped(p.new_points),
+                      _signed(p.delta), markup(f"{p.old_tier} → {p.new_tier} ({p.move})"))
         console.print(t)
     _print_edits(console, report)
     rules = Table(title="Change by rule", title_justify="left")
     for col in ("rule", old_label, new_label, "change", "because"):
-        rules.add_column(col, justify="right" if col not in ("rule", "because") else "left")
+        rules.add_column(text(col), justify="right" if col not in ("rule", "because") else "left")
     for r in report.rules:
-        rules.add_row(r.rule_id, fmt_grouped(r.old_points), fmt_grouped(r.new_points), _signed(r.delta),
-                      escape("; ".join(r.edits[:3]) + (f" (+{len(r.edits) - 3} more)" if len(r.edits) > 3 else "")))
+        rules.add_row(markup(r.rule_id), fmt_grouped(r.old_points), fmt_grouped(r.new_points), _signed(r.delta),
+                      markup("; ".join(r.edits[:3]) + (f" (+{len(r.edits) - 3} more)" if len(r.edits) > 3 else "")))
     rules.add_row("[bold]total[/]", fmt_grouped(report.old_total), fmt_grouped(report.new_total),
                   _signed(report.delta), "", end_section=True)
     console.print(rules)
@@ -180,17 +180,16 @@ def _print_impact(report, top: int, sort: str) -> None:
         _print_reviews(console, report, old_label, new_label)
     movers = Table(title=f"Biggest movers (top {top})", title_justify="left")
     for col in ("partner", "period", old_label, new_label, "change", "tier"):
-        movers.add_column(col, justify="right" if col not in ("partner", "period", "tier") else "left")
+        movers.add_column(text(col), justify="right" if col not in ("partner", "period", "tier") else "left")
     for p in report.movers(top):
         tier = p.old_tier if p.old_tier == p.new_tier else f"{p.old_tier} → {p.new_tier}"
-        movers.add_row(escape(p.partner_id), p.period, fmt_grouped(p.old_points), fmt_grouped(p.new_points),
-                       _signed(p.delta), tier)
+        movers.add_row(markup(p.partner_id), p.period, fmt_grouped(p.old_points), fmt_grouped(p.new_points),
+                       _signed(p.delta), markup(tier))
     console.print(movers)
 
 
 def _print_rows(console, report, old_label: str, new_label: str) -> None:
     """What was compared: valid rows in the periods, and what each side left unscored, by reason."""
-    from rich.markup import escape
     from rich.table import Table
 
     counts = report.counts_old
@@ -198,15 +197,15 @@ def _print_rows(console, report, old_label: str, new_label: str) -> None:
     if report.periods:
         line += f", {report.rows_outside:,} signed outside {', '.join(report.periods)}"
     line += f"; {counts.rejected:,} rejected (the same under both)"
-    console.print(escape(line))
+    console.print(markup(line))
     reasons = sorted(set(report.unscored_old) | set(report.unscored_new))
     if not reasons:
         return
     t = Table(title="Unscored rows, by reason", title_justify="left")
     for col in ("reason", old_label, new_label):
-        t.add_column(col, justify="left" if col == "reason" else "right")
+        t.add_column(text(col), justify="left" if col == "reason" else "right")
     for reason in reasons:
-        t.add_row(escape(reason), f"{report.unscored_old.get(reason, 0):,}", f"{report.unscored_new.get(reason, 0):,}")
+        t.add_row(markup(reason), f"{report.unscored_old.get(reason, 0):,}", f"{report.unscored_new.get(reason, 0):,}")
     t.add_row("[bold]total[/]", f"{sum(report.unscored_old.values()):,}", f"{sum(report.unscored_new.values()):,}",
               end_section=True)
     console.print(t)
@@ -216,17 +215,17 @@ def _matrix(title: str, counter, order, old_label: str, new_label: str) -> "Tabl
     """A transition matrix with row and column totals; rows are the old version's tiers."""
     from rich.table import Table
 
-    t = Table(title=title, title_justify="left")
-    t.add_column(f"{old_label} ↓  {new_label} →")
+    t = Table(title=text(title), title_justify="left")
+    t.add_column(text(f"{old_label} ↓  {new_label} →"))
     for name in order:
-        t.add_column(name, justify="right")
+        t.add_column(text(name), justify="right")
     t.add_column("total", justify="right")
     for a in order:
         cells = []
         for b in order:
             n = counter.get((a, b), 0)
             cells.append(f"[bold]{n:,}[/]" if n and a != b else (f"{n:,}" if n else "·"))
-        t.add_row(a, *cells, f"{sum(counter.get((a, b), 0) for b in order):,}")
+        t.add_row(markup(a), *cells, f"{sum(counter.get((a, b), 0) for b in order):,}")
     t.add_row("total", *(f"{sum(counter.get((a, b), 0) for a in order):,}" for b in order),
               f"{sum(counter.values()):,}", end_section=True)
     return t
@@ -234,7 +233,6 @@ def _matrix(title: str, counter, order, old_label: str, new_label: str) -> "Tabl
 
 def _print_edits(console, report) -> None:
     """Each edit applied alone, the interaction, and the total they add up to."""
-    from rich.markup import escape
     from rich.table import Table
 
     if not report.edits:
@@ -248,7 +246,7 @@ def _print_edits(console, report) -> None:
         t.add_column("status moves", justify="right")
     for u in report.edits:
         points = _signed(u.delta) if u.delta is not None else "—"
-        cells = [escape(u.unit.describe() + (f" ({u.note})" if u.note else "")), points, f"{u.tier_moves:,}"]
+        cells = [markup(u.unit.describe() + (f" ({u.note})" if u.note else "")), points, f"{u.tier_moves:,}"]
         if with_status:
             cells.append(f"{u.status_moves:,}" if u.status_moves is not None else "—")
         t.add_row(*cells)
@@ -261,7 +259,6 @@ def _print_edits(console, report) -> None:
 
 def _print_reviews(console, report, old_label: str, new_label: str) -> None:
     """Status reviews under both versions: per period, how many partners each outcome had."""
-    from rich.markup import escape
     from rich.table import Table
 
     reviews = report.reviews
@@ -272,8 +269,8 @@ def _print_reviews(console, report, old_label: str, new_label: str) -> None:
     t = Table(title="Status reviews (held: kept above the earned tier by the policy)", title_justify="left")
     t.add_column("period")
     for kind in kinds:
-        t.add_column(f"{kind}\n{old_label}", justify="right")
-        t.add_column(f"{kind}\n{new_label}", justify="right")
+        t.add_column(text(f"{kind}\n{old_label}"), justify="right")
+        t.add_column(text(f"{kind}\n{new_label}"), justify="right")
     a, b = reviews.summary("old"), reviews.summary("new")
     for period in shown:
         cells = []
@@ -285,10 +282,10 @@ def _print_reviews(console, report, old_label: str, new_label: str) -> None:
     if changed:
         c = Table(title=f"Partners whose status differs ({len(changed):,})", title_justify="left")
         for col in ("partner", "period", old_label, new_label):
-            c.add_column(col)
+            c.add_column(text(col))
         for s in changed:
-            c.add_row(escape(s.partner_id), s.period, escape(f"{s.old_before} → {s.old_after} ({s.old_rule})"),
-                      escape(f"{s.new_before} → {s.new_after} ({s.new_rule})"))
+            c.add_row(markup(s.partner_id), s.period, markup(f"{s.old_before} → {s.old_after} ({s.old_rule})"),
+                      markup(f"{s.new_before} → {s.new_after} ({s.new_rule})"))
         console.print(c)
     if reviews.current:
         console.print(f"{reviews.current} is under way: reviewed at its end.")
@@ -312,7 +309,6 @@ def print_side_by_side(v_old, v_new, data, partner_id, options, as_json, first_d
     """One partner's contracts under two versions, as a table or JSON."""
     from decimal import Decimal
 
-    from rich.markup import escape
 
     from engine.impact import side_by_side
 
@@ -328,17 +324,17 @@ def print_side_by_side(v_old, v_new, data, partner_id, options, as_json, first_d
 
     same = v_old.name == v_new.name
     old_label, new_label = (f"old {v_old.name}", f"new {v_new.name}") if same else (v_old.name, v_new.name)
-    t = Table(title=escape(f"partner {partner_id}: {old_label} vs {new_label}"), title_justify="left")
+    t = Table(title=text(f"partner {partner_id}: {old_label} vs {new_label}"), title_justify="left")
     for col in ("row", "contract", "signed", "product", old_label, new_label, "change"):
-        t.add_column(col, justify="right" if col in ("row", old_label, new_label, "change") else "left",
+        t.add_column(text(col), justify="right" if col in ("row", old_label, new_label, "change") else "left",
                      max_width=48 if col in (old_label, new_label) else None)
     totals = [Decimal(0), Decimal(0)]
     for r in rows:
         for i, side in enumerate((r["old"], r["new"])):
             if side["status"] == "scored":
                 totals[i] += Decimal(side["points"])
-        t.add_row(str(r["row"]), escape(r["contract_id"]), r["signed"], escape(r["product"] or ""),
-                  escape(_side_text(r["old"])), escape(_side_text(r["new"])), _signed(Decimal(r["delta"])))
+        t.add_row(str(r["row"]), markup(r["contract_id"]), r["signed"], markup(r["product"] or ""),
+                  markup(_side_text(r["old"])), markup(_side_text(r["new"])), _signed(Decimal(r["delta"])))
     t.add_row(f"{len(rows):,}", "contracts", "", "", fmt_grouped(totals[0]), fmt_grouped(totals[1]),
               _signed(totals[1] - totals[0]), end_section=True)
     out_console().print(t)

@@ -51,30 +51,33 @@ def evaluate(program, data, out_dir, strict, workers, wait, as_json, **read):
 
 def print_summary(result, out_dir) -> None:
     """Counts by status, unscored reasons, rejects by field, partners by tier, points by period."""
-    from rich.markup import escape
     from rich.table import Table
+
+    from engine.terminal import markup
 
     console = out_console()
     c = result.counts
-    console.print(f"[bold]{result.program.name}[/] — {result.data}")
+    console.print(f"[bold]{markup(result.program.name)}[/] — {markup(result.data)}")
     t = Table(title="Rows", title_justify="left")
     for col in ("rows", "scored", "unscored", "rejected"):
         t.add_column(col, justify="right")
     t.add_row(*(f"{n:,}" for n in (c.rows, c.scored, c.unscored, c.rejected)))
     console.print(t)
     for note in result.notes:
-        console.print(f"[yellow]note:[/] {escape(note)}")
+        console.print(f"[yellow]note:[/] {markup(note)}")
     if not c.reconciles:  # cannot happen; shown loudly if it ever does
         console.print("[bold red]rows do not reconcile[/]")
     _reasons(console, "Unscored, by reason", c.unscored_reasons)
     _reasons(console, "Rejected, by field", c.rejected_fields)
     _tiers(console, result)
     if out_dir:
-        console.print(f"Results in {out_dir}/ (contracts.csv, rejects.csv, partners.csv, partner_rules.csv, manifest.json)")
+        console.print(f"Results in {markup(out_dir)}/ (contracts.csv, rejects.csv, partners.csv, partner_rules.csv, manifest.json)")
 
 
 def _reasons(console, title: str, counter) -> None:
     from rich.table import Table
+
+    from engine.terminal import text
 
     if not counter:
         return
@@ -82,12 +85,14 @@ def _reasons(console, title: str, counter) -> None:
     t.add_column("reason" if "reason" in title else "field")
     t.add_column("rows", justify="right")
     for key, n in sorted(counter.items(), key=lambda kv: (-kv[1], kv[0])):
-        t.add_row(key, f"{n:,}")
+        t.add_row(text(key), f"{n:,}")
     console.print(t)
 
 
 def _tiers(console, result) -> None:
     from rich.table import Table
+
+    from engine.terminal import text
 
     periods = sorted({p.period for p in result.partners})
     if not periods:
@@ -96,12 +101,12 @@ def _tiers(console, result) -> None:
     t = Table(title="Partners by tier", title_justify="left")
     t.add_column("period")
     for name in tiers:
-        t.add_column(name, justify="right")
+        t.add_column(text(name), justify="right")
     t.add_column("points", justify="right")
     for period in periods:
         rows = [p for p in result.partners if p.period == period]
         counts = [sum(1 for p in rows if p.tier == name) for name in tiers]
-        t.add_row(period, *(str(n) for n in counts), fmt_grouped(sum((p.points for p in rows), start=0)))
+        t.add_row(text(period), *(str(n) for n in counts), fmt_grouped(sum((p.points for p in rows), start=0)))
     console.print(t)
 
 

@@ -122,8 +122,10 @@ def _partner(prog, data, partner_id, period, legacy, level, as_json, read) -> in
     for e in explanations:
         _print(partner_tree(e, prog.sources, level))
     if not explanations and chain:
+        from engine.terminal import visible
+
         for line in chain:
-            click.echo(line)
+            click.echo(visible(line))
     return OK
 
 

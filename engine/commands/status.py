@@ -12,6 +12,7 @@ from engine.cli import OK, Failure, emit_json, load
 from engine.commands.common import out_console, json_option, read_options, run_options, wait_option
 from engine.numbers import fmt_grouped, fmt_points
 from engine.outputs import QUALITY_FILES, STATUS_FILES, create, optional as output_folder, program_files
+from engine.terminal import cells, markup, text
 
 STATUS_EXAMPLES = """
 \b
@@ -110,22 +111,22 @@ def _print_status(prog, rows: list[dict], stand: list[dict], current: str | None
     from engine.run import tier_version
 
     console = out_console()
-    t = Table(title=f"{prog.name}: reviews", title_justify="left")
+    t = Table(title=text(f"{prog.name}: reviews"), title_justify="left")
     for col in ("partner", "period", "before", "points", "earned", "after", "rule"):
         t.add_column(col, justify="right" if col == "points" else "left")
     for r in rows:
         version = tier_version(prog, r["period"])
         moved = _arrow(r["status_before"], r["status_after"], [t.name for t in version.plan.tiers] if version else [])
-        t.add_row(r["partner_id"], r["period"], r["status_before"], fmt_grouped(_dec(r["points"])), r["earned"],
-                  f"{r['status_after']}{moved}", f"{r['rule']} [dim]{r['at']}[/]")
+        t.add_row(*cells(r["partner_id"], r["period"], r["status_before"]), fmt_grouped(_dec(r["points"])),
+                  *cells(r["earned"], f"{r['status_after']}{moved}"), f"{markup(r['rule'])} [dim]{markup(r['at'])}[/]")
     console.print(t)
     if stand:
-        s = Table(title=f"Standing in {current} (so far)", title_justify="left")
+        s = Table(title=text(f"Standing in {current} (so far)"), title_justify="left")
         for col in ("partner", "status", "points", "to keep", "next tier", "to reach it"):
             s.add_column(col, justify="right" if col in ("points", "to keep", "to reach it") else "left")
         for r in stand:
-            s.add_row(r["partner_id"], r["status"], fmt_grouped(_dec(r["points"])), fmt_grouped(_dec(r["needed_to_keep"])),
-                      r["next_tier"], fmt_grouped(_dec(r["needed_for_next"])) if r["needed_for_next"] else "")
+            s.add_row(*cells(r["partner_id"], r["status"]), fmt_grouped(_dec(r["points"])),
+                      fmt_grouped(_dec(r["needed_to_keep"])), text(r["next_tier"]), fmt_grouped(_dec(r["needed_for_next"])) if r["needed_for_next"] else "")
         console.print(s)
 
 
@@ -186,7 +187,7 @@ def _print_quality(report, counts: dict, rejects: list[dict], flagged: bool) -> 
     console = out_console()
     console.print(f"quality rows: {counts['rows']:,} read, {counts['counted']:,} counted, {counts['rejected']:,} rejected")
     shares = {k.id: k.aggregate == "share" for k in report.spec.kpis}
-    t = Table(title=f"KPIs per partner and {report.spec.period}", title_justify="left")
+    t = Table(title=text(f"KPIs per partner and {report.spec.period}"), title_justify="left")
     for col in ("partner", "period", "kpi", "reports", "value", "threshold", "flag"):
         t.add_column(col)
     for v in report.values:
@@ -195,17 +196,17 @@ def _print_quality(report, counts: dict, rejects: list[dict], flagged: bool) -> 
         share = shares.get(v.kpi, False)
         value = "" if v.value is None else (_as_percent(v.value) if share else fmt_points(v.value))
         threshold = _as_percent(v.threshold) if share else fmt_points(v.threshold)
-        t.add_row(v.partner_id, v.period, v.name, str(v.count), value, f"{v.direction} {threshold}",
+        t.add_row(*cells(v.partner_id, v.period, v.name, v.count, value, f"{v.direction} {threshold}"),
                   "[red]FLAG[/]" if v.flagged else "")
     console.print(t)
     f = Table(title=f"Sustained findings ({report.spec.sustained}+ consecutive periods)", title_justify="left")
     for col in ("partner", "kpi", "first", "last", "periods"):
         f.add_column(col)
     for x in report.findings:
-        f.add_row(x.partner_id, x.name, x.first, x.last, str(x.periods))
+        f.add_row(*cells(x.partner_id, x.name, x.first, x.last, x.periods))
     console.print(f if report.findings else "no sustained findings")
     for r in rejects[:20]:
-        console.print(f"[yellow]rejected[/] row {r['row']}, field {r['field']}: {r['reason']}")
+        console.print(f"[yellow]rejected[/] row {r['row']}, field {markup(r['field'])}: {markup(r['reason'])}")
     if len(rejects) > 20:
         console.print(f"... and {len(rejects) - 20} more rejected rows (see --out)")
 
