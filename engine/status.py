@@ -9,8 +9,8 @@ Design:
   force on its last day; policies may change from one period to the next.
 - Each decision names the decisive rule in words and the span of the node that decided it
   (the Tier, Downgrade, Review or LegacyMap), so `explain` can print `file:line`.
-- Who gets rows: every partner of `points` (the caller passes the partners with a valid contract
-  in the run) and every partner of the legacy file, in every period given, from the first: a
+- Who gets rows: every partner with an entry in `points` (the caller passes the partners with a
+  valid contract in the run, even at zero points) and every partner of the legacy file, in every period given, from the first: a
   period without an entry counts as zero points. A partner first seen in 2017 is reviewed in 2016
   too, from its legacy status or, without one, as a newcomer.
 - A status name that the period's policy does not know (a later version renamed its tiers) is
@@ -199,7 +199,7 @@ def review(
         raise StatusError(f"periods to review repeat a label: {list(periods)}")
     policies = [policy_for_period(label) for label in periods]
     out: list[StatusDecision] = []
-    for partner in sorted(set(points) | set(legacy)):
+    for partner in sorted({p for p, own in points.items() if own} | set(legacy)):
         out.extend(_review_partner(partner, points.get(partner, {}), periods, policies,
                                    legacy.get(partner)))
     return out
