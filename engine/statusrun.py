@@ -369,7 +369,8 @@ def run_quality(program: Program, data: str, options: RunOptions, contracts: Con
         raise InputError(Path(program.versions[-1].path), "no version declares `quality` and `input quality`")
     spec = quality_spec(version.ruleset)
     if spec.key == "contract" and contracts is None:
-        raise InputError(Path(version.path), "the quality block reads reports by contract: give the contracts "
+        where = f"{version.path}:{spec.span.line}:{spec.span.column}" if spec.span.line else version.path
+        raise InputError(where, "the quality block reads reports by contract: give the contracts "
                          "with --contracts DATA (an export, evaluated here) or --contracts DIR (a run's output folder)")
     validator = RowValidator(version.ruleset.input("quality"), decimal_comma=options.decimal_comma)
     rejects: list[tuple[int, str, str]] = []

@@ -196,9 +196,12 @@ def test_status_and_quality(capsys, tmp_path):
     assert code == 0 and data["reviews"] and data["current_period"] is None
     assert (data["as_of"], data["reviewed_periods"]) == ("2018-12-31", ["2016", "2017", "2018"])
     assert {r["rule"].split(":")[0] for r in data["reviews"]} >= {"upgrade to earned", "downgrade at most 1 level"}
-    code, out, _ = run(capsys, "quality", PROGRAM, QUALITY, "--json")
+    code, out, _ = run(capsys, "quality", PROGRAM, QUALITY, "--contracts", DATA, "--json")
     q = json.loads(out)
-    assert code == 0 and q["findings"] and q["counts"]["rejected"] > 0
+    assert code == 0 and q["findings"] and q["counts"]["rejected"] > 0 and q["counts"]["set_aside"] > 0
+    assert q["counts"]["rows"] == q["counts"]["counted"] + q["counts"]["rejected"] + q["counts"]["set_aside"]
+    code, _, err = run(capsys, "quality", PROGRAM, QUALITY)  # reports by contract need the contracts
+    assert code == 2 and "--contracts" in err
 
 
 def test_usage_errors_exit_2(capsys):
