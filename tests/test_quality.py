@@ -2,7 +2,10 @@
 
 Most cases are YAML files in tests/fixtures/quality/: a quality block in the ruleset's own
 words, the quality reports as CSV, and the expected KPI values
-(`PARTNER PERIOD KPI = VALUE of COUNT reports: flagged|-`) and sustained findings.
+(`PARTNER PERIOD KPI = VALUE of COUNT reports: flagged|-`) and sustained findings. A case with a
+`ruleset` (its `input quality` and `quality` blocks as written) runs through `points quality`'s own
+pipeline, with the files of a run's output folder (`contracts.csv`, `rejects.csv` or `rows.csv`)
+for reports keyed by contract, and lists the rows set apart and rejected as well.
 """
 from __future__ import annotations
 
@@ -63,16 +66,67 @@ def typed(rows_text: str, spec: QualitySpec):
 
 
 def value_line(v) -> str:
-    return f"{v.partner_id} {v.period} {v.kpi} = {v.value} of {v.count} reports: {'flagged' if v.flagged else '-'}"
+    value = v.shown if v.value is not None else None
+    return f"{v.partner_id} {v.period} {v.kpi} = {value} of {v.count} reports: {'flagged' if v.flagged else '-'}"
 
 
 def finding_line(f) -> str:
     return f"{f.partner_id} {f.kpi} {f.first}..{f.last} ({f.periods} periods)"
 
 
+PROGRAM_HEAD = """program "Fixture"
+version "1"
+effective 2016-01-01
+input contract {
+  contract_id: text, required, unique
+  partner_id:  text, required
+  signed:      date, required
+}
+tiers {
+  Basic from 0
+}
+"""
+
+
+def run_fixture(data: dict, tmp_path: Path):
+    """A fixture with a `ruleset`: through the same pipeline as `points quality` (validation, the
+    contracts of a run's folder, periods from dates or labels), not through objects built by hand."""
+    from engine.program import load_program
+    from engine.run import RunOptions
+    from engine.statusrun import ContractIndex, run_quality
+
+    (tmp_path / "program").mkdir()
+    (tmp_path / "program" / "v1.rules").write_text(PROGRAM_HEAD + data["ruleset"], encoding="utf-8")
+    (tmp_path / "reports.csv").write_text(data["reports"], encoding="utf-8")
+    index = None
+    files = [name for name in ("contracts.csv", "rejects.csv", "rows.csv") if name in data]
+    if files:  # the files of a run's output folder, as `points evaluate --out` writes them
+        (tmp_path / "run").mkdir()
+        for name in files:
+            (tmp_path / "run" / name).write_text(data[name], encoding="utf-8")
+        index = ContractIndex.from_folder(tmp_path / "run")
+    return run_quality(load_program(tmp_path / "program"), str(tmp_path / "reports.csv"), RunOptions(), index)
+
+
 @pytest.mark.parametrize("path", sorted(FIXTURES.glob("*.yaml")), ids=lambda p: p.stem)
-def test_fixture(path):
+def test_fixture(path, tmp_path):
     data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    if "ruleset" in data:
+        run = run_fixture(data, tmp_path)
+        report = run.report
+        assert [value_line(v) for v in report.values] == data["values"]
+        assert [finding_line(f) for f in report.findings] == data["findings"]
+        assert [f"row {r} {cid}: {code}" for r, cid, code, _ in run.set_aside] == data["set_aside"]
+        assert [f"row {r} {field}: {why}" for r, field, why in run.rejects] == data["rejects"]
+        # every report row is accounted for: counted, rejected or set apart with its reason
+        assert run.rows == report.records + len(run.rejects) + len(run.set_aside)
+        if "wide" in data:
+            out = io.StringIO()
+            w = csv.DictWriter(out, fieldnames=report.wide_header(), lineterminator="\n")
+            w.writeheader()
+            w.writerows(report.wide_rows())
+            assert out.getvalue() == data["wide"]
+        return
     spec = spec_of(data["quality"])
     report = compute_quality(typed(data["reports"], spec), spec)
     if "values" in data:
