@@ -243,3 +243,88 @@ def test_o2_program_quality_block():
         ("low-usage", "mean", "below", Decimal(40), 5),
         ("churn", "share", "above", Decimal("0.1"), 5)]
     assert (spec.period, spec.sustained) == ("quarter", 3)
+
+
+# --------------------------------------------------------------------------- `points quality` end to end
+
+ROOT = Path(__file__).parent.parent
+O2 = str(ROOT / "rulesets" / "o2-business")
+CONTRACTS = str(ROOT / "examples" / "contracts.csv")
+REPORTS = str(ROOT / "examples" / "quality.csv")
+
+
+def points_cmd(capsys, *argv) -> tuple[int, str, str]:
+    from engine.cli import main
+
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    assert "Traceback" not in out + err
+    return code, out, err
+
+
+def test_quality_by_contract_from_the_export_says_what_it_set_apart(capsys, tmp_path):
+    code, out, _ = points_cmd(capsys, "quality", O2, REPORTS, "--contracts", CONTRACTS, "--out", str(tmp_path))
+    assert code == 0
+    assert out.splitlines()[:4] == [
+        "quality rows: 3,693 read, 3,605 counted, 4 rejected, 84 set aside (reports by scored contract)",
+        "  1 set aside: the contract's row was rejected [rejected-contract]: C-000941",
+        "  1 set aside: the contract is not in the evaluated contracts [unknown-contract]: C-999999",
+        "  82 set aside: the contract is unscored, and only scored contracts count [unscored-contract]: "
+        "C-000619, C-001738, C-001836",
+    ]
+    wide = (tmp_path / "kpis_wide.csv").read_text(encoding="utf-8").splitlines()
+    assert wide[0] == ("partner_id,period,reports,payment-defaults,payment-defaults_flagged,low-usage,"
+                       "low-usage_flagged,churn,churn_flagged")
+    long = (tmp_path / "kpis.csv").read_text(encoding="utf-8").splitlines()
+    assert len(long) - 1 == 3 * (len(wide) - 1) and all(r.endswith((",true", ",false")) for r in long[1:])
+    assert "P-014,2016-Q4,29,0.0000,false,71.3,false,0.2069,true" in wide  # shown to 4 / 1 / 4 decimals
+    assert "P-014,2016-Q4,churn,Churn,29,29,0.2069,above,0.1,true" in long
+    aside = (tmp_path / "quality_set_aside.csv").read_text(encoding="utf-8").splitlines()
+    assert aside[0] == "row,contract_id,code,reason" and len(aside) == 85
+
+
+def test_quality_from_a_run_folder_agrees_but_cannot_name_rejected_ids(capsys, tmp_path):
+    """A run's folder of today has no ids in rejects.csv: a report on a contract rejected for its
+    date is then an unknown contract; everything else is the same as from the export."""
+    import json
+
+    assert points_cmd(capsys, "evaluate", O2, CONTRACTS, "--out", str(tmp_path / "run"))[0] == 0
+    _, from_data, _ = points_cmd(capsys, "quality", O2, REPORTS, "--contracts", CONTRACTS, "--json")
+    code, from_dir, _ = points_cmd(capsys, "quality", O2, REPORTS, "--contracts", str(tmp_path / "run"), "--json")
+    a, b = json.loads(from_data), json.loads(from_dir)
+    assert code == 0 and a["values"] == b["values"] and a["findings"] == b["findings"]
+    assert a["counts"]["set_aside_reasons"] == {"rejected-contract": 1, "unknown-contract": 1, "unscored-contract": 82}
+    assert b["counts"]["set_aside_reasons"] == {"unknown-contract": 2, "unscored-contract": 82}
+    assert [f["partner_id"] for f in a["findings"]] == ["P-014"]
+
+
+def test_quality_contracts_that_do_not_exist_or_are_no_run_folder(capsys, tmp_path):
+    code, _, err = points_cmd(capsys, "quality", O2, REPORTS, "--contracts", str(tmp_path / "nope.csv"))
+    assert code == 2 and "nope.csv does not exist" in err
+    code, _, err = points_cmd(capsys, "quality", O2, REPORTS, "--contracts", str(tmp_path))
+    assert code == 2 and "not the output folder of a run" in err
+
+
+def test_reports_keyed_by_partner_still_work(capsys, tmp_path):
+    """Today's form: `partner_id` and a `reported` date on every row, no --contracts needed."""
+    (tmp_path / "p").mkdir()
+    (tmp_path / "p" / "v1.rules").write_text(PROGRAM_HEAD + """
+input quality {
+  partner_id: text, required
+  reported:   date, required
+  cancelled:  boolean, default false
+}
+quality {
+  period quarter
+  kpi "Churn": share of cancelled above 10%
+  sustained 2 periods
+}
+""", encoding="utf-8")
+    (tmp_path / "q.csv").write_text("partner_id,reported,cancelled\nP1,2016-12-31,true\nP1,2017-01-01,true\n"
+                                    "P2,2016-12-31,false\n", encoding="utf-8")
+    import json
+
+    code, out, _ = points_cmd(capsys, "quality", str(tmp_path / "p"), str(tmp_path / "q.csv"), "--json")
+    data = json.loads(out)
+    assert code == 0 and data["reports_by"] == "partner" and data["counts"]["set_aside"] == 0
+    assert [(f["partner_id"], f["first"], f["last"]) for f in data["findings"]] == [("P1", "2016-Q4", "2017-Q1")]
