@@ -342,7 +342,10 @@ class Builder(Transformer_NonRecursive):
             key, counting = self._choose(first, A.REPORT_KEYS, "report key"), "scored"
         else:
             counting = self._choose(first, A.REPORT_COUNTING, "kind of contract")
-            key = self._choose(second, ("contract",), "report key")
+            key = "contract"
+            if str(second) != "contract":
+                self._error("P112", f"unknown report key `{first} {second}`", self._tspan(second),
+                            f"write `reports by {counting} contract`, or `reports by partner`")
         return _Item("reports", (key, counting), self._span(meta))
 
     def quality_period(self, meta, c):

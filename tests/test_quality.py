@@ -328,3 +328,53 @@ quality {
     data = json.loads(out)
     assert code == 0 and data["reports_by"] == "partner" and data["counts"]["set_aside"] == 0
     assert [(f["partner_id"], f["first"], f["last"]) for f in data["findings"]] == [("P1", "2016-Q4", "2017-Q1")]
+
+
+# --------------------------------------------------------------------------- the quality block as written
+
+
+def _checked(block: str):
+    from dsl.checks import check
+    from dsl.parser import parse
+
+    return [(d.code, d.message) for d in check(parse(PROGRAM_HEAD + block, file="q.rules"))]
+
+
+def test_reports_by_contract_need_a_contract_id_not_a_partner_id():
+    block = """input quality {
+  partner_id: text, required
+  reported:   date, required
+  cancelled:  boolean, default false
+}
+quality {
+  period quarter
+  reports by valid contract
+  kpi "Churn": share of cancelled above 10%
+}
+"""
+    assert _checked(block) == [("N205", "input quality must declare `contract_id` (text): it names the contract, "
+                                        "whose partner the report counts for")]
+    fixed = block.replace("partner_id: text", "contract_id: text").replace("reported:   date", "reported:   text")
+    assert _checked(fixed) == []
+
+
+@pytest.mark.parametrize("line, message", [
+    ("reports by customer", "unknown report key `customer`"),
+    ("reports by counted contract", "unknown kind of contract `counted`"),
+    ("reports by scored partner", "unknown report key `scored partner`"),
+])
+def test_a_wrong_reports_line_is_a_syntax_error_with_its_words(line, message):
+    from dsl.errors import RulesetError
+    from dsl.parser import parse
+
+    with pytest.raises(RulesetError) as err:
+        parse(PROGRAM_HEAD + f"quality {{\n  period quarter\n  {line}\n}}\n", file="q.rules")
+    assert [(d.code, d.message) for d in err.value.diagnostics] == [("P112", message)]
+
+
+def test_the_example_program_reads_reports_by_scored_contract():
+    from dsl.parser import parse_file
+
+    for version in ("2016-03", "2017-01", "2018-01"):
+        spec = quality_spec(parse_file(ROOT / "rulesets" / "o2-business" / f"{version}.rules"))
+        assert (spec.key, spec.counting, [k.decimals for k in spec.kpis]) == ("contract", "scored", [4, 1, 4])
