@@ -368,10 +368,6 @@ def run_quality(program: Program, data: str, options: RunOptions, contracts: Con
     if version is None:
         raise InputError(Path(program.versions[-1].path), "no version declares `quality` and `input quality`")
     spec = quality_spec(version.ruleset)
-    if spec.key == "contract" and contracts is None:
-        where = f"{version.path}:{spec.span.line}:{spec.span.column}" if spec.span.line else version.path
-        raise InputError(where, "the quality block reads reports by contract: give the contracts "
-                         "with --contracts DATA (an export, evaluated here) or --contracts DIR (a run's output folder)")
     validator = RowValidator(version.ruleset.input("quality"), decimal_comma=options.decimal_comma)
     rejects: list[tuple[int, str, str]] = []
     set_aside: list[tuple[int, str, str, str]] = []
@@ -387,6 +383,10 @@ def run_quality(program: Program, data: str, options: RunOptions, contracts: Con
                 convert = validator.for_header(rows.header)
             else:
                 convert = validator.convert
+            if spec.key == "contract" and contracts is None:  # after the file proved readable
+                where = f"{version.path}:{spec.span.line}:{spec.span.column}" if spec.span.line else version.path
+                raise InputError(where, "the quality block reads reports by contract: give the contracts with "
+                                 "--contracts DATA (an export, evaluated here) or --contracts DIR (a run's output folder)")
             for n, raw in rows:
                 count += 1
                 if isinstance(raw, BadRow):
