@@ -444,6 +444,13 @@ def test_status_states_as_of_reviewed_and_current_periods(capsys, tmp_path):
     ]
 
 
+def test_as_of_before_the_program_starts_is_an_input_error(capsys, tmp_path):
+    program, data, legacy = status_files(tmp_path)
+    code, _, err = points_cmd(capsys, "status", program, data, "--as-of", "2015-06-30")
+    assert code == 2 and err.strip() == ("error: --as-of 2015-06-30 is before the program starts (2016-01-01): "
+                                         "there is nothing to review")
+
+
 def test_as_of_leaves_out_partners_first_seen_later(capsys, tmp_path):
     import json
 

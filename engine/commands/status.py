@@ -57,6 +57,9 @@ def status(program, data, legacy, legacy_partner, legacy_status, as_of, out_dir,
     how = None
     if day is None:  # never the clock: the end of the period of the latest valid signed date
         day, how = default_as_of(prog, last)
+    elif day < prog.first_day:
+        raise Failure(f"--as-of {day.isoformat()} is before the program starts ({prog.first_day.isoformat()}): "
+                      "there is nothing to review")
     try:
         report = status_report(prog, points, legacy_map, day, how)
     except StatusError as err:
@@ -67,7 +70,7 @@ def status(program, data, legacy, legacy_partner, legacy_status, as_of, out_dir,
         _write_csv(Path(out_dir) / "status.csv", rows)
         _write_csv(Path(out_dir) / "standing.csv", stand)
     summary = {"as_of": report.as_of.isoformat(), "as_of_default": report.as_of_default,
-               "reviewed_periods": report.reviewed, "current_period": report.current, "partners": WHO_GETS_A_ROW}
+               "reviewed_periods": report.reviewed, "current_period": report.current, "who_gets_a_row": WHO_GETS_A_ROW}
     if as_json:
         emit_json({"program": prog.name} | summary | {"reviews": rows, "standing": stand})
         return OK
@@ -84,7 +87,7 @@ def _summary_lines(summary: dict) -> list[str]:
     return [f"as of {summary['as_of']}{how}",
             f"periods reviewed: {periods}; current period: "
             + (f"{current} (under way: a standing, no review)" if current else "none (the as-of date ends a period)"),
-            f"rows: {summary['partners']}"]
+            f"rows: {summary['who_gets_a_row']}"]
 
 
 def _date(text: str, option: str) -> date:
