@@ -328,6 +328,10 @@ quality {
     data = json.loads(out)
     assert code == 0 and data["reports_by"] == "partner" and data["counts"]["set_aside"] == 0
     assert [(f["partner_id"], f["first"], f["last"]) for f in data["findings"]] == [("P1", "2016-Q4", "2017-Q1")]
+    code, _, err = points_cmd(capsys, "quality", str(tmp_path / "p"), str(tmp_path / "q.csv"), "--contracts", CONTRACTS)
+    assert code == 2 and err.strip() == (f"error: {tmp_path / 'p' / 'v1.rules'}:18:1: the quality block reads reports "
+                                         "by partner, so --contracts is not used: drop it, or write "
+                                         "`reports by scored contract`")
 
 
 # --------------------------------------------------------------------------- the quality block as written

@@ -196,11 +196,16 @@ Quality never changes points or tiers: it is reported beside them.
 @json_option
 def quality(program, data, contracts, flagged, out_dir, as_json, **read):
     """KPIs per partner and period from quality reports, their flags, and sustained findings."""
-    from engine.statusrun import ContractIndex, run_quality
+    from engine.statusrun import ContractIndex, quality_version, run_quality
 
     prog = load(program, as_json)
     options = run_options(**read)
     index = None
+    version = quality_version(prog)
+    block = version.ruleset.quality if version is not None else None
+    if contracts and block is not None and block.key == "partner":
+        raise Failure(f"{version.path}:{block.span.line}:{block.span.column}: the quality block reads reports by "
+                      "partner, so --contracts is not used: drop it, or write `reports by scored contract`")
     if contracts:
         if not Path(contracts).exists():
             raise Failure(f"--contracts: {contracts} does not exist (an export, or a run's output folder)", code=2)
