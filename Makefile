@@ -37,7 +37,7 @@ demo: setup
 	@echo "  points explain rulesets/o2-business examples/contracts.csv --contract C-000100 --full"
 	@echo "  points diff rulesets/o2-business@2016.03 rulesets/o2-business@2017.01 --impact examples/contracts.csv"
 	@echo "  points status rulesets/o2-business examples/contracts.csv --legacy examples/legacy.csv"
-	@echo "  points quality rulesets/o2-business examples/quality.csv"
+	@echo "  points quality rulesets/o2-business examples/quality.csv --contracts out/demo"
 	@echo "The README's tour explains each of them."
 
 test: setup lint-rulesets

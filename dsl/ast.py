@@ -342,9 +342,14 @@ class Review:
     downgrade: Downgrade | None = None  # None: the default, `downgrade to earned`
     newcomer: str | None = None  # `newcomers start at Basic`; None: the lowest tier
     span: Span = _span()
+    legacy_partner: str | None = None  # `legacy partner column "Partner-Nr."`; None: `partner_id`
+    legacy_status: str | None = None  # `legacy status column "Status"`; None: `status`
 
 
 KPI_AGGREGATES = ("share", "mean")
+REPORT_KEYS = ("partner", "contract")  # `reports by partner` | `reports by contract`
+REPORT_COUNTING = ("scored", "valid")  # `reports by scored contract` | `reports by valid contract`
+LEGACY_COLUMNS = ("partner", "status")  # `legacy partner column "..."` | `legacy status column "..."`
 
 
 @dataclass(frozen=True, slots=True)
@@ -358,6 +363,7 @@ class Kpi:
     threshold: Number | Percent
     min_reports: int = 1
     span: Span = _span()
+    decimals: int | None = None  # `shown to 2 decimals`: how values are written; flags use the exact value
 
     @property
     def id(self) -> str:
@@ -372,6 +378,8 @@ class Quality:
     kpis: tuple[Kpi, ...]
     sustained: int = 3  # consecutive flagged periods that make a finding sustained
     span: Span = _span()
+    key: str = "partner"  # `reports by partner` (a report names its partner) or `by contract`
+    counting: str = "scored"  # by contract: the contracts whose reports count, `scored` or `valid`
 
 
 @dataclass(frozen=True, slots=True)

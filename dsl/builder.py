@@ -289,7 +289,18 @@ class Builder(Transformer_NonRecursive):
         block = "review"
         down, newcomer = self._once(c, "downgrade", block), self._once(c, "newcomers", block)
         legacy = tuple(i.value for i in c if i.kind == "legacy")
-        return A.Review(legacy, down.value if down else None, newcomer.value if newcomer else None, self._span(meta))
+        partner_col = self._once(c, "legacy partner column", block)
+        status_col = self._once(c, "legacy status column", block)
+        return A.Review(legacy, down.value if down else None, newcomer.value if newcomer else None, self._span(meta),
+                        partner_col.value if partner_col else None, status_col.value if status_col else None)
+
+    def legacy_column(self, meta, c):
+        which = self._choose(c[0], A.LEGACY_COLUMNS, "legacy column")
+        span = self._span(meta)
+        name = self._text(c[1]).strip()
+        if not name:
+            self._error("P113", f"`legacy {which} column` names no column", span, 'write the header, e.g. "Partner-Nr."')
+        return _Item(f"legacy {which} column", name, span)
 
     def legacy(self, meta, c):
         span = self._span(meta)
@@ -319,7 +330,23 @@ class Builder(Transformer_NonRecursive):
         if period is None:
             self._error("P113", "`quality` has no `period`", span, "add a line `period quarter` (or month, year)")
         kpis = tuple(i.value for i in c if i.kind == "kpi")
-        return A.Quality(period.value if period else "", kpis, sustained.value if sustained else 3, span)
+        reports = self._once(c, "reports", "quality")
+        key, counting = reports.value if reports else ("partner", "scored")
+        return A.Quality(period.value if period else "", kpis, sustained.value if sustained else 3, span,
+                         key, counting)
+
+    def reports_by(self, meta, c):
+        """`reports by partner`, `reports by contract`, `reports by scored contract`, `reports by valid contract`."""
+        first, second = c
+        if second is None:
+            key, counting = self._choose(first, A.REPORT_KEYS, "report key"), "scored"
+        else:
+            counting = self._choose(first, A.REPORT_COUNTING, "kind of contract")
+            key = "contract"
+            if str(second) != "contract":
+                self._error("P112", f"unknown report key `{first} {second}`", self._tspan(second),
+                            f"write `reports by {counting} contract`, or `reports by partner`")
+        return _Item("reports", (key, counting), self._span(meta))
 
     def quality_period(self, meta, c):
         return _Item("period", self._choose(c[0], A.PERIODS, "period"), self._span(meta))
@@ -328,10 +355,11 @@ class Builder(Transformer_NonRecursive):
         return _Item("sustained", self._int(c[0]), self._span(meta))
 
     def kpi(self, meta, c):
-        name, agg, field, direction, threshold, reports = c
+        name, agg, field, direction, threshold, reports, decimals = c
         span = self._span(meta)
         kpi = A.Kpi(self._text(name), agg, str(field), direction, threshold,
-                    self._int(reports) if reports is not None else 1, span)
+                    self._int(reports) if reports is not None else 1, span,
+                    self._int(decimals) if decimals is not None else None)
         return _Item("kpi", kpi, span)
 
     def aggregate(self, meta, c):

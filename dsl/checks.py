@@ -28,7 +28,12 @@ REQUIRED_FIELDS = {
                  ("signed", "date", "the version in force on this date scores the contract")),
     "quality": (("partner_id", "text", "it names the partner"),
                 ("reported", "date", "it places the report in a period")),
+    # `reports by contract`: the partner is the one of the evaluated contract
+    "quality by contract": (("contract_id", "text", "it names the contract, whose partner the report counts for"),
+                            ("reported", "date", "it places the report in a period")),
 }
+# A required field that may also be declared otherwise: `reported: text` holds a period label (`2016-Q2`).
+OTHER_KINDS = {("quality", "reported"): ("text",)}
 KIND_TYPE = {"text": "text", "choice": "text", "integer": "number", "decimal": "number",
              "date": "date", "boolean": "boolean"}
 ORDERED = ("<", "<=", ">", ">=")
@@ -107,13 +112,15 @@ def _inputs(ruleset: A.Ruleset, scope: Scope) -> list[Diagnostic]:
         out.append(error("N204", "a `quality` block needs an `input quality` block declaring the report columns",
                          ruleset.quality.span, "declare them in `input quality { ... }`, at least "
                          "partner_id (text) and reported (date)"))
+    by_contract = ruleset.quality is not None and ruleset.quality.key == "contract"
     for block in ruleset.statements:
         if isinstance(block, A.InputBlock):
-            out += _input_block(block, scope)
+            out += _input_block(block, scope, "quality by contract" if block.name == "quality" and by_contract
+                                else block.name)
     return out
 
 
-def _input_block(block: A.InputBlock, scope: Scope) -> list[Diagnostic]:
+def _input_block(block: A.InputBlock, scope: Scope, required: str) -> list[Diagnostic]:
     out = []
     seen: dict[str, A.FieldDecl] = {}
     for f in block.fields:
@@ -123,12 +130,12 @@ def _input_block(block: A.InputBlock, scope: Scope) -> list[Diagnostic]:
             continue
         seen[f.name] = f
         out += _field_decl(f, scope)
-    for name, kind, why in REQUIRED_FIELDS.get(block.name, ()):
+    for name, kind, why in REQUIRED_FIELDS.get(required, ()):
         decl = seen.get(name)
         if decl is None:
             out.append(error("N205", f"input {block.name} must declare `{name}` ({kind}): {why}", block.span,
                              f"add `{name}: {kind}, required`" + _guess(name, seen)))
-        elif decl.kind != kind:
+        elif decl.kind != kind and decl.kind not in OTHER_KINDS.get((block.name, name), ()):
             out.append(error("N206", f"`{name}` must be {_type_words(kind)}, not {_kind_words(decl)}", decl.span,
                              f"declare it as `{name}: {kind}, required`"))
     return out

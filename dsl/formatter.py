@@ -352,7 +352,9 @@ def _downgrade(node: Downgrade) -> str:
 
 
 def _review(node: Review) -> list[_Line]:
-    members = [_member(f"legacy {_quote(m.old)} -> {_word(m.new)}", m) for m in node.legacy]
+    members = [_Line(f"legacy {which} column {_quote(name)}")
+               for which, name in (("partner", node.legacy_partner), ("status", node.legacy_status)) if name]
+    members += [_member(f"legacy {_quote(m.old)} -> {_word(m.new)}", m) for m in node.legacy]
     if node.newcomer is not None:
         members.append(_Line(f"newcomers start at {_word(node.newcomer)}"))
     if node.downgrade is not None:
@@ -365,11 +367,15 @@ def _kpi(node: Kpi) -> str:
     text = f"kpi {_quote(node.name)}: {node.aggregate} of {node.field} {node.direction} {threshold}"
     if node.min_reports != 1:
         text += f", at least {_plural(node.min_reports, 'report')}"
+    if node.decimals is not None:
+        text += f", shown to {_plural(node.decimals, 'decimal')}"
     return text
 
 
 def _quality(node: Quality) -> list[_Line]:
     members = [_Line(f"period {node.period}")]
+    if node.key == "contract":
+        members.append(_Line(f"reports by {node.counting} contract"))
     members += [_member(_kpi(k), k) for k in node.kpis]
     members.append(_Line(f"sustained {_plural(node.sustained, 'period')}"))
     return _block("quality", node, members)

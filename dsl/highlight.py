@@ -31,7 +31,7 @@ STATEMENTS = (
 CLAUSES = (
     "when", "points", "per", "at", "most", "least", "rounded", "to", "decimals", "by",
     "from", "keep", "legacy", "newcomers", "start", "downgrade", "after", "grace", "levels", "level",
-    "periods", "kpi", "share", "mean", "of", "above", "below", "reports", "report", "sustained",
+    "periods", "kpi", "share", "mean", "of", "above", "below", "reports", "report", "sustained", "shown", "column",
     "contract", "expect", "tier", "unscored", "one", "required", "unique", "default", "half", "up",
     "even", "down", "earned",
 )

@@ -18,8 +18,8 @@ How items are matched (so that moving things around is no change):
   `rounded` gives other points): a new order of caps, floors and roundings is a change.
 - A statement left out means its documented default (`period year`, `combine sum`, no review =
   no legacy entries and `downgrade to earned`, newcomers at the lowest tier, a KPI's
-  `at least 1 report`, a tier's `keep` equal to its threshold), so writing a default out is no
-  change either.
+  `at least 1 report`, a tier's `keep` equal to its threshold, `reports by partner`, the legacy
+  columns `partner_id` and `status`), so writing a default out is no change either.
 
 What counts as a change in meaning (`RulesetDiff.equal`):
 - Header `program`, `version` and `effective` differences are listed (area "header") but are
@@ -506,6 +506,11 @@ def _diff_review(old: A.Ruleset, new: A.Ruleset) -> Iterator[Edit]:
     na, nb = _newcomer_words(old, ra), _newcomer_words(new, rb)
     if na != nb:
         yield _edit("review", ("newcomers",), na, nb, old.review, new.review, subject="review")
+    for which, ca, cb, default in (("partner", ra.legacy_partner, rb.legacy_partner, "partner_id"),
+                                   ("status", ra.legacy_status, rb.legacy_status, "status")):
+        if (ca or default) != (cb or default):
+            yield _edit("review", (f"legacy {which} column",), f"legacy {which} column {_q(ca or default)}",
+                        f"legacy {which} column {_q(cb or default)}", old.review, new.review, subject="review")
     legacy_a, legacy_b = _by(ra.legacy, lambda m: m.old), _by(rb.legacy, lambda m: m.old)
     for name, a, b in _matched(legacy_a, legacy_b):
         if a is None or b is None or a.new != b.new:
@@ -522,6 +527,7 @@ def _diff_quality(old: A.Ruleset, new: A.Ruleset) -> Iterator[Edit]:
                     subject="quality")
         return
     for aspect, wa, wb in (("period", qa.period, qb.period),
+                           ("reports", _reports_words(qa), _reports_words(qb)),
                            ("sustained", _periods(qa.sustained), _periods(qb.sustained))):
         if wa != wb:
             yield _edit("quality", (aspect,), wa, wb, qa, qb, subject="quality", aspect=aspect)
@@ -532,6 +538,10 @@ def _diff_quality(old: A.Ruleset, new: A.Ruleset) -> Iterator[Edit]:
 
 def _periods(n: int) -> str:
     return f"{n} period{'s' if n != 1 else ''}"
+
+
+def _reports_words(q: A.Quality) -> str:
+    return "by partner" if q.key == "partner" else f"by {q.counting} contract"
 
 
 def _quality_words(q: A.Quality) -> str:
@@ -545,6 +555,8 @@ def _kpi_aspects(k: A.Kpi) -> dict[str, tuple[object, str]]:
         "measure": ((k.aggregate, k.field), f"{k.aggregate} of {k.field}"),
         "threshold": ((k.direction, k.threshold.value), f"{k.direction} {format_expr(k.threshold)}"),
         "reports": (k.min_reports, f"at least {k.min_reports} report{'s' if k.min_reports != 1 else ''}"),
+        "shown": (k.decimals, "shown exact" if k.decimals is None
+                  else f"shown to {k.decimals} decimal{'s' if k.decimals != 1 else ''}"),
     }
 
 

@@ -55,7 +55,7 @@ from engine.readers import InputError
 
 EVALUATE_FILES = ("contracts.csv", "rejects.csv", "partners.csv", "partner_rules.csv", "manifest.json")
 STATUS_FILES = ("status.csv", "standing.csv")
-QUALITY_FILES = ("kpis.csv", "findings.csv", "quality_rejects.csv")
+QUALITY_FILES = ("kpis.csv", "kpis_wide.csv", "findings.csv", "quality_rejects.csv", "quality_set_aside.csv")
 IMPACT_FILES = ("impact.csv",)
 
 _RENAME_EXCHANGE = 2

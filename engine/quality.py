@@ -9,6 +9,9 @@ Design:
 - A KPI's flag is decided exactly, without division: `total > threshold * count` (or `<` for
   `below`). The reported value is the quotient, exact when it terminates within 6 decimals and
   rounded half-even to 6 decimals otherwise; it is for reading, not for deciding.
+- A report row's `reported` is a date or, as operators write them, a period label (`2016-Q2`,
+  `2016Q2`, `Q2 2016`, `2016-05`, `2016`; `engine.periods.period_in`): a label finer than the
+  block's period is placed in the period containing it, a coarser one is refused.
 - Periods are labelled as everywhere in the engine (`2016`, `2016-Q2`, `2016-03`) and numbered
   internally, so "consecutive" means consecutive on the calendar: a period in which a partner
   sent no reports, or sent too few for the KPI (`at least N reports`), or whose value was within
@@ -25,6 +28,7 @@ from decimal import ROUND_HALF_EVEN, Decimal, localcontext
 from typing import Iterable
 
 from dsl.ast import NO_SPAN, Ruleset, Span
+from engine.periods import period_bounds, period_in
 
 ZERO = Decimal(0)
 SHOWN_PLACES = Decimal("0.000001")
@@ -46,6 +50,7 @@ class KpiSpec:
     threshold: Decimal  # a fraction for `share` (5% is 0.05)
     min_reports: int = 1
     span: Span = NO_SPAN
+    decimals: int | None = None  # how the value is written; None: exact (at most 6 places)
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +61,8 @@ class QualitySpec:
     kpis: tuple[KpiSpec, ...]
     sustained: int = 3
     span: Span = NO_SPAN
+    key: str = "partner"  # report rows name their `partner` or their `contract`
+    counting: str = "scored"  # by contract: `scored` or any `valid` contract counts
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +79,16 @@ class KpiValue:
     threshold: Decimal
     direction: str
     flagged: bool
+    decimals: int | None = None  # as the KPI declares it (`shown to N decimals`)
+
+    @property
+    def shown(self) -> str:
+        """The value as written in outputs: to the declared decimals (half even), else as computed."""
+        if self.value is None:
+            return ""
+        if self.decimals is None:
+            return str(self.value)
+        return str(self.value.quantize(Decimal(1).scaleb(-self.decimals), rounding=ROUND_HALF_EVEN))
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,8 +114,26 @@ class QualityReport:
     records: int = 0
 
     def rows(self) -> list[dict]:
-        """One flat dict per KPI value, ordered by partner, period and KPI, for CSV or JSON."""
+        """One flat dict per KPI value, ordered by partner, period and KPI, for JSON (the long form)."""
         return [_value_row(v) for v in self.values]
+
+    def csv_rows(self) -> list[dict]:
+        """The long form for a spreadsheet: as `rows()`, flags written `true` / `false`."""
+        return [_csv_ready(r) for r in self.rows()]
+
+    def wide_rows(self) -> list[dict]:
+        """One row per partner and period: `reports`, then per KPI its value and flag (`ID`, `ID_flagged`)."""
+        out: list[dict] = []
+        for v in self.values:
+            if not out or (out[-1]["partner_id"], out[-1]["period"]) != (v.partner_id, v.period):
+                out.append({"partner_id": v.partner_id, "period": v.period, "reports": v.reports})
+            out[-1][v.kpi] = v.shown
+            out[-1][f"{v.kpi}_flagged"] = "true" if v.flagged else "false"
+        return out
+
+    def wide_header(self) -> list[str]:
+        """The columns of `wide_rows()`, also when there are no rows."""
+        return ["partner_id", "period", "reports"] + [c for k in self.spec.kpis for c in (k.id, f"{k.id}_flagged")]
 
     def finding_rows(self) -> list[dict]:
         """One flat dict per sustained finding, ordered by partner, KPI and first period."""
@@ -127,9 +162,13 @@ def _value_row(v: KpiValue) -> dict:
     return {
         "partner_id": v.partner_id, "period": v.period, "kpi": v.kpi, "name": v.name,
         "reports": v.reports, "count": v.count,
-        "value": None if v.value is None else str(v.value),
+        "value": None if v.value is None else v.shown,
         "direction": v.direction, "threshold": str(v.threshold), "flagged": v.flagged,
     }
+
+
+def _csv_ready(row: dict) -> dict:
+    return {k: ("true" if v else "false") if isinstance(v, bool) else ("" if v is None else v) for k, v in row.items()}
 
 
 def _where(span: Span) -> str:
@@ -146,10 +185,10 @@ def quality_spec(ruleset: Ruleset) -> QualitySpec | None:
         return None
     kpis = tuple(
         KpiSpec(k.id, k.name, k.aggregate, k.field, k.direction, k.threshold.value,
-                k.min_reports, k.span)
+                k.min_reports, k.span, k.decimals)
         for k in block.kpis
     )
-    return QualitySpec(block.period, kpis, block.sustained, block.span)
+    return QualitySpec(block.period, kpis, block.sustained, block.span, block.key, block.counting)
 
 
 # --------------------------------------------------------------------------- periods
@@ -164,6 +203,19 @@ def period_number(day: date, unit: str) -> int:
     if unit == "month":
         return day.year * 12 + day.month - 1
     raise QualityError(f"unknown period unit {unit!r} (year, quarter or month)")
+
+
+def report_period(reported, unit: str) -> int:
+    """The number of the period a report row's `reported` value (a date, or a date or label as text) lies in."""
+    if isinstance(reported, date):
+        return period_number(reported, unit)
+    if not isinstance(reported, str) or not reported.strip():
+        raise QualityError(f"needs a reported date or period, got {reported!r}")
+    try:
+        first, _ = period_bounds(period_in(reported, unit), unit)
+    except ValueError as err:
+        raise QualityError(str(err)) from None
+    return period_number(first, unit)
 
 
 def period_label(number: int, unit: str) -> str:
@@ -212,10 +264,13 @@ def compute_quality(records: Iterable[dict], spec: QualitySpec) -> QualityReport
 
 def _add(cells: dict, record: dict, spec: QualitySpec, index: int) -> None:
     partner, reported = record.get("partner_id"), record.get("reported")
-    if not partner or not isinstance(reported, date):
+    if not partner or reported is None:
         raise QualityError(f"quality record {index}: needs partner_id and a reported date, "
                            f"got partner_id={partner!r}, reported={reported!r}")
-    key = (partner, period_number(reported, spec.period))
+    try:
+        key = (partner, report_period(reported, spec.period))
+    except QualityError as err:
+        raise QualityError(f"quality record {index}: reported {err}") from None
     cell = cells.get(key)
     if cell is None:
         cell = cells[key] = _Cell(0, [0] * len(spec.kpis), [ZERO] * len(spec.kpis))
@@ -247,7 +302,7 @@ def _value(partner: str, number: int, i: int, cell: _Cell, spec: QualitySpec) ->
     flagged = count >= max(kpi.min_reports, 1) and _beyond(kpi, total, count)
     return KpiValue(
         partner, period_label(number, spec.period), kpi.id, kpi.name, cell.reports, count,
-        _quotient(total, count) if count else None, kpi.threshold, kpi.direction, flagged,
+        _quotient(total, count) if count else None, kpi.threshold, kpi.direction, flagged, kpi.decimals,
     )
 
 

@@ -9,10 +9,10 @@ Design:
   force on its last day; policies may change from one period to the next.
 - Each decision names the decisive rule in words and the span of the node that decided it
   (the Tier, Downgrade, Review or LegacyMap), so `explain` can print `file:line`.
-- Who gets rows: a partner with a legacy status starts in the first reviewed period (with zero
-  points where it has none). A partner without a legacy status starts, as a newcomer, in the
-  first period for which it has a points entry (even zero); from then on every period is
-  reviewed, a period without an entry counting as zero points.
+- Who gets rows: every partner with an entry in `points` (the caller passes the partners with a
+  valid contract in the run, even at zero points) and every partner of the legacy file, in every period given, from the first: a
+  period without an entry counts as zero points. A partner first seen in 2017 is reviewed in 2016
+  too, from its legacy status or, without one, as a newcomer.
 - A status name that the period's policy does not know (a later version renamed its tiers) is
   mapped through that policy's `legacy` entries; without such an entry it is a `StatusError`.
 - A legacy value that is already a tier name of the first policy is taken as that tier.
@@ -199,7 +199,7 @@ def review(
         raise StatusError(f"periods to review repeat a label: {list(periods)}")
     policies = [policy_for_period(label) for label in periods]
     out: list[StatusDecision] = []
-    for partner in sorted(set(points) | set(legacy)):
+    for partner in sorted({p for p, own in points.items() if own} | set(legacy)):
         out.extend(_review_partner(partner, points.get(partner, {}), periods, policies,
                                    legacy.get(partner)))
     return out
@@ -211,8 +211,6 @@ def _review_partner(partner, own_points, periods, policies, legacy_name) -> list
     for label, policy in zip(periods, policies):
         if state is None:
             state = _initial_state(partner, label, own_points, policy, legacy_name)
-            if state is None:
-                continue
         else:
             _carry_over(partner, state, policy)
         decision = _decide(partner, label, own_points.get(label, ZERO), policy, state)
@@ -220,9 +218,7 @@ def _review_partner(partner, own_points, periods, policies, legacy_name) -> list
     return decisions
 
 
-def _initial_state(partner, label, own_points, policy, legacy_name) -> _State | None:
-    if legacy_name is None and label not in own_points:
-        return None
+def _initial_state(partner, label, own_points, policy, legacy_name) -> _State:
     tier, how, span = initial_status(partner, legacy_name, policy)
     return _State(tier, origin=how, origin_span=span)
 

@@ -38,7 +38,8 @@ CONTRACT_COLUMNS = (
     "customer", "quantity", "pool_gb", "sales_rep",
 )
 LEGACY_COLUMNS = ("partner_id", "status")
-QUALITY_COLUMNS = ("partner_id", "contract_id", "reported", "missed_payment", "usage_pct", "cancelled")
+# Operators report per customer contract and label the month; the partner is the contract's.
+QUALITY_COLUMNS = ("contract_id", "reported", "missed_payment", "usage_pct", "cancelled")
 
 # id, name, legacy status (None: a newcomer), designed tier in 2016, 2017 and (pace) 2018.
 PARTNERS = (
@@ -346,6 +347,11 @@ def month_end(year: int, month: int) -> date:
     return date(year, month, calendar.monthrange(year, month)[1])
 
 
+def month_label(day: date) -> str:
+    """The month as an operator labels it: `2016-04`."""
+    return f"{day.year:04d}-{day.month:02d}"
+
+
 def in_window(day: date, window: tuple[date, date]) -> bool:
     """Whether `day` lies in the closed interval `window`."""
     return window[0] <= day <= window[1]
@@ -358,7 +364,7 @@ def report(rng: random.Random, row: dict, day: date) -> dict:
     missed = 0.3 if pid == PAYMENT_PARTNER and in_window(day, PAYMENT_WINDOW) else 0.004
     mean = 25 if pid == USAGE_PARTNER and in_window(day, USAGE_WINDOW) else 72
     usage = min(100.0, max(0.0, rng.gauss(mean, 12)))
-    return {"partner_id": pid, "contract_id": row["contract_id"], "reported": str(day),
+    return {"partner_id": pid, "contract_id": row["contract_id"], "reported": month_label(day),
             "missed_payment": "true" if rng.random() < missed else "false",
             "usage_pct": f"{usage:.1f}", "cancelled": "true" if rng.random() < churn else "false"}
 
@@ -379,10 +385,11 @@ def contract_reports(rng: random.Random, row: dict) -> list[dict]:
 
 QUALITY_BAD = (
     {"usage_pct": "140"},
-    {"reported": "2017-02-30"},
+    {"reported": "2017-13"},
     {"missed_payment": "vielleicht"},
-    {"partner_id": ""},
+    {"contract_id": ""},
 )
+UNKNOWN_CONTRACT = "C-999999"  # in no export: a report on it is set apart as an unknown contract
 
 
 def quality_rows(rng: random.Random, contracts: list[dict]) -> list[dict]:
@@ -398,6 +405,13 @@ def quality_rows(rng: random.Random, contracts: list[dict]) -> list[dict]:
     for i, change in enumerate(QUALITY_BAD):
         index = (i + 1) * len(out) // (len(QUALITY_BAD) + 1)
         out.insert(index, dict(out[index], **change))
+    # Reports the program does not count, each set apart with its reason: a contract that is
+    # unscored (an unknown product), one whose row is rejected (a bad date), one in no export.
+    unscored = next(r for r in contracts if r["kind"] == "unknown_product")
+    rejected = next(r for r in contracts if r["kind"] == "bad_date")
+    for i, contract_id in enumerate((unscored["contract_id"], rejected["contract_id"], UNKNOWN_CONTRACT)):
+        index = (2 * i + 1) * len(out) // 6
+        out.insert(index, dict(out[index], contract_id=contract_id))
     return out
 
 

@@ -133,7 +133,8 @@ def test_explain_partner_shows_chain_and_standing(capsys):
     chain = data["status"]
     assert chain[0].startswith("2016: legacy 'Premium' -> Expert (")
     assert "downgrade to earned" in chain[1] and chain[1].endswith("-> Advanced for 2018")
-    assert chain[-1].startswith("2018 so far: ") and "more to keep it" in chain[-1]
+    # by default reviewed up to the end of 2018, the period of the latest signed date: no standing
+    assert len(chain) == 3 and chain[-1].startswith("2018 points ") and chain[-1].endswith(" after 2018")
 
 
 def test_explain_unknown_contract(capsys):
@@ -192,11 +193,15 @@ def test_diff_and_impact(capsys, tmp_path):
 def test_status_and_quality(capsys, tmp_path):
     code, out, _ = run(capsys, "status", PROGRAM, DATA, "--legacy", LEGACY, "--json")
     data = json.loads(out)
-    assert code == 0 and data["reviews"] and data["current_period"] == "2018"
+    assert code == 0 and data["reviews"] and data["current_period"] is None
+    assert (data["as_of"], data["reviewed_periods"]) == ("2018-12-31", ["2016", "2017", "2018"])
     assert {r["rule"].split(":")[0] for r in data["reviews"]} >= {"upgrade to earned", "downgrade at most 1 level"}
-    code, out, _ = run(capsys, "quality", PROGRAM, QUALITY, "--json")
+    code, out, _ = run(capsys, "quality", PROGRAM, QUALITY, "--contracts", DATA, "--json")
     q = json.loads(out)
-    assert code == 0 and q["findings"] and q["counts"]["rejected"] > 0
+    assert code == 0 and q["findings"] and q["counts"]["rejected"] > 0 and q["counts"]["set_aside"] > 0
+    assert q["counts"]["rows"] == q["counts"]["counted"] + q["counts"]["rejected"] + q["counts"]["set_aside"]
+    code, _, err = run(capsys, "quality", PROGRAM, QUALITY)  # reports by contract need the contracts
+    assert code == 2 and "--contracts" in err
 
 
 def test_usage_errors_exit_2(capsys):
@@ -253,7 +258,7 @@ def test_explain_chain_agrees_with_status(capsys, partner):
     reviews = [r for r in status["reviews"] if r["partner_id"] == partner]
     _, out, _ = run(capsys, "explain", PROGRAM, DATA, "--partner", partner, "--legacy", LEGACY, "--json")
     chain = json.loads(out)["status"]
-    assert reviews and len(chain) == len(reviews) + 1  # one line per review, then the standing
+    assert reviews and len(chain) == len(reviews)  # one line per review (2018 is reviewed: no standing)
     for review, line in zip(reviews, chain):
         assert f"-> {review['status_after']} " in line or line.endswith(f"-> {review['status_after']}")
 

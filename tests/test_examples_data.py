@@ -236,20 +236,41 @@ def test_legacy_file_has_old_statuses_a_departed_partner_and_newcomers():
 # --------------------------------------------------------------------------- quality
 
 
+def scored_contracts() -> dict[str, str]:
+    """contract_id -> partner_id of the contracts that earn points (the ones quality reports count for)."""
+    header, rows = read_csv("contracts.csv")
+    out: dict[str, str] = {}
+    for cells in rows:
+        row = dict(zip(header, cells))
+        if len(cells) != len(header) or not row["partner_id"] or row["contract_id"] in out:
+            continue
+        try:
+            signed = date.fromisoformat(row["signed"])
+        except ValueError:
+            continue
+        quantity = row["quantity"] or "1"
+        if not quantity.isdigit() or int(quantity) < 1 or row["customer"] not in ("", "new", "existing"):
+            continue
+        if points(signed, row["product"], row["customer"], int(quantity), Decimal(row["pool_gb"] or "0")) is not None:
+            out[row["contract_id"]] = row["partner_id"]
+    return out
+
+
 def quarterly_flags() -> dict[str, dict[str, set[int]]]:
-    """{kpi: {partner: quarter indexes with the flag raised}} over the valid quality rows."""
+    """{kpi: {partner: quarter indexes with the flag raised}} over the counted quality rows."""
     header, rows = read_csv("quality.csv")
+    partners = scored_contracts()
     groups: dict[tuple[str, int], list[dict]] = defaultdict(list)
     for cells in rows:
         row = dict(zip(header, cells))
-        try:
-            day = date.fromisoformat(row["reported"])
-        except ValueError:
+        year, _, month = row["reported"].partition("-")  # a month label, `2016-04`
+        if not (year.isdigit() and month.isdigit() and 1 <= int(month) <= 12):
             continue
         usage = Decimal(row["usage_pct"])
-        if not row["partner_id"] or row["missed_payment"] not in ("true", "false") or not 0 <= usage <= 100:
+        if row["contract_id"] not in partners or row["missed_payment"] not in ("true", "false") \
+                or not 0 <= usage <= 100:
             continue
-        groups[row["partner_id"], day.year * 4 + (day.month - 1) // 3].append(row)
+        groups[partners[row["contract_id"]], int(year) * 4 + (int(month) - 1) // 3].append(row)
     flags: dict[str, dict[str, set[int]]] = defaultdict(lambda: defaultdict(set))
     for (partner, quarter), reports in groups.items():
         if len(reports) < 5:
@@ -284,9 +305,19 @@ def test_quality_file_has_its_bad_rows():
     header, rows = read_csv("quality.csv")
     records = [dict(zip(header, r)) for r in rows]
     assert any(r["usage_pct"] == "140" for r in records)
-    assert any(r["reported"] == "2017-02-30" for r in records)
+    assert any(r["reported"] == "2017-13" for r in records)
     assert any(r["missed_payment"] == "vielleicht" for r in records)
-    assert any(r["partner_id"] == "" for r in records)
+    assert any(r["contract_id"] == "" for r in records)
+
+
+def test_quality_reports_name_contracts_the_program_does_not_count():
+    header, rows = read_csv("contracts.csv")
+    contracts = {r[0] for r in rows}
+    q_header, q_rows = read_csv("quality.csv")
+    reported = {dict(zip(q_header, r))["contract_id"] for r in q_rows}
+    assert "C-999999" in reported and "C-999999" not in contracts  # in no export
+    unscored = reported & contracts - set(scored_contracts())
+    assert len(unscored) >= 2  # an unknown product, a rejected row, products no longer in the program
 
 
 # --------------------------------------------------------------------------- against the rulesets

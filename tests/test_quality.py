@@ -2,7 +2,10 @@
 
 Most cases are YAML files in tests/fixtures/quality/: a quality block in the ruleset's own
 words, the quality reports as CSV, and the expected KPI values
-(`PARTNER PERIOD KPI = VALUE of COUNT reports: flagged|-`) and sustained findings.
+(`PARTNER PERIOD KPI = VALUE of COUNT reports: flagged|-`) and sustained findings. A case with a
+`ruleset` (its `input quality` and `quality` blocks as written) runs through `points quality`'s own
+pipeline, with the files of a run's output folder (`contracts.csv`, `rejects.csv` or `rows.csv`)
+for reports keyed by contract, and lists the rows set apart and rejected as well.
 """
 from __future__ import annotations
 
@@ -63,16 +66,67 @@ def typed(rows_text: str, spec: QualitySpec):
 
 
 def value_line(v) -> str:
-    return f"{v.partner_id} {v.period} {v.kpi} = {v.value} of {v.count} reports: {'flagged' if v.flagged else '-'}"
+    value = v.shown if v.value is not None else None
+    return f"{v.partner_id} {v.period} {v.kpi} = {value} of {v.count} reports: {'flagged' if v.flagged else '-'}"
 
 
 def finding_line(f) -> str:
     return f"{f.partner_id} {f.kpi} {f.first}..{f.last} ({f.periods} periods)"
 
 
+PROGRAM_HEAD = """program "Fixture"
+version "1"
+effective 2016-01-01
+input contract {
+  contract_id: text, required, unique
+  partner_id:  text, required
+  signed:      date, required
+}
+tiers {
+  Basic from 0
+}
+"""
+
+
+def run_fixture(data: dict, tmp_path: Path):
+    """A fixture with a `ruleset`: through the same pipeline as `points quality` (validation, the
+    contracts of a run's folder, periods from dates or labels), not through objects built by hand."""
+    from engine.program import load_program
+    from engine.run import RunOptions
+    from engine.statusrun import ContractIndex, run_quality
+
+    (tmp_path / "program").mkdir()
+    (tmp_path / "program" / "v1.rules").write_text(PROGRAM_HEAD + data["ruleset"], encoding="utf-8")
+    (tmp_path / "reports.csv").write_text(data["reports"], encoding="utf-8")
+    index = None
+    files = [name for name in ("contracts.csv", "rejects.csv", "rows.csv") if name in data]
+    if files:  # the files of a run's output folder, as `points evaluate --out` writes them
+        (tmp_path / "run").mkdir()
+        for name in files:
+            (tmp_path / "run" / name).write_text(data[name], encoding="utf-8")
+        index = ContractIndex.from_folder(tmp_path / "run")
+    return run_quality(load_program(tmp_path / "program"), str(tmp_path / "reports.csv"), RunOptions(), index)
+
+
 @pytest.mark.parametrize("path", sorted(FIXTURES.glob("*.yaml")), ids=lambda p: p.stem)
-def test_fixture(path):
+def test_fixture(path, tmp_path):
     data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    if "ruleset" in data:
+        run = run_fixture(data, tmp_path)
+        report = run.report
+        assert [value_line(v) for v in report.values] == data["values"]
+        assert [finding_line(f) for f in report.findings] == data["findings"]
+        assert [f"row {r} {cid}: {code}" for r, cid, code, _ in run.set_aside] == data["set_aside"]
+        assert [f"row {r} {field}: {why}" for r, field, why in run.rejects] == data["rejects"]
+        # every report row is accounted for: counted, rejected or set apart with its reason
+        assert run.rows == report.records + len(run.rejects) + len(run.set_aside)
+        if "wide" in data:
+            out = io.StringIO()
+            w = csv.DictWriter(out, fieldnames=report.wide_header(), lineterminator="\n")
+            w.writeheader()
+            w.writerows(report.wide_rows())
+            assert out.getvalue() == data["wide"]
+        return
     spec = spec_of(data["quality"])
     report = compute_quality(typed(data["reports"], spec), spec)
     if "values" in data:
@@ -171,8 +225,9 @@ def test_period_labels(day, unit, label):
 
 
 def test_quality_does_not_import_scoring_or_status_code():
+    # engine.periods is the calendar (period labels), shared by points and quality alike
     code = ("import sys, engine.quality; "
-            "bad = [m for m in sys.modules if m.startswith('engine.') and m != 'engine.quality']; "
+            "bad = [m for m in sys.modules if m.startswith('engine.') and m not in ('engine.quality', 'engine.periods')]; "
             "print(bad)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          cwd=Path(__file__).parent.parent, check=True)
@@ -188,3 +243,142 @@ def test_o2_program_quality_block():
         ("low-usage", "mean", "below", Decimal(40), 5),
         ("churn", "share", "above", Decimal("0.1"), 5)]
     assert (spec.period, spec.sustained) == ("quarter", 3)
+
+
+# --------------------------------------------------------------------------- `points quality` end to end
+
+ROOT = Path(__file__).parent.parent
+O2 = str(ROOT / "rulesets" / "o2-business")
+CONTRACTS = str(ROOT / "examples" / "contracts.csv")
+REPORTS = str(ROOT / "examples" / "quality.csv")
+
+
+def points_cmd(capsys, *argv) -> tuple[int, str, str]:
+    from engine.cli import main
+
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    assert "Traceback" not in out + err
+    return code, out, err
+
+
+def test_quality_by_contract_from_the_export_says_what_it_set_apart(capsys, tmp_path):
+    code, out, _ = points_cmd(capsys, "quality", O2, REPORTS, "--contracts", CONTRACTS, "--out", str(tmp_path))
+    assert code == 0
+    assert out.splitlines()[:4] == [
+        "quality rows: 3,693 read, 3,605 counted, 4 rejected, 84 set aside (reports by scored contract)",
+        "  1 set aside: the contract's row was rejected [rejected-contract]: C-000941",
+        "  1 set aside: the contract is not in the evaluated contracts [unknown-contract]: C-999999",
+        "  82 set aside: the contract is unscored, and only scored contracts count [unscored-contract]: "
+        "C-000619, C-001738, C-001836",
+    ]
+    wide = (tmp_path / "kpis_wide.csv").read_text(encoding="utf-8").splitlines()
+    assert wide[0] == ("partner_id,period,reports,payment-defaults,payment-defaults_flagged,low-usage,"
+                       "low-usage_flagged,churn,churn_flagged")
+    long = (tmp_path / "kpis.csv").read_text(encoding="utf-8").splitlines()
+    assert len(long) - 1 == 3 * (len(wide) - 1) and all(r.endswith((",true", ",false")) for r in long[1:])
+    assert "P-014,2016-Q4,29,0.0000,false,71.3,false,0.2069,true" in wide  # shown to 4 / 1 / 4 decimals
+    assert "P-014,2016-Q4,churn,Churn,29,29,0.2069,above,0.1,true" in long
+    aside = (tmp_path / "quality_set_aside.csv").read_text(encoding="utf-8").splitlines()
+    assert aside[0] == "row,contract_id,code,reason" and len(aside) == 85
+
+
+def test_quality_from_a_run_folder_agrees_but_cannot_name_rejected_ids(capsys, tmp_path):
+    """A run's folder of today has no ids in rejects.csv: a report on a contract rejected for its
+    date is then an unknown contract; everything else is the same as from the export."""
+    import json
+
+    assert points_cmd(capsys, "evaluate", O2, CONTRACTS, "--out", str(tmp_path / "run"))[0] == 0
+    _, from_data, _ = points_cmd(capsys, "quality", O2, REPORTS, "--contracts", CONTRACTS, "--json")
+    code, from_dir, _ = points_cmd(capsys, "quality", O2, REPORTS, "--contracts", str(tmp_path / "run"), "--json")
+    a, b = json.loads(from_data), json.loads(from_dir)
+    assert code == 0 and a["values"] == b["values"] and a["findings"] == b["findings"]
+    assert a["counts"]["set_aside_reasons"] == {"rejected-contract": 1, "unknown-contract": 1, "unscored-contract": 82}
+    assert b["counts"]["set_aside_reasons"] == {"unknown-contract": 2, "unscored-contract": 82}
+    assert [f["partner_id"] for f in a["findings"]] == ["P-014"]
+
+
+def test_quality_contracts_that_do_not_exist_or_are_no_run_folder(capsys, tmp_path):
+    code, _, err = points_cmd(capsys, "quality", O2, REPORTS, "--contracts", str(tmp_path / "nope.csv"))
+    assert code == 2 and "nope.csv does not exist" in err
+    code, _, err = points_cmd(capsys, "quality", O2, REPORTS, "--contracts", str(tmp_path))
+    assert code == 2 and "not the output folder of a run" in err
+
+
+def test_reports_keyed_by_partner_still_work(capsys, tmp_path):
+    """Today's form: `partner_id` and a `reported` date on every row, no --contracts needed."""
+    (tmp_path / "p").mkdir()
+    (tmp_path / "p" / "v1.rules").write_text(PROGRAM_HEAD + """
+input quality {
+  partner_id: text, required
+  reported:   date, required
+  cancelled:  boolean, default false
+}
+quality {
+  period quarter
+  kpi "Churn": share of cancelled above 10%
+  sustained 2 periods
+}
+""", encoding="utf-8")
+    (tmp_path / "q.csv").write_text("partner_id,reported,cancelled\nP1,2016-12-31,true\nP1,2017-01-01,true\n"
+                                    "P2,2016-12-31,false\n", encoding="utf-8")
+    import json
+
+    code, out, _ = points_cmd(capsys, "quality", str(tmp_path / "p"), str(tmp_path / "q.csv"), "--json")
+    data = json.loads(out)
+    assert code == 0 and data["reports_by"] == "partner" and data["counts"]["set_aside"] == 0
+    assert [(f["partner_id"], f["first"], f["last"]) for f in data["findings"]] == [("P1", "2016-Q4", "2017-Q1")]
+    code, _, err = points_cmd(capsys, "quality", str(tmp_path / "p"), str(tmp_path / "q.csv"), "--contracts", CONTRACTS)
+    assert code == 2 and err.strip() == (f"error: {tmp_path / 'p' / 'v1.rules'}:18:1: the quality block reads reports "
+                                         "by partner, so --contracts is not used: drop it, or write "
+                                         "`reports by scored contract`")
+
+
+# --------------------------------------------------------------------------- the quality block as written
+
+
+def _checked(block: str):
+    from dsl.checks import check
+    from dsl.parser import parse
+
+    return [(d.code, d.message) for d in check(parse(PROGRAM_HEAD + block, file="q.rules"))]
+
+
+def test_reports_by_contract_need_a_contract_id_not_a_partner_id():
+    block = """input quality {
+  partner_id: text, required
+  reported:   date, required
+  cancelled:  boolean, default false
+}
+quality {
+  period quarter
+  reports by valid contract
+  kpi "Churn": share of cancelled above 10%
+}
+"""
+    assert _checked(block) == [("N205", "input quality must declare `contract_id` (text): it names the contract, "
+                                        "whose partner the report counts for")]
+    fixed = block.replace("partner_id: text", "contract_id: text").replace("reported:   date", "reported:   text")
+    assert _checked(fixed) == []
+
+
+@pytest.mark.parametrize("line, message", [
+    ("reports by customer", "unknown report key `customer`"),
+    ("reports by counted contract", "unknown kind of contract `counted`"),
+    ("reports by scored partner", "unknown report key `scored partner`"),
+])
+def test_a_wrong_reports_line_is_a_syntax_error_with_its_words(line, message):
+    from dsl.errors import RulesetError
+    from dsl.parser import parse
+
+    with pytest.raises(RulesetError) as err:
+        parse(PROGRAM_HEAD + f"quality {{\n  period quarter\n  {line}\n}}\n", file="q.rules")
+    assert [(d.code, d.message) for d in err.value.diagnostics] == [("P112", message)]
+
+
+def test_the_example_program_reads_reports_by_scored_contract():
+    from dsl.parser import parse_file
+
+    for version in ("2016-03", "2017-01", "2018-01"):
+        spec = quality_spec(parse_file(ROOT / "rulesets" / "o2-business" / f"{version}.rules"))
+        assert (spec.key, spec.counting, [k.decimals for k in spec.kpis]) == ("contract", "scored", [4, 1, 4])

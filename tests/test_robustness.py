@@ -539,13 +539,14 @@ def test_legacy_file_without_status_column_and_with_a_repeat(capsys, tmp_path):
 
 def test_quality_data_with_bad_rows(capsys, tmp_path):
     out = tmp_path / "out"
-    code, _, err = run(capsys, "quality", PROGRAM, BAD / "data" / "quality_bad.csv", "--out", out)
+    code, _, err = run(capsys, "quality", PROGRAM, BAD / "data" / "quality_bad.csv", "--contracts", CONTRACTS,
+                       "--out", out)
     assert code == 0, err
     rejects = {r["row"]: (r["field"], r["reason"]) for r in read_csv(out / "quality_rejects.csv")}
     assert rejects["3"][0] == "reported" and "2016-04-31" in rejects["3"][1]
     assert rejects["4"][0] == "missed_payment" and "'perhaps'" in rejects["4"][1]
     assert rejects["5"] == ("usage_pct", "`usage_pct` must be at most 100, got '187.9'")
-    assert rejects["6"][0] == "usage_pct" and rejects["7"][0] == "partner_id"
+    assert rejects["6"][0] == "usage_pct" and "7" not in rejects  # reports by contract: the partner is the contract's
     assert rejects["8"][0] == "(row)" and rejects["9"][0] == "usage_pct"
     assert "2" not in rejects
 

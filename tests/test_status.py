@@ -349,3 +349,136 @@ def test_review_invariants(down, start, amounts):
             assert moved >= 0  # reaching the target never loses the tier
         if down.startswith("at most"):
             assert moved >= -int(down.split()[2])
+
+
+# --------------------------------------------------------------------------- `points status` end to end
+
+STATUS_PROGRAM = """program "Late Partners"
+version "2016"
+effective 2016-01-01
+period year
+input contract {
+  contract_id: text, required, unique
+  partner_id:  text, required
+  signed:      date, required
+  quantity:    integer >= 0, default 1
+}
+tiers {
+  Basic    from 0
+  Advanced from 100
+}
+rule "Lines" {
+  points 10 * quantity
+}
+review {
+  legacy partner column "Partner-Nr."
+  legacy status column "Status alt"
+  legacy "Gold" -> Advanced
+  downgrade to earned
+}
+"""
+STATUS_CONTRACTS = """contract_id,partner_id,signed,quantity
+C1,P-A,2016-03-01,12
+C2,P-A,2017-03-01,3
+C3,P-LATE,2017-06-30,20
+C4,P-ZERO,2016-05-01,0
+C5,,2017-07-01,1
+"""
+LEGACY_EXPORT = "Partner-Nr.;Name;Status alt\nP-A;Alpha;Gold\nP-OLD;Old GmbH;Gold\n"
+
+
+def status_files(tmp_path: Path, program: str = STATUS_PROGRAM) -> tuple[str, str, str]:
+    (tmp_path / "program").mkdir(exist_ok=True)
+    (tmp_path / "program" / "2016.rules").write_text(program, encoding="utf-8")
+    (tmp_path / "contracts.csv").write_text(STATUS_CONTRACTS, encoding="utf-8")
+    (tmp_path / "legacy.csv").write_text(LEGACY_EXPORT, encoding="utf-8")
+    return str(tmp_path / "program"), str(tmp_path / "contracts.csv"), str(tmp_path / "legacy.csv")
+
+
+def points_cmd(capsys, *argv) -> tuple[int, str, str]:
+    from engine.cli import main
+
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    assert "Traceback" not in out + err
+    return code, out, err
+
+
+def test_status_rows_for_every_known_partner_in_every_period(capsys, tmp_path):
+    """P-LATE, first seen in 2017, has its 2016 row; P-OLD is only in the legacy file; P-ZERO sold
+    only a contract worth nothing. The legacy export is read by the columns the review block names."""
+    import json
+
+    program, data, legacy = status_files(tmp_path)
+    code, out, _ = points_cmd(capsys, "status", program, data, "--legacy", legacy, "--json")
+    assert code == 0
+    result = json.loads(out)
+    lines = [f"{r['partner_id']} {r['period']}: {r['status_before']} {r['points']} -> {r['status_after']}"
+             for r in result["reviews"]]
+    assert lines == [
+        "P-A 2016: Advanced 120 -> Advanced", "P-A 2017: Advanced 30 -> Basic",
+        "P-LATE 2016: Basic 0 -> Basic", "P-LATE 2017: Basic 200 -> Advanced",
+        "P-OLD 2016: Advanced 0 -> Basic", "P-OLD 2017: Basic 0 -> Basic",
+        "P-ZERO 2016: Basic 0 -> Basic", "P-ZERO 2017: Basic 0 -> Basic",
+    ]
+    assert (result["as_of"], result["reviewed_periods"], result["current_period"]) == (
+        "2017-12-31", ["2016", "2017"], None)
+    assert result["as_of_default"] == "the end of 2017, the period of the latest valid signed date 2017-06-30"
+
+
+def test_status_states_as_of_reviewed_and_current_periods(capsys, tmp_path):
+    program, data, legacy = status_files(tmp_path)
+    code, out, _ = points_cmd(capsys, "status", program, data, "--legacy", legacy)
+    assert code == 0
+    assert out.splitlines()[:3] == [
+        "as of 2017-12-31 (default: the end of 2017, the period of the latest valid signed date 2017-06-30)",
+        "periods reviewed: 2016 to 2017; current period: none (the as-of date ends a period)",
+        "rows: every partner with a valid contract by the as-of date or in the legacy file, in every period "
+        "(0 points where it sold nothing)",
+    ]
+    code, out, _ = points_cmd(capsys, "status", program, data, "--legacy", legacy, "--as-of", "2017-04-30")
+    assert code == 0
+    assert out.splitlines()[:2] == [
+        "as of 2017-04-30",
+        "periods reviewed: 2016; current period: 2017 (under way: a standing, no review)",
+    ]
+
+
+def test_as_of_before_the_program_starts_is_an_input_error(capsys, tmp_path):
+    program, data, legacy = status_files(tmp_path)
+    code, _, err = points_cmd(capsys, "status", program, data, "--as-of", "2015-06-30")
+    assert code == 2 and err.strip() == ("error: --as-of 2015-06-30 is before the program starts (2016-01-01): "
+                                         "there is nothing to review")
+
+
+def test_as_of_leaves_out_partners_first_seen_later(capsys, tmp_path):
+    import json
+
+    program, data, legacy = status_files(tmp_path)
+    code, out, _ = points_cmd(capsys, "status", program, data, "--legacy", legacy, "--as-of", "2016-12-31", "--json")
+    partners = {r["partner_id"] for r in json.loads(out)["reviews"]}
+    assert code == 0 and partners == {"P-A", "P-OLD", "P-ZERO"}  # P-LATE's first contract is from 2017
+
+
+def test_legacy_columns_from_options_win_over_the_review_block(capsys, tmp_path):
+    import json
+
+    program, data, legacy = status_files(tmp_path)
+    (tmp_path / "legacy2.csv").write_text("Partner;Stufe\nP-A;Basic\n", encoding="utf-8")
+    code, out, _ = points_cmd(capsys, "status", program, data, "--legacy", str(tmp_path / "legacy2.csv"),
+                              "--legacy-partner", "Partner", "--legacy-status", "Stufe", "--json")
+    first = json.loads(out)["reviews"][0]
+    assert code == 0 and (first["partner_id"], first["status_before"], first["origin"]) == (
+        "P-A", "Basic", "legacy 'Basic' is a tier")
+
+
+def test_a_legacy_column_missing_is_an_input_error_naming_the_header(capsys, tmp_path):
+    program, data, legacy = status_files(tmp_path, STATUS_PROGRAM.replace('"Status alt"', '"Status"'))
+    code, out, err = points_cmd(capsys, "status", program, data, "--legacy", legacy)
+    assert code == 2 and out == ""
+    assert err.strip() == (
+        f"error: {legacy}: header (row 1): no column 'Status' for the status (did you mean 'Status alt'?); "
+        "the columns are 'Partner-Nr.', 'Name', 'Status alt'; name it with --legacy-status or in the review "
+        "block (`legacy status column \"...\"`)")
+    code, _, err = points_cmd(capsys, "status", program, data, "--legacy-status", "Status alt")
+    assert code == 2 and "give --legacy FILE" in err

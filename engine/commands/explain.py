@@ -98,10 +98,10 @@ def _contract(prog, data, contract_id, row, why_not_rule, level, as_json, read) 
 def _partner(prog, data, partner_id, period, legacy, level, as_json, read) -> int:
     from engine.explain import explain_partner, partner_json, partner_tree
 
-    from engine.statusrun import read_legacy
+    from engine.statusrun import legacy_columns, read_legacy
 
     rows, result = _traced_rows(prog, data, read, lambda n, rec: rec["partner_id"] == partner_id)
-    legacy_status = read_legacy(legacy).get(partner_id) if legacy else None
+    legacy_status = read_legacy(legacy, *legacy_columns(prog)).get(partner_id) if legacy else None
     periods = sorted({_period(prog, r) for r in rows})
     if period is not None:
         if period not in periods and legacy_status is None:
@@ -152,14 +152,14 @@ def _status_chain(prog, partner_id, rows, legacy_status, legacy_path, last_signe
     from decimal import Decimal
 
     from engine.status import StatusError
-    from engine.statusrun import partner_chain
+    from engine.statusrun import default_as_of, partner_chain
 
     points: dict[str, Decimal] = {}
     for r in rows:  # a period with contracts but no points still counts (as zero), as in a run
         label = _period(prog, r)
         points[label] = points.get(label, Decimal(0)) + (r.points if r.status == "scored" else 0)
     try:
-        return partner_chain(prog, partner_id, points, legacy_status, last_signed)
+        return partner_chain(prog, partner_id, points, legacy_status, default_as_of(prog, last_signed)[0])
     except StatusError as err:
         raise Failure(f"{legacy_path or prog.versions[-1].path}: {err}") from None
 

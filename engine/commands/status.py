@@ -30,26 +30,42 @@ the standing shows the points so far and what is still needed to keep the tier a
 @click.command(epilog=STATUS_EXAMPLES)
 @click.argument("program", type=click.Path())
 @click.argument("data", type=click.Path())
-@click.option("--legacy", type=click.Path(), help="Statuses partners enter with (CSV: partner_id,status).")
-@click.option("--as-of", "as_of", help="Review up to this date (YYYY-MM-DD; default: the latest signed date in DATA); "
-              "a period it falls inside is current and gets a standing instead of a review.")
+@click.option("--legacy", type=click.Path(), help="Statuses partners enter with (CSV or XLSX; columns partner_id and "
+              "status unless named otherwise).")
+@click.option("--legacy-partner", "legacy_partner", metavar="COLUMN",
+              help="The legacy file's partner column (default: the review block's `legacy partner column`, else partner_id).")
+@click.option("--legacy-status", "legacy_status", metavar="COLUMN",
+              help="The legacy file's status column (default: the review block's `legacy status column`, else status).")
+@click.option("--as-of", "as_of", help="Review up to this date (YYYY-MM-DD; default: the end of the period of the latest "
+              "valid signed date in DATA); a period it falls inside is current and gets a standing instead of a review.")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), help="Write status.csv and standing.csv here.")
 @wait_option
 @read_options
 @json_option
-def status(program, data, legacy, as_of, out_dir, wait, as_json, **read):
-    """Review every partner's status at the end of every period, under each period's policy."""
+def status(program, data, legacy, legacy_partner, legacy_status, as_of, out_dir, wait, as_json, **read):
+    """Review every partner's status at the end of every period, under each period's policy.
+
+    Every partner with a valid contract in a period up to --as-of, and every partner of the legacy
+    file, gets a row in every period from the program's first (0 points where it sold nothing).
+    """
     from engine.status import StatusError
-    from engine.statusrun import points_by_partner, read_legacy, status_report
+    from engine.statusrun import WHO_GETS_A_ROW, default_as_of, legacy_columns, points_by_partner, read_legacy, status_report
 
     prog = load(program, as_json)
     folder = output_folder(out_dir, [data, legacy, *program_files(prog)], STATUS_FILES, wait)  # refuses now
     day = _date(as_of, "--as-of") if as_of else None
-    legacy_map = read_legacy(legacy) if legacy else {}
+    if (legacy_partner or legacy_status) and not legacy:
+        raise Failure("--legacy-partner and --legacy-status name columns of the --legacy file: give --legacy FILE", code=2)
+    legacy_map = read_legacy(legacy, *legacy_columns(prog, legacy_partner, legacy_status)) if legacy else {}
     points, last = points_by_partner(prog, data, run_options(**read))
-    day = day or last  # by default the data's latest date: the period it falls in is current
+    how = None
+    if day is None:  # never the clock: the end of the period of the latest valid signed date
+        day, how = default_as_of(prog, last)
+    elif day < prog.first_day:
+        raise Failure(f"--as-of {day.isoformat()} is before the program starts ({prog.first_day.isoformat()}): "
+                      "there is nothing to review")
     try:
-        report = status_report(prog, points, legacy_map, day)
+        report = status_report(prog, points, legacy_map, day, how)
     except StatusError as err:
         raise Failure(f"{legacy or program}: {err}") from None
     rows = [_decision_row(d) for d in report.decisions]
@@ -58,11 +74,25 @@ def status(program, data, legacy, as_of, out_dir, wait, as_json, **read):
         with folder:  # published whole when both are written
             _write_csv(folder.path("status.csv"), rows)
             _write_csv(folder.path("standing.csv"), stand)
+    summary = {"as_of": report.as_of.isoformat(), "as_of_default": report.as_of_default,
+               "reviewed_periods": report.reviewed, "current_period": report.current, "who_gets_a_row": WHO_GETS_A_ROW}
     if as_json:
-        emit_json({"program": prog.name, "reviews": rows, "current_period": report.current, "standing": stand})
+        emit_json({"program": prog.name} | summary | {"reviews": rows, "standing": stand})
         return OK
-    _print_status(prog, rows, stand, report.current)
+    _print_status(prog, rows, stand, report.current, summary)
     return OK
+
+
+def _summary_lines(summary: dict) -> list[str]:
+    """What was reviewed, as of when, and which period is current: stated, not left to be guessed."""
+    reviewed = summary["reviewed_periods"]
+    how = f" (default: {summary['as_of_default']})" if summary["as_of_default"] else ""
+    periods = (f"{reviewed[0]} to {reviewed[-1]}" if len(reviewed) > 1 else reviewed[0]) if reviewed else "none"
+    current = summary["current_period"]
+    return [f"as of {summary['as_of']}{how}",
+            f"periods reviewed: {periods}; current period: "
+            + (f"{current} (under way: a standing, no review)" if current else "none (the as-of date ends a period)"),
+            f"rows: {summary['who_gets_a_row']}"]
 
 
 def _date(text: str, option: str) -> date:
@@ -94,23 +124,27 @@ HEADERS = {
                  "flagged"],
     "findings.csv": ["partner_id", "kpi", "name", "first", "last", "periods", "source"],
     "quality_rejects.csv": ["row", "field", "reason"],
+    "quality_set_aside.csv": ["row", "contract_id", "code", "reason"],
 }
 
 
-def _write_csv(path: Path, rows: list[dict]) -> None:
+def _write_csv(path: Path, rows: list[dict], header: list[str] | None = None) -> None:
     """A CSV with its header even when there are no rows (a script reading it needs the columns)."""
     with create(path) as f:  # in an output folder's staging folder (engine.outputs)
-        w = csv.DictWriter(f, fieldnames=list(rows[0]) if rows else HEADERS[path.name], lineterminator="\n")
+        w = csv.DictWriter(f, fieldnames=list(rows[0]) if rows else header or HEADERS[path.name], lineterminator="\n")
         w.writeheader()
         w.writerows(rows)
 
 
-def _print_status(prog, rows: list[dict], stand: list[dict], current: str | None) -> None:
+def _print_status(prog, rows: list[dict], stand: list[dict], current: str | None, summary: dict) -> None:
+    from rich.markup import escape
     from rich.table import Table
 
     from engine.run import tier_version
 
     console = out_console()
+    for line in _summary_lines(summary):
+        console.print(markup(line))
     t = Table(title=text(f"{prog.name}: reviews"), title_justify="left")
     for col in ("partner", "period", "before", "points", "earned", "after", "rule"):
         t.add_column(col, justify="right" if col == "points" else "left")
@@ -144,9 +178,12 @@ def _dec(text: str) -> Decimal:
 QUALITY_EXAMPLES = """
 \b
 Examples:
-  points quality rulesets/o2-business examples/quality.csv
-  points quality rulesets/o2-business examples/quality.csv --flagged --out out/quality
+  points quality rulesets/o2-business examples/quality.csv --contracts examples/contracts.csv
+  points quality rulesets/o2-business examples/quality.csv --contracts out/demo --flagged --out out/quality
 \b
+Reports keyed by contract (`reports by scored contract` in the quality block) count for the partner
+that sold the contract: --contracts names the export (evaluated here, with the same read options) or
+the output folder of `points evaluate --out`. Reports on other contracts are set apart with their reason.
 Quality never changes points or tiers: it is reported beside them.
 """
 
@@ -154,38 +191,76 @@ Quality never changes points or tiers: it is reported beside them.
 @click.command(epilog=QUALITY_EXAMPLES)
 @click.argument("program", type=click.Path())
 @click.argument("data", type=click.Path())
+@click.option("--contracts", "contracts", type=click.Path(),
+              help="The contracts the reports name: an export (evaluated here) or a run's output folder.")
 @click.option("--flagged", is_flag=True, help="Show only flagged KPI values.")
-@click.option("--out", "out_dir", type=click.Path(file_okay=False), help="Write kpis.csv, findings.csv, quality_rejects.csv here.")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False),
+              help="Write kpis.csv, kpis_wide.csv, findings.csv, quality_rejects.csv, quality_set_aside.csv here.")
 @wait_option
 @read_options
 @json_option
-def quality(program, data, flagged, out_dir, wait, as_json, **read):
+def quality(program, data, contracts, flagged, out_dir, wait, as_json, **read):
     """KPIs per partner and period from quality reports, their flags, and sustained findings."""
-    from engine.statusrun import run_quality
+    from engine.statusrun import ContractIndex, quality_version, run_quality
 
     prog = load(program, as_json)
-    folder = output_folder(out_dir, [data, *program_files(prog)], QUALITY_FILES, wait)  # refuses now
-    run = run_quality(prog, data, run_options(**read))
+    read_back = ([str(Path(contracts) / name) for name in ("rows.csv", "contracts.csv", "rejects.csv")]
+                 if contracts and Path(contracts).is_dir() else [contracts])
+    folder = output_folder(out_dir, [data, *read_back, *program_files(prog)], QUALITY_FILES, wait)  # refuses now
+    options = run_options(**read)
+    index = None
+    version = quality_version(prog)
+    block = version.ruleset.quality if version is not None else None
+    if contracts and block is not None and block.key == "partner":
+        raise Failure(f"{version.path}:{block.span.line}:{block.span.column}: the quality block reads reports by "
+                      "partner, so --contracts is not used: drop it, or write `reports by scored contract`")
+    if contracts:
+        if not Path(contracts).exists():
+            raise Failure(f"--contracts: {contracts} does not exist (an export, or a run's output folder)", code=2)
+        index = (ContractIndex.from_folder(contracts) if Path(contracts).is_dir()
+                 else ContractIndex.from_data(prog, contracts, options))
+    run = run_quality(prog, data, options, index)
     report = run.report
     rejects = [{"row": r, "field": f, "reason": why} for r, f, why in run.rejects]
+    aside = [{"row": r, "contract_id": cid, "code": code, "reason": why} for r, cid, code, why in run.set_aside]
     if folder:
-        with folder:  # published whole when all three are written
-            _write_csv(folder.path("kpis.csv"), report.rows())
+        with folder:  # published whole when every file is written
+            _write_csv(folder.path("kpis.csv"), report.csv_rows())
+            _write_csv(folder.path("kpis_wide.csv"), report.wide_rows(), report.wide_header())
             _write_csv(folder.path("findings.csv"), report.finding_rows())
             _write_csv(folder.path("quality_rejects.csv"), rejects)
-    counts = {"rows": run.rows, "counted": report.records, "rejected": len(rejects)}
+            _write_csv(folder.path("quality_set_aside.csv"), aside)
+    reasons: dict[str, int] = {}
+    for a in aside:
+        reasons[a["code"]] = reasons.get(a["code"], 0) + 1
+    counts = {"rows": run.rows, "counted": report.records, "rejected": len(rejects), "set_aside": len(aside),
+              "set_aside_reasons": dict(sorted(reasons.items()))}
     if as_json:
-        emit_json(report.to_json() | {"counts": counts, "rejects": rejects})
+        emit_json(report.to_json() | {"reports_by": _reports_by(report.spec), "counts": counts, "rejects": rejects,
+                                      "set_aside": aside})
         return OK
-    _print_quality(report, counts, rejects, flagged)
+    _print_quality(report, counts, rejects, flagged, aside)
     return OK
 
 
-def _print_quality(report, counts: dict, rejects: list[dict], flagged: bool) -> None:
+def _reports_by(spec) -> str:
+    return "partner" if spec.key == "partner" else f"{spec.counting} contract"
+
+
+def _print_quality(report, counts: dict, rejects: list[dict], flagged: bool, aside: list[dict]) -> None:
+    from rich.markup import escape
     from rich.table import Table
 
+    from engine.statusrun import SET_ASIDE
+
     console = out_console()
-    console.print(f"quality rows: {counts['rows']:,} read, {counts['counted']:,} counted, {counts['rejected']:,} rejected")
+    line = f"quality rows: {counts['rows']:,} read, {counts['counted']:,} counted, {counts['rejected']:,} rejected"
+    if report.spec.key == "contract":
+        line += f", {counts['set_aside']:,} set aside (reports by {_reports_by(report.spec)})"
+    console.print(line)
+    for code, n in counts["set_aside_reasons"].items():
+        examples = ", ".join(sorted({a["contract_id"] for a in aside if a["code"] == code and a["contract_id"]})[:3])
+        console.print(escape(f"  {n:,} set aside: {SET_ASIDE[code]} [{code}]" + (f": {examples}" if examples else "")))
     shares = {k.id: k.aggregate == "share" for k in report.spec.kpis}
     t = Table(title=text(f"KPIs per partner and {report.spec.period}"), title_justify="left")
     for col in ("partner", "period", "kpi", "reports", "value", "threshold", "flag"):
@@ -194,7 +269,7 @@ def _print_quality(report, counts: dict, rejects: list[dict], flagged: bool) -> 
         if flagged and not v.flagged:
             continue
         share = shares.get(v.kpi, False)
-        value = "" if v.value is None else (_as_percent(v.value) if share else fmt_points(v.value))
+        value = "" if v.value is None else (_as_percent(v.value) if share else fmt_points(Decimal(v.shown)))
         threshold = _as_percent(v.threshold) if share else fmt_points(v.threshold)
         t.add_row(*cells(v.partner_id, v.period, v.name, v.count, value, f"{v.direction} {threshold}"),
                   "[red]FLAG[/]" if v.flagged else "")
