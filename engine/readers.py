@@ -68,6 +68,7 @@ class BadRow:
 
     row_number: int
     reason: str
+    field: str = "(row)"  # the column at fault when one cell makes the row unreadable
 
 
 def sha256_of(path: str | os.PathLike) -> str:
@@ -181,11 +182,27 @@ def _filled(cell: object) -> bool:
 # --------------------------------------------------------------------------- text files
 
 
+_ENCODING_HINT = "use a text encoding such as utf-8, cp1252, latin-1 or utf-16"
+# Text codecs that are not the encoding of a file's text: names on the internet, or no text at all.
+_NOT_FILE_ENCODINGS = {"punycode", "idna", "undefined"}
+
+
+def text_encoding(encoding: str) -> str:
+    """The codec name of `encoding`; ValueError (a sentence naming the option) unless it is a text encoding."""
+    try:
+        info = codecs.lookup(encoding)
+    except (LookupError, TypeError, ValueError):
+        raise ValueError(f"'{encoding}' is not an encoding Python knows ({_ENCODING_HINT})") from None
+    if not getattr(info, "_is_text_encoding", True) or info.name in _NOT_FILE_ENCODINGS:
+        raise ValueError(f"'{encoding}' is not a text encoding ({_ENCODING_HINT})")
+    return info.name
+
+
 def _codec(path: Path, encoding: str) -> str:
     try:
-        name = codecs.lookup(encoding).name
-    except LookupError:
-        raise InputError(path, f"unknown encoding '{encoding}' (try utf-8 or cp1252)") from None
+        name = text_encoding(encoding)
+    except ValueError as error:
+        raise InputError(path, f"--encoding {error}") from None
     if name == "utf-8":
         with open(path, "rb") as handle:
             start = handle.read(2)
@@ -221,6 +238,9 @@ class _TextSource(RowSource):
                 text = decode(raw)[0]
             except UnicodeDecodeError as error:
                 raise self._decode_error(error, number) from None
+            except UnicodeError as error:  # a codec that fails without saying where
+                raise self._error(f"line {number} cannot be read as {self.encoding.upper()} ({error}); "
+                                  "check --encoding", number) from None
             if number == 1 and text.startswith("\ufeff"):
                 text = text[1:]
             yield number, text
@@ -504,7 +524,40 @@ class _JsonlSource(_TextSource):
             return BadRow(number, f"line {number} is not valid JSON: {error}")
         if not isinstance(value, dict):
             return BadRow(number, f"line {number} is {_json_kind(value)}, not a JSON object {{...}}")
+        if "\\u" in text:  # only an escape can make a lone surrogate, which no file can hold
+            bad = _surrogate_field(value)
+            if bad is not None:
+                field, where = bad
+                return BadRow(number, f"line {number}: {where} holds a \\u escape of half a character "
+                                      "(a lone surrogate), which is not text", field)
         return value
+
+
+def _is_text(value: str) -> bool:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _surrogate_field(record: dict) -> tuple[str, str] | None:
+    """(field, where) of the first key or value holding a lone surrogate, or None."""
+    for key, value in record.items():
+        if not _is_text(key):
+            return "(row)", "a key"
+        stack = [value]
+        while stack:
+            item = stack.pop()
+            if isinstance(item, str):
+                if not item.isascii() and not _is_text(item):
+                    return key, f"the value of \"{key}\""
+            elif isinstance(item, list):
+                stack.extend(item)
+            elif isinstance(item, dict):
+                stack.extend(item.keys())
+                stack.extend(item.values())
+    return None
 
 
 def _no_constant(name: str) -> object:
