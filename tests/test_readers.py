@@ -154,7 +154,18 @@ def test_missing_files_and_folders(tmp_path):
 
 def test_an_unknown_encoding_is_an_input_error(tmp_path):
     error = input_error(write(tmp_path, "x.csv", "a\n"), encoding="klingon")
-    assert error.message == "unknown encoding 'klingon' (try utf-8 or cp1252)"
+    assert error.message == ("--encoding: unknown encoding 'klingon' (use a text encoding such as utf-8, "
+                             "cp1252, latin-1 or utf-16)")
+
+
+@pytest.mark.parametrize("encoding", ["rot13", "hex", "base64", "zlib", "punycode", "idna", "undefined"])
+def test_an_encoding_that_is_not_for_text_is_an_input_error(tmp_path, encoding):
+    path = write(tmp_path, "x.csv", "a\n")
+    error = input_error(path, encoding=encoding)
+    assert error.path == str(path)
+    assert error.message.startswith(f"--encoding: '{encoding}' is not a text encoding (use a text encoding such as utf-8")
+    with pytest.raises(InputError):
+        open_rows(write(tmp_path, "x.jsonl", '{"a": 1}\n'), encoding=encoding)
 
 
 def test_reading_streams(tmp_path):
@@ -244,7 +255,7 @@ def test_xlsx_rows_keep_their_native_values_and_spreadsheet_numbers(tmp_path):
         rows = list(source)
         assert source.fraction_read() == 1.0
     assert rows == [
-        (2, ["C-1", dt.datetime(2016, 3, 1), 3, 2.5]),
+        (2, ["C-1", dt.date(2016, 3, 1), 3, 2.5]),  # a date-time at midnight is read as its date
         (4, ["C-2", "01.03.2016", None, None]),
         (5, BadRow(5, "row 5 has 5 cells, the header has 4 columns")),
     ]

@@ -13,22 +13,12 @@ json_option = click.option("--json", "as_json", is_flag=True, help="Print result
 def read_options(f):
     """The options that say how to read a contract export."""
     f = click.option("--sheet", help="XLSX: the sheet to read (default: the first).")(f)
-    f = click.option("--encoding", default="utf-8", show_default=True, callback=_text_encoding,
+    f = click.option("--encoding", default="utf-8", show_default=True,
                      help="Text encoding of CSV / JSON Lines (e.g. cp1252 for old Excel exports).")(f)
     f = click.option("--delimiter", type=click.Choice([",", ";", "tab"]),
                      help="CSV delimiter (default: detected from the header line).")(f)
     f = click.option("--decimal-comma", is_flag=True, help="Decimals are written 2,5 (German exports).")(f)
     return f
-
-
-def _text_encoding(_ctx, _param, value: str) -> str:
-    from engine.readers import text_encoding
-
-    try:
-        text_encoding(value)
-    except ValueError as error:
-        raise click.BadParameter(str(error)) from None
-    return value
 
 
 def run_options(decimal_comma: bool, delimiter: str | None, encoding: str, sheet: str | None, **extra) -> RunOptions:
