@@ -308,7 +308,7 @@ class _CsvSource(_TextSource):
     @property
     def header_lines(self) -> int:
         """The lines the header record took (more than 1 when a quoted name holds a line break)."""
-        return self._reader.line_num
+        return self._header_lines
 
     @property
     def records_read(self) -> int:
@@ -322,8 +322,9 @@ class _CsvSource(_TextSource):
         raw = io.BufferedReader(_ByteRange(self.path, start, end), buffer_size=_CHUNK)
         self._handle = raw
         self._stream = io.TextIOWrapper(raw, encoding=self.encoding, newline=newline)
-        self._reader = csv.reader(self._stream, delimiter=self.delimiter, strict=False)
+        self._lines_from(self._stream, [])
         self._rows_read = rows_before
+        self._restricted = True
 
     def __init__(self, path: Path, delimiter: str | None, encoding: str):
         if delimiter is not None and len(delimiter) != 1:
@@ -331,6 +332,7 @@ class _CsvSource(_TextSource):
         super().__init__(path, encoding)
         self._rows_read = 0  # records taken from the reader, the header included
         self._row_iter = None
+        self._restricted = False
         try:
             self._start(delimiter)
         except Exception:
@@ -363,9 +365,12 @@ class _CsvSource(_TextSource):
             raise self._error("the header row (row 1) is empty: the first row must name the columns", 1)
         tsv = self.path.suffix.lower() == ".tsv"
         self.delimiter = delimiter or ("\t" if tsv else sniff(first))
-        self._reader = csv.reader(itertools.chain((first,), self._stream), delimiter=self.delimiter,
-                                  strict=False)
+        self._lines_from(self._stream, [first])
         names = self._guard(next, self._reader, None)
+        self._header_lines = self._reader.line_num
+        self._advance()
+        if names and _END_MARK in names[-1]:
+            raise self._error("the header (row 1) opens a quote (\") that is never closed", 1)
         self._rows_read = 1
         # A trailing delimiter in the header makes no column; rows with one are trimmed to fit.
         self.header = _check_header(self, _trim_trailing(names or []))
@@ -380,8 +385,9 @@ class _CsvSource(_TextSource):
             newline = "\r" if b"\r" in start and b"\n" not in start else "\n"
         return io.TextIOWrapper(self._handle, encoding=self.encoding, newline=newline)
 
-    def _guard(self, read, *args):
-        """Call `read`; a decoding or CSV error becomes an InputError naming its line or row."""
+    def _guard(self, read, *args, rows: bool = False):
+        """Call `read`; a decoding or CSV error becomes an InputError naming its line or row (a CSV
+        error is passed on when reading `rows`, where it makes a BadRow)."""
         try:
             return read(*args)
         except UnicodeDecodeError:
@@ -389,6 +395,8 @@ class _CsvSource(_TextSource):
         except UnicodeError as error:  # e.g. UTF-16 without a byte-order mark
             raise self._error(f"cannot be read as {self.encoding.upper()} ({error}); check --encoding", 1) from None
         except csv.Error:
+            if rows:
+                raise
             raise self._located_csv_error() from None
 
     def _located_decode_error(self) -> InputError:
@@ -411,6 +419,61 @@ class _CsvSource(_TextSource):
                 return self._error(f"row {row + 1} cannot be read as CSV: {error}", row + 1)
         return self._error("the file cannot be read as CSV")  # not reached
 
+    # The lines of the file reach csv.reader through one feed (itertools, C): lists of lines read
+    # from the text stream, kept from the start of the current chunk on, then the end mark. A chunk
+    # that cannot be read as it stands is read again from its kept lines one record at a time
+    # (`_reread`): a record that cannot be read is a BadRow and reading resumes at the line after
+    # its first line, so the lines a runaway quote swallowed are rows again.
+
+    def _lines_from(self, stream, first: list) -> None:
+        """Feed csv.reader from `stream` (after the lines `first`), counting lines from 0."""
+        self._kept: list = []  # [first line number, lines] of the lists read from the chunk's start on
+        self._fed = 0  # lines the feed has handed on
+        self._end_line = None  # the line number after the end mark, once it is read
+        self._feed = itertools.chain.from_iterable(self._line_lists(stream, first))
+        self._at = 0  # the line the current reader started at
+        self._reader = csv.reader(self._feed, delimiter=self.delimiter, strict=False)
+        self._eof = False
+
+    def _line_lists(self, stream, first: list) -> Iterator[list]:
+        number = 0
+        if first:
+            self._kept.append([number, first])
+            number += len(first)
+            yield first
+        while True:
+            lines = stream.readlines(_LINES_READ)
+            if not lines:
+                break
+            self._kept.append([number, lines])
+            number += len(lines)
+            yield lines
+        self._kept.append([number, [_END_LINE]])
+        self._end_line = number + 1
+        yield [_END_LINE]
+
+    def _advance(self) -> int:
+        """The line after the current reader's last record; the feed has handed on at least that."""
+        line = self._at + self._reader.line_num
+        if line > self._fed:
+            self._fed = line
+        return line
+
+    def _lines_after(self, line: int) -> Iterator[str]:
+        """The lines from `line` on: the kept ones the feed has handed on already, then the feed."""
+        if line >= self._fed:
+            return self._feed
+        kept = []
+        for first, lines in self._kept:
+            if first + len(lines) > line and first < self._fed:
+                kept.append(lines[max(line - first, 0):self._fed - first])
+        return itertools.chain(itertools.chain.from_iterable(kept), self._feed)
+
+    def _restart(self, line: int) -> None:
+        """Go on reading records at `line`."""
+        self._at = line
+        self._reader = csv.reader(self._lines_after(line), delimiter=self.delimiter, strict=False)
+
     def __iter__(self) -> Iterator[tuple[int, object]]:
         # One iterator per source: a loop that stops early and a later loop share the rows.
         if self._row_iter is None:
@@ -425,9 +488,32 @@ class _CsvSource(_TextSource):
         The common chunk (every record as wide as the header, none blank) is passed on as the
         csv module made it, with a range of row numbers; any other chunk is fitted row by row.
         """
-        width, reader = len(self.header), self._reader
-        while True:
-            chunk = self._guard(list, itertools.islice(reader, size))
+        width = len(self.header)
+        while not self._eof:
+            start_line = self._advance()
+            while len(self._kept) > 1 and self._kept[1][0] <= start_line:
+                del self._kept[0]  # lists wholly before the chunk are not needed again
+            try:
+                chunk = self._guard(list, itertools.islice(self._reader, size), rows=True)
+            except csv.Error:
+                self._advance()  # the lines the failed read took are kept: they are read again
+                chunk = None
+            if chunk is not None:
+                end_line = self._advance()
+                if chunk and end_line == self._end_line and chunk[-1] == [_END_MARK]:
+                    chunk.pop()
+                    self._eof = True
+                elif not chunk:
+                    self._eof = True
+                if chunk and (_END_MARK in chunk[-1][-1] if chunk[-1] else False):
+                    chunk = None  # a quote open at the end of the file
+            if chunk is None or (not _plain(chunk, width) and any(map(_runaway, chunk, itertools.repeat(width)))):
+                self._eof = False
+                self._restart(start_line)
+                rows, raws = self._reread(size, width)
+                if rows:
+                    yield rows, raws
+                continue
             if not chunk:
                 return
             start = self._rows_read + 1
@@ -436,6 +522,68 @@ class _CsvSource(_TextSource):
                 yield range(start, start + len(chunk)), chunk
             else:
                 yield _fitted(chunk, start, width)
+
+    def _reread(self, size: int, width: int) -> tuple[list, list]:
+        """Up to `size` records read one at a time from the current reader's start (see above)."""
+        rows, raws = [], []
+        taken = 0
+        while taken < size:
+            line = self._at
+            try:
+                cells = self._guard(next, self._reader, None, rows=True)
+            except csv.Error as error:
+                self._advance()
+                bad = self._unreadable(str(error))
+            else:
+                end = self._advance()
+                if cells is None or (end == self._end_line and cells == [_END_MARK]):
+                    self._eof = True
+                    break
+                bad = None
+                if cells and _END_MARK in cells[-1]:
+                    if self._restricted:  # a quote open at the end of a byte range: one process decides
+                        raise self._error("a quote (\") is open at the end of the byte range", self._rows_read + 1)
+                    bad = ("opens a quote (\") that is never closed")
+                elif _runaway(cells, width):
+                    bad = (f"has {len(cells)} cells, the header has {width} columns: a quote (\") opened in this "
+                           "row is probably never closed")
+            taken += 1
+            self._rows_read += 1
+            row = self._rows_read
+            if bad is not None:
+                rows.append(row)
+                raws.append(BadRow(row, f"row {row} {bad}; the row is rejected and reading goes on at the "
+                                        "next line"))
+                self._restart(line + 1)
+                continue
+            self._restart(end)
+            if not any(c.strip() for c in cells):
+                continue
+            rows.append(row)
+            raws.append(_fit(cells, width, row, "csv"))
+        return rows, raws
+
+    @staticmethod
+    def _unreadable(message: str) -> str:
+        if "field larger than field limit" in message:
+            return (f"has a cell longer than {csv.field_size_limit():,} characters, the longest a cell may be "
+                    "(a quote that is never closed makes one)")
+        if "new-line character seen in unquoted field" in message:
+            return "has a line break (CR) inside a cell that is not in quotes"
+        return f"cannot be read as CSV ({message})"
+
+
+def _runaway(cells: list, width: int) -> bool:
+    """Whether a record does not fit the header and has a line break in a cell (a quote that was
+    never closed took the lines after it)."""
+    if len(cells) == width or (len(cells) > width and not any(map(_filled, cells[width:]))):
+        return False
+    return any(("\n" in c or "\r" in c) for c in cells)
+
+
+_LINES_READ = 1 << 16  # characters of lines the feed reads at a time (a progress bar sees it move)
+_END_MARK = "\ue000points: end of input\ue000"  # a line no export holds, after the last line
+_END_LINE = _END_MARK + "\n"
 
 
 def _plain(chunk: list, width: int) -> bool:
