@@ -324,7 +324,7 @@ class _CsvSource(_TextSource):
         self._stream = io.TextIOWrapper(raw, encoding=self.encoding, newline=newline)
         self._lines_from(self._stream, [])
         self._rows_read = rows_before
-        self._restricted = True
+        self._restricted = end < self.size  # a range that ends the file ends as the file does
 
     def __init__(self, path: Path, delimiter: str | None, encoding: str):
         if delimiter is not None and len(delimiter) != 1:
@@ -429,28 +429,16 @@ class _CsvSource(_TextSource):
         """Feed csv.reader from `stream` (after the lines `first`), counting lines from 0."""
         self._kept: list = []  # [first line number, lines] of the lists read from the chunk's start on
         self._fed = 0  # lines the feed has handed on
-        self._end_line = None  # the line number after the end mark, once it is read
-        self._feed = itertools.chain.from_iterable(self._line_lists(stream, first))
+        self._end = [None]  # the line number after the end mark, once it is read
+        # A function of its own, not a method: the source holds the feed, the feed must not hold it.
+        self._feed = itertools.chain.from_iterable(_line_lists(stream, first, self._kept, self._end))
         self._at = 0  # the line the current reader started at
         self._reader = csv.reader(self._feed, delimiter=self.delimiter, strict=False)
         self._eof = False
 
-    def _line_lists(self, stream, first: list) -> Iterator[list]:
-        number = 0
-        if first:
-            self._kept.append([number, first])
-            number += len(first)
-            yield first
-        while True:
-            lines = stream.readlines(_LINES_READ)
-            if not lines:
-                break
-            self._kept.append([number, lines])
-            number += len(lines)
-            yield lines
-        self._kept.append([number, [_END_LINE]])
-        self._end_line = number + 1
-        yield [_END_LINE]
+    @property
+    def _end_line(self) -> int | None:
+        return self._end[0]
 
     def _advance(self) -> int:
         """The line after the current reader's last record; the feed has handed on at least that."""
@@ -571,6 +559,26 @@ class _CsvSource(_TextSource):
         if "new-line character seen in unquoted field" in message:
             return "has a line break (CR) inside a cell that is not in quotes"
         return f"cannot be read as CSV ({message})"
+
+
+def _line_lists(stream, first: list, kept: list, end: list) -> Iterator[list]:
+    """Lists of the stream's lines (after `first`), each noted in `kept` with its first line
+    number, then the end mark, whose following line number goes to end[0]."""
+    number = 0
+    if first:
+        kept.append([number, first])
+        number += len(first)
+        yield first
+    while True:
+        lines = stream.readlines(_LINES_READ)
+        if not lines:
+            break
+        kept.append([number, lines])
+        number += len(lines)
+        yield lines
+    kept.append([number, [_END_LINE]])
+    end[0] = number + 1
+    yield [_END_LINE]
 
 
 def _runaway(cells: list, width: int) -> bool:
