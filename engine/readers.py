@@ -36,6 +36,8 @@ import itertools
 import json
 import operator
 import os
+import zipfile
+import zlib
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -756,6 +758,9 @@ XLSX_RATIO_FROM = 1 << 20
 XLSX_PARTS = 10_000  # files inside the zip
 XLSX_CELLS = 20_000_000  # rows x columns from A1 to the last used cell (what calamine holds)
 _EXCEL_ROWS, _EXCEL_COLUMNS = 1_048_576, 16_384  # the largest sheet Excel itself can hold
+# What reading a damaged zip can raise (zlib.error: a deflated stream that is not one).
+_ZIP_ERRORS = (zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error, OSError, EOFError, ValueError, RuntimeError,
+               NotImplementedError, UnicodeDecodeError)
 _REL_NS = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
 _NOT_A_WORKBOOK = "if it is an old .xls file, save it from Excel as .xlsx"
 
@@ -769,11 +774,9 @@ class _XlsxSource(RowSource):
         self._rows_stated = 0
         self._book = None
         try:
-            import zipfile
-
             try:
                 archive = zipfile.ZipFile(path)
-            except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError, EOFError) as error:
+            except _ZIP_ERRORS as error:
                 raise self._error(f"cannot be opened as an Excel .xlsx workbook ({error}); {_NOT_A_WORKBOOK}") \
                     from None
             with archive:
@@ -872,8 +875,6 @@ def _verify_parts(source: _XlsxSource, archive) -> None:
     """Inflate every part but the worksheets (whose chosen one the scan reads) through zipfile, which
     stops at the size the zip states and checks the CRC: a part that lies about its size is refused
     before calamine, which trusts the compressed stream, reads it."""
-    import zipfile
-
     for info in archive.infolist():
         if info.filename.startswith("xl/worksheets/") or info.is_dir():
             continue
@@ -881,20 +882,18 @@ def _verify_parts(source: _XlsxSource, archive) -> None:
             with archive.open(info) as part:
                 while part.read(_CHUNK):
                     pass
-        except (zipfile.BadZipFile, OSError, ValueError, EOFError, RuntimeError, NotImplementedError) as error:
+        except _ZIP_ERRORS as error:
             raise source._error(f"cannot be read as an Excel .xlsx workbook: the part {info.filename} is "
                                 f"damaged ({error})") from None
 
 
 def _read_part(source: _XlsxSource, archive, name: str) -> bytes:
-    import zipfile
-
     try:
         with archive.open(name) as part:
             return part.read(XLSX_PART_BYTES + 1)[:XLSX_PART_BYTES + 1]
     except KeyError:
         raise source._error(f"cannot be read as an Excel .xlsx workbook: the part {name} is missing") from None
-    except (zipfile.BadZipFile, OSError, ValueError, EOFError, RuntimeError, NotImplementedError) as error:
+    except _ZIP_ERRORS as error:
         raise source._error(f"cannot be read as an Excel .xlsx workbook: the part {name} is damaged "
                             f"({error})") from None
 
@@ -987,9 +986,10 @@ _TEXT_TYPES = ("str", "s", "inlineStr")
 _RE = __import__("re")
 # Unprefixed tags with the reference first, as Excel, LibreOffice and openpyxl write them.
 _ROW_NUMBER = _RE.compile(rb"<row [^>]*?\br=\"([0-9]{1,7})\"")
-_CELL_COLUMN = _RE.compile(rb"<c r=\"([A-Z]{1,3})[1-9]")
-# A formula (or any tag starting with f), an error cell, a DTD, comment or CDATA, a namespace prefix.
-_SPECIAL = (b"<f", b' t="e"', b"<!", b":row")
+_CELL_REF = _RE.compile(rb"<c r=\"([A-Z]{1,3})([1-9][0-9]{0,6})\"")
+# A formula (or any tag starting with f), an error cell, a DTD, comment or CDATA, a namespace
+# prefix, a row or cell without attributes.
+_SPECIAL = (b"<f", b' t="e"', b"<!", b":row", b"<row>", b"<row/>", b"<c>", b"<c/>")
 
 
 def _scan_sheet(source: _XlsxSource, archive, part: str) -> _SheetMarks:
@@ -997,44 +997,47 @@ def _scan_sheet(source: _XlsxSource, archive, part: str) -> _SheetMarks:
 
     Most sheets hold no formula and no error cell, and number their rows and cells in order
     with unprefixed tags; that is checked by counting and matching bytes of the inflated part,
-    streamed (C speed). Anything else (a formula, an error cell, a DTD, a namespace prefix, rows
-    out of order or unnumbered, a cell without a reference first) sends the sheet through the
-    full defusedxml scan.
+    streamed in pieces that end before a `<row ` (C speed): rows numbered upwards, every cell's
+    reference first and in its own row, no reference twice. Anything else (a formula, an error
+    cell, a DTD, a namespace prefix, rows out of order or unnumbered, a cell elsewhere) sends the
+    sheet through the full defusedxml scan, which says what is wrong.
     """
-    import zipfile
-
     marks = _SheetMarks(cells={})
     previous, columns, rest = 0, set(), b""
+    full = _scan_sheet_fully
     try:
         with archive.open(part) as handle:
             while True:
                 block = handle.read(_CHUNK)
                 data = rest + block
-                cut = data.rfind(b"<") if block else len(data)
+                cut = data.rfind(b"<row ") if block else len(data)
                 if cut <= 0 and block:
                     rest = data
                     continue
                 text, rest = data[:cut], data[cut:]
                 if any(map(text.__contains__, _SPECIAL)):
-                    return _scan_sheet_fully(source, archive, part)
+                    return full(source, archive, part)
+                rows = text.split(b"<row ")[1:]
                 numbers = list(map(int, _ROW_NUMBER.findall(text)))
-                found = _CELL_COLUMN.findall(text)
-                rows = text.count(b"<row ") + text.count(b"<row>")
-                cells = text.count(b"<c ") + text.count(b"<c>") + text.count(b"<c/>")
-                if (len(numbers) != rows or len(found) != cells
+                refs = _CELL_REF.findall(text)
+                counts = list(map(bytes.count, rows, itertools.repeat(b"<c ")))
+                if (len(numbers) != len(rows) or len(refs) != sum(counts) or len(refs) != text.count(b"<c ")
                         or (numbers and numbers[0] <= previous)
-                        or not all(map(operator.lt, numbers, numbers[1:]))):
-                    return _scan_sheet_fully(source, archive, part)
-                columns.update(found)
+                        or not all(map(operator.lt, numbers, numbers[1:]))
+                        or list(map(int, map(operator.itemgetter(1), refs)))
+                        != list(itertools.chain.from_iterable(map(itertools.repeat, numbers, counts)))
+                        or len(set(refs)) != len(refs)):
+                    return full(source, archive, part)
+                columns.update(map(operator.itemgetter(0), refs))
                 if numbers:
                     previous = numbers[-1]
                 last_column = max((_column_index(c.decode()) for c in columns), default=-1)
                 if previous > _EXCEL_ROWS or last_column >= _EXCEL_COLUMNS or previous * (last_column + 1) > XLSX_CELLS:
-                    return _scan_sheet_fully(source, archive, part)  # it says which limit, and where
+                    return full(source, archive, part)  # it says which limit, and where
                 if not block:
                     break
-    except (KeyError, zipfile.BadZipFile, OSError, EOFError, ValueError, RuntimeError, NotImplementedError):
-        return _scan_sheet_fully(source, archive, part)  # it names the trouble
+    except (KeyError, *_ZIP_ERRORS):
+        return full(source, archive, part)  # it names the trouble
     marks.last_row = previous
     return marks
 
@@ -1047,8 +1050,6 @@ def _scan_sheet_fully(source: _XlsxSource, archive, part: str) -> _SheetMarks:
     formula with no saved value and a cell holding an error (#N/A, #DIV/0!...) are noted for
     their row, which is then rejected naming the column: calamine would give both as empty.
     """
-    import zipfile
-
     import defusedxml.ElementTree as safe_xml
     from defusedxml import DefusedXmlException
 
@@ -1061,7 +1062,7 @@ def _scan_sheet_fully(source: _XlsxSource, archive, part: str) -> _SheetMarks:
     except KeyError:
         raise source._error(f"cannot be read as an Excel .xlsx workbook: the sheet '{source.sheet_name}' has "
                             f"no part ({part or 'none named'} is missing)") from None
-    except (zipfile.BadZipFile, OSError, ValueError, RuntimeError, NotImplementedError) as error:
+    except _ZIP_ERRORS as error:
         raise source._error(f"cannot be read as an Excel .xlsx workbook: the part {part} is damaged "
                             f"({error})") from None
 
@@ -1126,7 +1127,7 @@ def _scan_sheet_fully(source: _XlsxSource, archive, part: str) -> _SheetMarks:
                     sheet_data.clear()  # the rows read so far: memory stays flat
     except (DefusedXmlException, safe_xml.ParseError) as error:
         raise refuse(f"the XML is damaged or not allowed ({_xml_reason(error)})", after=True) from None
-    except (zipfile.BadZipFile, OSError, EOFError, ValueError, RuntimeError) as error:
+    except _ZIP_ERRORS as error:
         raise refuse(f"the part is damaged ({error})", after=True) from None
     return marks
 
