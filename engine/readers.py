@@ -11,13 +11,19 @@ Design:
   as a spreadsheet shows it (so after such a record, row numbers and text-editor line numbers
   differ). JSON Lines: the line number. Blank lines and rows whose cells are all empty are
   skipped (they are not contracts) but counted, so later numbers stay right.
-- Two kinds of trouble. A row that cannot be read (wrong number of cells, a line that is not a
-  JSON object) is yielded as a `BadRow`, so the caller rejects it and goes on. A file that
-  cannot be read at all raises `InputError` with the path and, where known, the row or line.
-- CSV goes through a text stream straight into `csv.reader`, and a runner may take the rows in
-  chunks (`batches`), so reading costs what the csv module costs. A decoding error names its
-  exact line all the same: the file is then decoded again line by line from bytes (JSON Lines
-  always is) to find it. A UTF-8 BOM is dropped; a UTF-16 BOM (Excel's "Unicode text")
+- Two kinds of trouble. A row that cannot be read (wrong number of cells, a CSV record the csv
+  module refuses or whose quote never closes, a line that is not a JSON object, an XLSX formula
+  without a saved value) is yielded as a `BadRow` (its `field` is `(row)` or the column at
+  fault), so the caller rejects it and goes on. A file that cannot be read at all raises
+  `InputError` with the path and, where known, the row, line or workbook part.
+- CSV goes through a text stream into `csv.reader` (lists of lines chained in C), and a runner
+  may take the rows in chunks (`batches`), so reading costs what the csv module costs. A chunk
+  with a record the csv module cannot read (a cell over its field limit, a bare CR in an
+  unquoted cell, a quote still open at the end of the file, or a record that swallowed lines
+  and no longer fits the header) is read again from its kept lines one record at a time: the
+  bad record becomes a BadRow and reading resumes at the line after its first line. A decoding
+  error names its exact line: the file is then decoded again line by line from bytes (JSON
+  Lines always is) to find it. A UTF-8 BOM is dropped; a UTF-16 BOM (Excel's "Unicode text")
   switches to UTF-16. The delimiter is sniffed from the header line (`,` `;` or tab, the most
   frequent outside quotes) unless given. Extra cells that are all empty (a trailing delimiter)
   are dropped silently; any other difference from the header's width is a `BadRow`.
@@ -756,7 +762,7 @@ XLSX_TOTAL_BYTES = 512 << 20  # uncompressed bytes of all its parts together
 XLSX_RATIO = 200  # uncompressed / compressed size of any part over XLSX_RATIO_FROM bytes
 XLSX_RATIO_FROM = 1 << 20
 XLSX_PARTS = 10_000  # files inside the zip
-XLSX_CELLS = 20_000_000  # rows x columns from A1 to the last used cell (what calamine holds)
+XLSX_CELLS = 10_000_000  # rows x columns from A1 to the last used cell (what calamine holds)
 _EXCEL_ROWS, _EXCEL_COLUMNS = 1_048_576, 16_384  # the largest sheet Excel itself can hold
 # What reading a damaged zip can raise (zlib.error: a deflated stream that is not one).
 _ZIP_ERRORS = (zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error, OSError, EOFError, ValueError, RuntimeError,

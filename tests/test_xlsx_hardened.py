@@ -410,7 +410,7 @@ def test_a_sheet_too_large_for_memory_is_refused_before_calamine(program, tmp_pa
     data = _zip(tmp_path / "far.xlsx", _with_sheet_data(empty, _header_xml() + far))
     monkeypatch.setattr(readers, "_calamine_sheet", lambda *a: pytest.fail("calamine was asked"))
     kind, message = _outcome(program, data, tmp_path)
-    assert kind == "input error" and "more than 20,000,000 cells" in message
+    assert kind == "input error" and "more than 10,000,000 cells" in message
 
 
 def test_through_the_command_line(tmp_path, capsys):
