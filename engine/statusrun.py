@@ -192,7 +192,7 @@ def run_quality(program: Program, data: str, options: RunOptions) -> QualityRun:
             for n, raw in rows:
                 count += 1
                 if isinstance(raw, BadRow):
-                    rejects.append((n, "(row)", raw.reason))
+                    rejects.append((n, raw.field, raw.reason))
                     continue
                 try:
                     yield convert(raw, n)
