@@ -123,7 +123,7 @@ class Batches:
             columns, rows, refused = convert(rows, raws) if rows else ({}, [], [])
             for row, why in sorted(rejects + refused, key=itemgetter(0)):
                 if why.__class__ is BadRow:
-                    loop._reject(row, "(row)", None, why.reason)
+                    loop._reject(row, why.field, None, why.reason)
                 else:
                     loop._reject(row, why.field, why.value, why.reason)
             if rows:

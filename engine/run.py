@@ -343,7 +343,7 @@ class _Loop:
             if progress is not None and count % every == 0:
                 progress(count)
             if raw.__class__ is BadRow:
-                self._reject(row, "(row)", None, raw.reason)
+                self._reject(row, raw.field, None, raw.reason)
                 continue
             try:
                 record = newest_conv(raw, row)

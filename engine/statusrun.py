@@ -390,7 +390,7 @@ def run_quality(program: Program, data: str, options: RunOptions, contracts: Con
             for n, raw in rows:
                 count += 1
                 if isinstance(raw, BadRow):
-                    rejects.append((n, "(row)", raw.reason))
+                    rejects.append((n, raw.field, raw.reason))
                     continue
                 try:
                     record = convert(raw, n)

@@ -345,3 +345,16 @@ def test_the_parts_live_inside_the_staging_folder(program, tmp_path, split, monk
     assert seen and all(".out.points-new-" in str(out_dir) and str(part).startswith(str(out_dir)) for part, out_dir in seen)
     assert sorted(p.name for p in out.iterdir()) == sorted(OUTPUTS)
     assert not [p for p in tmp_path.iterdir() if ".points-new-" in p.name or ".points-parts-" in p.name]
+
+
+# 34, 37: split (the generated ids repeat across the cut, so this process goes on after the first
+# range); 33: a cut after a line too long to parse runs in one process.
+@pytest.mark.parametrize("seed, unclosed, ended", [(34, True, ["continued"]), (37, False, ["continued"]),
+                                                   (33, True, [])])
+def test_unreadable_rows_give_the_one_process_bytes(program, tmp_path, split, seed, unclosed, ended):
+    from tests.test_perf_equivalence import _write_faulty_csv
+
+    data = _write_faulty_csv(tmp_path / "c.csv", 3000, seed, unclosed)
+    result, _ = _compare(program, data, tmp_path)
+    assert result.counts.rejected_fields["(row)"] >= 12
+    assert split == ended

@@ -157,3 +157,61 @@ def test_the_collector_is_restored_and_no_cycle_is_left_per_row(program, tmp_pat
     assert cycles_left(3000) == cycles_left(40)  # rejects of every kind and repeats included
     evaluate(program, _write_csv(tmp_path / "d.csv", 10, seed=3), RunOptions())
     assert gc.isenabled()
+
+
+def _write_faulty_csv(path: Path, rows: int, seed: int, unclosed_at_end: bool) -> Path:
+    """Generated rows with lines no csv.reader reads as they stand: a cell over the field limit, a
+    bare CR in a cell that is not quoted, a quote opened and closed many lines later by a stray
+    one, and (at the end) a quote never closed."""
+    import csv
+    import io
+
+    rng = random.Random(seed)
+    text = io.StringIO()
+    w = csv.writer(text, lineterminator="\n")
+    for n in range(rows):
+        w.writerow(_row(rng, n))
+    lines = text.getvalue().splitlines(keepends=True)
+    for at in sorted(rng.sample(range(len(lines)), 12), reverse=True):
+        kind = at % 3
+        if kind == 0:
+            lines.insert(at, f"C-X{at},P-001,2017-01-01,{'x' * 140_000},new,1,\n")
+        elif kind == 1:
+            lines.insert(at, f"C-Y{at},P-0\r01,2017-01-01,O2 Business S,new,1,\n")
+        else:
+            lines.insert(at, f'C-Z{at},"P-001,2017-01-01,O2 Business S,new,1,\n')
+            lines.insert(min(at + 5, len(lines)), f'C-W{at},P-002,2017-01-01,O2 Business S",new,1,\n')
+    if unclosed_at_end:
+        lines.append('C-END,"P-001,2017-01-01,O2 Business S,new,1,\n')
+    path.write_text(",".join(HEADER) + "\n" + "".join(lines), encoding="utf-8", newline="")
+    return path
+
+
+@pytest.mark.parametrize("seed, rows, batch, unclosed", [(11, 2000, 1024, True), (12, 600, 5, False),
+                                                         (13, 300, 1, True)])
+def test_unreadable_rows_give_the_same_bytes_both_ways(program, tmp_path, monkeypatch, seed, rows, batch, unclosed):
+    monkeypatch.setattr(run, "BATCH_ROWS", batch)
+    data = _write_faulty_csv(tmp_path / "contracts.csv", rows, seed, unclosed)
+    batch_out, rows_out = _both_paths(program, data, tmp_path)
+    _assert_same_outputs(batch_out, rows_out)
+    rejects = (batch_out / "rejects.csv").read_text(encoding="utf-8")
+    assert "longer than 131,072 characters" in rejects and "line break (CR)" in rejects
+    assert "probably never closed" in rejects or "never closed" in rejects
+    counts = json.loads((batch_out / "manifest.json").read_text())["counts"]
+    assert counts["scored"] and counts["rows"] == counts["scored"] + counts["unscored"] + counts["rejected"]
+
+
+def test_unreadable_rows_are_the_same_in_any_chunk_size(tmp_path):
+    from engine.readers import open_rows
+
+    data = _write_faulty_csv(tmp_path / "contracts.csv", 400, 21, True)
+    seen = []
+    for size in (1, 3, 64, 1024):
+        with open_rows(data) as source:
+            seen.append([(row, raw) for rows, raws in source.batches(size) for row, raw in zip(rows, raws)])
+    assert seen[0] == seen[1] == seen[2] == seen[3]
+    numbers = [row for row, _ in seen[0]]
+    assert numbers == sorted(set(numbers))
+    with open(data, encoding="utf-8", newline="") as f:
+        lines = f.read().count("\n")
+    assert numbers[-1] == lines  # every line after the header starts a row (no quoted line break is legal here)

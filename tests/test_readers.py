@@ -154,7 +154,18 @@ def test_missing_files_and_folders(tmp_path):
 
 def test_an_unknown_encoding_is_an_input_error(tmp_path):
     error = input_error(write(tmp_path, "x.csv", "a\n"), encoding="klingon")
-    assert error.message == "unknown encoding 'klingon' (try utf-8 or cp1252)"
+    assert error.message == ("--encoding: unknown encoding 'klingon' (use a text encoding such as utf-8, "
+                             "cp1252, latin-1 or utf-16)")
+
+
+@pytest.mark.parametrize("encoding", ["rot13", "hex", "base64", "zlib", "punycode", "idna", "undefined"])
+def test_an_encoding_that_is_not_for_text_is_an_input_error(tmp_path, encoding):
+    path = write(tmp_path, "x.csv", "a\n")
+    error = input_error(path, encoding=encoding)
+    assert error.path == str(path)
+    assert error.message.startswith(f"--encoding: '{encoding}' is not a text encoding (use a text encoding such as utf-8")
+    with pytest.raises(InputError):
+        open_rows(write(tmp_path, "x.jsonl", '{"a": 1}\n'), encoding=encoding)
 
 
 def test_reading_streams(tmp_path):
@@ -167,6 +178,45 @@ def test_reading_streams(tmp_path):
         assert 0 < source.fraction_read() < 0.1
         assert sum(1 for _ in source) == 199_999
         assert source.fraction_read() == 1.0
+
+
+def _reasons(rows: list) -> list:
+    return [(n, raw.reason if isinstance(raw, BadRow) else raw) for n, raw in rows]
+
+
+@pytest.mark.parametrize("bad, reason", [
+    ("C-2," + "x" * 140_000 + ",2", "row 3 has a cell longer than 131,072 characters"),
+    ("C-2,P\r2,2", "row 3 has a line break (CR) inside a cell that is not in quotes"),
+    ('C-2,"P-2,2', 'row 3 opens a quote (") that is never closed'),
+])
+def test_a_row_the_csv_module_cannot_read_is_rejected_and_reading_goes_on(tmp_path, bad, reason):
+    path = write(tmp_path, "c.csv", f"id,p,n\nC-1,P-1,1\n{bad}\nC-3,P-3,3\nC-4,P-4,4\n")
+    rows = _reasons(rows_of(path))
+    assert [n for n, _ in rows] == [2, 3, 4, 5]
+    assert rows[0] == (2, ["C-1", "P-1", "1"]) and rows[2:] == [(4, ["C-3", "P-3", "3"]), (5, ["C-4", "P-4", "4"])]
+    assert rows[1][1].startswith(reason) and "reading goes on at the next line" in rows[1][1]
+
+
+def test_a_quote_closed_lines_later_gives_the_swallowed_lines_back(tmp_path):
+    path = write(tmp_path, "c.csv", 'id,p,n\nC-1,"P-1,1\nC-2,P-2,2\nC-3,P"-3,3,x\nC-4,P-4,4\n')
+    rows = _reasons(rows_of(path))
+    assert rows[0][0] == 2 and "probably never closed" in rows[0][1]
+    assert rows[1:] == [(3, ["C-2", "P-2", "2"]), (4, BadRow(4, "row 4 has 4 cells, the header has 3 columns").reason),
+                        (5, ["C-4", "P-4", "4"])]
+
+
+def test_a_quote_open_at_the_end_of_a_file_without_a_last_line_end(tmp_path):
+    rows = _reasons(rows_of(write(tmp_path, "c.csv", 'id,p\nC-1,P-1\nC-2,"P-2')))
+    assert rows[0] == (2, ["C-1", "P-1"]) and rows[1][0] == 3 and "never closed" in rows[1][1]
+
+
+def test_a_quoted_line_break_is_one_row_and_a_bad_header_stops(tmp_path):
+    path = write(tmp_path, "c.csv", 'id,p\r\nC-1,"P\r\n1"\r\nC-2,P-2\r\n')
+    assert rows_of(path) == [(2, ["C-1", "P\r\n1"]), (3, ["C-2", "P-2"])]
+    error = input_error(write(tmp_path, "h.csv", 'id,"p\nC-1,P-1\n'))
+    assert error.row == 1 and "never closed" in error.message
+    error = input_error(write(tmp_path, "w.csv", "id," + "y" * 140_000 + "\nC-1,P\n"))
+    assert error.row == 1
 
 
 # --------------------------------------------------------------------------- JSON Lines
@@ -212,6 +262,15 @@ def test_json_lines_decoding_errors_name_the_line(tmp_path):
     assert error.row == 2 and error.message.startswith("line 2 is not valid UTF-8")
 
 
+def test_json_lines_lone_surrogates_are_rejected_rows_naming_the_field(tmp_path):
+    path = write(tmp_path, "c.jsonl", '{"id": "C-\\ud800", "n": 1}\n{"id": "C-\\ud83d\\ude00"}\n'
+                                       '{"id": "C-3", "tags": ["\\udfff"]}\n{"\\ud800": 1}\n')
+    rows = rows_of(path)
+    assert [(n, raw.field) if isinstance(raw, BadRow) else (n, raw) for n, raw in rows] == [
+        (1, "id"), (2, {"id": "C-\U0001f600"}), (3, "tags"), (4, "(row)")]
+    assert "lone surrogate" in rows[0][1].reason and rows[0][1].reason.startswith("line 1:")
+
+
 # --------------------------------------------------------------------------- XLSX
 
 
@@ -244,7 +303,7 @@ def test_xlsx_rows_keep_their_native_values_and_spreadsheet_numbers(tmp_path):
         rows = list(source)
         assert source.fraction_read() == 1.0
     assert rows == [
-        (2, ["C-1", dt.datetime(2016, 3, 1), 3, 2.5]),
+        (2, ["C-1", dt.date(2016, 3, 1), 3, 2.5]),  # a date-time at midnight is read as its date
         (4, ["C-2", "01.03.2016", None, None]),
         (5, BadRow(5, "row 5 has 5 cells, the header has 4 columns")),
     ]
