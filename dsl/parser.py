@@ -33,6 +33,7 @@ Codes (P1xx):
 - P112 unknown word in a closed set (period, combine mode, type, option, input block, function)
 - P113 an entry given twice, or a required entry missing, in a block
 - P114 a whole number was expected
+- P115 a number out of range (dsl.limits), a count beyond its bound, a version name too long
 - P120 nesting too deep
 - P121 too many statements or rows
 - P130 file cannot be read, is larger than 1 MB, is binary or is not UTF-8
