@@ -61,7 +61,7 @@ MAX_DEPTH = 64  # parentheses and `not` / unary minus nested in one another
 MAX_TREE_DEPTH = 200  # any expression nesting (long operator chains); protects later recursion
 MAX_ENTRIES = 20_000  # statements in a file, entries (rows, fields, tiers) in a block
 MAX_BYTES = 1_000_000
-MAX_RULE_TOKENS = 20_000  # words, numbers and symbols of one rule (a 5,000-term condition)
+MAX_RULE_TOKENS = 25_000  # words, numbers and symbols of one rule (a 6,000-term condition)
 
 TOP_KEYWORDS = ("program", "version", "effective", "period", "combine", "input", "tiers", "table",
                 "rule", "review", "quality", "example")
