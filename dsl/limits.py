@@ -4,8 +4,10 @@ Design:
 - Every number of the language (table cells, tiers, caps, floors, conditions, bounds, defaults,
   examples) and every integer or decimal value of an input row is exact and fits DECIMAL(28,10):
   at most `MAX_INTEGER_DIGITS` digits before the decimal point and `MAX_FRACTION_DIGITS` after
-  it. A SQL engine holds such a value exactly, and the product of two of them (36 digits before
-  the point, 20 after) still fits the exact arithmetic's 56 significant digits.
+  it. A SQL engine holds such a value exactly. The product of two of them can need 36 digits
+  before the point and 20 after it (below 10^36): the evaluator computes exactly up to 28
+  significant digits and makes a contract that needs more unscored (engine.evaluate), never
+  rounding it; a SQL engine must give the same verdict.
 - Leading zeros before the point and trailing zeros after it do not count (`007.50` is 7.5).
 - Counts are small whole numbers with bounds of their own (`COUNTS`).
 - Text is measured before it is converted: `int()` of more than 4,300 digits raises in Python,
