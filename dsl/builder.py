@@ -20,12 +20,14 @@ from lark import Token, Transformer_NonRecursive, v_args
 
 from . import ast as A
 from .errors import Diagnostic, did_you_mean
+from .limits import RANGE_TEXT, count_problem, text_problem
 
 FIELD_TYPES = ("text", "integer", "decimal", "date", "boolean")
 FIELD_FLAGS = ("required", "unique")
 INPUT_NAMES = ("contract", "quality")
 FUNCTIONS = ("min", "max")
 BOUND_OPS = (">=", ">", "<=", "<")
+MAX_VERSION_NAME = 100  # versions are sorted by the numbers in their names
 
 
 class _Item(NamedTuple):
@@ -83,15 +85,29 @@ class Builder(Transformer_NonRecursive):
             self._error("P112", f"unknown {what} `{word}`", self._tspan(tok), hint)
         return word
 
-    def _int(self, tok: Token) -> int:
+    def _int(self, tok: Token, kind: str) -> int:
+        """A count (`to N decimals`, `sustained N periods`, ...): whole, and within its bound."""
         if "." in tok:
             self._error("P114", f"expected a whole number, not `{tok}`", self._tspan(tok))
+            return 0
+        problem = count_problem(tok, kind)
+        if problem is not None:
+            self._error("P115", f"{_short(tok)} is too large: {problem}", self._tspan(tok),
+                        "write a smaller number")
             return 0
         return int(tok.replace("_", ""))
 
     def _number(self, tok: Token, negative: bool = False) -> A.Number:
+        problem = text_problem(tok)
+        if problem is not None:
+            self._range_error(tok, problem)
+            return A.Number(Decimal(0), ("-" if negative else "") + str(tok), self._tspan(tok))
         value = Decimal(tok.replace("_", ""))
         return A.Number(-value if negative else value, ("-" if negative else "") + str(tok), self._tspan(tok))
+
+    def _range_error(self, tok: Token, problem: str) -> None:
+        self._error("P115", f"the number {_short(tok)} is out of range: it {problem}", self._tspan(tok),
+                    f"numbers have {RANGE_TEXT}")
 
     def _once(self, items: list[_Item], kind: str, block: str):
         found = [i for i in items if i.kind == kind]
@@ -107,7 +123,12 @@ class Builder(Transformer_NonRecursive):
         return A.ProgramDecl(self._text(c[0]), self._span(meta))
 
     def version_decl(self, meta, c):
-        return A.VersionDecl(self._text(c[0]), self._span(meta))
+        name = self._text(c[0])
+        if len(name) > MAX_VERSION_NAME:
+            self._error("P115", f"the version name is too long ({len(name):,} characters): at most "
+                        f"{MAX_VERSION_NAME} can be given", self._tspan(c[0]), 'use a short name such as "2017.01"')
+            name = name[:MAX_VERSION_NAME]
+        return A.VersionDecl(name, self._span(meta))
 
     def effective_decl(self, meta, c):
         return A.EffectiveDecl(self._date_value(c[0]), self._span(meta))
@@ -210,7 +231,7 @@ class Builder(Transformer_NonRecursive):
         return " ".join(str(t) for t in c)
 
     def decimals(self, meta, c):
-        return self._int(c[0])
+        return self._int(c[0], "decimals")
 
     # ------------------------------------------------------------------ conditions
     def or_cond(self, meta, c):
@@ -268,6 +289,10 @@ class Builder(Transformer_NonRecursive):
 
     def percent(self, meta, c):
         text = str(c[0])
+        problem = text_problem(text[:-1], percent=True)
+        if problem is not None:
+            self._range_error(c[0], problem)
+            return A.Percent(Decimal(0), text, self._tspan(c[0]))
         return A.Percent(Decimal(text[:-1].replace("_", "")) / 100, text, self._tspan(c[0]))
 
     def string(self, meta, c):
@@ -315,13 +340,13 @@ class Builder(Transformer_NonRecursive):
         return _Item("downgrade", A.Downgrade(kind, count, span), span)
 
     def down_levels(self, meta, c):
-        return "levels", self._int(c[0])
+        return "levels", self._int(c[0], "levels")
 
     def down_earned(self, meta, c):
         return "earned", 1
 
     def down_grace(self, meta, c):
-        return "grace", self._int(c[0])
+        return "grace", self._int(c[0], "grace")
 
     # ------------------------------------------------------------------ quality
     def quality_block(self, meta, c):
@@ -352,14 +377,14 @@ class Builder(Transformer_NonRecursive):
         return _Item("period", self._choose(c[0], A.PERIODS, "period"), self._span(meta))
 
     def sustained(self, meta, c):
-        return _Item("sustained", self._int(c[0]), self._span(meta))
+        return _Item("sustained", self._int(c[0], "sustained"), self._span(meta))
 
     def kpi(self, meta, c):
         name, agg, field, direction, threshold, reports, decimals = c
         span = self._span(meta)
         kpi = A.Kpi(self._text(name), agg, str(field), direction, threshold,
-                    self._int(reports) if reports is not None else 1, span,
-                    self._int(decimals) if decimals is not None else None)
+                    self._int(reports, "reports") if reports is not None else 1, span,
+                    self._int(decimals, "decimals") if decimals is not None else None)
         return _Item("kpi", kpi, span)
 
     def aggregate(self, meta, c):
@@ -387,6 +412,11 @@ class Builder(Transformer_NonRecursive):
 
     def expect_unscored(self, meta, c):
         return A.Expect("unscored", None, self._span(meta))
+
+
+def _short(text: str) -> str:
+    """A literal for a message, in backticks; a long one by its first and last digits and its length."""
+    return f"`{text}`" if len(text) <= 40 else f"`{text[:8]}...{text[-8:]}` ({len(text):,} characters)"
 
 
 def _flatten(kind: type, items: list) -> tuple:

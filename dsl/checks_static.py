@@ -16,7 +16,9 @@ Design:
 from __future__ import annotations
 
 import dataclasses
+import heapq
 import re
+from collections import Counter
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -27,6 +29,8 @@ from . import ast as A
 from .errors import Diagnostic, did_you_mean
 
 MAX_DISJUNCTS = 256
+MAX_OVERLAPS_SHOWN = 5  # under exclusive, the earlier rules named for one rule
+MAX_OVERLAP_TESTS = 100_000  # pairs of rules compared for W303; then W308 says where it stopped
 BOOL_WORDS = {"true": True, "false": False}  # as the engine reads bare words
 UNKNOWN = object()  # a value the analysis cannot know statically
 FLIP = {"==": "==", "!=": "!=", "<": ">", "<=": ">=", ">": "<", ">=": "<="}
@@ -158,8 +162,8 @@ def _conjoin(parts: list[list[Conj]]) -> list[Conj]:
     size = 1
     for p in parts:
         size *= len(p)
-    if size > MAX_DISJUNCTS:
-        return TRUE
+        if size > MAX_DISJUNCTS:  # stop at once: the product of thousands of parts is a huge number
+            return TRUE
     return [tuple(a for conj in combo for a in conj) for combo in cartesian(*parts)]
 
 
@@ -461,18 +465,57 @@ def _lookup_keys(key, scope: Scope, conjs: list[Conj]) -> set | None:
 
 
 def overlapping(ruleset: A.Ruleset, scope: Scope, live: dict) -> Iterator[Diagnostic]:
-    """W303: under `combine exclusive` or `first`, pairs of rules that can match one contract."""
+    """W303: under `combine exclusive` or `first`, a rule that can match a contract an earlier rule matches.
+
+    Under `first` a rule is reported once, naming the first earlier rule it meets (that one
+    shadows it); under `exclusive` once per earlier rule it meets, for the first
+    MAX_OVERLAPS_SHOWN of them. Rules pinned to values of
+    one field (the field most rules pin, e.g. `product == "X"`) are only compared with earlier rules
+    that share a value or pin nothing, and at most MAX_OVERLAP_TESTS pairs are compared in all (W308).
+    """
     mode = ruleset.combine
     if mode not in ("exclusive", "first"):
         return
     rules = [r for r in ruleset.rules if live[id(r)]]
-    pins = {id(r): _pins(live[id(r)], scope) for r in rules}
+    pins = [_pins(live[id(r)], scope) for r in rules]
+    counts = Counter(f for p in pins for f in p)
+    key = max(counts, key=lambda f: (counts[f], f)) if counts else None
+    by_value: dict = {}  # a value of the key field -> earlier rules pinned to it, in order
+    unpinned: list[int] = []  # earlier rules that can match any value of the key field
+    budget = MAX_OVERLAP_TESTS
     for j, later in enumerate(rules):
-        for earlier in rules[:j]:
-            meet = _pins_meet(pins[id(earlier)], pins[id(later)])
-            both = _overlap(live[id(earlier)], live[id(later)], scope) if meet else None
+        mine = pins[j]
+        if key in mine:
+            candidates = heapq.merge(unpinned, *(by_value.get(v, ()) for v in sorted(mine[key], key=str)))
+        else:
+            candidates = iter(range(j))
+        last, found = -1, 0
+        for i in candidates:
+            if i == last:
+                continue  # an earlier rule pinned to several of this rule's values
+            last = i
+            if budget == 0:
+                yield _analysis_stopped(later)
+                return
+            budget -= 1
+            both = _overlap(live[id(rules[i])], live[id(later)], scope) if _pins_meet(pins[i], mine) else None
             if both is not None:
-                yield _overlap_warning(mode, earlier, later, _witness(both, scope))
+                yield _overlap_warning(mode, rules[i], later, _witness(both, scope))
+                found += 1
+                if mode == "first" or found == MAX_OVERLAPS_SHOWN:  # under first, the first one shadows it
+                    break
+        if key in mine:
+            for v in mine[key]:
+                by_value.setdefault(v, []).append(j)
+        else:
+            unpinned.append(j)
+
+
+def _analysis_stopped(rule: A.Rule) -> Diagnostic:
+    return warn("W308", f"overlaps between rules were checked for the first {MAX_OVERLAP_TESTS:,} pairs only; "
+                f'rule "{rule.name}" and the rules after it were not checked', rule.span,
+                "tell rules apart by a field they compare with `==` or `in` (such as product), "
+                "so that only rules for the same values need comparing")
 
 
 def _pins(conjs: list[Conj], scope: Scope) -> dict[str, set]:

@@ -17,11 +17,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Iterable, Sequence
 
 from .ast import Span
 
 MAX_SHOWN = 50
+EXCERPT_WIDTH = 160  # characters of a source line shown around a span
 
 # Control characters, shown visibly (engine/terminal.py uses these for everything it prints).
 # C0 controls, DEL, C1 controls; the bidi embeddings, overrides, isolates and marks; the line and
@@ -90,17 +92,43 @@ class Diagnostic:
         }
 
 
+def source_lines(source: str) -> list[str]:
+    """The lines of a ruleset as the language counts them: a line ends at `\n` (a `\r` before it
+    belongs to the line break), so line N here is line N of every message.
+
+    `str.splitlines()` also breaks at U+2028, U+2029, U+0085, VT, FF and U+001C-U+001E, which would
+    show another line than the one a message names. The result is cached (the last few sources),
+    so showing many lines of one large file splits it once; do not modify the list.
+    """
+    return _lines_of(source)
+
+
+@lru_cache(maxsize=8)
+def _lines_of(source: str) -> list[str]:
+    lines = source.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()  # a final line break ends the last line, it does not start another
+    return [line[:-1] if line.endswith("\r") else line for line in lines]
+
+
 def source_excerpt(source: str | None, span: Span) -> list[str]:
     """The span's first source line, indented, and a caret line under the span."""
     if not source or span.line < 1:
         return []
-    text_lines = source.splitlines()
+    text_lines = source_lines(source)
     if span.line > len(text_lines):
         return []
-    text = text_lines[span.line - 1].expandtabs(1)
+    text = text_lines[span.line - 1]
     start = max(span.column, 1)
     end = span.end_column if span.end_line == span.line and span.end_column > start else start + 1
     end = min(max(end, start + 1), max(len(text) + 2, start + 1))
+    if len(text) > EXCERPT_WIDTH:  # a very long line: the part around the span, marked as cut
+        left = max(0, min(start - 1 - EXCERPT_WIDTH // 4, len(text) - EXCERPT_WIDTH))
+        right = left + EXCERPT_WIDTH
+        head, tail = ("..." if left else ""), ("..." if right < len(text) else "")
+        text = head + text[left:right] + tail
+        start, end = start - left + len(head), min(end, right + 1) - left + len(head)
+        end = max(end, start + 1)
     # control characters in the line are shown as escapes; the caret stays under the same characters
     # (a column past the end of the line counts as one character, as before)
     before, under = text[: start - 1], text[start - 1: end - 1]

@@ -17,7 +17,9 @@ Design:
   words: terminal names map to words, curated messages cover the common mistakes, and a
   missing word is reported at the end of the previous token, not on the next line.
 - Limits keep a hostile file from exhausting the interpreter: nesting depth is measured on the
-  Lark tree (iteratively) before it is transformed, and statement/row counts are capped.
+  Lark tree (iteratively) before it is transformed, and statement/row counts are capped. A rule
+  longer than MAX_RULE_TOKENS is refused from the scanner's tokens, before Lark parses it: every
+  later stage is linear in the rule's size, and no real rule comes near it.
 
 Codes (P1xx):
 - P101 unexpected word or character; says what was expected
@@ -33,8 +35,9 @@ Codes (P1xx):
 - P112 unknown word in a closed set (period, combine mode, type, option, input block, function)
 - P113 an entry given twice, or a required entry missing, in a block
 - P114 a whole number was expected
+- P115 a number out of range (dsl.limits), a count beyond its bound, a version name too long
 - P120 nesting too deep
-- P121 too many statements or rows
+- P121 too many statements or rows, or a rule too long
 - P130 file cannot be read, is larger than 1 MB, is binary or is not UTF-8
 """
 from __future__ import annotations
@@ -51,13 +54,14 @@ from lark.lexer import PatternStr
 
 from . import ast as A
 from .builder import Builder
-from .errors import Diagnostic, RulesetError, sort_diagnostics
+from .errors import Diagnostic, RulesetError, sort_diagnostics, source_lines
 from .parse_errors import syntax_error
 
 MAX_DEPTH = 64  # parentheses and `not` / unary minus nested in one another
 MAX_TREE_DEPTH = 200  # any expression nesting (long operator chains); protects later recursion
 MAX_ENTRIES = 20_000  # statements in a file, entries (rows, fields, tiers) in a block
 MAX_BYTES = 1_000_000
+MAX_RULE_TOKENS = 25_000  # words, numbers and symbols of one rule (a 6,000-term condition)
 
 TOP_KEYWORDS = ("program", "version", "effective", "period", "combine", "input", "tiers", "table",
                 "rule", "review", "quality", "example")
@@ -111,10 +115,15 @@ def parse(text: str, file: str = "<string>") -> A.Ruleset:
         raise RulesetError(diags, {file: text})
     statements: list = []
     for chunk in chunks:
+        if chunk.tokens and chunk.tokens[0].text == "rule" and len(chunk.tokens) > MAX_RULE_TOKENS:
+            diags.append(_diag("P121", f"this rule is too long (more than {MAX_RULE_TOKENS:,} words, numbers "
+                               "and symbols)", _tok_span(file, chunk.tokens[MAX_RULE_TOKENS]),
+                               "split it into several rules, or put the values into a table"))
+            continue
         statements.extend(_parse_chunk(chunk, file, text, diags))
     if diags:
         raise RulesetError(sort_diagnostics(diags), {file: text})
-    lines = text.splitlines() or [""]
+    lines = source_lines(text) or [""]
     span = A.Span(file, 1, 1, len(lines), len(lines[-1]) + 1)
     return A.Ruleset(file, tuple(statements), comments, span)
 

@@ -27,7 +27,7 @@ from typing import Callable, Iterator
 from dsl import ast
 from engine import trace
 from engine.evaluate import (
-    Contribution, Score, Scope, TableData, Unscorable, compile_cond, compile_points, literal_name,
+    EXACT, Contribution, Score, Scope, TableData, Unscorable, compile_cond, compile_points, literal_name,
 )
 
 ZERO = Decimal(0)
@@ -160,7 +160,20 @@ def combine_sum(plan: Plan, rules, record: dict, tracer) -> Score:
             emit_outcome(tracer, trace.RuleSkipped, rule)
     if not paid:
         raise plan.no_match(record)
-    return Score("scored", sum((c.points for c in paid), ZERO), tuple(paid))
+    try:
+        total = sum((c.points for c in paid), ZERO) if len(paid) < 2 else _exact_total(paid)
+    except ArithmeticError:
+        raise Unscorable("the points of the rules that paid add up to more than 28 digits, "
+                         "more than exact arithmetic holds") from None
+    return Score("scored", total, tuple(paid))
+
+
+def _exact_total(paid) -> Decimal:
+    """The sum of several contributions, exact or an Inexact error (never rounded silently)."""
+    total = ZERO
+    for c in paid:
+        total = EXACT.add(total, c.points)
+    return total
 
 
 def combine_first(plan: Plan, rules, record: dict, tracer) -> Score:

@@ -7,8 +7,11 @@ Design:
   otherwise a literal value (a `one of` value; `true` / `false` are booleans). Whatever cannot
   mean anything (a text in arithmetic, an unknown table) raises a plain `ValueError` naming the
   span: the checker should have said so already, the compiler refuses rather than guess.
-- Arithmetic is exact: every operation goes through one decimal Context (prec=28) whose traps
-  are on, so nothing is rounded silently; only `rounded ...` modifiers round.
+- Arithmetic is exact: every operation goes through a decimal Context (prec=28) whose traps
+  are on, so nothing is rounded silently; only `rounded ...` modifiers round. `+ - *`, unary
+  minus and `per` also trap Inexact (EXACT): a result of more than 28 significant digits (two
+  values near the bound of dsl.limits multiplied) is an unscorable contract, never a rounded one.
+  Division alone computes to 28 significant digits (W307 asks for a rounding).
 - A contract that cannot be scored (an empty field in arithmetic, a lookup with no row or cell,
   a division by zero) raises `Unscorable` with a reason naming the rule; the plan turns it
   into an unscored result. A comparison itself never raises: with an empty side, or sides of
@@ -20,7 +23,7 @@ import operator
 from dataclasses import dataclass
 from decimal import (
     ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_DOWN, ROUND_HALF_EVEN, ROUND_HALF_UP, Context,
-    Decimal, DivisionByZero, InvalidOperation, Overflow,
+    Decimal, DivisionByZero, Inexact, InvalidOperation, Overflow,
 )
 from typing import Any, Callable
 
@@ -28,6 +31,7 @@ from dsl import ast
 from engine import trace
 
 CTX = Context(prec=28, rounding=ROUND_HALF_EVEN, traps=[InvalidOperation, DivisionByZero, Overflow])
+EXACT = Context(prec=28, rounding=ROUND_HALF_EVEN, traps=[InvalidOperation, DivisionByZero, Overflow, Inexact])
 
 ROUNDING = {
     "half up": ROUND_HALF_UP, "half even": ROUND_HALF_EVEN, "half down": ROUND_HALF_DOWN,
@@ -215,7 +219,7 @@ def compile_number(expr, scope: Scope) -> Fn:
         return compile_binop(expr, scope)
     if isinstance(expr, ast.Neg):
         inner = compile_number(expr.operand, scope)
-        return lambda rec, tracer: CTX.minus(inner(rec, tracer))
+        return lambda rec, tracer: EXACT.minus(inner(rec, tracer))
     if isinstance(expr, ast.Call):
         return compile_call(expr, scope)
     what = {ast.String: "a text", ast.DateLit: "a date"}.get(type(expr), type(expr).__name__)
@@ -236,7 +240,7 @@ def compile_binop(expr: ast.BinOp, scope: Scope) -> Fn:
             return CTX.divide(a, b)
 
         return divide
-    ops = {"+": CTX.add, "-": CTX.subtract, "*": CTX.multiply}
+    ops = {"+": EXACT.add, "-": EXACT.subtract, "*": EXACT.multiply}
     if expr.op not in ops:
         raise scope.fail(expr, f"unknown operator `{expr.op}`")
     op = ops[expr.op]
@@ -448,7 +452,7 @@ def compile_per(per: ast.Name, scope: Scope):
 
     def step(value, rec, tracer):
         factor = factor_of(rec, tracer)
-        after = CTX.multiply(value, factor)
+        after = EXACT.multiply(value, factor)
         if tracer is not None:
             tracer.emit(trace.PerUnit(rid, rspan, name, factor, value, after))
         return after

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from engine import trace as t
+from dsl.errors import source_lines
 from engine.highlighting import code_text
 from engine.numbers import fmt_grouped, fmt_points
 from engine.terminal import markup
@@ -30,7 +31,7 @@ def source_text(sources: dict[str, str], span) -> str:
     text = sources.get(span.file) if span is not None else None
     if not text or span.line < 1:
         return ""
-    lines = text.splitlines()[span.line - 1: span.end_line]
+    lines = source_lines(text)[span.line - 1: span.end_line]  # split once per source, as messages count lines
     if not lines:
         return ""
     if len(lines) == 1:

@@ -25,8 +25,10 @@ Design:
 - Cells repeat a lot (a quarter has ~90 dates, a few products, quantities 1 to 10): each field
   caches the typed value of every text cell it has accepted, in a dict that stops growing at
   `CACHE_SIZE` entries, so a repeated cell costs one look-up. JSON dates are cached likewise.
-- A decimal beyond 1e40 (or below 1e-40) is rejected as out of range: such a value is a broken
-  export, and exact arithmetic on it would overflow later, far from the row that caused it.
+- An integer or decimal must fit the language's one range of numbers (dsl.limits: at most 18
+  digits before the decimal point and 10 after it, what DECIMAL(28,10) holds exactly); a value
+  beyond it is rejected as out of range, naming the field, before exact arithmetic on it could
+  fail later, far from the row that caused it. Text is measured before it is converted.
 - Batches of CSV rows are converted a column at a time by `engine.columns`, which reuses these
   cell converters (each carries its `cache`, or for plain text its `missing` value, for that).
 """
@@ -43,12 +45,14 @@ from dsl.ast import (
     Bound, DateLit, Expr, FieldDecl, InputBlock, Name, Neg, Number, Percent, String,
 )
 from dsl.errors import did_you_mean
+from dsl.limits import MAX_FRACTION_DIGITS, MAX_INTEGER_DIGITS, RANGE_TEXT, value_problem
 
 DECIMAL_PATTERN = r"^[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)$"
 ISO_DATE_PATTERN = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
 CACHE_SIZE = 4096
-_MAX_DIGITS = 1000  # int() refuses far longer text; no count of anything has that many digits
-_MAX_EXPONENT = 40  # a decimal beyond 1e40 or below 1e-40 is a broken export, not a measure
+# Longer text is out of range whatever it holds (signs, leading zeros and a point allowed for).
+_MAX_MAGNITUDE = 10 ** MAX_INTEGER_DIGITS
+_MAX_TEXT = 2 * (MAX_INTEGER_DIGITS + MAX_FRACTION_DIGITS) + 2
 
 _DECIMAL_RE = re.compile(DECIMAL_PATTERN)
 _INTEGER_RE = re.compile(r"[+-]?[0-9]+")
@@ -165,6 +169,14 @@ def _integer(decl: FieldDecl, _comma: bool):
     def bad(raw):
         return RowReject(name, raw, f"`{name}` must be a whole number, got {_shown(raw)}")
 
+    def out_of_range(raw):
+        return RowReject(name, raw, f"`{name}` is out of range ({RANGE_TEXT}), got {_shown(raw)}")
+
+    def in_range(value: int, raw) -> int:
+        if -_MAX_MAGNITUDE < value < _MAX_MAGNITUDE:
+            return value
+        raise out_of_range(raw)
+
     def number(raw):
         if isinstance(raw, bool):
             raise bad(raw)
@@ -172,17 +184,21 @@ def _integer(decl: FieldDecl, _comma: bool):
             raise RowReject(name, raw, f"`{name}` must be a whole number written as a JSON number "
                                        f"(without quotes), got the text {_shown(raw)}")
         if isinstance(raw, int):
-            return raw
+            return in_range(raw, raw)
         if isinstance(raw, float) and raw.is_integer():
-            return int(raw)
+            return in_range(int(raw), raw)
         # adjusted() first: int() of 1E+999999999 would build a number of a billion digits.
-        if isinstance(raw, Decimal) and raw.is_finite() and raw.adjusted() < _MAX_DIGITS and raw == int(raw):
+        if isinstance(raw, Decimal) and raw.is_finite() and raw == raw.to_integral_value():
+            if raw.adjusted() >= MAX_INTEGER_DIGITS:
+                raise out_of_range(raw)
             return int(raw)
         raise bad(raw)
 
     def cell(raw):
         if raw.__class__ is str:
-            if _INTEGER_RE.fullmatch(raw) and len(raw) <= _MAX_DIGITS:
+            if _INTEGER_RE.fullmatch(raw):
+                if len(raw.lstrip("+-").lstrip("0")) > MAX_INTEGER_DIGITS:
+                    raise out_of_range(raw)
                 return int(raw)
             raise bad(raw)
         return number(raw)
@@ -206,14 +222,16 @@ def _decimal(decl: FieldDecl, comma: bool):
         return ""
 
     def in_range(value: Decimal, raw) -> Decimal:
-        if -_MAX_EXPONENT <= value.adjusted() <= _MAX_EXPONENT:
+        if value_problem(value) is None:
             return value
-        raise RowReject(name, raw, f"`{name}` is out of range, got {_shown(raw)}")
+        raise RowReject(name, raw, f"`{name}` is out of range ({RANGE_TEXT}), got {_shown(raw)}")
 
     def text(raw: str):
         plain = raw.replace(",", ".") if comma else raw
         if (comma and "." in raw) or not _DECIMAL_RE.fullmatch(plain):
             raise bad(raw, hint_for(raw))
+        if len(plain) > _MAX_TEXT and _too_long(plain):
+            raise RowReject(name, raw, f"`{name}` is out of range ({RANGE_TEXT}), got {_shown(raw)}")
         return in_range(Decimal(plain), raw)
 
     def number(raw):
@@ -238,6 +256,12 @@ def _decimal(decl: FieldDecl, comma: bool):
             raise bad(raw)
         return number(raw)
     return cell, json
+
+
+def _too_long(plain: str) -> bool:
+    """Whether decimal text has more digits than the range allows, however its zeros fall."""
+    whole, _, fraction = plain.strip().lstrip("+-").partition(".")
+    return len(whole.lstrip("0")) > MAX_INTEGER_DIGITS or len(fraction.rstrip("0")) > MAX_FRACTION_DIGITS
 
 
 def _date(decl: FieldDecl, _comma: bool):

@@ -197,14 +197,14 @@ def test_header_notes_warn_of_an_unread_column_close_to_an_optional_field(valida
 
 def test_absurdly_long_numbers_are_rejected_not_crashed(validator):
     reject = reject_of(validator.for_header(HEADER), row_with(quantity="9" * 5000))
-    assert reject.field == "quantity" and reject.reason.startswith("`quantity` must be a whole number")
+    assert reject.field == "quantity" and reject.reason.startswith("`quantity` is out of range (at most 18 digits")
 
 
 def test_absurd_magnitudes_are_rejected(validator):
     record = {"contract_id": "C-1", "partner_id": "P", "signed": "2016-03-01", "product": "X"}
-    with pytest.raises(RowReject, match="`quantity` must be a whole number, got 1E"):
+    with pytest.raises(RowReject, match=r"`quantity` is out of range \(.*\), got 1E"):
         validator.convert({**record, "quantity": Decimal("1E+999999999")})
-    with pytest.raises(RowReject, match=r"`pool_gb` is out of range, got 1E-50"):
+    with pytest.raises(RowReject, match=r"`pool_gb` is out of range \(.*\), got 1E-50"):
         validator.convert({**record, "pool_gb": Decimal("1E-50")})
     assert "is out of range" in reject_of(validator.for_header(HEADER), row_with(pool_gb="1" * 50)).reason
 
