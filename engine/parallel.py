@@ -411,7 +411,7 @@ class _Appending(run._Outputs):
     def _writer(self, csv_module, name: str, header: list[str]):
         f = open(self.out_dir / name, "a", encoding="utf-8", newline="", buffering=run.WRITE_BUFFER)
         self._files.append(f)
-        w = csv_module.writer(f, lineterminator="\n")
+        w = run.cells.writer(f)  # the writer of every output (engine.cells)
         return w.writerow, w.writerows
 
 

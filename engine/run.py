@@ -26,7 +26,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Callable, Iterable
 
-from engine import __version__
+from engine import __version__, cells
 from engine.batch import Batches as _Batches, collector_paused, csv_fields
 from engine.numbers import fmt_points
 from engine.periods import period_bounds, period_of
@@ -214,7 +214,7 @@ class _Outputs:
         """(writerow, writerows) of a new CSV file with its header written."""
         f = open(self.out_dir / name, "w", encoding="utf-8", newline="", buffering=WRITE_BUFFER)
         self._files.append(f)
-        w = csv.writer(f, lineterminator="\n")
+        w = cells.writer(f)
         w.writerow(header)
         return w.writerow, w.writerows
 
@@ -479,15 +479,13 @@ def tier_version(program: Program, period: str) -> Version | None:
 
 def write_partner_files(result: RunResult, out_dir: Path) -> None:
     """partners.csv and partner_rules.csv, sorted by partner and period (and rule)."""
-    import csv
-
     with open(out_dir / "partners.csv", "w", encoding="utf-8", newline="") as f:
-        w = csv.writer(f, lineterminator="\n")
+        w = cells.writer(f)
         w.writerow(PARTNER_COLUMNS)
         for p in result.partners:
             w.writerow([p.partner_id, p.period, fmt_points(p.points), p.tier, p.tier_version, p.scored, p.unscored])
     with open(out_dir / "partner_rules.csv", "w", encoding="utf-8", newline="") as f:
-        w = csv.writer(f, lineterminator="\n")
+        w = cells.writer(f)
         w.writerow(PARTNER_RULE_COLUMNS)
         for p in result.partners:
             for rule in sorted(p.by_rule):

@@ -1,0 +1,125 @@
+"""The cells of every CSV file the project writes: values from files stay data in a spreadsheet.
+
+A spreadsheet opening a CSV runs a cell that starts with `=`, `+`, `-` or `@` as a formula (and
+some strip a leading tab, CR or LF first), so a contract id `=HYPERLINK("http://x","y")` or
+`+cmd|' /C calc'!A0` in an export would become a link or a command in the program manager's
+sheet. The rule (docs/data.md, "Cells a spreadsheet would run"):
+
+- a text cell that starts with `=`, `@`, tab, CR or LF, or with `+` or `-` and is not a number
+  (`-0.25`, `+3`, `-1,5`, `2e3`), gets one leading `'`: `'=HYPERLINK(...)`;
+- so that the prefix can always be taken off again, a text that already starts with `'`s followed
+  by such a shape gets one more `'` (`'=x` is written `''=x`); `restore` undoes `neutral` exactly;
+- every text cell is judged by its shape, whoever made it (an id from the export, a rule or tier
+  name from the ruleset); the engine's numbers (points, row numbers, counts) are numbers in that
+  sense and never get the prefix.
+
+Every output is written by `writer` (or `DictWriter`): cells are neutralised, and a cell holding a
+CR or an LF is quoted (Python's csv writer with the line end "\\n" leaves a lone CR unquoted, and
+no CSV reader would then read the line back as one record). `--json` output does not pass here: it
+stays exact.
+"""
+from __future__ import annotations
+
+import csv
+import re
+from typing import Iterable
+
+_RUNS = frozenset("=@\t\r\n")  # a first character that makes a formula, whatever follows
+_SIGNS = frozenset("+-")  # a formula unless the whole cell is a number
+_FIRST = _RUNS | _SIGNS | {"'"}  # the first characters `neutral` has to look further at
+_NUMBER = re.compile(r"[+-]?(?:\d+(?:[.,]\d*)?|[.,]\d+)(?:[eE][+-]?\d+)?")
+
+
+def _would_run(text: str) -> bool:
+    """Whether a spreadsheet would read this text as a formula (or strip a character to find one)."""
+    first = text[:1]
+    if first in _RUNS:
+        return True
+    return first in _SIGNS and _NUMBER.fullmatch(text) is None
+
+
+def neutral(text: str) -> str:
+    """The text as a CSV cell a spreadsheet shows as text: `'` before a formula's shape."""
+    if text[:1] not in _FIRST:
+        return text
+    return "'" + text if _would_run(text.lstrip("'")) else text
+
+
+def restore(text: str) -> str:
+    """The text `neutral` was given: one leading `'` taken off where `neutral` put it."""
+    if text[:1] == "'" and _would_run(text.lstrip("'")):
+        return text[1:]
+    return text
+
+
+def neutral_row(row: Iterable) -> list:
+    """A row's cells for the csv module: every text neutralised, other values (numbers, None) as they are."""
+    return [neutral(c) if c.__class__ is str and c[:1] in _FIRST else c for c in row]
+
+
+class _LineEnds:
+    """A text file seen by a csv writer that ends lines with CRLF: each line is written ending in LF.
+
+    A csv writer quotes a cell holding any character of its line end; with "\\r\\n" that is both CR
+    and LF, so a cell with a lone CR is quoted too. The files keep "\\n" line ends.
+    """
+
+    __slots__ = ("_write",)
+
+    def __init__(self, file):
+        self._write = file.write
+
+    def write(self, line: str):
+        return self._write(line[:-2] + "\n")
+
+
+class Writer:
+    """`writerow` / `writerows` of one output CSV: cells neutralised, CR and LF quoted, lines ending in LF."""
+
+    __slots__ = ("_writer",)
+
+    def __init__(self, file):
+        self._writer = csv.writer(_LineEnds(file), lineterminator="\r\n")
+
+    def writerow(self, row: Iterable):
+        return self._writer.writerow(neutral_row(row))
+
+    def writerows(self, rows: Iterable[Iterable]) -> None:
+        self._writer.writerows(map(neutral_row, rows))
+
+
+def writer(file) -> Writer:
+    """The writer of every CSV the project writes (`file` is a text file opened with newline="")."""
+    return Writer(file)
+
+
+class DictWriter:
+    """`csv.DictWriter` over `writer`: rows as dicts, missing keys written empty, unknown keys refused."""
+
+    def __init__(self, file, fieldnames: Iterable[str]):
+        self.fieldnames = list(fieldnames)
+        self._writer = Writer(file)
+
+    def writeheader(self):
+        return self._writer.writerow(self.fieldnames)
+
+    def writerow(self, row: dict):
+        return self._writer.writerow(self._cells(row))
+
+    def writerows(self, rows: Iterable[dict]) -> None:
+        self._writer.writerows(map(self._cells, rows))
+
+    def _cells(self, row: dict) -> list:
+        unknown = row.keys() - set(self.fieldnames)
+        if unknown:
+            raise ValueError(f"dict contains fields not in fieldnames: {', '.join(map(repr, sorted(unknown)))}")
+        return [row.get(name, "") for name in self.fieldnames]
+
+
+def fields(cells: Iterable) -> str:
+    """Cells as `writer` writes them in a line of an output file, without the line end."""
+    import io
+
+    out = io.StringIO()
+    Writer(out).writerow(cells)
+    return out.getvalue()[:-1]
