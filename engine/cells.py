@@ -98,7 +98,7 @@ class DictWriter:
 
     def __init__(self, file, fieldnames: Iterable[str]):
         self.fieldnames = list(fieldnames)
-        self._writer = Writer(file)
+        self._writer = writer(file)
 
     def writeheader(self):
         return self._writer.writerow(self.fieldnames)

@@ -25,6 +25,8 @@ PRODUCTS = ["O2 Business S", "O2 Business M", "O2 Business XL", "O2 Business Sta
             "O2 DSL Business 50", "O2 Business ISDN", "O2 Digital Phone", "O2 Digital Phone Pro",
             "O2 Unite Pool", "Fax Line", "o2 business s"]
 HEADER = ["contract_id", "partner_id", "signed", "product", "customer", "quantity", "pool_gb"]
+HOSTILE = ['=HYPERLINK("http://x","y")', "+cmd|' /C calc'!A0", "@SUM(A1)", "-2+3+cmd", "'=x", "\tx", "a\rb",
+           "-", "'+"]
 
 
 @pytest.fixture(scope="module")
@@ -57,6 +59,12 @@ def _row(rng: random.Random, n: int) -> list[str]:
         cells = [""] * len(cells)  # blank
     elif trouble == 8:
         cells = cells + [""]  # a trailing delimiter
+    elif trouble == 9:  # cells a spreadsheet would run (engine.cells prefixes them), and look-alikes
+        cells[0] = rng.choice(HOSTILE) + str(n) if rng.random() < 0.7 else rng.choice(("-0.25", "+3", "-1,5")) + f"/{n}"
+    elif trouble == 10:
+        cells[1] = rng.choice(HOSTILE + ["-0.25", "-7", "+3", "a\0=b"])
+    elif trouble == 11:
+        cells[3] = rng.choice(HOSTILE + ["-0.25", "a\rb"])
     return cells
 
 
@@ -65,7 +73,7 @@ def _write_csv(path: Path, rows: int, seed: int) -> Path:
 
     rng = random.Random(seed)
     with open(path, "w", encoding="utf-8", newline="") as f:
-        w = csv.writer(f, lineterminator="\n")
+        w = csv.writer(f, lineterminator="\r\n")  # CRLF: a lone CR in a cell is quoted too
         w.writerow(HEADER)
         for n in range(rows):
             w.writerow(_row(rng, n))
@@ -100,6 +108,9 @@ def test_generated_data_gives_the_same_bytes_both_ways(program, tmp_path, monkey
     _assert_same_outputs(batch_out, rows_out)
     counts = json.loads((batch_out / "manifest.json").read_text())["counts"]
     assert counts["rejected"] and counts["unscored"] and counts["scored"]  # the data has every outcome
+    if rows >= 500:  # and cells written with engine.cells' prefix, in batches the writer writes
+        text = (batch_out / "contracts.csv").read_text(encoding="utf-8")
+        assert ",'@SUM(A1)" in text and ",'-2+3+cmd" in text
 
 
 def test_the_example_export_gives_the_same_bytes_both_ways(program, tmp_path, monkeypatch):
