@@ -25,8 +25,23 @@ PRODUCTS = ["O2 Business S", "O2 Business M", "O2 Business XL", "O2 Business Sta
             "O2 DSL Business 50", "O2 Business ISDN", "O2 Digital Phone", "O2 Digital Phone Pro",
             "O2 Unite Pool", "Fax Line", "o2 business s"]
 HEADER = ["contract_id", "partner_id", "signed", "product", "customer", "quantity", "pool_gb"]
-HOSTILE = ['=HYPERLINK("http://x","y")', "+cmd|' /C calc'!A0", "@SUM(A1)", "-2+3+cmd", "'=x", "\tx", "a\rb",
-           "-", "'+"]
+HOSTILE = ['=HYPERLINK("http://x","y")', "+cmd|' /C calc'!A0", "@SUM(A1)", "-2+3+cmd", "'=x", "\tx", "-", "'+"]
+
+
+def _hostile(rng: random.Random, cells: list[str], n: int) -> list[str]:
+    """About one row in thirteen with a cell a spreadsheet would run (engine.cells prefixes it) or a look-alike.
+
+    Its own random stream: `_row` (which tests/test_parallel.py shares) stays as it was. Line
+    breaks in cells are tests/test_output_cells.py's.
+    """
+    kind = rng.randrange(40)
+    if kind == 0 and len(cells) > 1:
+        cells[0] = rng.choice(HOSTILE) + str(n) if rng.random() < 0.7 else rng.choice(("-0.25", "+3", "-1,5")) + f"/{n}"
+    elif kind == 1 and len(cells) > 1:
+        cells[1] = rng.choice(HOSTILE + ["-0.25", "-7", "+3", "a\0=b"])
+    elif kind == 2 and len(cells) > 3:
+        cells[3] = rng.choice(HOSTILE + ["-0.25"])
+    return cells
 
 
 @pytest.fixture(scope="module")
@@ -59,24 +74,18 @@ def _row(rng: random.Random, n: int) -> list[str]:
         cells = [""] * len(cells)  # blank
     elif trouble == 8:
         cells = cells + [""]  # a trailing delimiter
-    elif trouble == 9:  # cells a spreadsheet would run (engine.cells prefixes them), and look-alikes
-        cells[0] = rng.choice(HOSTILE) + str(n) if rng.random() < 0.7 else rng.choice(("-0.25", "+3", "-1,5")) + f"/{n}"
-    elif trouble == 10:
-        cells[1] = rng.choice(HOSTILE + ["-0.25", "-7", "+3", "a\0=b"])
-    elif trouble == 11:
-        cells[3] = rng.choice(HOSTILE + ["-0.25", "a\rb"])
     return cells
 
 
 def _write_csv(path: Path, rows: int, seed: int) -> Path:
     import csv
 
-    rng = random.Random(seed)
+    rng, hostile = random.Random(seed), random.Random(seed + 1000)
     with open(path, "w", encoding="utf-8", newline="") as f:
-        w = csv.writer(f, lineterminator="\r\n")  # CRLF: a lone CR in a cell is quoted too
+        w = csv.writer(f, lineterminator="\n")
         w.writerow(HEADER)
         for n in range(rows):
-            w.writerow(_row(rng, n))
+            w.writerow(_hostile(hostile, _row(rng, n), n))
     return path
 
 
