@@ -5,7 +5,7 @@ from pathlib import Path
 
 import click
 
-from engine import cells
+from engine.cells import DictWriter
 from engine.cli import FINDINGS, OK, Failure, emit_json, load
 from engine.commands.common import out_console, json_option, read_options, run_options
 from engine.numbers import fmt_grouped
@@ -134,7 +134,7 @@ def _write_impact(out: Path, report) -> None:
     out.mkdir(parents=True, exist_ok=True)
     rows = [p.to_row() for p in report.partners]
     with open(out / "impact.csv", "w", encoding="utf-8", newline="") as f:
-        w = cells.DictWriter(f, fieldnames=list(rows[0]) if rows else ["partner_id"])
+        w = DictWriter(f, fieldnames=list(rows[0]) if rows else ["partner_id"])
         w.writeheader()
         w.writerows(rows)
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from engine import cells
+from engine.cells import DictWriter
 from engine.cli import OK, Failure, emit_json, load
 from engine.commands.common import out_console, json_option, read_options, run_options
 from engine.numbers import fmt_grouped, fmt_points
@@ -96,7 +96,7 @@ def _write_csv(path: Path, rows: list[dict]) -> None:
     """A CSV with its header even when there are no rows (a script reading it needs the columns)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w", encoding="utf-8", newline="") as f:
-        w = cells.DictWriter(f, fieldnames=list(rows[0]) if rows else HEADERS[path.name])
+        w = DictWriter(f, fieldnames=list(rows[0]) if rows else HEADERS[path.name])
         w.writeheader()
         w.writerows(rows)
 
