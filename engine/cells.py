@@ -27,7 +27,7 @@ from typing import Iterable
 _RUNS = frozenset("=@\t\r\n")  # a first character that makes a formula, whatever follows
 _SIGNS = frozenset("+-")  # a formula unless the whole cell is a number
 _FIRST = _RUNS | _SIGNS | {"'"}  # the first characters `neutral` has to look further at
-_NUMBER = re.compile(r"[+-]?(?:\d+(?:[.,]\d*)?|[.,]\d+)(?:[eE][+-]?\d+)?")
+_NUMBER = re.compile(r"[+-]?(?:[0-9]+(?:[.,][0-9]*)?|[.,][0-9]+)(?:[eE][+-]?[0-9]+)?")  # ASCII digits only
 
 
 def _would_run(text: str) -> bool:

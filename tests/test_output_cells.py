@@ -54,7 +54,7 @@ def runs_in_a_spreadsheet(cell: str) -> bool:
     ("@SUM(A1)", "'@SUM(A1)"),
     ("-2+3+cmd", "'-2+3+cmd"),
     ("\tx", "'\tx"), ("\rx", "'\rx"), ("\nx", "'\nx"),
-    ("-", "'-"), ("+", "'+"), ("--5", "'--5"), ("-1e5x", "'-1e5x"), ("- 1", "'- 1"),
+    ("-", "'-"), ("+", "'+"), ("--5", "'--5"), ("-1e5x", "'-1e5x"), ("- 1", "'- 1"), ("-\u0663", "'-\u0663"),
     ("'=x", "''=x"), ("''-cmd", "'''-cmd"),  # a quote already there: one more, so restore is exact
     # left as they are: numbers, and texts no spreadsheet runs
     ("-0.25", "-0.25"), ("+3", "+3"), ("-1,5", "-1,5"), ("-.5", "-.5"), ("+2E-3", "+2E-3"), ("-7.", "-7."),
