@@ -19,13 +19,12 @@ both paths count, reject and explain through the same code; this module imports 
 """
 from __future__ import annotations
 
-import csv
-import io
 from contextlib import contextmanager
 from datetime import date
 from decimal import Decimal
 from operator import attrgetter, itemgetter
 
+from engine.cells import fields as cell_fields
 from engine.columns import batch_converter
 from engine.readers import BadRow
 
@@ -34,10 +33,8 @@ ZERO = Decimal(0)
 
 
 def csv_fields(cells: list) -> str:
-    """Cells as the csv module writes them in a line of an output file, without the line end."""
-    out = io.StringIO()
-    csv.writer(out, lineterminator="\n").writerow(cells)
-    return out.getvalue()[:-1]
+    """Cells as every output file writes them in a line (engine.cells), without the line end."""
+    return cell_fields(cells)
 
 
 _STATUS, _POINTS_TEXT, _RULES_TEXT, _REASON_TEXT, _SCORED, _POINTS = (
@@ -77,14 +74,25 @@ def _places_of_none(values: list):
         yield i
 
 
+_LEADING = ("=", "@", "\t", "'", "+", "-")  # the first characters engine.cells may prefix (CR, LF: quoted)
+
+
 def _plain_cells(values: list) -> bool:
-    """Whether the csv module would write these cells as they are: texts without `,` `"` or a line end."""
+    """Whether the output writer would write these cells as they are: texts without `,` `"` or a line
+    end, none starting with a character engine.cells may prefix with `'`."""
     try:
-        text = "".join(values)
-    except TypeError:  # not all texts: the csv writer decides
+        text = "\0" + "\0".join(values)  # NUL before each cell: "\0=" is a cell starting with `=`
+    except TypeError:  # not all texts: the writer decides
         return False
-    # Four scans of `in` (memchr-fast) cost less than one regular-expression search.
-    return "," not in text and '"' not in text and "\n" not in text and "\r" not in text
+    # Scans of `in` (memchr-fast) cost less than one regular-expression search; the two-character
+    # scan (slower: NUL is everywhere) runs only for a character the texts hold at all. A NUL in a
+    # cell can only send the batch to the writer, which writes the same bytes.
+    if "," in text or '"' in text or "\n" in text or "\r" in text:
+        return False
+    for first in _LEADING:
+        if first in text and "\0" + first in text:
+            return False
+    return True
 
 
 class Batches:
@@ -176,9 +184,10 @@ class Batches:
     def write(self, rows, columns: dict, days: list, outcomes: list) -> None:
         """The batch's lines of contracts.csv, in row order.
 
-        The csv module quotes a cell only for a comma, a quote or a line end in it; day and outcome
-        cells are made as CSV once (`csv_fields`), so when the batch's ids and products hold none of
-        those characters a line is one `str.join` in C. Otherwise the csv writer writes the batch.
+        The output writer (engine.cells) quotes a cell only for a comma, a quote or a line end in it and
+        prefixes one only for a formula's first character; day and outcome cells are made as CSV once
+        (`csv_fields`), so when the batch's ids and products hold none of those a line is one
+        `str.join` in C. Otherwise the writer writes the batch.
         """
         outputs = self.loop.outputs
         if outputs.contract_file is None:

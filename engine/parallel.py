@@ -432,10 +432,10 @@ def _continue(program, data: Path, options: run.RunOptions, ranges: list[_Range]
 class _Appending(run._Outputs):
     """The contract and reject files of a run, opened to add lines after those already written."""
 
-    def _writer(self, csv_module, name: str, header: list[str]):
+    def _writer(self, name: str, header: list[str]):
         f = create(self.out_dir / name, append=True, buffering=run.WRITE_BUFFER)
         self._files.append(f)
-        w = csv_module.writer(f, lineterminator="\n")
+        w = run.cells.writer(f)  # the writer of every output (engine.cells)
         return w.writerow, w.writerows
 
 

@@ -26,7 +26,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Callable, Iterable
 
-from engine import __version__
+from engine import __version__, cells
 from engine.batch import Batches as _Batches, collector_paused, csv_fields
 from engine.numbers import fmt_points
 from engine.outputs import EVALUATE_FILES, OutputFolder, create, program_files
@@ -203,23 +203,21 @@ class _Outputs:
     """The per-contract and reject files of lane 0, written as rows stream by."""
 
     def __init__(self, out_dir: Path | None):
-        import csv
-
         self.out_dir = out_dir
         self._files = []
         if out_dir is None:
             self.contract = self.contract_rows = self.contract_file = self.reject = None
             return
         out_dir.mkdir(exist_ok=True)  # an output folder's staging folder (engine.outputs), or a part's
-        self.contract, self.contract_rows = self._writer(csv, "contracts.csv", CONTRACT_COLUMNS)
+        self.contract, self.contract_rows = self._writer("contracts.csv", CONTRACT_COLUMNS)
         self.contract_file = self._files[-1]
-        self.reject, _ = self._writer(csv, "rejects.csv", REJECT_COLUMNS)
+        self.reject, _ = self._writer("rejects.csv", REJECT_COLUMNS)
 
-    def _writer(self, csv, name: str, header: list[str]):
+    def _writer(self, name: str, header: list[str]):
         """(writerow, writerows) of a new CSV file with its header written."""
         f = create(self.out_dir / name, buffering=WRITE_BUFFER)
         self._files.append(f)
-        w = csv.writer(f, lineterminator="\n")
+        w = cells.writer(f)
         w.writerow(header)
         return w.writerow, w.writerows
 
@@ -507,15 +505,13 @@ def tier_version(program: Program, period: str) -> Version | None:
 
 def write_partner_files(result: RunResult, out_dir: Path) -> None:
     """partners.csv and partner_rules.csv, sorted by partner and period (and rule)."""
-    import csv
-
     with create(out_dir / "partners.csv") as f:
-        w = csv.writer(f, lineterminator="\n")
+        w = cells.writer(f)
         w.writerow(PARTNER_COLUMNS)
         for p in result.partners:
             w.writerow([p.partner_id, p.period, fmt_points(p.points), p.tier, p.tier_version, p.scored, p.unscored])
     with create(out_dir / "partner_rules.csv") as f:
-        w = csv.writer(f, lineterminator="\n")
+        w = cells.writer(f)
         w.writerow(PARTNER_RULE_COLUMNS)
         for p in result.partners:
             for rule in sorted(p.by_rule):

@@ -25,6 +25,23 @@ PRODUCTS = ["O2 Business S", "O2 Business M", "O2 Business XL", "O2 Business Sta
             "O2 DSL Business 50", "O2 Business ISDN", "O2 Digital Phone", "O2 Digital Phone Pro",
             "O2 Unite Pool", "Fax Line", "o2 business s"]
 HEADER = ["contract_id", "partner_id", "signed", "product", "customer", "quantity", "pool_gb"]
+HOSTILE = ['=HYPERLINK("http://x","y")', "+cmd|' /C calc'!A0", "@SUM(A1)", "-2+3+cmd", "'=x", "\tx", "-", "'+"]
+
+
+def _hostile(rng: random.Random, cells: list[str], n: int) -> list[str]:
+    """About one row in thirteen with a cell a spreadsheet would run (engine.cells prefixes it) or a look-alike.
+
+    Its own random stream: `_row` (which tests/test_parallel.py shares) stays as it was. Line
+    breaks in cells are tests/test_output_cells.py's.
+    """
+    kind = rng.randrange(40)
+    if kind == 0 and len(cells) > 1:
+        cells[0] = rng.choice(HOSTILE) + str(n) if rng.random() < 0.7 else rng.choice(("-0.25", "+3", "-1,5")) + f"/{n}"
+    elif kind == 1 and len(cells) > 1:
+        cells[1] = rng.choice(HOSTILE + ["-0.25", "-7", "+3", "a\0=b"])
+    elif kind == 2 and len(cells) > 3:
+        cells[3] = rng.choice(HOSTILE + ["-0.25"])
+    return cells
 
 
 @pytest.fixture(scope="module")
@@ -63,12 +80,12 @@ def _row(rng: random.Random, n: int) -> list[str]:
 def _write_csv(path: Path, rows: int, seed: int) -> Path:
     import csv
 
-    rng = random.Random(seed)
+    rng, hostile = random.Random(seed), random.Random(seed + 1000)
     with open(path, "w", encoding="utf-8", newline="") as f:
         w = csv.writer(f, lineterminator="\n")
         w.writerow(HEADER)
         for n in range(rows):
-            w.writerow(_row(rng, n))
+            w.writerow(_hostile(hostile, _row(rng, n), n))
     return path
 
 
@@ -100,6 +117,9 @@ def test_generated_data_gives_the_same_bytes_both_ways(program, tmp_path, monkey
     _assert_same_outputs(batch_out, rows_out)
     counts = json.loads((batch_out / "manifest.json").read_text())["counts"]
     assert counts["rejected"] and counts["unscored"] and counts["scored"]  # the data has every outcome
+    if rows >= 500:  # and cells written with engine.cells' prefix, in batches the writer writes
+        text = (batch_out / "contracts.csv").read_text(encoding="utf-8")
+        assert ",'@SUM(A1)" in text and ",'-2+3+cmd" in text
 
 
 def test_the_example_export_gives_the_same_bytes_both_ways(program, tmp_path, monkeypatch):

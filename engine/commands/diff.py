@@ -1,11 +1,11 @@
 """`points diff OLD NEW [--impact DATA]`: what a new version changes, and what it does to partners."""
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 
 import click
 
+from engine.cells import DictWriter
 from engine.cli import FINDINGS, OK, Failure, emit_json, load
 from engine.commands.common import out_console, json_option, read_options, run_options, wait_option
 from engine.numbers import fmt_grouped
@@ -300,7 +300,7 @@ def _write_impact(out: Path, report) -> None:
 
     rows = [p.to_row() for p in report.partners]
     with create(out / "impact.csv") as f:  # in an output folder's staging folder (engine.outputs)
-        w = csv.DictWriter(f, fieldnames=list(rows[0]) if rows else ["partner_id"], lineterminator="\n")
+        w = DictWriter(f, fieldnames=list(rows[0]) if rows else ["partner_id"])
         w.writeheader()
         w.writerows(rows)
 

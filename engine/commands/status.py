@@ -1,13 +1,13 @@
 """`points status` (reviews, downgrades, legacy tiers, standing) and `points quality` (KPIs)."""
 from __future__ import annotations
 
-import csv
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
 
 import click
 
+from engine.cells import DictWriter
 from engine.cli import OK, Failure, emit_json, load
 from engine.commands.common import out_console, json_option, read_options, run_options, wait_option
 from engine.numbers import fmt_grouped, fmt_points
@@ -131,7 +131,7 @@ HEADERS = {
 def _write_csv(path: Path, rows: list[dict], header: list[str] | None = None) -> None:
     """A CSV with its header even when there are no rows (a script reading it needs the columns)."""
     with create(path) as f:  # in an output folder's staging folder (engine.outputs)
-        w = csv.DictWriter(f, fieldnames=list(rows[0]) if rows else header or HEADERS[path.name], lineterminator="\n")
+        w = DictWriter(f, fieldnames=list(rows[0]) if rows else header or HEADERS[path.name])
         w.writeheader()
         w.writerows(rows)
 
