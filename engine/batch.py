@@ -20,12 +20,15 @@ both paths count, reject and explain through the same code; this module imports 
 from __future__ import annotations
 
 import csv
+import heapq
 import io
 from contextlib import contextmanager
 from datetime import date
 from decimal import Decimal
+from itertools import repeat
 from operator import attrgetter, itemgetter
 
+from engine import reasons
 from engine.columns import batch_converter
 from engine.readers import BadRow
 
@@ -40,10 +43,12 @@ def csv_fields(cells: list) -> str:
     return out.getvalue()[:-1]
 
 
-_STATUS, _POINTS_TEXT, _RULES_TEXT, _REASON_TEXT, _SCORED, _POINTS = (
-    attrgetter(name) for name in ("status", "points_text", "rules_text", "reason_text", "scored", "points"))
+_STATUS, _POINTS_TEXT, _RULES_TEXT, _CODE_TEXT, _REASON_TEXT, _SCORED, _POINTS = (
+    attrgetter(name) for name in ("status", "points_text", "rules_text", "code_text", "reason_text", "scored",
+                                  "points"))
 _VERSION_INDEX, _DAY_TEXT, _PERIOD, _VERSION_NAME, _VERSION, _DAY_CSV = (itemgetter(i) for i in range(6))
-_OUTCOME_CSV = attrgetter("csv_text")
+_OUTCOME_CSV, _OUTCOME_ROWS_CSV = attrgetter("csv_text"), attrgetter("rows_text")
+_FIRST = itemgetter(0)
 
 
 @contextmanager
@@ -120,14 +125,21 @@ class Batches:
                 if rejects:
                     rows = [row for row, raw in zip(rows, raws) if raw.__class__ is not BadRow]
                     raws = [raw for raw in raws if raw.__class__ is not BadRow]
+            cells_of = rows  # row numbers -> cells, for the ids of a refused row
             columns, rows, refused = convert(rows, raws) if rows else ({}, [], [])
-            for row, why in sorted(rejects + refused, key=itemgetter(0)):
-                if why.__class__ is BadRow:
-                    loop._reject(row, "(row)", None, why.reason)
-                else:
-                    loop._reject(row, why.field, why.value, why.reason)
+            if rejects or refused:
+                loop.held_rows = []
+                raw_of = dict(zip(cells_of, raws)) if refused else {}
+                for row, why in sorted(rejects + refused, key=itemgetter(0)):
+                    if why.__class__ is BadRow:
+                        loop._reject(row, "(row)", None, why.reason, reasons.UNREADABLE_ROW, why)
+                    else:
+                        loop._reject(row, why.field, why.value, why.reason, why.code, raw_of[row])
             if rows:
                 self.score(rows, columns)
+            elif loop.held_rows:
+                self.write_rows([], {}, [])
+            loop.held_rows = None
             if progress is not None and count // every != before // every:
                 progress(count)
         if progress is not None:
@@ -145,6 +157,7 @@ class Batches:
             key = (days[i][0], *(values[i] for values in key_columns))
             outcomes[i] = self.outcome(key, days[i], columns, i)
         self.write(rows, columns, days, outcomes)
+        self.write_rows(rows, columns, outcomes)
         self.total(columns, days, outcomes)
 
     def day(self, signed: date) -> tuple:
@@ -190,14 +203,36 @@ class Batches:
         elif not all(products):
             products = [p or "" for p in products]
         if _plain_cells(ids) and _plain_cells(partners) and _plain_cells(products):
-            lines = map(",".join, zip(map(str, rows), ids, partners, map(_DAY_CSV, days), products,
-                                      map(_OUTCOME_CSV, outcomes)))
+            lines = map(",".join, zip(repeat(outputs.file_csv), map(str, rows), ids, partners, map(_DAY_CSV, days),
+                                      products, map(_OUTCOME_CSV, outcomes)))
             outputs.contract_file.write("\n".join(lines) + "\n")
             return
-        outputs.contract_rows(zip(rows, ids, partners, map(_DAY_TEXT, days), map(_PERIOD, days),
-                                  map(_VERSION_NAME, days), products, map(_STATUS, outcomes),
+        outputs.contract_rows(zip(repeat(outputs.file), rows, ids, partners, map(_DAY_TEXT, days),
+                                  map(_PERIOD, days), map(_VERSION_NAME, days), products, map(_STATUS, outcomes),
                                   map(_POINTS_TEXT, outcomes), map(_RULES_TEXT, outcomes),
-                                  map(_REASON_TEXT, outcomes)))
+                                  map(_CODE_TEXT, outcomes), map(_REASON_TEXT, outcomes)))
+
+    def write_rows(self, rows, columns: dict, outcomes: list) -> None:
+        """The batch's lines of rows.csv, in row order: its valid rows, and the rejects the loop held."""
+        loop = self.loop
+        outputs, held = loop.outputs, loop.held_rows
+        if outputs.rows_file is None:
+            return
+        if rows:
+            ids, partners = columns["contract_id"], columns["partner_id"]
+            if _plain_cells(ids) and _plain_cells(partners):
+                lines = map(",".join, zip(repeat(outputs.file_csv), map(str, rows), ids, partners,
+                                          map(_OUTCOME_ROWS_CSV, outcomes)))
+            else:
+                lines = (csv_fields([outputs.file, row, i, p]) + "," + o.rows_text
+                         for row, i, p, o in zip(rows, ids, partners, outcomes))
+            if held:
+                lines = map(itemgetter(1), heapq.merge(zip(rows, lines), held, key=_FIRST))
+        elif held:
+            lines = map(itemgetter(1), held)
+        else:
+            return
+        outputs.rows_file.write("\n".join(lines) + "\n")
 
     def total(self, columns: dict, days: list, outcomes: list) -> None:
         """Counts, the run's total and the partner-period totals, added in row order as the row path adds."""
@@ -232,5 +267,5 @@ class Batches:
         products, customers = columns.get("product"), columns.get("customer")
         for i, outcome in enumerate(outcomes):
             if not outcome.scored:
-                counts.count_unscored(outcome.kind, products[i] if products else None,
+                counts.count_unscored(outcome.code, products[i] if products else None,
                                       customers[i] if customers else None)

@@ -20,7 +20,7 @@ from engine.run import RunOptions, evaluate
 
 ROOT = Path(__file__).resolve().parent.parent
 PROGRAM = ROOT / "rulesets" / "o2-business"
-OUTPUTS = ("contracts.csv", "rejects.csv", "partners.csv", "partner_rules.csv", "manifest.json")
+OUTPUTS = ("contracts.csv", "rejects.csv", "rows.csv", "partners.csv", "partner_rules.csv", "manifest.json")
 PRODUCTS = ["O2 Business S", "O2 Business M", "O2 Business XL", "O2 Business Start", "O2 VDSL Business 250",
             "O2 DSL Business 50", "O2 Business ISDN", "O2 Digital Phone", "O2 Digital Phone Pro",
             "O2 Unite Pool", "Fax Line", "o2 business s"]
