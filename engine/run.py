@@ -442,7 +442,7 @@ class _Loop:
                 and {"contract_id", "partner_id", "signed"} <= set(self.newest.fields))
 
     def _reject(self, row: int, field_name: str, value, reason: str, code: str, raw) -> None:
-        """Count and write a rejected row; its ids as given, unless one of them is what was refused."""
+        """Count and write a rejected row; its ids as given, except an id that was itself refused."""
         for lane in self.lanes:
             lane.counts.rows += 1
             lane.counts.rejected += 1
@@ -452,10 +452,11 @@ class _Loop:
         if outputs.reject is None and on_reject is None:
             return
         contract_id, partner_id = ("", "") if raw.__class__ is BadRow else self.ids_of(raw)
-        if field_name == "contract_id":
-            contract_id = ""
-        if field_name == "partner_id":
-            partner_id = ""
+        if code != reasons.DUPLICATE:  # a repeated id is a good id: it finds both rows
+            if field_name == "contract_id":
+                contract_id = ""
+            if field_name == "partner_id":
+                partner_id = ""
         if outputs.reject is not None:
             outputs.reject([outputs.file, row, contract_id, partner_id, field_name, shown_value(value), code,
                             reason])
