@@ -273,3 +273,89 @@ def test_a_split_run_writes_rows_csv_as_one_process(tmp_path, monkeypatch):
     for name in OUTPUT_FILES + ("manifest.json",):
         assert (tmp_path / "split" / name).read_bytes() == (tmp_path / "one" / name).read_bytes(), name
     assert_accounted(tmp_path / "split")
+
+
+# --------------------------------------------------------------------------- the command line
+
+
+def _cli(capsys, *argv) -> tuple[int, str, str]:
+    from engine.cli import main
+
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    assert "Traceback" not in out + err
+    return code, out, err
+
+
+def _two_exports(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    header = "contract_id,partner_id,signed,product,quantity\n"
+    Path("jan.csv").write_text(header + "C-1,P-1,2016-05-01,O2 Business S,2\nC-2,P-1,2016-05-02,Fax,1\n",
+                               encoding="utf-8")
+    Path("feb.csv").write_text(header + "C-1,P-2,2016-06-01,O2 Business S,1\nC-4,,2016-06-02,O2 Business S,x\n"
+                               "C-5,P-2,2016-06-03\n", encoding="utf-8")
+
+
+def test_evaluate_several_files_prints_counts_per_file_and_by_code(capsys, tmp_path, monkeypatch):
+    _two_exports(tmp_path, monkeypatch)
+    code, out, _ = _cli(capsys, "evaluate", str(PROGRAM), "jan.csv", "feb.csv", "--out", "out")
+    assert code == 0
+    assert [line.rstrip() for line in out.splitlines()[:24]] == """\
+O2 Business Partner Program — jan.csv, feb.csv
+Rows
+┏━━━━━━┳━━━━━━━━┳━━━━━━━━━━┳━━━━━━━━━━┳━━━━━━━━━┓
+┃ rows ┃ scored ┃ unscored ┃ rejected ┃ file    ┃
+┡━━━━━━╇━━━━━━━━╇━━━━━━━━━━╇━━━━━━━━━━╇━━━━━━━━━┩
+│    2 │      1 │        1 │        0 │ jan.csv │
+│    3 │      0 │        0 │        3 │ feb.csv │
+│    5 │      1 │        1 │        3 │ total   │
+└──────┴────────┴──────────┴──────────┴─────────┘
+Unscored, by reason
+┏━━━━━━━━━━━━━━━━━┳━━━━━━┓
+┃ code            ┃ rows ┃
+┡━━━━━━━━━━━━━━━━━╇━━━━━━┩
+│ unknown-product │    1 │
+└─────────────────┴──────┘
+Rejected, by field and reason
+┏━━━━━━━━━━━━━┳━━━━━━━━━━━━━━━━━━┳━━━━━━┓
+┃ field       ┃ code             ┃ rows ┃
+┡━━━━━━━━━━━━━╇━━━━━━━━━━━━━━━━━━╇━━━━━━┩
+│ (row)       │ unreadable-row   │    1 │
+│ contract_id │ duplicate        │    1 │
+│ partner_id  │ missing-required │    1 │
+└─────────────┴──────────────────┴──────┘
+Partners by tier""".splitlines()
+    assert_accounted(Path("out"))
+
+
+def test_explain_a_rejected_row_of_one_of_several_files(capsys, tmp_path, monkeypatch):
+    _two_exports(tmp_path, monkeypatch)
+    code, out, _ = _cli(capsys, "explain", str(PROGRAM), "jan.csv", "feb.csv", "--row", "2", "--file", "feb.csv")
+    assert code == 0
+    assert out == ("row 2 of feb.csv (contract C-1, partner P-2)\n"
+                   "├── rejected: `contract_id` 'C-1' repeats row 2 of jan.csv\n"
+                   "├── field contract_id, value 'C-1'\n"
+                   "└── code duplicate (docs/reasons/duplicate.md)\n")
+    code, out, _ = _cli(capsys, "explain", str(PROGRAM), "jan.csv", "feb.csv", "--row", "4", "--file", "feb.csv",
+                        "--json")
+    assert code == 0 and json.loads(out) == {
+        "file": "feb.csv", "row": 4, "status": "rejected", "contract_id": None, "partner_id": None,
+        "field": "(row)", "value": "", "code": "unreadable-row",
+        "reason": "row 4 has 3 cells, the header has 5 columns"}
+    code, _, err = _cli(capsys, "explain", str(PROGRAM), "jan.csv", "feb.csv", "--row", "2")
+    assert code == 2 and "row 2 is in several files (feb.csv, jan.csv): say which with --file" in err
+    code, _, err = _cli(capsys, "explain", str(PROGRAM), "jan.csv", "--row", "2", "--file", "feb.csv")
+    assert code == 2 and "--file feb.csv is not one of the DATA files (jan.csv)" in err
+    code, _, err = _cli(capsys, "explain", str(PROGRAM), "jan.csv", "--row", "9")
+    assert code == 2 and err == "error: jan.csv: there is no row 9\n"
+
+
+def test_explain_an_unscored_row_names_its_code(capsys, tmp_path, monkeypatch):
+    _two_exports(tmp_path, monkeypatch)
+    code, out, _ = _cli(capsys, "explain", str(PROGRAM), "jan.csv", "--row", "3", "--json")
+    assert code == 0
+    data = json.loads(out)
+    assert (data["status"], data["code"]) == ("unscored", reasons.UNKNOWN_PRODUCT)
+    code, out, _ = _cli(capsys, "explain", str(PROGRAM), "jan.csv", "--row", "3")
+    assert out.splitlines()[1] == ("└── unscored: unknown product: 'Fax' is not in version 2016.03 (no version knows "
+                                   "it) (unknown-product)")
