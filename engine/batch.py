@@ -48,7 +48,7 @@ _STATUS, _POINTS_TEXT, _RULES_TEXT, _CODE_TEXT, _REASON_TEXT, _SCORED, _POINTS =
                                   "points"))
 _VERSION_INDEX, _DAY_TEXT, _PERIOD, _VERSION_NAME, _VERSION, _DAY_CSV = (itemgetter(i) for i in range(6))
 _OUTCOME_CSV, _OUTCOME_ROWS_CSV = attrgetter("csv_text"), attrgetter("rows_text")
-_FIRST = itemgetter(0)
+_FIRST, _SECOND = itemgetter(0), itemgetter(1)
 
 
 @contextmanager
@@ -138,7 +138,7 @@ class Batches:
             if rows:
                 self.score(rows, columns)
             elif loop.held_rows:
-                self.write_rows([], {}, [])
+                self.write([], {}, [], [])
             loop.held_rows = None
             if progress is not None and count // every != before // every:
                 progress(count)
@@ -157,7 +157,6 @@ class Batches:
             key = (days[i][0], *(values[i] for values in key_columns))
             outcomes[i] = self.outcome(key, days[i], columns, i)
         self.write(rows, columns, days, outcomes)
-        self.write_rows(rows, columns, outcomes)
         self.total(columns, days, outcomes)
 
     def day(self, signed: date) -> tuple:
@@ -187,14 +186,20 @@ class Batches:
         return outcome
 
     def write(self, rows, columns: dict, days: list, outcomes: list) -> None:
-        """The batch's lines of contracts.csv, in row order.
+        """The batch's lines of contracts.csv and rows.csv, in row order (rows.csv with the loop's held
+        rejects merged in).
 
         The csv module quotes a cell only for a comma, a quote or a line end in it; day and outcome
         cells are made as CSV once (`csv_fields`), so when the batch's ids and products hold none of
-        those characters a line is one `str.join` in C. Otherwise the csv writer writes the batch.
+        those characters a line is one `str.join` in C, and the head of a line (file, row, ids) is
+        joined once for both files. Otherwise the csv writer writes the batch's contract lines.
         """
-        outputs = self.loop.outputs
+        outputs, held = self.loop.outputs, self.loop.held_rows
         if outputs.contract_file is None:
+            return
+        if not rows:
+            if held:
+                outputs.rows_file.write("\n".join(map(_SECOND, held)) + "\n")
             return
         ids, partners = columns["contract_id"], columns["partner_id"]
         products = columns.get("product")
@@ -202,36 +207,23 @@ class Batches:
             products = [""] * len(outcomes)
         elif not all(products):
             products = [p or "" for p in products]
-        if _plain_cells(ids) and _plain_cells(partners) and _plain_cells(products):
-            lines = map(",".join, zip(repeat(outputs.file_csv), map(str, rows), ids, partners, map(_DAY_CSV, days),
-                                      products, map(_OUTCOME_CSV, outcomes)))
-            outputs.contract_file.write("\n".join(lines) + "\n")
-            return
-        outputs.contract_rows(zip(repeat(outputs.file), rows, ids, partners, map(_DAY_TEXT, days),
-                                  map(_PERIOD, days), map(_VERSION_NAME, days), products, map(_STATUS, outcomes),
-                                  map(_POINTS_TEXT, outcomes), map(_RULES_TEXT, outcomes),
-                                  map(_CODE_TEXT, outcomes), map(_REASON_TEXT, outcomes)))
-
-    def write_rows(self, rows, columns: dict, outcomes: list) -> None:
-        """The batch's lines of rows.csv, in row order: its valid rows, and the rejects the loop held."""
-        loop = self.loop
-        outputs, held = loop.outputs, loop.held_rows
-        if outputs.rows_file is None:
-            return
-        if rows:
-            ids, partners = columns["contract_id"], columns["partner_id"]
-            if _plain_cells(ids) and _plain_cells(partners):
-                lines = map(",".join, zip(repeat(outputs.file_csv), map(str, rows), ids, partners,
-                                          map(_OUTCOME_ROWS_CSV, outcomes)))
-            else:
-                lines = (csv_fields([outputs.file, row, i, p]) + "," + o.rows_text
-                         for row, i, p, o in zip(rows, ids, partners, outcomes))
-            if held:
-                lines = map(itemgetter(1), heapq.merge(zip(rows, lines), held, key=_FIRST))
-        elif held:
-            lines = map(itemgetter(1), held)
+        plain = _plain_cells(ids) and _plain_cells(partners)
+        if plain:
+            heads = list(map(",".join, zip(repeat(outputs.file_csv), map(str, rows), ids, partners)))
         else:
-            return
+            heads = [csv_fields([outputs.file, row, i, p]) for row, i, p in zip(rows, ids, partners)]
+        if plain and _plain_cells(products):
+            lines = map(",".join, zip(heads, map(_DAY_CSV, days), products, map(_OUTCOME_CSV, outcomes)))
+            outputs.contract_file.write("\n".join(lines) + "\n")
+        else:
+            outputs.contract_rows(zip(repeat(outputs.file), rows, ids, partners, map(_DAY_TEXT, days),
+                                      map(_PERIOD, days), map(_VERSION_NAME, days), products,
+                                      map(_STATUS, outcomes), map(_POINTS_TEXT, outcomes),
+                                      map(_RULES_TEXT, outcomes), map(_CODE_TEXT, outcomes),
+                                      map(_REASON_TEXT, outcomes)))
+        lines = map(",".join, zip(heads, map(_OUTCOME_ROWS_CSV, outcomes)))
+        if held:
+            lines = map(_SECOND, heapq.merge(zip(rows, lines), held, key=_FIRST))
         outputs.rows_file.write("\n".join(lines) + "\n")
 
     def total(self, columns: dict, days: list, outcomes: list) -> None:
