@@ -577,8 +577,13 @@ def _ids_getter(header: list | None) -> Callable[[object], tuple[str, str]]:
 
 
 def _given(value) -> str:
-    """An id as the export gave it: text trimmed, other values as rejects.csv shows them."""
-    return value.strip() if isinstance(value, str) else shown_value(value)
+    """An id as the export gave it: text trimmed, a whole XLSX number without `.0`, other values as
+    rejects.csv shows them."""
+    if isinstance(value, str):
+        return value.strip()
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return shown_value(value)
 
 
 def _validators(program: Program, decimal_comma: bool) -> dict[int, RowValidator]:
