@@ -233,7 +233,7 @@ def _evaluate_range(program, data: Path, options: run.RunOptions, part: _Range, 
     """Evaluate one range into `out_dir`'s contract and reject files (closed on return)."""
     lane = run.Lane(program)
     outputs = run._Outputs(out_dir)
-    outputs.begin_file(run.display_path(data))
+    outputs.begin_file(run.file_labels([data])[0])
     try:
         with _open_range(data, options, part, newline) as source:
             loop = _RangeLoop(program, source, options, [lane], outputs)
@@ -395,7 +395,7 @@ def _continue(program, data: Path, options: run.RunOptions, ranges: list[_Range]
         before, report = lane.counts.rows, options.progress
         options = replace(options, progress=lambda rows: report(before + rows))
     outputs = _Appending(out_dir)
-    outputs.begin_file(run.display_path(data))
+    outputs.begin_file(run.file_labels([data])[0])
     try:
         with _open_range(data, options, rest, newline) as source:
             loop = run._Loop(program, source, options, [lane], outputs)

@@ -219,16 +219,18 @@ class Lane:
 
 @dataclass(frozen=True)
 class InputFile:
-    """One export file of a run: its name as shown, its sha256 and the counts of its rows."""
+    """One export file of a run: its name in the output files, its path as shown, its sha256 and the
+    counts of its rows."""
 
     file: str
+    path: str
     sha256: str
     counts: Counts
 
     def to_json(self) -> dict:
         counts = self.counts.to_json()
         del counts["last_signed"]
-        return {"file": self.file, "sha256": self.sha256, "counts": counts}
+        return {"file": self.file, "path": self.path, "sha256": self.sha256, "counts": counts}
 
 
 @dataclass
@@ -245,7 +247,7 @@ class RunResult:
     @property
     def files(self) -> list[InputFile]:
         """The run's export files (one, with the run's counts, when the run did not list them)."""
-        return self.inputs or [InputFile(self.data, self.input_sha256, self.counts)]
+        return self.inputs or [InputFile(Path(self.data).name, self.data, self.input_sha256, self.counts)]
 
     @property
     def counts(self) -> Counts:
@@ -326,13 +328,13 @@ def evaluate(program: Program, data: str | Path | Iterable[str | Path], options:
     several = len(paths) > 1
     inputs, notes = [], []
     try:
-        for index, path in enumerate(paths):
+        for index, (path, label) in enumerate(zip(paths, file_labels(paths))):
             shown = display_path(path)
             before = lanes[0].counts.copy() if several else None
             if several:
                 for validator in {id(v): v for v in validators.values()}.values():
-                    validator.begin_file(shown, index * FILE_BASE)
-            outputs.begin_file(shown)
+                    validator.begin_file(label, index * FILE_BASE)
+            outputs.begin_file(label)
             with open_rows(path, delimiter=options.delimiter, encoding=options.encoding,
                            **({"sheet": options.sheet} if options.sheet else {})) as source:
                 if options.on_source is not None:
@@ -341,10 +343,10 @@ def evaluate(program: Program, data: str | Path | Iterable[str | Path], options:
                 loop.run()
             notes += [f"{shown}: {note}" for note in loop.notes] if several else loop.notes
             counts = lanes[0].counts.since(before) if several else lanes[0].counts
-            inputs.append(InputFile(shown, sha256_of(path), counts))
+            inputs.append(InputFile(label, shown, sha256_of(path), counts))
     finally:
         outputs.close()
-    result = RunResult(program, ", ".join(f.file for f in inputs), inputs[0].sha256, lanes, notes=notes,
+    result = RunResult(program, ", ".join(f.path for f in inputs), inputs[0].sha256, lanes, notes=notes,
                        inputs=inputs)
     for lane in lanes:
         assign_tiers(lane)
@@ -352,6 +354,18 @@ def evaluate(program: Program, data: str | Path | Iterable[str | Path], options:
         write_partner_files(result, Path(out_dir))
         write_manifest(result, Path(out_dir), options)
     return result
+
+
+def file_labels(paths: list[Path]) -> list[str]:
+    """How the output files name each export: its file name, or its path as shown when two share a name.
+
+    A name, not a path, keeps the lines short (a line of contracts.csv and rows.csv each) and the
+    same wherever the run is started from; the manifest gives each file's path beside its name.
+    """
+    names = [path.name for path in paths]
+    if len(set(names)) == len(names):
+        return names
+    return [display_path(path) for path in paths]
 
 
 class _Loop:

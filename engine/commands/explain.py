@@ -86,12 +86,15 @@ def _contract(prog, data, contract_id, row, in_file, why_not_rule, level, as_jso
     from engine.program import display_path
     from pathlib import Path
 
-    files = data if isinstance(data, list) else [data]
+    from engine.run import file_labels
+
+    files = [Path(f) for f in (data if isinstance(data, list) else [data])]
     wanted = None
     if in_file is not None:
-        wanted = display_path(Path(in_file))
-        if wanted not in [display_path(Path(f)) for f in files]:
+        shown = [display_path(f) for f in files]
+        if display_path(Path(in_file)) not in shown:
             raise click.UsageError(f"--file {in_file} is not one of the DATA files ({_shown(data)})")
+        wanted = file_labels(files)[shown.index(display_path(Path(in_file)))]
     if contract_id is not None:
         rows, rejected, _ = _traced_rows(prog, data, read, lambda n, rec: rec["contract_id"] == contract_id,
                                          lambda r: r.contract_id == contract_id)
