@@ -38,6 +38,8 @@ ZERO = Decimal(0)
 
 def csv_fields(cells: list) -> str:
     """Cells as the csv module writes them in a line of an output file, without the line end."""
+    if len(cells) > 1 and all(cell.__class__ is str for cell in cells) and _plain_cells(cells):
+        return ",".join(cells)  # what the writer writes when no cell needs quotes, without making one
     out = io.StringIO()
     csv.writer(out, lineterminator="\n").writerow(cells)
     return out.getvalue()[:-1]
