@@ -230,7 +230,7 @@ class InputFile:
     def to_json(self) -> dict:
         counts = self.counts.to_json()
         del counts["last_signed"]
-        return {"file": self.file, "path": self.path, "sha256": self.sha256, "counts": counts}
+        return {"file": self.file, "sha256": self.sha256, "counts": counts}  # a name: the same from any folder
 
 
 @dataclass
@@ -360,7 +360,7 @@ def file_labels(paths: list[Path]) -> list[str]:
     """How the output files name each export: its file name, or its path as shown when two share a name.
 
     A name, not a path, keeps the lines short (a line of contracts.csv and rows.csv each) and the
-    same wherever the run is started from; the manifest gives each file's path beside its name.
+    same wherever the run is started from; the sha256 beside each name in the manifest says which file.
     """
     names = [path.name for path in paths]
     if len(set(names)) == len(names):
