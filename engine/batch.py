@@ -19,11 +19,14 @@ both paths count, reject and explain through the same code; this module imports 
 """
 from __future__ import annotations
 
+import heapq
 from contextlib import contextmanager
 from datetime import date
 from decimal import Decimal
+from itertools import repeat
 from operator import attrgetter, itemgetter
 
+from engine import reasons
 from engine.cells import fields as cell_fields
 from engine.columns import batch_converter
 from engine.readers import BadRow
@@ -34,13 +37,17 @@ ZERO = Decimal(0)
 
 def csv_fields(cells: list) -> str:
     """Cells as every output file writes them in a line (engine.cells), without the line end."""
+    if len(cells) > 1 and all(cell.__class__ is str for cell in cells) and _plain_cells(cells):
+        return ",".join(cells)  # what the writer writes when no cell needs quotes or a prefix
     return cell_fields(cells)
 
 
-_STATUS, _POINTS_TEXT, _RULES_TEXT, _REASON_TEXT, _SCORED, _POINTS = (
-    attrgetter(name) for name in ("status", "points_text", "rules_text", "reason_text", "scored", "points"))
+_STATUS, _POINTS_TEXT, _RULES_TEXT, _CODE_TEXT, _REASON_TEXT, _SCORED, _POINTS = (
+    attrgetter(name) for name in ("status", "points_text", "rules_text", "code_text", "reason_text", "scored",
+                                  "points"))
 _VERSION_INDEX, _DAY_TEXT, _PERIOD, _VERSION_NAME, _VERSION, _DAY_CSV = (itemgetter(i) for i in range(6))
-_OUTCOME_CSV = attrgetter("csv_text")
+_OUTCOME_CSV, _OUTCOME_ROWS_CSV = attrgetter("csv_text"), attrgetter("rows_text")
+_FIRST, _SECOND = itemgetter(0), itemgetter(1)
 
 
 @contextmanager
@@ -128,14 +135,21 @@ class Batches:
                 if rejects:
                     rows = [row for row, raw in zip(rows, raws) if raw.__class__ is not BadRow]
                     raws = [raw for raw in raws if raw.__class__ is not BadRow]
+            cells_of = rows  # row numbers -> cells, for the ids of a refused row
             columns, rows, refused = convert(rows, raws) if rows else ({}, [], [])
-            for row, why in sorted(rejects + refused, key=itemgetter(0)):
-                if why.__class__ is BadRow:
-                    loop._reject(row, why.field, None, why.reason)
-                else:
-                    loop._reject(row, why.field, why.value, why.reason)
+            if rejects or refused:
+                loop.held_rows = []
+                raw_of = dict(zip(cells_of, raws)) if refused else {}
+                for row, why in sorted(rejects + refused, key=itemgetter(0)):
+                    if why.__class__ is BadRow:
+                        loop._reject(row, why.field, None, why.reason, reasons.UNREADABLE_ROW, why)
+                    else:
+                        loop._reject(row, why.field, why.value, why.reason, why.code, raw_of[row])
             if rows:
                 self.score(rows, columns)
+            elif loop.held_rows:
+                self.write([], {}, [], [])
+            loop.held_rows = None
             if progress is not None and count // every != before // every:
                 progress(count)
         if progress is not None:
@@ -182,15 +196,21 @@ class Batches:
         return outcome
 
     def write(self, rows, columns: dict, days: list, outcomes: list) -> None:
-        """The batch's lines of contracts.csv, in row order.
+        """The batch's lines of contracts.csv and rows.csv, in row order (rows.csv with the loop's held
+        rejects merged in).
 
         The output writer (engine.cells) quotes a cell only for a comma, a quote or a line end in it and
         prefixes one only for a formula's first character; day and outcome cells are made as CSV once
         (`csv_fields`), so when the batch's ids and products hold none of those a line is one
-        `str.join` in C. Otherwise the writer writes the batch.
+        `str.join` in C, and the head of a line (file, row, ids) is joined once for both files.
+        Otherwise the writer writes the batch's contract lines.
         """
-        outputs = self.loop.outputs
+        outputs, held = self.loop.outputs, self.loop.held_rows
         if outputs.contract_file is None:
+            return
+        if not rows:
+            if held:
+                outputs.rows_file.write("\n".join(map(_SECOND, held)) + "\n")
             return
         ids, partners = columns["contract_id"], columns["partner_id"]
         products = columns.get("product")
@@ -198,15 +218,24 @@ class Batches:
             products = [""] * len(outcomes)
         elif not all(products):
             products = [p or "" for p in products]
-        if _plain_cells(ids) and _plain_cells(partners) and _plain_cells(products):
-            lines = map(",".join, zip(map(str, rows), ids, partners, map(_DAY_CSV, days), products,
-                                      map(_OUTCOME_CSV, outcomes)))
+        plain = _plain_cells(ids) and _plain_cells(partners)
+        if plain:
+            heads = list(map(",".join, zip(repeat(outputs.file_csv), map(str, rows), ids, partners)))
+        else:
+            heads = [csv_fields([outputs.file, row, i, p]) for row, i, p in zip(rows, ids, partners)]
+        if plain and _plain_cells(products):
+            lines = map(",".join, zip(heads, map(_DAY_CSV, days), products, map(_OUTCOME_CSV, outcomes)))
             outputs.contract_file.write("\n".join(lines) + "\n")
-            return
-        outputs.contract_rows(zip(rows, ids, partners, map(_DAY_TEXT, days), map(_PERIOD, days),
-                                  map(_VERSION_NAME, days), products, map(_STATUS, outcomes),
-                                  map(_POINTS_TEXT, outcomes), map(_RULES_TEXT, outcomes),
-                                  map(_REASON_TEXT, outcomes)))
+        else:
+            outputs.contract_rows(zip(repeat(outputs.file), rows, ids, partners, map(_DAY_TEXT, days),
+                                      map(_PERIOD, days), map(_VERSION_NAME, days), products,
+                                      map(_STATUS, outcomes), map(_POINTS_TEXT, outcomes),
+                                      map(_RULES_TEXT, outcomes), map(_CODE_TEXT, outcomes),
+                                      map(_REASON_TEXT, outcomes)))
+        lines = map(",".join, zip(heads, map(_OUTCOME_ROWS_CSV, outcomes)))
+        if held:
+            lines = map(_SECOND, heapq.merge(zip(rows, lines), held, key=_FIRST))
+        outputs.rows_file.write("\n".join(lines) + "\n")
 
     def total(self, columns: dict, days: list, outcomes: list) -> None:
         """Counts, the run's total and the partner-period totals, added in row order as the row path adds."""
@@ -234,7 +263,7 @@ class Batches:
                     rule_contracts[rule_id] += 1
             else:
                 pp.unscored += 1
-                pp.reasons[outcome.kind] += 1
+                pp.reasons[outcome.code] += 1
 
     def _count_unscored(self, columns: dict, outcomes: list) -> None:
         """Unscored reasons, and the products and customers no rule covers."""
@@ -242,5 +271,5 @@ class Batches:
         products, customers = columns.get("product"), columns.get("customer")
         for i, outcome in enumerate(outcomes):
             if not outcome.scored:
-                counts.count_unscored(outcome.kind, products[i] if products else None,
+                counts.count_unscored(outcome.code, products[i] if products else None,
                                       customers[i] if customers else None)

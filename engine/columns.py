@@ -123,7 +123,8 @@ def _reject_of(one_row: Callable, cells: list, row: int) -> RowReject:
 
 def _claim_unique(validator: RowValidator, rows, columns: dict, rejects: list) -> tuple[object, dict]:
     """Remember the batch's unique values; a batch with a repeat is checked row by row."""
-    if _claim_all_new(validator.unique_seen, list(rows), columns):
+    remembered = [row + validator.row_base for row in rows] if validator.row_base else list(rows)
+    if _claim_all_new(validator.unique_seen, remembered, columns):
         return rows, columns
     keep = []
     for i, row in enumerate(rows):

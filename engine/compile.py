@@ -25,7 +25,7 @@ from decimal import Decimal
 from typing import Callable, Iterator
 
 from dsl import ast
-from engine import trace
+from engine import reasons, trace
 from engine.evaluate import (
     EXACT, Contribution, Score, Scope, TableData, Unscorable, compile_cond, compile_points, literal_name,
 )
@@ -78,8 +78,9 @@ class CompiledRule:
 
     def out_of_range(self, error: ArithmeticError) -> Unscorable:
         """A number beyond 28 digits (or otherwise not computable) as a reason naming the rule."""
-        return Unscorable(f'rule "{self.name}": the numbers are too large to compute '
-                          f'exactly ({type(error).__name__})', self.rule)
+        return Unscorable(f'rule "{self.name}": the numbers are too large to compute exactly '
+                          f'(more than 28 significant digits) at {self.span.file}:{self.span.line}',
+                          self.rule, reasons.TOO_LARGE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,14 +137,14 @@ class Plan:
             rule = e.rule
             if tracer is not None:
                 tracer.emit(trace.Unscored(e.reason, rule and rule.id, rule and rule.span))
-            return Score("unscored", ZERO, (), e.reason)
+            return Score("unscored", ZERO, (), e.reason, e.code)
 
     def no_match(self, record: dict) -> Unscorable:
         """Why a contract matched no rule: an unknown product, or simply no rule."""
         product = record.get(PRODUCT)
         if self.indexed and self.products and product is not None and product not in self.products:
-            return Unscorable(f"unknown product '{product}'")
-        return Unscorable("no rule matches")
+            return Unscorable(f"unknown product '{product}'", code=reasons.UNKNOWN_PRODUCT)
+        return Unscorable("no rule matches", code=reasons.NO_RULE)
 
 
 # --------------------------------------------------------------------------- combine modes
@@ -212,7 +213,8 @@ def combine_exclusive(plan: Plan, rules, record: dict, tracer) -> Score:
         else:
             emit_outcome(tracer, trace.RuleSkipped, rule)
     if len(matched) > 1:
-        raise Unscorable("matches several rules: " + ", ".join(f'"{r.name}"' for r in matched))
+        raise Unscorable("matches several rules: " + ", ".join(f'"{r.name}"' for r in matched),
+                         code=reasons.SEVERAL_RULES)
     if not matched:
         raise plan.no_match(record)
     paid = matched[0].pay(record, tracer)

@@ -28,7 +28,7 @@ from decimal import (
 from typing import Any, Callable
 
 from dsl import ast
-from engine import trace
+from engine import reasons, trace
 
 CTX = Context(prec=28, rounding=ROUND_HALF_EVEN, traps=[InvalidOperation, DivisionByZero, Overflow])
 EXACT = Context(prec=28, rounding=ROUND_HALF_EVEN, traps=[InvalidOperation, DivisionByZero, Overflow, Inexact])
@@ -46,10 +46,11 @@ Fn = Callable[[dict, Any], Any]
 class Unscorable(Exception):
     """A contract this rule cannot score; `reason` is the message for a person."""
 
-    def __init__(self, reason: str, rule: ast.Rule | None = None) -> None:
+    def __init__(self, reason: str, rule: ast.Rule | None = None, code: str = reasons.NO_RULE) -> None:
         super().__init__(reason)
         self.reason = reason
         self.rule = rule
+        self.code = code  # a stable code of engine.reasons, set where the contract is found unscorable
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +71,7 @@ class Score:
     points: Decimal
     contributions: tuple[Contribution, ...] = ()
     reason: str | None = None
+    code: str | None = None  # with `unscored`: the reason's stable code (engine.reasons)
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,9 +109,9 @@ class Scope:
         """A compile error naming the node's place."""
         return ValueError(f"{node.span}: {message} (in rule \"{self.rule.name}\")")
 
-    def unscorable(self, message: str) -> Unscorable:
-        """A run-time reason naming the rule."""
-        return Unscorable(f'rule "{self.rule.name}": {message}', self.rule)
+    def unscorable(self, message: str, code: str) -> Unscorable:
+        """A run-time reason naming the rule, with its code."""
+        return Unscorable(f'rule "{self.rule.name}": {message}', self.rule, code)
 
 
 def shown(value) -> str:
@@ -198,9 +200,9 @@ def number_reader(name: str, node, scope: Scope) -> Fn:
     def read_number(rec, tracer):
         value = read(rec, tracer)
         if value is None:
-            raise scope.unscorable(f"field {name} is empty")
+            raise scope.unscorable(f"field {name} is empty", reasons.EMPTY_FIELD)
         if not is_number(value):
-            raise scope.unscorable(f"field {name} is not a number ({shown(value)})")
+            raise scope.unscorable(f"field {name} is not a number ({shown(value)})", reasons.FIELD_NOT_A_NUMBER)
         return value
 
     return read_number
@@ -236,7 +238,7 @@ def compile_binop(expr: ast.BinOp, scope: Scope) -> Fn:
         def divide(rec, tracer):
             a, b = left(rec, tracer), right(rec, tracer)
             if b == 0:
-                raise scope.unscorable(f"division by zero at {where}")
+                raise scope.unscorable(f"division by zero at {where}", reasons.DIVISION_BY_ZERO)
             return CTX.divide(a, b)
 
         return divide
@@ -285,7 +287,7 @@ def compile_lookup(expr: ast.TableLookup, scope: Scope) -> Fn:
         if tracer is not None:
             tracer.emit(trace.TableLookup(rid, rspan, span, expr.table, values, row and row[0].span, cell))
         if cell is None:
-            raise scope.unscorable(missing_message(expr.table, names, values, row is None))
+            raise scope.unscorable(missing_message(expr.table, names, values, row is None), reasons.NO_TABLE_ENTRY)
         return cell
 
     return lookup
@@ -493,7 +495,7 @@ def compile_rounded(mod: ast.Rounded, scope: Scope):
         try:
             after = value.quantize(quantum, rounding=rounding, context=CTX)
         except InvalidOperation:
-            raise scope.unscorable(f"{value} is too large to round at {span}") from None
+            raise scope.unscorable(f"{value} is too large to round at {span}", reasons.TOO_LARGE) from None
         if tracer is not None:
             tracer.emit(trace.Rounded(rid, rspan, span, mode, places, value, after))
         return after

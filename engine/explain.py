@@ -146,7 +146,8 @@ def contract_tree(traced, sources: dict[str, str], level: str = "short"):
     if traced.status == "scored":
         tree.add(f"[bold green]{fmt_grouped(traced.points)} points[/]")
     else:
-        tree.add(f"[bold yellow]unscored[/]: {_esc(traced.reason or '')}")
+        code = f" [dim]({_esc(traced.code)})[/]" if traced.code else ""
+        tree.add(f"[bold yellow]unscored[/]: {_esc(traced.reason or '')}{code}")
     rules, _ = group_by_rule(traced.events)
     for rt in rules:
         if level == "short" and rt.points is None:
@@ -187,6 +188,7 @@ def contract_json(traced, sources: dict[str, str], level: str = "short") -> dict
         "status": traced.status,
         "points": fmt_points(traced.points) if traced.status == "scored" else None,
         "reason": traced.reason,
+        "code": traced.code,
         "rules": [],
     }
     for rt in rules:
@@ -201,6 +203,33 @@ def contract_json(traced, sources: dict[str, str], level: str = "short") -> dict
     if level == "full":
         out["other_events"] = events_to_json(loose)
     return out
+
+
+# --------------------------------------------------------------------------- a rejected row
+
+
+def rejected_json(rejected) -> dict:
+    """Why a row was rejected (an engine.run.Rejected): its field, value, code and message."""
+    return {"file": rejected.file, "row": rejected.row, "status": "rejected",
+            "contract_id": rejected.contract_id or None, "partner_id": rejected.partner_id or None,
+            "field": rejected.field, "value": rejected.value, "code": rejected.code, "reason": rejected.reason}
+
+
+def rejected_tree(rejected):
+    """A rich Tree saying why a row was rejected, or could not be read."""
+    from rich.tree import Tree
+
+    ids = ", ".join(f"{name} {value}" for name, value in (("contract", rejected.contract_id),
+                                                          ("partner", rejected.partner_id)) if value)
+    head = f"row {rejected.row} of {rejected.file}" + (f" ({ids})" if ids else "")
+    tree = Tree(f"[bold]{_esc(head)}[/]")
+    what = "could not be read" if rejected.field == "(row)" else "rejected"
+    tree.add(f"[bold red]{what}[/]: {_esc(rejected.reason)}")
+    if rejected.field != "(row)":
+        tree.add(_esc(f"field {rejected.field}, value {rejected.value!r}" if rejected.value
+                      else f"field {rejected.field}, value (empty)"))
+    tree.add(_esc(f"code {rejected.code} (docs/reasons/{rejected.code}.md)"))
+    return tree
 
 
 # --------------------------------------------------------------------------- why not

@@ -53,7 +53,7 @@ from typing import Iterable
 
 from engine.readers import InputError
 
-EVALUATE_FILES = ("contracts.csv", "rejects.csv", "partners.csv", "partner_rules.csv", "manifest.json")
+EVALUATE_FILES = ("contracts.csv", "rejects.csv", "rows.csv", "partners.csv", "partner_rules.csv", "manifest.json")
 STATUS_FILES = ("status.csv", "standing.csv")
 QUALITY_FILES = ("kpis.csv", "kpis_wide.csv", "findings.csv", "quality_rejects.csv", "quality_set_aside.csv")
 IMPACT_FILES = ("impact.csv",)

@@ -242,6 +242,7 @@ def _evaluate_range(program, data: Path, options: run.RunOptions, part: _Range, 
     """Evaluate one range into `out_dir`'s contract and reject files (closed on return)."""
     lane = run.Lane(program)
     outputs = run._Outputs(out_dir)
+    outputs.begin_file(run.file_labels([data])[0])
     try:
         with _open_range(data, options, part, newline) as source:
             loop = _RangeLoop(program, source, options, [lane], outputs)
@@ -388,7 +389,7 @@ def _sums_exact(parts: list) -> bool:
 
 def _append(part_out: Path, out_dir: Path) -> None:
     """A child's contract and reject lines after this process's, its header line left out."""
-    for name in ("contracts.csv", "rejects.csv"):
+    for name in ("contracts.csv", "rejects.csv", "rows.csv"):
         with open(part_out / name, "rb") as src, create(out_dir / name, binary=True, append=True) as dst:
             src.readline()
             shutil.copyfileobj(src, dst, _CHUNK)
@@ -418,6 +419,7 @@ def _continue(program, data: Path, options: run.RunOptions, ranges: list[_Range]
         before, report = lane.counts.rows, options.progress
         options = replace(options, progress=lambda rows: report(before + rows))
     outputs = _Appending(out_dir)
+    outputs.begin_file(run.file_labels([data])[0])
     try:
         with _open_range(data, options, rest, newline) as source:
             loop = run._Loop(program, source, options, [lane], outputs)
@@ -459,6 +461,7 @@ def _merge_counts(into: run.Counts, more: run.Counts) -> None:
     into.rejected += more.rejected
     into.unscored_reasons.update(more.unscored_reasons)
     into.rejected_fields.update(more.rejected_fields)
+    into.rejected_reasons.update(more.rejected_reasons)
     into.uncovered.update(more.uncovered)
     if more.last_signed is not None and (into.last_signed is None or more.last_signed > into.last_signed):
         into.last_signed = more.last_signed

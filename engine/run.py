@@ -26,21 +26,23 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Callable, Iterable
 
-from engine import __version__, cells
+from engine import __version__, cells, reasons
 from engine.batch import Batches as _Batches, collector_paused, csv_fields
 from engine.numbers import fmt_points
 from engine.outputs import EVALUATE_FILES, OutputFolder, create, program_files
 from engine.periods import period_bounds, period_of
 from engine.program import Program, Version, display_path
 from engine.readers import BadRow, open_rows, sha256_of
-from engine.validate import RowReject, RowValidator
+from engine.validate import RowReject, RowValidator, column_names
 
 CACHE_LIMIT = 200_000
 BATCH_ROWS = 1024  # rows per batch: fewer instructions than 4,096 (smaller lists, warmer caches)
 WRITE_BUFFER = 1 << 20
 PROGRESS_EVERY = 10_000
 ZERO = Decimal(0)
-UNCOVERED_KINDS = ("unknown product", "no rule matches")
+UNCOVERED_CODES = (reasons.UNKNOWN_PRODUCT, reasons.PRODUCT_NOT_IN_VERSION, reasons.NO_RULE)
+OUTPUT_FORMAT = 2  # the columns of the output files (docs/data.md); raised whenever they change
+FILE_BASE = 1 << 40  # several files: a `unique` value's row is remembered as file index * FILE_BASE + row
 
 
 @dataclass
@@ -58,6 +60,21 @@ class RunOptions:
     on_traced: Callable[["Traced"], None] | None = None  # receives each traced row
     workers: int | None = 1  # processes for a large CSV (engine.parallel); None: one per core (at most 4)
     wait: bool = False  # with an output folder another run is writing: wait for it instead of refusing
+    on_reject: Callable[["Rejected"], None] | None = None  # receives each rejected row (explain --row)
+
+
+@dataclass(frozen=True)
+class Rejected:
+    """A row that was rejected (or could not be read), as rejects.csv lists it."""
+
+    file: str
+    row: int
+    contract_id: str
+    partner_id: str
+    field: str
+    value: str
+    code: str
+    reason: str
 
 
 @dataclass(frozen=True)
@@ -72,6 +89,8 @@ class Traced:
     reason: str | None
     score: object | None  # engine.compile.Score
     events: tuple
+    code: str | None = None  # the unscored reason's code (engine.reasons)
+    file: str = ""  # the export file the row is in
 
 
 @dataclass
@@ -85,7 +104,7 @@ class PartnerPeriod:
     unscored: int = 0
     by_rule: dict[str, Decimal] = field(default_factory=dict)
     rule_contracts: Counter = field(default_factory=Counter)
-    reasons: Counter = field(default_factory=Counter)  # unscored rows by reason kind
+    reasons: Counter = field(default_factory=Counter)  # unscored rows by reason code
     tier: str = ""
     tier_version: str = ""
 
@@ -98,9 +117,10 @@ class Counts:
     scored: int = 0
     unscored: int = 0
     rejected: int = 0
-    unscored_reasons: Counter = field(default_factory=Counter)
+    unscored_reasons: Counter = field(default_factory=Counter)  # by code (engine.reasons)
     rejected_fields: Counter = field(default_factory=Counter)
-    uncovered: Counter = field(default_factory=Counter)  # (reason kind, product, customer) no rule covers
+    rejected_reasons: Counter = field(default_factory=Counter)  # by (field, code)
+    uncovered: Counter = field(default_factory=Counter)  # (reason code, product, customer) no rule covers
     last_signed: date | None = None  # the latest signed date of a valid row
 
     @property
@@ -112,43 +132,69 @@ class Counts:
             "rows": self.rows, "scored": self.scored, "unscored": self.unscored, "rejected": self.rejected,
             "unscored_reasons": dict(sorted(self.unscored_reasons.items())),
             "rejected_fields": dict(sorted(self.rejected_fields.items())),
+            "rejected_reasons": self.rejected_by_field(),
             "last_signed": self.last_signed.isoformat() if self.last_signed else None,
         }
 
-    def count_unscored(self, kind: str, product: str | None, customer: str | None) -> None:
-        """An unscored row's reason kind, and its product and customer when no rule covers them."""
-        self.unscored_reasons[kind] += 1
-        if kind in UNCOVERED_KINDS:
-            self.uncovered[(kind, product, customer)] += 1
+    def rejected_by_field(self) -> dict[str, dict[str, int]]:
+        """Rejected rows by field, then by code: {"signed": {"not-a-date": 2}}."""
+        out: dict[str, dict[str, int]] = {}
+        for (field_name, code), n in sorted(self.rejected_reasons.items()):
+            out.setdefault(field_name, {})[code] = n
+        return out
+
+    def count_unscored(self, code: str, product: str | None, customer: str | None) -> None:
+        """An unscored row's reason code, and its product and customer when no rule covers them."""
+        self.unscored_reasons[code] += 1
+        if code in UNCOVERED_CODES:
+            self.uncovered[(code, product, customer)] += 1
+
+    def copy(self) -> "Counts":
+        return Counts(self.rows, self.scored, self.unscored, self.rejected, Counter(self.unscored_reasons),
+                      Counter(self.rejected_fields), Counter(self.rejected_reasons), Counter(self.uncovered),
+                      self.last_signed)
+
+    def since(self, before: "Counts") -> "Counts":
+        """The rows counted after `before` was copied (one file of several); no latest date."""
+        return Counts(self.rows - before.rows, self.scored - before.scored, self.unscored - before.unscored,
+                      self.rejected - before.rejected, self.unscored_reasons - before.unscored_reasons,
+                      self.rejected_fields - before.rejected_fields,
+                      self.rejected_reasons - before.rejected_reasons, self.uncovered - before.uncovered)
 
 
 class Outcome:
     """A score as the runner needs it, with its output text made once (scores are memoised)."""
 
-    __slots__ = ("status", "scored", "points", "paid", "reason", "kind", "points_text", "rules_text", "score",
-                 "reason_text", "csv_text")
+    __slots__ = ("status", "scored", "points", "paid", "reason", "code", "points_text", "rules_text", "score",
+                 "reason_text", "code_text", "csv_text", "rows_text")
 
-    def __init__(self, score, reason: str | None):
+    def __init__(self, score, reason: str | None, code: str | None):
         self.score = score
         self.status = score.status if score is not None else "unscored"
         self.scored = self.status == "scored"
         self.points = score.points if self.scored else ZERO
         self.paid = tuple((c.rule_id, c.points) for c in score.contributions) if self.scored else ()
         self.reason = None if self.scored else reason
-        self.kind = "" if self.scored else _reason_kind(reason)
+        self.code = None if self.scored else code
         self.points_text = fmt_points(self.points) if self.scored else ""
         self.rules_text = ";".join(f"{rid}={fmt_points(p)}" for rid, p in self.paid)
         self.reason_text = self.reason or ""
-        self.csv_text = csv_fields([self.status, self.points_text, self.rules_text, self.reason_text])
+        self.code_text = self.code or ""
+        # contracts.csv from `status` on, and rows.csv from `status` on: made once per outcome.
+        self.csv_text = csv_fields([self.status, self.points_text, self.rules_text, self.code_text,
+                                    self.reason_text])
+        self.rows_text = csv_fields([self.status, self.code_text, self.reason_text])
 
     @staticmethod
     def of(score, explain_reason) -> "Outcome":
-        """From a Score; an unscored one's reason goes through `explain_reason`."""
-        return Outcome(score, None if score.status == "scored" else explain_reason(score.reason))
+        """From a Score; an unscored one's (reason, code) go through `explain_reason`."""
+        if score.status == "scored":
+            return Outcome(score, None, None)
+        return Outcome(score, *explain_reason(score))
 
     @staticmethod
-    def unscored(score, reason: str) -> "Outcome":
-        return Outcome(score, reason)
+    def unscored(score, reason: str, code: str) -> "Outcome":
+        return Outcome(score, reason, code)
 
 
 class Lane:
@@ -176,15 +222,37 @@ class Lane:
         return pp
 
 
+@dataclass(frozen=True)
+class InputFile:
+    """One export file of a run: its name in the output files, its path as shown, its sha256 and the
+    counts of its rows."""
+
+    file: str
+    path: str
+    sha256: str
+    counts: Counts
+
+    def to_json(self) -> dict:
+        counts = self.counts.to_json()
+        del counts["last_signed"]
+        return {"file": self.file, "sha256": self.sha256, "counts": counts}  # a name: the same from any folder
+
+
 @dataclass
 class RunResult:
     """The outcome of a run: counts, partner totals with tiers, and the manifest."""
 
     program: Program
-    data: str
-    input_sha256: str
+    data: str  # the export file as shown; with several, their names joined by ", "
+    input_sha256: str  # of the first file
     lanes: list[Lane]
     notes: list[str] = field(default_factory=list)
+    inputs: list[InputFile] = field(default_factory=list)  # every file with its own counts
+
+    @property
+    def files(self) -> list[InputFile]:
+        """The run's export files (one, with the run's counts, when the run did not list them)."""
+        return self.inputs or [InputFile(Path(self.data).name, self.data, self.input_sha256, self.counts)]
 
     @property
     def counts(self) -> Counts:
@@ -200,18 +268,26 @@ class RunResult:
 
 
 class _Outputs:
-    """The per-contract and reject files of lane 0, written as rows stream by."""
+    """The per-contract, reject and row files of lane 0, written as rows stream by."""
 
     def __init__(self, out_dir: Path | None):
         self.out_dir = out_dir
         self._files = []
+        self.file, self.file_csv = "", ""  # the export file being read, as shown and as a CSV cell
         if out_dir is None:
             self.contract = self.contract_rows = self.contract_file = self.reject = None
+            self.row = self.rows_file = None
             return
         out_dir.mkdir(exist_ok=True)  # an output folder's staging folder (engine.outputs), or a part's
         self.contract, self.contract_rows = self._writer("contracts.csv", CONTRACT_COLUMNS)
         self.contract_file = self._files[-1]
         self.reject, _ = self._writer("rejects.csv", REJECT_COLUMNS)
+        self.row, _ = self._writer("rows.csv", ROW_COLUMNS)
+        self.rows_file = self._files[-1]
+
+    def begin_file(self, shown: str) -> None:
+        """The rows that follow come from the export file `shown`."""
+        self.file, self.file_csv = shown, csv_fields([shown])
 
     def _writer(self, name: str, header: list[str]):
         """(writerow, writerows) of a new CSV file with its header written."""
@@ -233,52 +309,70 @@ class _Outputs:
             raise failure
 
 
-CONTRACT_COLUMNS = ["row", "contract_id", "partner_id", "signed", "period", "version", "product",
-                    "status", "points", "rules", "reason"]
-REJECT_COLUMNS = ["row", "field", "value", "reason"]
+CONTRACT_COLUMNS = ["file", "row", "contract_id", "partner_id", "signed", "period", "version", "product",
+                    "status", "points", "rules", "code", "reason"]
+REJECT_COLUMNS = ["file", "row", "contract_id", "partner_id", "field", "value", "code", "reason"]
+ROW_COLUMNS = ["file", "row", "contract_id", "partner_id", "status", "code", "reason"]
 PARTNER_COLUMNS = ["partner_id", "period", "points", "tier", "tier_version", "contracts_scored",
                    "contracts_unscored"]
 PARTNER_RULE_COLUMNS = ["partner_id", "period", "rule", "points", "contracts"]
 
 
-def evaluate(program: Program, data: str | Path, options: RunOptions | None = None,
+def evaluate(program: Program, data: str | Path | Iterable[str | Path], options: RunOptions | None = None,
              out_dir: str | Path | None = None, fixed: Iterable[Version] | None = None) -> RunResult:
-    """Score every row of `data`; with `out_dir`, write results, rejects and a manifest there.
+    """Score every row of `data` (one export file, or several in order: `unique` holds across them);
+    with `out_dir`, write results, rejects, rows and a manifest there.
 
     The folder is written as engine.outputs guarantees: built beside it and swapped in whole, under
     a lock (`options.wait` waits for another run), never over an input or through a link."""
     options = options or RunOptions()
+    paths = [Path(data)] if isinstance(data, (str, Path)) else [Path(d) for d in data]
+    if not paths:
+        raise ValueError("evaluate needs at least one export file")
     if out_dir is None:
-        return _evaluate(program, data, options, None, fixed)
-    with OutputFolder(out_dir, [data, *program_files(program)], EVALUATE_FILES, wait=options.wait) as folder:
-        return _evaluate(program, data, options, folder.staging, fixed)
+        return _evaluate(program, paths, options, None, fixed)
+    with OutputFolder(out_dir, [*paths, *program_files(program)], EVALUATE_FILES, wait=options.wait) as folder:
+        return _evaluate(program, paths, options, folder.staging, fixed)
 
 
-def _evaluate(program: Program, data: str | Path, options: RunOptions, out_dir: Path | None,
+def _evaluate(program: Program, paths: list[Path], options: RunOptions, out_dir: Path | None,
               fixed: Iterable[Version] | None) -> RunResult:
     """`evaluate` into `out_dir` (a staging folder, or None)."""
-    if not fixed and options.workers != 1:  # a large plain CSV may run split over processes
+    if len(paths) == 1 and not fixed and options.workers != 1:  # a large plain CSV may run split
         from engine.parallel import evaluate_split
 
-        result = evaluate_split(program, Path(data), options, out_dir)
+        result = evaluate_split(program, paths[0], options, out_dir)
         if result is not None:
             return result
         if out_dir is not None:  # the split stopped: what its first range wrote goes
-            for name in ("contracts.csv", "rejects.csv"):
+            for name in ("contracts.csv", "rejects.csv", "rows.csv"):
                 (out_dir / name).unlink(missing_ok=True)
     lanes = [Lane(program, v) for v in fixed] if fixed else [Lane(program)]
     outputs = _Outputs(Path(out_dir) if out_dir is not None else None)
-    shown = display_path(Path(data))
+    validators = _validators(program, options.decimal_comma)
+    several = len(paths) > 1
+    inputs, notes = [], []
     try:
-        with open_rows(Path(data), delimiter=options.delimiter, encoding=options.encoding,
-                       **({"sheet": options.sheet} if options.sheet else {})) as source:
-            if options.on_source is not None:
-                options.on_source(source)
-            loop = _Loop(program, source, options, lanes, outputs)
-            loop.run()
+        for index, (path, label) in enumerate(zip(paths, file_labels(paths))):
+            shown = display_path(path)
+            before = lanes[0].counts.copy() if several else None
+            if several:
+                for validator in {id(v): v for v in validators.values()}.values():
+                    validator.begin_file(label, index * FILE_BASE)
+            outputs.begin_file(label)
+            with open_rows(path, delimiter=options.delimiter, encoding=options.encoding,
+                           **({"sheet": options.sheet} if options.sheet else {})) as source:
+                if options.on_source is not None:
+                    options.on_source(source)
+                loop = _Loop(program, source, options, lanes, outputs, validators)
+                loop.run()
+            notes += [f"{shown}: {note}" for note in loop.notes] if several else loop.notes
+            counts = lanes[0].counts.since(before) if several else lanes[0].counts
+            inputs.append(InputFile(label, shown, sha256_of(path), counts))
     finally:
         outputs.close()
-    result = RunResult(program, shown, sha256_of(Path(data)), lanes, notes=loop.notes)
+    result = RunResult(program, ", ".join(f.path for f in inputs), inputs[0].sha256, lanes, notes=notes,
+                       inputs=inputs)
     for lane in lanes:
         assign_tiers(lane)
     if out_dir is not None:
@@ -287,16 +381,32 @@ def _evaluate(program: Program, data: str | Path, options: RunOptions, out_dir: 
     return result
 
 
+def file_labels(paths: list[Path]) -> list[str]:
+    """How the output files name each export: its file name, or its path as shown when two share a name.
+
+    A name, not a path, keeps the lines short (a line of contracts.csv and rows.csv each) and the
+    same wherever the run is started from; the sha256 beside each name in the manifest says which file.
+    """
+    names = [path.name for path in paths]
+    if len(set(names)) == len(names):
+        return names
+    return [display_path(path) for path in paths]
+
+
 class _Loop:
     """One pass over the rows; kept as a class so the hot loop reads its state from locals."""
 
-    def __init__(self, program: Program, source, options: RunOptions, lanes: list[Lane], outputs: _Outputs):
+    def __init__(self, program: Program, source, options: RunOptions, lanes: list[Lane], outputs: _Outputs,
+                 validators: dict | None = None):
         self.program, self.source, self.options = program, source, options
         self.lanes, self.outputs = lanes, outputs
-        self.validators = _validators(program, options.decimal_comma)
+        self.validators = validators if validators is not None else _validators(program, options.decimal_comma)
         self.newest = self.validators[id(program.versions[-1])]
         self._unknown_reasons: dict = {}
         self.notes: list[str] = []  # warnings about the input as a whole (e.g. a misspelt column)
+        self.ids_of = _ids_getter(source.header)
+        # The batch path holds a batch's rows.csv lines of rejects here, to write them in row order.
+        self.held_rows: list | None = None
 
     def _converters(self):
         """The convert function per validator, for this source's header (or JSON objects)."""
@@ -341,12 +451,12 @@ class _Loop:
             if progress is not None and count % every == 0:
                 progress(count)
             if raw.__class__ is BadRow:
-                self._reject(row, raw.field, None, raw.reason)
+                self._reject(row, raw.field, None, raw.reason, reasons.UNREADABLE_ROW, raw)
                 continue
             try:
                 record = newest_conv(raw, row)
             except RowReject as rej:
-                self._reject(row, rej.field, rej.value, rej.reason)
+                self._reject(row, rej.field, rej.value, rej.reason, rej.code, raw)
                 continue
             if single:  # validate by the version in force when its input block differs
                 version = version_for(record["signed"])
@@ -355,7 +465,7 @@ class _Loop:
                         record = convs[id(version)](raw, row)
                     except RowReject as rej:
                         self.newest.forget(record)
-                        self._reject(row, rej.field, rej.value, rej.reason)
+                        self._reject(row, rej.field, rej.value, rej.reason, rej.code, raw)
                         continue
             traced = trace_when is not None and trace_when(row, record)
             for lane in lanes:
@@ -370,13 +480,33 @@ class _Loop:
                 and self.source.kind == "csv" and len({id(v) for v in self.validators.values()}) == 1
                 and {"contract_id", "partner_id", "signed"} <= set(self.newest.fields))
 
-    def _reject(self, row: int, field_name: str, value, reason: str) -> None:
+    def _reject(self, row: int, field_name: str, value, reason: str, code: str, raw) -> None:
+        """Count and write a rejected row; its ids as given, except an id that was itself refused."""
         for lane in self.lanes:
             lane.counts.rows += 1
             lane.counts.rejected += 1
             lane.counts.rejected_fields[field_name] += 1
-        if self.outputs.reject is not None:
-            self.outputs.reject([row, field_name, shown_value(value), reason])
+            lane.counts.rejected_reasons[(field_name, code)] += 1
+        outputs, on_reject = self.outputs, self.options.on_reject
+        if outputs.reject is None and on_reject is None:
+            return
+        contract_id, partner_id = ("", "") if raw.__class__ is BadRow else self.ids_of(raw)
+        if code != reasons.DUPLICATE:  # a repeated id is a good id: it finds both rows
+            if field_name == "contract_id":
+                contract_id = ""
+            if field_name == "partner_id":
+                partner_id = ""
+        if outputs.reject is not None:
+            outputs.reject([outputs.file, row, contract_id, partner_id, field_name, shown_value(value), code,
+                            reason])
+            line = [outputs.file, row, contract_id, partner_id, "rejected", code, reason]
+            if self.held_rows is not None:
+                self.held_rows.append((row, csv_fields(line)))
+            else:
+                outputs.row(line)
+        if on_reject is not None:
+            on_reject(Rejected(outputs.file, row, contract_id, partner_id, field_name, shown_value(value), code,
+                               reason))
 
     def _day(self, lane: Lane, signed: date) -> tuple:
         """Per lane and signed date, computed once: (version, its name, period, date text)."""
@@ -404,7 +534,7 @@ class _Loop:
     def _afresh(self, version: Version | None, record: dict | None, day_text: str, tracer=None) -> Outcome:
         """Score a record without a memo; with no version in force it is unscored, naming the date."""
         if version is None:
-            return Outcome.unscored(None, f"no version in force on {day_text}")
+            return Outcome.unscored(None, f"no version in force on {day_text}", reasons.NO_VERSION)
         return Outcome.of(version.plan.score(record, tracer), self._reason(version, record))
 
     def _score(self, lane: Lane, row: int, record: dict, traced: bool) -> None:
@@ -432,46 +562,68 @@ class _Loop:
                 rule_contracts[rule_id] += 1
         else:
             counts.unscored += 1
-            counts.count_unscored(outcome.kind, record.get("product"), record.get("customer"))
+            counts.count_unscored(outcome.code, record.get("product"), record.get("customer"))
             pp.unscored += 1
-            pp.reasons[outcome.kind] += 1
+            pp.reasons[outcome.code] += 1
         if lane is self.lanes[0]:
-            if self.outputs.contract is not None:
-                self.outputs.contract([
-                    row, record["contract_id"], record["partner_id"], day_text, period, version_name,
+            outputs = self.outputs
+            if outputs.contract is not None:
+                outputs.contract([
+                    outputs.file, row, record["contract_id"], record["partner_id"], day_text, period, version_name,
                     record.get("product") or "", outcome.status, outcome.points_text, outcome.rules_text,
-                    outcome.reason or "",
+                    outcome.code_text, outcome.reason_text,
                 ])
+                outputs.row([outputs.file, row, record["contract_id"], record["partner_id"], outcome.status,
+                             outcome.code_text, outcome.reason_text])
             if traced and self.options.on_traced is not None:
                 self.options.on_traced(Traced(row, record, version, outcome.status, outcome.points,
-                                              outcome.reason, outcome.score, tuple(tracer.events)))
+                                              outcome.reason, outcome.score, tuple(tracer.events), outcome.code,
+                                              outputs.file))
 
     def _reason(self, version: Version, record: dict):
-        """A function giving the reason to show for an unscored Score of this version and record."""
-        return lambda reason: self._unknown_product_reason(version, record, reason)
+        """A function giving (reason, code) to show for an unscored Score of this version and record."""
+        return lambda score: self._unknown_product_reason(version, record, score)
 
-    def _unknown_product_reason(self, version: Version, record: dict, reason: str | None) -> str | None:
-        """Say whether another version knows a product the version in force does not."""
+    def _unknown_product_reason(self, version: Version, record: dict, score) -> tuple[str | None, str | None]:
+        """The Score's reason and code, unless the version in force does not know the product: then
+        say whether another version knows it."""
         product = record.get("product")
         if product is None or product in version.plan.products:
-            return reason
+            return score.reason, score.code
         key = (version.name, product)
         if key not in self._unknown_reasons:
             others = [v.name for v in self.program.versions_knowing(product)]
             text = f"'{product}' is not in version {version.name}"
             text += f"; it is in {', '.join(others)}" if others else " (no version knows it)"
-            self._unknown_reasons[key] = f"unknown product: {text}"
+            code = reasons.PRODUCT_NOT_IN_VERSION if others else reasons.UNKNOWN_PRODUCT
+            self._unknown_reasons[key] = (f"unknown product: {text}", code)
         return self._unknown_reasons[key]
 
 
-def _reason_kind(reason: str | None) -> str:
-    """The reason without its particulars, for counting: "unknown product", "no version in force"."""
-    if not reason:
-        return "unscored"
-    head = reason.split(":")[0]
-    if head.startswith("no version in force"):
-        return "no version in force"
-    return head if len(head) < 60 else head[:60]
+def _ids_getter(header: list | None) -> Callable[[object], tuple[str, str]]:
+    """A function giving a raw row's contract and partner id as given (trimmed text, '' when absent)."""
+    if header is None:  # JSON objects
+        def json_ids(raw) -> tuple[str, str]:
+            if not isinstance(raw, dict):
+                return "", ""
+            return _given(raw.get("contract_id")), _given(raw.get("partner_id"))
+        return json_ids
+    names = column_names(header)
+    where = [names.index(name) if name in names else None for name in ("contract_id", "partner_id")]
+
+    def cell_ids(raw) -> tuple[str, str]:
+        return tuple(_given(raw[i]) if i is not None and i < len(raw) else "" for i in where)
+    return cell_ids
+
+
+def _given(value) -> str:
+    """An id as the export gave it: text trimmed, a whole XLSX number without `.0`, other values as
+    rejects.csv shows them."""
+    if isinstance(value, str):
+        return value.strip()
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return shown_value(value)
 
 
 def _validators(program: Program, decimal_comma: bool) -> dict[int, RowValidator]:
@@ -522,10 +674,11 @@ def manifest(result: RunResult, options: RunOptions) -> dict:
     """What a run used and produced: enough for an auditor to reproduce it. No clock time."""
     program = result.program
     return {
+        "format": OUTPUT_FORMAT,
         "engine": {"name": "partner-points", "version": __version__},
         "program": program.name,
         "versions": [v.describe() | {"file": manifest_name(v.path)} for v in program.versions],
-        "input": {"file": manifest_name(result.data), "sha256": result.input_sha256},
+        "inputs": [f.to_json() for f in result.files],
         "options": {"decimal_comma": options.decimal_comma, "delimiter": options.delimiter,
                     "encoding": options.encoding, "sheet": options.sheet},
         "counts": result.counts.to_json(),
@@ -558,12 +711,15 @@ def tier_counts(result: RunResult) -> dict[str, dict[str, int]]:
     return {period: dict(sorted(c.items())) for period, c in sorted(out.items())}
 
 
+OUTPUT_FILES = ("contracts.csv", "rejects.csv", "rows.csv", "partners.csv", "partner_rules.csv")
+
+
 def write_manifest(result: RunResult, out_dir: Path, options: RunOptions) -> None:
     """manifest.json, with the sha256 of every output file written before it."""
     data = manifest(result, options)
     data["outputs"] = {  # streamed: an output as large as the export never sits in memory whole
         name: sha256_of(out_dir / name)
-        for name in ("contracts.csv", "rejects.csv", "partners.csv", "partner_rules.csv")
+        for name in OUTPUT_FILES
     }
     with create(out_dir / "manifest.json") as f:
         f.write(json.dumps(data, indent=2, sort_keys=False) + "\n")

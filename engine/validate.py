@@ -46,6 +46,7 @@ from dsl.ast import (
 )
 from dsl.errors import did_you_mean
 from dsl.limits import MAX_FRACTION_DIGITS, MAX_INTEGER_DIGITS, RANGE_TEXT, value_problem
+from engine import reasons
 
 DECIMAL_PATTERN = r"^[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)$"
 ISO_DATE_PATTERN = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
@@ -74,12 +75,14 @@ Converter = Callable[[object], object]
 class RowReject(Exception):
     """A row that cannot be used: the field at fault, its raw value and a sentence for a person."""
 
-    def __init__(self, field: str | None, value: object, reason: str, row: int | None = None):
+    def __init__(self, field: str | None, value: object, reason: str, row: int | None = None,
+                 code: str = reasons.INVALID_VALUE):
         super().__init__(reason)
         self.field = field
         self.value = value
         self.reason = reason
         self.row = row
+        self.code = code  # a stable code of engine.reasons, set where the value is refused
 
     def __str__(self) -> str:
         return self.reason
@@ -159,7 +162,7 @@ def _text(decl: FieldDecl, _comma: bool):
     def json(raw):
         if isinstance(raw, str):
             return raw
-        raise RowReject(name, raw, f"`{name}` must be text, got {_shown(raw)}")
+        raise RowReject(name, raw, f"`{name}` must be text, got {_shown(raw)}", code=reasons.NOT_TEXT)
     return cell, json
 
 
@@ -167,10 +170,12 @@ def _integer(decl: FieldDecl, _comma: bool):
     name = decl.name
 
     def bad(raw):
-        return RowReject(name, raw, f"`{name}` must be a whole number, got {_shown(raw)}")
+        return RowReject(name, raw, f"`{name}` must be a whole number, got {_shown(raw)}",
+                         code=reasons.NOT_A_WHOLE_NUMBER)
 
     def out_of_range(raw):
-        return RowReject(name, raw, f"`{name}` is out of range ({RANGE_TEXT}), got {_shown(raw)}")
+        return RowReject(name, raw, f"`{name}` is out of range ({RANGE_TEXT}), got {_shown(raw)}",
+                         code=reasons.OUT_OF_RANGE)
 
     def in_range(value: int, raw) -> int:
         if -_MAX_MAGNITUDE < value < _MAX_MAGNITUDE:
@@ -182,7 +187,8 @@ def _integer(decl: FieldDecl, _comma: bool):
             raise bad(raw)
         if isinstance(raw, str):  # JSON: the number is quoted, so it arrives as text
             raise RowReject(name, raw, f"`{name}` must be a whole number written as a JSON number "
-                                       f"(without quotes), got the text {_shown(raw)}")
+                                       f"(without quotes), got the text {_shown(raw)}",
+                            code=reasons.NOT_A_WHOLE_NUMBER)
         if isinstance(raw, int):
             return in_range(raw, raw)
         if isinstance(raw, float) and raw.is_integer():
@@ -210,7 +216,8 @@ def _decimal(decl: FieldDecl, comma: bool):
     like = "2,5" if comma else "2.5"
 
     def bad(raw, hint=""):
-        return RowReject(name, raw, f"`{name}` must be a number like {like}, got {_shown(raw)}{hint}")
+        return RowReject(name, raw, f"`{name}` must be a number like {like}, got {_shown(raw)}{hint}",
+                         code=reasons.NOT_A_NUMBER)
 
     def hint_for(raw: str) -> str:
         if comma and "." in raw:
@@ -224,14 +231,16 @@ def _decimal(decl: FieldDecl, comma: bool):
     def in_range(value: Decimal, raw) -> Decimal:
         if value_problem(value) is None:
             return value
-        raise RowReject(name, raw, f"`{name}` is out of range ({RANGE_TEXT}), got {_shown(raw)}")
+        raise RowReject(name, raw, f"`{name}` is out of range ({RANGE_TEXT}), got {_shown(raw)}",
+                        code=reasons.OUT_OF_RANGE)
 
     def text(raw: str):
         plain = raw.replace(",", ".") if comma else raw
         if (comma and "." in raw) or not _DECIMAL_RE.fullmatch(plain):
             raise bad(raw, hint_for(raw))
         if len(plain) > _MAX_TEXT and _too_long(plain):
-            raise RowReject(name, raw, f"`{name}` is out of range ({RANGE_TEXT}), got {_shown(raw)}")
+            raise RowReject(name, raw, f"`{name}` is out of range ({RANGE_TEXT}), got {_shown(raw)}",
+                            code=reasons.OUT_OF_RANGE)
         return in_range(Decimal(plain), raw)
 
     def number(raw):
@@ -269,7 +278,8 @@ def _date(decl: FieldDecl, _comma: bool):
     cache = _Cache()  # JSON only: cells are cached whole by _cell_converter
 
     def bad(raw, forms="2016-03-01 or 01.03.2016", why=""):
-        return RowReject(name, raw, f"`{name}` must be a date like {forms}, got {_shown(raw)}{why}")
+        return RowReject(name, raw, f"`{name}` must be a date like {forms}, got {_shown(raw)}{why}",
+                         code=reasons.NOT_A_DATE)
 
     def build(raw, y, m, d, forms="2016-03-01 or 01.03.2016"):
         try:
@@ -310,7 +320,7 @@ def _boolean(decl: FieldDecl, _comma: bool):
 
     def bad(raw):
         return RowReject(name, raw, f"`{name}` must be yes or no (or true/false, 1/0, ja/nein), "
-                                    f"got {_shown(raw)}")
+                                    f"got {_shown(raw)}", code=reasons.NOT_YES_OR_NO)
 
     def cell(raw):
         if raw.__class__ is str:
@@ -344,7 +354,8 @@ def _choice(decl: FieldDecl, _comma: bool):
     def bad(raw):
         guess = did_you_mean(str(raw), decl.choices) if isinstance(raw, str) else None
         hint = f" (did you mean {guess}?)" if guess else ""
-        return RowReject(name, raw, f"`{name}` must be one of {listed}, got {_shown(raw)}{hint}")
+        return RowReject(name, raw, f"`{name}` must be one of {listed}, got {_shown(raw)}{hint}",
+                         code=reasons.NOT_ONE_OF)
 
     def cell(raw):
         text = raw if raw.__class__ is str else str(raw)
@@ -390,7 +401,8 @@ def _bounds_check(decl: FieldDecl) -> Callable[[object, object], object] | None:
         for test, limit, phrase in tests:
             if not test(value, limit):
                 shown = limit.isoformat() if isinstance(limit, _dt.date) else limit
-                raise RowReject(name, raw, f"`{name}` must be {phrase} {shown}, got {_shown(raw)}")
+                raise RowReject(name, raw, f"`{name}` must be {phrase} {shown}, got {_shown(raw)}",
+                                code=reasons.OUTSIDE_BOUNDS)
         return value
     return check
 
@@ -410,7 +422,7 @@ def _missing_value(decl: FieldDecl) -> Callable[[object], object]:
     name = decl.name
     if decl.required and decl.default is None:
         def required(raw):
-            raise RowReject(name, raw, f"`{name}` is required")
+            raise RowReject(name, raw, f"`{name}` is required", code=reasons.MISSING_REQUIRED)
         return required
     default = typed_default(decl)
     return lambda raw: default
@@ -480,6 +492,24 @@ class RowValidator:
         self._json = tuple((f.name, _json_converter(f, decimal_comma)) for f in block.fields)
         # Per unique field: typed value -> the row number it was first seen in (or 0 if unknown).
         self.unique_seen: tuple[tuple[str, dict], ...] = tuple((f.name, {}) for f in block.fields if f.unique)
+        # Several export files in one run: a row is remembered as row_base + its row number, and
+        # `files` ((base, name) in order) names the file of the row a repeat refers to.
+        self.row_base = 0
+        self.files: list[tuple[int, str]] = []
+
+    def begin_file(self, name: str, base: int) -> None:
+        """The rows that follow are those of the export file `name`, remembered after `base`."""
+        self.row_base = base
+        self.files.append((base, name))
+
+    def _first_row(self, first: int) -> str:
+        """Where a remembered row is: `row 5`, or with several files `row 5 of jan.csv`."""
+        if not first:
+            return "an earlier row"
+        if not self.files:
+            return f"row {first}"
+        base, name = max((b, n) for b, n in self.files if b < first)
+        return f"row {first - base} of {name}"
 
     def header_problems(self, header: Iterable[str]) -> list[str]:
         """One sentence per required column the header lacks, with a did-you-mean over its columns."""
@@ -557,13 +587,13 @@ class RowValidator:
         for name, seen in self.unique_seen:
             value = record[name]
             if value is not None and value in seen:
-                first = seen[value]
-                where = f"row {first}" if first else "an earlier row"
-                raise RowReject(name, value, f"`{name}` {_shown(value)} repeats {where}", row)
+                where = self._first_row(seen[value])
+                raise RowReject(name, value, f"`{name}` {_shown(value)} repeats {where}", row,
+                                code=reasons.DUPLICATE)
         for name, seen in self.unique_seen:
             value = record[name]
             if value is not None:
-                seen[value] = row or 0
+                seen[value] = row + self.row_base if row else 0
 
     def forget(self, record: dict) -> None:
         """Take back the unique values of a record that was accepted here but rejected elsewhere."""

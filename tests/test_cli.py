@@ -225,7 +225,7 @@ def test_check_with_data_lists_what_no_rule_covers(capsys):
     data = json.loads(out)
     assert code == 0
     products = {(u["product"], u["reason"]) for u in data["uncovered"]}
-    assert ("O2 Business Fax", "unknown product") in products
+    assert ("O2 Business Fax", "unknown-product") in products
     assert all(u["rows"] > 0 for u in data["uncovered"])
     code, _, _ = run(capsys, "check", PROGRAM, "--data", DATA, "--strict")
     assert code == 1  # uncovered rows are findings under --strict

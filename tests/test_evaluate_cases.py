@@ -2,7 +2,8 @@
 
 A case file holds one `ruleset` (its text) and `cases`, each with a `name`, a `contract` (fields
 written plainly; the rest take their default or stay empty) and either `points` (with optional
-`rules`: the ids of the paying rules, in order) or `unscored` (the exact reason).
+`rules`: the ids of the paying rules, in order) or `unscored` (the exact reason) with its `code`
+(the stable reason code of engine.reasons; docs/reasons/).
 Each case also runs traced, and the traced score must equal the untraced one; random contracts
 (hypothesis) check the same, and that a score depends on the plan's key fields alone.
 """
@@ -107,7 +108,7 @@ def test_case(stem, case):
     plan = plan_of(stem)
     score = plan.score(record_for(plan, case["contract"], case["name"]))
     if "unscored" in case:
-        assert (score.status, score.reason) == ("unscored", case["unscored"])
+        assert (score.status, score.reason, score.code) == ("unscored", case["unscored"], case["code"])
         assert score.points == 0 and score.contributions == ()
         return
     assert score.status == "scored", score.reason
@@ -134,8 +135,9 @@ def test_case_file_shape(path):
     names = [c["name"] for c in data["cases"]]
     assert len(names) == len(set(names)), "case names are unique within a file"
     for case in data["cases"]:
-        assert set(case) <= {"name", "contract", "points", "rules", "unscored"}, case["name"]
+        assert set(case) <= {"name", "contract", "points", "rules", "unscored", "code"}, case["name"]
         assert ("points" in case) != ("unscored" in case), case["name"]
+        assert ("unscored" in case) == ("code" in case), case["name"]
 
 
 @pytest.mark.parametrize("stem", sorted(p.stem for p in CASES.glob("*.yaml")))
@@ -183,7 +185,7 @@ def test_any_contract_scores_the_same_traced_and_untraced(stem):
         score = plan.score(record)
         assert plan.score(record, tracer) == score
         assert isinstance(score.points, Decimal)
-        assert (score.status == "unscored") == (score.reason is not None)
+        assert (score.status == "unscored") == (score.reason is not None) == (score.code is not None)
         assert score.points == sum((c.points for c in score.contributions), Decimal(0))
         blanked = {f: (v if f in plan.key_fields else None) for f, v in record.items()}
         assert plan.score(blanked) == score

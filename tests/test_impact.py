@@ -132,8 +132,8 @@ def test_rows_no_version_covers_count_under_neither_side(tmp_path):
     old = one(small(tmp_path, "1", effective="2016-01-01"))
     new = one(small(tmp_path, "2", effective="2017-01-01", a="25"))
     report = impact(old, new, data, first_day=old.effective)
-    assert report.unscored_old["no version in force"] == report.unscored_new["no version in force"] == 1
-    assert report.unscored_old["unknown product"] == 1  # X is in no version
+    assert report.unscored_old["no-version"] == report.unscored_new["no-version"] == 1
+    assert report.unscored_old["unknown-product"] == 1  # X is in no version
     assert report.counts_old.rejected == 1
     # P1 2015 lies before the program: its row is unscored on both sides, and no tiers are compared
     assert ("P1", "2015") not in {(p.partner_id, p.period) for p in report.partners}

@@ -351,7 +351,7 @@ def test_two_runs_with_wait_both_finish_one_after_the_other(tmp_path):
     for proc in runs:
         assert proc.wait(timeout=120) == 0, proc.stderr.read().decode()
     manifest = complete(out)  # the one that finished last, whole
-    assert manifest["input"]["sha256"] in {hashlib.sha256(p.read_bytes()).hexdigest() for p in (big, DATA)}
+    assert manifest["inputs"][0]["sha256"] in {hashlib.sha256(p.read_bytes()).hexdigest() for p in (big, DATA)}
     assert leftovers(out) == []
 
 
@@ -371,7 +371,7 @@ def _old_or_new(out: Path, old: dict, big: Path) -> str:
     manifest = complete(out)
     if manifest == old:
         return "old"
-    assert manifest["input"]["sha256"] == hashlib.sha256(big.read_bytes()).hexdigest()
+    assert manifest["inputs"][0]["sha256"] == hashlib.sha256(big.read_bytes()).hexdigest()
     assert manifest["counts"]["rows"] == 100_000
     return "new"
 
@@ -460,5 +460,5 @@ def test_the_same_inputs_from_another_working_directory_give_the_same_bytes(caps
     a = snapshot(tmp_path / "a")
     assert a == snapshot(tmp_path / "b") == snapshot(tmp_path / "c")
     manifest = json.loads(a["manifest.json"])
-    assert manifest["input"]["file"] == "contracts.csv"
+    assert manifest["inputs"][0]["file"] == "contracts.csv"
     assert [v["file"] for v in manifest["versions"]] == ["2016-03.rules", "2017-01.rules", "2018-01.rules"]

@@ -95,7 +95,7 @@ def test_generated_data_gives_the_same_bytes_split(program, tmp_path, monkeypatc
     result, _ = _compare(program, data, tmp_path, workers=workers)
     assert split == ["merged"]
     c = result.counts
-    assert c.rejected and c.unscored and c.scored and c.uncovered and c.unscored_reasons["no version in force"]
+    assert c.rejected and c.unscored and c.scored and c.uncovered and c.unscored_reasons["no-version"]
     assert c.rejected_fields["contract_id"]  # repeats within a range
 
 
@@ -108,7 +108,7 @@ def test_the_ranges_continue_each_others_row_numbers(program, tmp_path, split):
     _compare(program, data, tmp_path)
     assert split == ["merged"]
     rejects = (tmp_path / "split2" / "rejects.csv").read_text()
-    assert '1702,(row),,"row 1702 has 3 cells' in rejects
+    assert ',1702,,,(row),,unreadable-row,"row 1702 has 3 cells' in rejects
 
 
 def test_quoted_cells_with_commas_and_line_breaks_after_the_cut(program, tmp_path, split):

@@ -20,7 +20,7 @@ from engine.run import RunOptions, evaluate
 
 ROOT = Path(__file__).resolve().parent.parent
 PROGRAM = ROOT / "rulesets" / "o2-business"
-OUTPUTS = ("contracts.csv", "rejects.csv", "partners.csv", "partner_rules.csv", "manifest.json")
+OUTPUTS = ("contracts.csv", "rejects.csv", "rows.csv", "partners.csv", "partner_rules.csv", "manifest.json")
 PRODUCTS = ["O2 Business S", "O2 Business M", "O2 Business XL", "O2 Business Start", "O2 VDSL Business 250",
             "O2 DSL Business 50", "O2 Business ISDN", "O2 Digital Phone", "O2 Digital Phone Pro",
             "O2 Unite Pool", "Fax Line", "o2 business s"]
@@ -235,3 +235,19 @@ def test_unreadable_rows_are_the_same_in_any_chunk_size(tmp_path):
     with open(data, encoding="utf-8", newline="") as f:
         lines = f.read().count("\n")
     assert numbers[-1] == lines  # every line after the header starts a row (no quoted line break is legal here)
+
+
+@pytest.mark.parametrize("batch", [4096, 13])
+def test_several_files_give_the_same_bytes_both_ways(program, tmp_path, monkeypatch, batch):
+    """Three generated exports in one run (ids repeat within and across files): rows.csv, the codes,
+    the file column and the per-file counts of the manifest are the same on both paths."""
+    monkeypatch.setattr(run, "BATCH_ROWS", batch)
+    files = [_write_csv(tmp_path / f"part{i}.csv", 700, seed=20 + i) for i in range(3)]
+    batch_out, rows_out = tmp_path / "batch", tmp_path / "rows"
+    result = evaluate(program, files, RunOptions(workers=1), out_dir=batch_out)
+    evaluate(program, files, RunOptions(trace_when=lambda row, record: False), out_dir=rows_out)
+    _assert_same_outputs(batch_out, rows_out)
+    assert result.counts.rows == sum(f.counts.rows for f in result.files)
+    rows_csv = (batch_out / "rows.csv").read_text(encoding="utf-8")
+    assert "part0.csv\n" in rows_csv and "part1.csv," in rows_csv  # ids of part0 repeated in part1
+    assert len(rows_csv.splitlines()) == 1 + result.counts.rows

@@ -78,7 +78,7 @@ def test_same_inputs_give_byte_identical_outputs(program, tmp_path):
     evaluate(program, DATA, out_dir=tmp_path / "a")
     evaluate(load_program(PROGRAM), DATA, out_dir=tmp_path / "b")
     names = sorted(p.name for p in (tmp_path / "a").iterdir())
-    assert names == ["contracts.csv", "manifest.json", "partner_rules.csv", "partners.csv", "rejects.csv"]
+    assert names == ["contracts.csv", "manifest.json", "partner_rules.csv", "partners.csv", "rejects.csv", "rows.csv"]
     for name in names:
         assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), name
 
@@ -88,7 +88,7 @@ def test_traced_and_untraced_paths_give_the_same_results(program, tmp_path):
     evaluate(program, DATA, out_dir=tmp_path / "fast")
     options = RunOptions(trace_when=lambda row, rec: True, on_traced=traced.append)
     evaluate(program, DATA, options, out_dir=tmp_path / "traced")
-    for name in ("contracts.csv", "partners.csv", "partner_rules.csv", "rejects.csv"):
+    for name in ("contracts.csv", "partners.csv", "partner_rules.csv", "rejects.csv", "rows.csv"):
         assert (tmp_path / "fast" / name).read_bytes() == (tmp_path / "traced" / name).read_bytes(), name
     # and the traced path really traced: every scored contract has a RulePoints event per contribution
     from engine.trace import RulePoints
@@ -106,7 +106,7 @@ def test_manifest_names_versions_hashes_and_engine(program, tmp_path):
 
     evaluate(program, DATA, out_dir=tmp_path)
     m = json.loads((tmp_path / "manifest.json").read_text())
-    assert m["input"]["sha256"] == hashlib.sha256(DATA.read_bytes()).hexdigest()
+    assert m["inputs"][0]["sha256"] == hashlib.sha256(DATA.read_bytes()).hexdigest()
     assert [v["version"] for v in m["versions"]] == ["2016.03", "2017.01", "2018.01"]
     for v in m["versions"]:
         assert v["sha256"] == hashlib.sha256((Path(PROGRAM) / v["file"]).read_bytes()).hexdigest()  # base names

@@ -14,16 +14,19 @@ Examples:
   points evaluate rulesets/o2-business examples/contracts.csv --out out/demo
   points evaluate rulesets/o2-business export.csv --decimal-comma --delimiter ';'
   points evaluate rulesets/o2-business/2016-03.rules contracts.jsonl --json
+  points evaluate rulesets/o2-business jan.csv feb.csv mar.csv --out out/q1
 \b
-In OUT: contracts.csv (one line per scored or unscored row), rejects.csv (row, field, reason),
-partners.csv (points and tier per partner and period), partner_rules.csv (points per rule),
-manifest.json (versions and sha256, input sha256, engine version, counts).
+In OUT: contracts.csv (one line per scored or unscored row, with its code and reason),
+rejects.csv (file, row, ids, field, value, code, reason), rows.csv (every input row once:
+file, row, ids, status, code, reason), partners.csv (points and tier per partner and period),
+partner_rules.csv (points per rule), manifest.json (format, versions and sha256, each input's
+sha256 and counts, engine version). Reason codes: docs/reasons/README.md.
 """
 
 
 @click.command(epilog=EXAMPLES)
 @click.argument("program", type=click.Path())
-@click.argument("data", type=click.Path())
+@click.argument("data", type=click.Path(), nargs=-1, required=True)
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), help="Write result files into this folder.")
 @click.option("--strict", is_flag=True, help="Exit 1 when any row is rejected.")
 @click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
@@ -34,14 +37,16 @@ manifest.json (versions and sha256, input sha256, engine version, counts).
 def evaluate(program, data, out_dir, strict, workers, wait, as_json, **read):
     """Score every contract in DATA by the version of PROGRAM in force on its signed date.
 
-    PROGRAM is a folder of versions or one ruleset file; DATA a CSV, JSON Lines or XLSX export.
-    Every row ends scored, unscored (with a reason) or rejected (with its row number and field).
+    PROGRAM is a folder of versions or one ruleset file; DATA a CSV, JSON Lines or XLSX export, or
+    several (one run: `unique` holds across them, rows are numbered per file).
+    Every row ends scored, unscored (with a reason code) or rejected (with its row number, field
+    and code).
     """
     prog = load(program, as_json)
-    with Progress(f"scoring {data}", not as_json) as progress:
+    with Progress(f"scoring {', '.join(data)}", not as_json) as progress:
         options = run_options(progress=progress.update, on_source=progress.attach, workers=workers, wait=wait,
                               **read)
-        result = run_evaluate(prog, data, options, out_dir=out_dir)
+        result = run_evaluate(prog, list(data), options, out_dir=out_dir)
     if as_json:
         emit_json(manifest(result, options) | {"out": out_dir})
     else:
@@ -53,7 +58,7 @@ def print_summary(result, out_dir) -> None:
     """Counts by status, unscored reasons, rejects by field, partners by tier, points by period."""
     from rich.table import Table
 
-    from engine.terminal import markup
+    from engine.terminal import markup, text
 
     console = out_console()
     c = result.counts
@@ -61,31 +66,42 @@ def print_summary(result, out_dir) -> None:
     t = Table(title="Rows", title_justify="left")
     for col in ("rows", "scored", "unscored", "rejected"):
         t.add_column(col, justify="right")
-    t.add_row(*(f"{n:,}" for n in (c.rows, c.scored, c.unscored, c.rejected)))
+    files = result.files
+    if len(files) > 1:
+        t.add_column("file", justify="left")
+        for f in files:
+            fc = f.counts
+            t.add_row(*(f"{n:,}" for n in (fc.rows, fc.scored, fc.unscored, fc.rejected)), text(f.file))
+        t.add_row(*(f"{n:,}" for n in (c.rows, c.scored, c.unscored, c.rejected)), "total")
+    else:
+        t.add_row(*(f"{n:,}" for n in (c.rows, c.scored, c.unscored, c.rejected)))
     console.print(t)
     for note in result.notes:
         console.print(f"[yellow]note:[/] {markup(note)}")
     if not c.reconciles:  # cannot happen; shown loudly if it ever does
         console.print("[bold red]rows do not reconcile[/]")
-    _reasons(console, "Unscored, by reason", c.unscored_reasons)
-    _reasons(console, "Rejected, by field", c.rejected_fields)
+    _reasons(console, "Unscored, by reason", ("code",), {(code,): n for code, n in c.unscored_reasons.items()})
+    _reasons(console, "Rejected, by field and reason", ("field", "code"), c.rejected_reasons)
     _tiers(console, result)
     if out_dir:
-        console.print(f"Results in {markup(out_dir)}/ (contracts.csv, rejects.csv, partners.csv, partner_rules.csv, manifest.json)")
+        console.print(f"Results in {markup(out_dir)}/ (contracts.csv, rejects.csv, rows.csv, partners.csv, "
+                      "partner_rules.csv, manifest.json)")
 
 
-def _reasons(console, title: str, counter) -> None:
+def _reasons(console, title: str, columns: tuple, counter) -> None:
+    """Rows by reason: one line per key (a tuple of `columns`), most rows first."""
     from rich.table import Table
 
-    from engine.terminal import text
+    from engine.terminal import cells
 
     if not counter:
         return
     t = Table(title=title, title_justify="left")
-    t.add_column("reason" if "reason" in title else "field")
+    for column in columns:
+        t.add_column(column)
     t.add_column("rows", justify="right")
     for key, n in sorted(counter.items(), key=lambda kv: (-kv[1], kv[0])):
-        t.add_row(text(key), f"{n:,}")
+        t.add_row(*cells(*key), f"{n:,}")
     console.print(t)
 
 

@@ -20,9 +20,11 @@ Examples:
 
 @click.command(epilog=EXAMPLES)
 @click.argument("program", type=click.Path())
-@click.argument("data", type=click.Path())
+@click.argument("data", type=click.Path(), nargs=-1, required=True)
 @click.option("--contract", "contract_id", help="Explain this contract (its contract_id).")
-@click.option("--row", type=int, help="Explain the contract on this row of DATA.")
+@click.option("--row", type=int, help="Explain the contract on this row of DATA (a rejected row: why).")
+@click.option("--file", "in_file", type=click.Path(),
+              help="With --row and several DATA files: the row is in this one.")
 @click.option("--partner", "partner_id", help="Explain this partner's points and tier.")
 @click.option("--period", help="With --partner: this period only (e.g. 2016; default: every period).")
 @click.option("--why-not", "why_not_rule", metavar="RULE", help="With --contract: why RULE did not pay.")
@@ -32,12 +34,16 @@ Examples:
 @click.option("--full", is_flag=True, help="Every value, lookup, cap and rounding (default: the rules that paid).")
 @read_options
 @json_option
-def explain(program, data, contract_id, row, partner_id, period, why_not_rule, legacy, side_by_side, full, as_json,
-            **read):
-    """Explain one contract's points (or why a rule did not fire), or one partner's total and tier."""
+def explain(program, data, contract_id, row, in_file, partner_id, period, why_not_rule, legacy, side_by_side, full,
+            as_json, **read):
+    """Explain one contract's points (or why a rule did not fire, or why its row was rejected), or one
+    partner's total and tier. DATA is one export file or several (as `points evaluate` takes them)."""
     chosen = [x for x in (contract_id, row, partner_id) if x is not None]
     if len(chosen) != 1:
         raise click.UsageError("give exactly one of --contract, --row or --partner")
+    if in_file is not None and row is None:
+        raise click.UsageError("--file goes with --row")
+    data = list(data) if len(data) > 1 else data[0]
     if why_not_rule and partner_id:
         raise click.UsageError("--why-not goes with --contract or --row")
     if side_by_side and not partner_id:
@@ -51,31 +57,67 @@ def explain(program, data, contract_id, row, partner_id, period, why_not_rule, l
         return print_side_by_side(old, new, data, partner_id, run_options(**read), as_json)
     if partner_id is not None:
         return _partner(prog, data, partner_id, period, legacy, level, as_json, read)
-    return _contract(prog, data, contract_id, row, why_not_rule, level, as_json, read)
+    return _contract(prog, data, contract_id, row, in_file, why_not_rule, level, as_json, read)
 
 
-def _traced_rows(prog, data, read: dict, when):
+def _shown(data) -> str:
+    return ", ".join(data) if isinstance(data, list) else data
+
+
+def _traced_rows(prog, data, read: dict, when, reject_when=None):
+    """The rows `when` picks, traced; with `reject_when`, also the rejected rows it picks."""
     from engine.run import evaluate
 
-    found = []
-    with Progress(f"reading {data}", True) as progress:
+    found, rejected = [], []
+    on_reject = None if reject_when is None else (lambda r: rejected.append(r) if reject_when(r) else None)
+    with Progress(f"reading {_shown(data)}", True) as progress:
         options = run_options(progress=progress.update, on_source=progress.attach, trace_when=when,
-                              on_traced=found.append, **read)
+                              on_traced=found.append, on_reject=on_reject, **read)
         result = evaluate(prog, data, options)
-    return found, result
+    if reject_when is None:
+        return found, result
+    return found, rejected, result
 
 
-def _contract(prog, data, contract_id, row, why_not_rule, level, as_json, read) -> int:
-    from engine.explain import UnknownRule, contract_json, contract_tree, why_not, why_not_tree
+def _contract(prog, data, contract_id, row, in_file, why_not_rule, level, as_json, read) -> int:
+    from engine.explain import (
+        UnknownRule, contract_json, contract_tree, rejected_json, rejected_tree, why_not, why_not_tree,
+    )
+    from engine.program import display_path
+    from pathlib import Path
 
+    from engine.run import file_labels
+
+    files = [Path(f) for f in (data if isinstance(data, list) else [data])]
+    wanted = None
+    if in_file is not None:
+        shown = [display_path(f) for f in files]
+        if display_path(Path(in_file)) not in shown:
+            raise click.UsageError(f"--file {in_file} is not one of the DATA files ({_shown(data)})")
+        wanted = file_labels(files)[shown.index(display_path(Path(in_file)))]
     if contract_id is not None:
-        rows, _ = _traced_rows(prog, data, read, lambda n, rec: rec["contract_id"] == contract_id)
+        rows, rejected, _ = _traced_rows(prog, data, read, lambda n, rec: rec["contract_id"] == contract_id,
+                                         lambda r: r.contract_id == contract_id)
         what = f"contract {contract_id}"
     else:
-        rows, _ = _traced_rows(prog, data, read, lambda n, rec: n == row)
-        what = f"row {row}"
+        rows, rejected, _ = _traced_rows(prog, data, read, lambda n, rec: n == row,
+                                         lambda r: r.row == row and wanted in (None, r.file))
+        rows = [t for t in rows if wanted in (None, t.file)]
+        what = f"row {row}" + (f" of {in_file}" if in_file else "")
+        places = sorted({t.file for t in rows} | {r.file for r in rejected})
+        if len(places) > 1:
+            raise click.UsageError(f"row {row} is in several files ({', '.join(places)}): say which with --file")
+    if not rows and rejected and not why_not_rule:
+        if as_json:
+            emit_json(rejected_json(rejected[0]))
+        else:
+            _print(rejected_tree(rejected[0]))
+        return OK
     if not rows:
-        raise Failure(f"{data}: no valid row with {what} (a rejected row is listed in rejects.csv by `points evaluate`)")
+        if rejected:
+            raise Failure(f"{_shown(data)}: {what} was rejected ({rejected[0].code}: {rejected[0].reason}); "
+                          "no rule was considered")
+        raise Failure(f"{_shown(data)}: there is no {what}")
     traced = rows[0]
     sources = prog.sources
     if why_not_rule:
@@ -105,11 +147,11 @@ def _partner(prog, data, partner_id, period, legacy, level, as_json, read) -> in
     periods = sorted({_period(prog, r) for r in rows})
     if period is not None:
         if period not in periods and legacy_status is None:
-            raise Failure(f"{data}: partner {partner_id} has no contracts in period {period}"
+            raise Failure(f"{_shown(data)}: partner {partner_id} has no contracts in period {period}"
                           + (f"; its periods: {', '.join(periods)}" if periods else ""))
         periods = [period]
     if not periods and not legacy:
-        raise Failure(f"{data}: no valid row for partner {partner_id}")
+        raise Failure(f"{_shown(data)}: no valid row for partner {partner_id}")
     explanations = [explain_partner(prog, [r for r in rows if _period(prog, r) == p], partner_id, p) for p in periods]
     chain = _status_chain(prog, partner_id, rows, legacy_status, legacy, result.counts.last_signed) \
         if legacy or _has_review(prog) else []
