@@ -6,7 +6,8 @@ Every mutant goes through `engine.cli.main(argv)` as a person would run it, and 
   excerpt shows that line; a row or line for a data file; a file that cannot be opened at all
   names the file);
 - print no raw control character from the input (escape sequences reach terminals);
-- for `evaluate --out`: account every row once: manifest counts add up, and each input row number
+- for `evaluate --out`: read the whole file unless its header, encoding or container is broken
+  (a bad row is rejected and the reading goes on), and account every row once: manifest counts add up, and each input row number
   is in contracts.csv or in rejects.csv exactly once (and, when the file's structure says which
   rows it holds, exactly those rows).
 Most data mutants change values and rows, so that they reach validation and scoring; each data

@@ -292,11 +292,19 @@ def _encode(draw: Draw, text: str, encoding: str) -> bytes:
 
 def _csv_rows(text: str, delim: str) -> set[int]:
     """Row numbers as a spreadsheet shows them: records after the header, blank ones left out."""
+    if '"' not in text:  # one record a line (the csv module would refuse a cell over 131,072 characters)
+        lines = text.split("\r") if "\n" not in text else re.split(r"\r?\n", text)
+        if lines and lines[-1] == "":
+            lines.pop()
+        return {n for n, line in enumerate(lines, 1) if n > 1 and any(c.strip() for c in line.split(delim))}
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delim, strict=False)
     found = set()
-    for number, cells in enumerate(reader, 1):
-        if number > 1 and any(c.strip() for c in cells):
-            found.add(number)
+    try:
+        for number, cells in enumerate(reader, 1):
+            if number > 1 and any(c.strip() for c in cells):
+                found.add(number)
+    except csv.Error:
+        return None
     return found
 
 

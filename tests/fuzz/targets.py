@@ -9,7 +9,7 @@ import shutil
 from pathlib import Path
 
 from .mutants import (
-    PROGRAM, Draw, Mutant, check_accounting, check_clean_exit, check_located, check_terminal_safe,
+    PROGRAM, Draw, Failed, Mutant, check_accounting, check_clean_exit, check_located, check_terminal_safe,
     csv_mutant, jsonl_mutant, ruleset_mutant, ruleset_sources, run, xlsx_mutant,
 )
 
@@ -32,6 +32,9 @@ def evaluate_mutant(folder: Path, mutant: Mutant, program: Path = PROGRAM, extra
     data.write_bytes(mutant.data)
     out = folder / "out"
     code, _, err = run_checked(["evaluate", program, data, "--out", out, *extra], {str(data): None})
+    if code == 2 and not mutant.header_changed and mutant.expected_rows != set():
+        # The header and the encoding are intact: a bad row is rejected and the reading goes on.
+        raise Failed("a bad row stopped the whole file", err.strip()[-300:])
     if code != 0 and not (code == 1 and "--strict" in extra):
         return None
     return check_accounting(out, mutant)
