@@ -50,7 +50,10 @@ def _fuzz(target, examples: int, **options) -> Counter:
         stats["cases"] += 1
         stats.update(k for k, v in result.items() if v)
 
-    one()
+    try:
+        one()
+    finally:  # the volume and the share past the header, shown with a failure too
+        print(f"{target.__name__}: {dict(stats)}")
     return stats
 
 
