@@ -686,7 +686,7 @@ CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\x80-\x9f]")
 # Whole-file conditions, where no row or line exists to name.
 FILE_LEVEL = re.compile(r"is empty|has no records|only blank lines|cannot be opened as an Excel|no sheet|"
                         r"not a zip|is a folder|no such file|larger than|unknown encoding|has no contract|"
-                        r"has no partner|no contract|no partner|no row|no valid row|not found|cannot be read as")
+                        r"has no partner|no contract|no partner|no row|no valid row|no version|not found|cannot be read as")
 
 
 def check_clean_exit(argv: list, code: int, out: str, err: str, allowed: tuple = (0, 1, 2)) -> None:
@@ -759,7 +759,10 @@ def check_terminal_safe(argv: list, out: str, err: str) -> None:
 
 def read_csv(path: Path) -> list[list[str]]:
     with open(path, newline="", encoding="utf-8") as handle:
-        return list(csv.reader(handle))
+        try:
+            return list(csv.reader(handle))
+        except csv.Error as error:  # e.g. a cell over the csv module's 131,072 characters
+            raise Failed(f"{path.name} does not read back ({str(error).split(' (')[0]})", str(error)) from None
 
 
 def check_accounting(folder: Path, mutant: Mutant) -> dict:
