@@ -33,7 +33,7 @@ from engine.outputs import EVALUATE_FILES, OutputFolder, create, program_files
 from engine.periods import period_bounds, period_of
 from engine.program import Program, Version, display_path
 from engine.readers import BadRow, open_rows, sha256_of
-from engine.validate import RowReject, RowValidator, column_names
+from engine.validate import MAX_LENIENT_EXAMPLES, RowReject, RowValidator, column_names
 
 CACHE_LIMIT = 200_000
 BATCH_ROWS = 1024  # rows per batch: fewer instructions than 4,096 (smaller lists, warmer caches)
@@ -122,6 +122,9 @@ class Counts:
     rejected_reasons: Counter = field(default_factory=Counter)  # by (field, code)
     uncovered: Counter = field(default_factory=Counter)  # (reason code, product, customer) no rule covers
     last_signed: date | None = None  # the latest signed date of a valid row
+    # Values accepted only through a lenient reading (engine.validate): (field, reading) ->
+    # [count, the first few distinct values as given]; counted for the run, not per file.
+    lenient: dict = field(default_factory=dict)
 
     @property
     def reconciles(self) -> bool:
@@ -134,7 +137,23 @@ class Counts:
             "rejected_fields": dict(sorted(self.rejected_fields.items())),
             "rejected_reasons": self.rejected_by_field(),
             "last_signed": self.last_signed.isoformat() if self.last_signed else None,
+            **({"lenient": self.lenient_json()} if self.lenient else {}),
         }
+
+    def lenient_json(self) -> dict:
+        """{"customer": {"any-case": {"count": 412, "examples": ["New", "EXISTING"]}}}, sorted."""
+        out: dict = {}
+        for (field_name, reading), (count, examples) in sorted(self.lenient.items()):
+            out.setdefault(field_name, {})[reading] = {"count": count, "examples": list(examples)}
+        return out
+
+    def add_lenient(self, more: dict) -> None:
+        """Add lenient counts (of a later part of the run: its examples come after these)."""
+        for key, (count, examples) in more.items():
+            entry = self.lenient.setdefault(key, [0, []])
+            entry[0] += count
+            entry[1].extend(e for e in examples if e not in entry[1])
+            del entry[1][MAX_LENIENT_EXAMPLES:]
 
     def rejected_by_field(self) -> dict[str, dict[str, int]]:
         """Rejected rows by field, then by code: {"signed": {"not-a-date": 2}}."""
@@ -152,7 +171,7 @@ class Counts:
     def copy(self) -> "Counts":
         return Counts(self.rows, self.scored, self.unscored, self.rejected, Counter(self.unscored_reasons),
                       Counter(self.rejected_fields), Counter(self.rejected_reasons), Counter(self.uncovered),
-                      self.last_signed)
+                      self.last_signed, {key: [n, list(e)] for key, (n, e) in self.lenient.items()})
 
     def since(self, before: "Counts") -> "Counts":
         """The rows counted after `before` was copied (one file of several); no latest date."""
@@ -432,6 +451,15 @@ class _Loop:
         self.notes.extend(f"header (row 1): {note}" for note in self.newest.header_notes(self.source.header))
 
     def run(self) -> None:
+        try:
+            self._run()
+        finally:
+            for validator in {id(v): v for v in self.validators.values()}.values():
+                for lane in self.lanes:
+                    lane.counts.add_lenient(validator.lenient)
+                validator.lenient.clear()
+
+    def _run(self) -> None:
         self._check_header()
         if self._batchable():
             with collector_paused():
