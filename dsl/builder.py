@@ -166,7 +166,7 @@ class Builder(Transformer_NonRecursive):
         if any(o.kind == "required" for o in options) and any(o.kind == "required when" for o in options):
             extra = next(o for o in options if o.kind == "required when")
             self._error("P113", f"field {name} is `required` and `required when`", extra.span,
-                        "keep `required` (always) or `required when ...` (only then)")
+                        "keep `required` (always) or `required when (...)` (only then)")
         default = next((o.value for o in options if o.kind == "default"), None)
         flags = {o.kind for o in options}
         forms = {}
@@ -217,7 +217,7 @@ class Builder(Transformer_NonRecursive):
     def when_option(self, meta, c):
         if str(c[0]) != "required":
             self._error("P112", f"`{c[0]} when` is not a field option", self._tspan(c[0]),
-                        "write `required when CONDITION`, or a bound with a condition: `<= 100 when CONDITION`")
+                        "write `required when (CONDITION)`, or a bound with a condition: `<= 100 when (CONDITION)`")
         return _Item("required when", c[1], self._span(meta))
 
     def bound_when_option(self, meta, c):

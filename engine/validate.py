@@ -62,7 +62,7 @@ from dsl.limits import MAX_FRACTION_DIGITS, MAX_INTEGER_DIGITS, RANGE_TEXT, valu
 from engine import reasons
 
 DECIMAL_PATTERN = r"^[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)$"
-STRICT_DECIMAL_PATTERN = r"^-?[0-9]+(\.[0-9]+)?$"
+STRICT_DECIMAL_PATTERN = r"^(?!-0+(\.0+)?$)-?[0-9]+(\.[0-9]+)?$"  # no +3, .5, 5., -0
 ISO_DATE_PATTERN = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
 CACHE_SIZE = 4096
 # Longer text is out of range whatever it holds (signs, leading zeros and a point allowed for).
@@ -73,6 +73,7 @@ _DECIMAL_RE = re.compile(DECIMAL_PATTERN)
 _INTEGER_RE = re.compile(r"[+-]?[0-9]+")
 _STRICT_INTEGER_RE = re.compile(r"-?[0-9]+")
 _STRICT_DECIMAL_RE = re.compile(r"-?[0-9]+(\.[0-9]+)?")
+_STRICT_DECIMAL_SEARCH = re.compile(STRICT_DECIMAL_PATTERN)
 _STRICT_DECIMAL_COMMA_RE = re.compile(r"-?[0-9]+(,[0-9]+)?")
 _NEGATIVE_ZERO_RE = re.compile(r"-[0,.]*")
 _ISO_DATE_RE = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})")
@@ -326,7 +327,7 @@ def _decimal(decl: FieldDecl, comma: bool):
         if isinstance(raw, str):
             # The schema's pattern is searched as jsonschema does, so the verdicts agree.
             if strict:
-                if _STRICT_DECIMAL_RE.search(raw) and not _NEGATIVE_ZERO_RE.fullmatch(raw.strip()):
+                if _STRICT_DECIMAL_SEARCH.search(raw):
                     return in_range(Decimal(raw.strip()), raw)
             elif _DECIMAL_RE.search(raw):
                 return in_range(Decimal(raw.strip()), raw)
@@ -635,7 +636,7 @@ def _conditional_checks(fields: tuple[FieldDecl, ...]) -> tuple:
                 return record[name] is not None or not when(record)
 
             def missing(raw, name=name, text=text, where=where):
-                return RowReject(name, raw, f"`{name}` is empty, but it is required when {text} ({where})",
+                return RowReject(name, raw, f"`{name}` is empty, but it is required when ({text}) ({where})",
                                  code=reasons.REQUIRED_WHEN)
             checks.append((name, required, missing))
         if decl.bounds_when:
@@ -652,7 +653,7 @@ def _conditional_checks(fields: tuple[FieldDecl, ...]) -> tuple:
                 return value is None or test(value, limit) or not when(record)
 
             def outside(raw, name=name, phrase=phrase, shown=shown, text=text, where=where):
-                return RowReject(name, raw, f"`{name}` must be {phrase} {shown} when {text} ({where}), "
+                return RowReject(name, raw, f"`{name}` must be {phrase} {shown} when ({text}) ({where}), "
                                  f"got {_shown(raw)}", code=reasons.OUTSIDE_BOUNDS_WHEN)
             checks.append((name, within, outside))
     return tuple(checks)
