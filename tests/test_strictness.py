@@ -188,3 +188,30 @@ def test_a_cell_that_fails_in_a_condition_field_wins_over_the_condition(tmp_path
         convert(["Pool", "", "2"], 2)
     assert (caught.value.field, caught.value.code) == ("pool_gb", "required-when")
     assert convert(["Pool", "", "1"], 2)["pool_gb"] is None
+
+
+def test_diff_treats_a_change_of_strictness_as_a_change_of_meaning(tmp_path, monkeypatch, capsys):
+    head = 'program "P"\nversion "{v}"\neffective {d}\n\ninput contract{s} {{\n'
+    body = ("  contract_id: text, required, unique\n  partner_id:  text, required\n"
+            "  signed:      date, required{f}\n  pool_gb:     decimal{w}\n}}\n\nrule \"R\" {{\n  points 1\n}}\n")
+    (tmp_path / "a.rules").write_text((head + body).format(v="1", d="2016-01-01", s="", f="", w=""), "utf-8")
+    (tmp_path / "b.rules").write_text((head + body).format(v="2", d="2016-06-01", s="", f=", iso",
+                                      w=', required when (partner_id == "P-1")'), "utf-8")
+    # the same meaning written the other way: the block strict, the other fields lenient again
+    (tmp_path / "c.rules").write_text((head + body.replace("required, unique", "required, unique, lenient")
+                                       .replace("partner_id:  text, required", "partner_id:  text, required, lenient")
+                                       .replace("pool_gb:     decimal{w}", "pool_gb:     decimal, lenient{w}"))
+                                      .format(v="3", d="2016-09-01", s=" strict", f="",
+                                              w=', required when (partner_id == "P-1")'), "utf-8")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("COLUMNS", "200")
+    assert main(["diff", "a.rules", "b.rules"]) == 1
+    out = capsys.readouterr().out
+    assert out.splitlines()[1:5] == [
+        "2 changes in meaning",
+        "input",
+        '  + input field pool_gb: required when added: required when (partner_id == "P-1")  (a.rules:9 | b.rules:9)',
+        "  ~ input field signed: form ISO or German dates -> ISO dates only  (a.rules:8 | b.rules:8)",
+    ]
+    assert main(["diff", "b.rules", "c.rules"]) == 0
+    assert "no changes in meaning" in capsys.readouterr().out
