@@ -255,7 +255,9 @@ def _resolved(block: A.InputBlock, f: A.FieldDecl) -> A.FieldDecl:
     own `strict` mean the same, and a change of either is a change of the field's reading."""
     from dataclasses import replace
 
-    return replace(f, **{aspect: block.form(f, aspect) for aspect in A.LENIENT_FORMS})
+    forms = {aspect: block.form(f, aspect) for aspect in A.LENIENT_FORMS}
+    # the readings of before stay unwritten, so a field's words read as its declaration would
+    return replace(f, **{a: None if r == A.LENIENT_FORMS[a] else r for a, r in forms.items()})
 
 
 _FORM_WORDS = {
@@ -314,6 +316,8 @@ def _diff_field(block: str, name: str, a: A.FieldDecl | None, b: A.FieldDecl | N
     asp_a, asp_b = _field_aspects(a), _field_aspects(b)
     for aspect in asp_a:
         (ca, wa), (cb, wb) = asp_a[aspect], asp_b[aspect]
+        if aspect == "form" and asp_a["type"][0][0] != asp_b["type"][0][0]:
+            continue  # another kind reads in other forms: the change of type says it
         if ca != cb:
             flag = aspect in ("", "unique")
             yield _edit("input", (block, name, aspect or "required"), wa, wb, a, b, subject=subject,
