@@ -473,6 +473,7 @@ class _Loop:
         single = len(lanes) == 1 and lanes[0].fixed is None
         version_for = self.program.version_for
         score_row = self._score
+        older = len({id(c) for c in convs.values()}) > 1
         count = 0
         for row, raw in self.source:
             count += 1
@@ -484,9 +485,14 @@ class _Loop:
             try:
                 record = newest_conv(raw, row)
             except RowReject as rej:
-                self._reject(row, rej.field, rej.value, rej.reason, rej.code, raw)
-                continue
-            if single:  # validate by the version in force when its input block differs
+                found = self._older_reading(convs, raw, row, rej) if single and older else rej
+                if found.__class__ is RowReject:
+                    self._reject(row, found.field, found.value, found.reason, found.code, raw)
+                    continue
+                record = found  # read by the block of the version in force
+            else:
+                found = None
+            if single and found is None:  # validate by the version in force when its input block differs
                 version = version_for(record["signed"])
                 if version is not None and convs[id(version)] is not newest_conv:
                     try:
@@ -495,11 +501,40 @@ class _Loop:
                         self.newest.forget(record)
                         self._reject(row, rej.field, rej.value, rej.reason, rej.code, raw)
                         continue
+                    self.newest.take_back_lenient()  # the version in force read it: its readings count
             traced = trace_when is not None and trace_when(row, record)
             for lane in lanes:
                 score_row(lane, row, record, traced)
         if progress is not None:
             progress(count)
+
+    def _older_reading(self, convs: dict, raw, row: int, rejected: RowReject) -> dict | RowReject:
+        """A row the newest input block refuses, read by the block of the version in force on its date
+        when that block differs (a newer version may read more strictly than the one the contract
+        falls under). The newest validator still holds every accepted row's `unique` values."""
+        newest = convs[id(self.program.versions[-1])]
+        tried = {id(newest)}
+        for version in reversed(self.program.versions):
+            conv = convs[id(version)]
+            if id(conv) in tried:
+                continue
+            tried.add(id(conv))
+            validator = self.validators[id(version)]
+            try:
+                record = conv(raw, row)
+            except RowReject:
+                continue
+            in_force = self.program.version_for(record["signed"])
+            if in_force is None or convs[id(in_force)] is not conv:
+                validator.forget(record)
+                continue
+            try:
+                self.newest.check_unique({name: record.get(name) for name, _ in self.newest.unique_seen}, row)
+            except RowReject as repeat:
+                validator.forget(record)
+                return repeat
+            return record
+        return rejected
 
     def _batchable(self) -> bool:
         """Whether the batch path can run: see the module docstring (and engine.batch's)."""

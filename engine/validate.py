@@ -791,17 +791,19 @@ class RowValidator:
                 continue
             reading = reading_of(raw)
             if reading is not None:
-                self.note(name, reading, raw)
-                last.append((name, reading))
+                last.append(((name, reading), raw if self.note(name, reading, raw) else None))
 
-    def note(self, name: str, reading: str, raw: str, count: int = 1) -> None:
-        """Count `count` values of `name` read leniently as `reading`; keep the first few as examples."""
+    def note(self, name: str, reading: str, raw: str) -> bool:
+        """Count a value of `name` read leniently as `reading`; keep the first few as examples (True
+        when this one became an example)."""
         entry = self.lenient.get((name, reading))
         if entry is None:
             entry = self.lenient[(name, reading)] = [0, []]
-        entry[0] += count
+        entry[0] += 1
         if len(entry[1]) < MAX_LENIENT_EXAMPLES and raw not in entry[1]:
             entry[1].append(raw)
+            return True
+        return False
 
     def convert(self, mapping: dict, row: int | None = None) -> dict:
         """A JSON record (floats parsed as Decimal) to a typed record, or RowReject."""
@@ -838,9 +840,16 @@ class RowValidator:
             value = record.get(name)
             if value is not None:
                 seen.pop(value, None)
-        for key in self._last_lenient:  # its lenient values no longer count (their examples stay)
+        self.take_back_lenient()
+
+    def take_back_lenient(self) -> None:
+        """Uncount the lenient readings of the last row accepted here (another validator read it, or it
+        was rejected elsewhere), and the examples they gave."""
+        for key, example in self._last_lenient:
             entry = self.lenient[key]
             entry[0] -= 1
+            if example is not None:
+                entry[1].remove(example)
             if not entry[0]:
                 del self.lenient[key]
         self._last_lenient = []
