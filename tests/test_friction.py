@@ -128,3 +128,88 @@ def test_a_path_with_nothing_near_it(capsys, tmp_path, monkeypatch):
     assert code == 2
     assert err == ("nowhere/x: error V401: no such folder\n  hint: the folder nowhere does not exist either\n"
                    "1 path(s) checked: 1 error(s), 0 warning(s)\n")
+
+
+# --- an export read with the wrong options -------------------------------------------------------
+
+
+def german_export(tmp_path: Path) -> Path:
+    """examples/contracts.csv as a German Excel writes it: `;` between cells, decimal commas."""
+    import csv
+
+    with open(DATA, encoding="utf-8", newline="") as f:
+        rows = list(csv.reader(f))
+    path = tmp_path / "de.csv"
+    with open(path, "w", encoding="utf-8", newline="") as f:
+        writer = csv.writer(f, delimiter=";")
+        for row in rows:
+            writer.writerow([c.replace(".", ",") if c.replace(".", "", 1).isdigit() else c for c in row])
+    return path
+
+
+def hint_lines(out: str) -> list[str]:
+    return [line for line in out.splitlines() if line.startswith("hint: ")]
+
+
+def test_a_decimal_comma_export_without_the_option_says_so(capsys, tmp_path, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "100")
+    code, out, _ = run(capsys, "evaluate", PROGRAM, german_export(tmp_path))
+    assert code == 0
+    assert hint_lines(out) == [
+        "hint: 258 of the 258 rows rejected for `pool_gb` (not-a-number) hold a number with a decimal comma "
+        "like `579,3`: the export most likely writes decimals with a comma; run again with --decimal-comma"]
+    code, out, _ = run(capsys, "evaluate", PROGRAM, german_export(tmp_path), "--decimal-comma")
+    assert code == 0 and hint_lines(out) == []
+    assert "pool_gb" not in out
+
+
+def test_a_decimal_point_export_with_the_option_says_so(capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "100")
+    code, out, _ = run(capsys, "evaluate", PROGRAM, DATA, "--decimal-comma")
+    assert code == 0
+    assert hint_lines(out) == [
+        "hint: 258 of the 258 rows rejected for `pool_gb` (not-a-number) hold a number with a decimal point "
+        "like `579.3`: the export most likely writes decimals with a point; run again without --decimal-comma"]
+
+
+def test_the_bundled_export_needs_no_hint(capsys):
+    code, out, _ = run(capsys, "evaluate", PROGRAM, DATA)
+    assert code == 0 and hint_lines(out) == []
+
+
+def test_a_semicolon_export_read_with_commas_names_the_delimiter(capsys, tmp_path):
+    path = german_export(tmp_path)
+    code, out, err = run(capsys, "evaluate", PROGRAM, path, "--delimiter", ",")
+    assert code == 2 and out == ""
+    assert err == (
+        f"error: {path}: header (row 1): the required column `contract_id` is missing; the required column "
+        "`partner_id` is missing; the required column `signed` is missing; the required column `product` is "
+        "missing\nhint: the header line is separated by `;`, not `,`: run again with --delimiter ';' "
+        "(or without --delimiter: it is detected from the header line)\n")
+
+
+def test_dotted_dates_in_json_lines_say_the_form_it_reads(capsys, tmp_path, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "100")
+    path = tmp_path / "d.jsonl"
+    path.write_text(
+        '{"contract_id":"C-1","partner_id":"P-1","signed":"01.03.2016","product":"O2 Business S"}\n'
+        '{"contract_id":"C-2","partner_id":"P-1","signed":"2016-03-02","product":"O2 Business S"}\n'
+        '{"contract_id":"C-3","partner_id":"P-1","signed":"15.04.2016","product":"O2 Business S"}\n',
+        encoding="utf-8")
+    code, out, _ = run(capsys, "evaluate", PROGRAM, path)
+    assert code == 0
+    assert hint_lines(out) == [
+        "hint: 2 of the 2 rows rejected for `signed` (not-a-date) hold a date like `01.03.2016`: JSON Lines "
+        "dates are read as 2016-03-01 only; write them so, or export the file as CSV, which reads 01.03.2016 too"]
+
+
+def test_the_hint_counts_the_share_of_the_rejects(capsys, tmp_path, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "100")
+    path = tmp_path / "x.csv"
+    path.write_text("contract_id,partner_id,signed,product,pool_gb\n"
+                    'C-1,P-1,2016-03-02,O2 Unite Pool,"1,5"\nC-2,P-1,2016-03-02,O2 Unite Pool,"[red]"\n'
+                    'C-3,P-1,2016-03-02,O2 Unite Pool,"2,0"\n', encoding="utf-8")
+    code, out, _ = run(capsys, "evaluate", PROGRAM, path)
+    assert hint_lines(out) == [
+        "hint: 2 of the 3 rows rejected for `pool_gb` (not-a-number) hold a number with a decimal comma like "
+        "`1,5`: the export most likely writes decimals with a comma; run again with --decimal-comma"]
