@@ -213,3 +213,47 @@ def test_the_hint_counts_the_share_of_the_rejects(capsys, tmp_path, monkeypatch)
     assert hint_lines(out) == [
         "hint: 2 of the 3 rows rejected for `pool_gb` (not-a-number) hold a number with a decimal comma like "
         "`1,5`: the export most likely writes decimals with a comma; run again with --decimal-comma"]
+
+
+# --- a missing comma, and where a review's mistake stands -----------------------------------------
+
+
+@pytest.mark.parametrize("old, new, expected", [
+    ('"O2 Business S":     new 80,  existing 30', '"O2 Business S":     new 80  existing 30',
+     "{path}:48:30: error P101: missing `,` between `80` and `existing`\n"
+     "  48 |   \"O2 Business S\":     new 80  existing 30\n"
+     "                                    ^\n"
+     "  hint: the parts of one line are separated by commas: `\"O2 Business S\":     new 80,  existing 30`\n"),
+    ("  quantity:    integer >= 1, default 1", "  quantity:    integer >= 1 default 1",
+     "{path}:31:28: error P101: missing `,` between `1` and `default`\n"
+     "  31 |   quantity:    integer >= 1 default 1\n"
+     "                                  ^\n"
+     "  hint: the parts of one line are separated by commas: `quantity:    integer >= 1, default 1`\n"),
+    ("  contract_id: text, required, unique", "  contract_id: text, required unique",
+     "{path}:26:30: error P101: missing `,` between `required` and `unique`\n"
+     "  26 |   contract_id: text, required unique\n"
+     "                                    ^\n"
+     "  hint: the parts of one line are separated by commas: `contract_id: text, required, unique`\n"),
+    ("points 20 per quantity, at most 400", "points 20 per quantity at most 400",
+     "{path}:77:25: error P101: missing `,` between `quantity` and `at`\n"
+     "  77 |   points 20 per quantity at most 400\n"
+     "                               ^\n"
+     "  hint: the parts of one line are separated by commas: `points 20 per quantity, at most 400`\n"),
+    ("  newcomers start at Basic", "  newcomers start at Bronze",
+     "{path}:95:3: error N224: there is no tier Bronze\n"
+     "  95 |   newcomers start at Bronze\n"
+     "         ^^^^^^^^^^^^^^^^^^^^^^^^^\n"
+     "  hint: the tiers are Basic, Advanced, Expert, ExpertPlus\n"),
+])
+def test_the_mistake_is_named_where_it_stands(capsys, tmp_path, old, new, expected):
+    path = variant(tmp_path, old, new)
+    code, out, err = run(capsys, "check", path)
+    assert code == 1
+    assert err == expected.format(path=path) + "1 path(s) checked: 1 error(s), 0 warning(s)\n"
+
+
+def test_a_missing_colon_is_still_a_missing_colon(capsys, tmp_path):
+    path = variant(tmp_path, "  quantity:    integer >= 1, default 1", "  quantity    integer >= 1, default 1")
+    code, _, err = run(capsys, "check", path)
+    assert code == 1
+    assert err.startswith(f"{path}:31:15: error P101: unexpected `integer`: expected `:`\n")
