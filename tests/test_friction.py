@@ -257,3 +257,96 @@ def test_a_missing_colon_is_still_a_missing_colon(capsys, tmp_path):
     code, _, err = run(capsys, "check", path)
     assert code == 1
     assert err.startswith(f"{path}:31:15: error P101: unexpected `integer`: expected `:`\n")
+
+
+# --- explaining a dispute ------------------------------------------------------------------------
+
+
+def test_a_partner_period_names_the_earned_tier_the_status_held_and_the_review(capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "120")
+    code, out, _ = run(capsys, "explain", PROGRAM, DATA, "--partner", "P-008", "--period", "2018")
+    assert code == 0
+    assert out.splitlines()[:3] == [
+        "partner P-008, period 2018: 6,110 points, earned Basic; status Advanced (downgraded from Expert at the "
+        "2017 review)",
+        "├── reviewed at the end of 2018: 1,890 short of the Advanced target 8,000; grace period 1 of 1 -> "
+        "Advanced for 2019",
+        "├── earned tier (by points)",
+    ]
+
+
+def test_each_period_says_how_its_status_came_about(capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "200")
+    code, out, _ = run(capsys, "explain", PROGRAM, DATA, "--partner", "P-008", "--legacy",
+                       ROOT / "examples" / "legacy.csv")
+    assert code == 0
+    heads = [line for line in out.splitlines() if line.startswith(("partner ", "├── reviewed"))]
+    assert heads == [
+        "partner P-008, period 2016: 24,657 points, earned Expert; status Expert (legacy 'Premium' -> Expert)",
+        "├── reviewed at the end of 2016: the Expert target 15,000 reached; kept: target reached -> Expert for 2017",
+        "partner P-008, period 2017: 10,061 points, earned Advanced; status Expert (kept at the 2016 review)",
+        "├── reviewed at the end of 2017: 4,939 short of the Expert target 15,000; downgrade to earned -> Advanced "
+        "for 2018",
+        "partner P-008, period 2018: 6,110 points, earned Basic; status Advanced (downgraded from Expert at the "
+        "2017 review)",
+        "├── reviewed at the end of 2018: 1,890 short of the Advanced target 8,000; grace period 1 of 1 -> "
+        "Advanced for 2019",
+    ]
+
+
+def test_the_json_names_both_tiers(capsys):
+    code, out, _ = run(capsys, "explain", PROGRAM, DATA, "--partner", "P-008", "--period", "2018", "--json")
+    assert code == 0
+    period = __import__("json").loads(out)["periods"][0]
+    assert (period["earned"], period["tier"]) == ("Basic", "Basic")
+    assert period["held"] == {
+        "status": "Advanced", "origin": "downgraded from Expert at the 2017 review", "decided": True,
+        "target": "8000", "needed_to_keep": "1890", "after": "Advanced",
+        "review": "reviewed at the end of 2018: 1,890 short of the Advanced target 8,000; grace period 1 of 1 -> "
+                  "Advanced for 2019"}
+
+
+def test_side_by_side_honours_the_period(capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "100")
+    code, out, _ = run(capsys, "explain", PROGRAM, DATA, "--partner", "P-003", "--period", "2018",
+                       "--side-by-side", "2017.01", "2018.01")
+    assert code == 0
+    assert out == (
+        "partner P-003: 2017.01 vs 2018.01\n"
+        "┏━━━━━━┳━━━━━━━━━━━┳━━━━━━━━━━━━┳━━━━━━━━━━━━━━━━━━━━┳━━━━━━━━━┳━━━━━━━━━┳━━━━━━━━┓\n"
+        "┃  row ┃ contract  ┃ signed     ┃ product            ┃ 2017.01 ┃ 2018.01 ┃ change ┃\n"
+        "┡━━━━━━╇━━━━━━━━━━━╇━━━━━━━━━━━━╇━━━━━━━━━━━━━━━━━━━━╇━━━━━━━━━╇━━━━━━━━━╇━━━━━━━━┩\n"
+        "│ 3286 │ C-003285  │ 2018-01-19 │ O2 DSL Business 50 │     100 │     100 │      0 │\n"
+        "│ 3498 │ C-003497  │ 2018-03-09 │ O2 Digital Phone   │     340 │     340 │      0 │\n"
+        "│ 3916 │ C-003915  │ 2018-06-15 │ O2 Business L      │     720 │     720 │      0 │\n"
+        "│    3 │ contracts │            │                    │   1,160 │   1,160 │      0 │\n"
+        "└──────┴───────────┴────────────┴────────────────────┴─────────┴─────────┴────────┘\n")
+    code, _, err = run(capsys, "explain", PROGRAM, DATA, "--partner", "P-003", "--period", "2019",
+                       "--side-by-side", "2017.01", "2018.01")
+    assert code == 2 and err == f"error: {DATA}: no valid row for partner P-003 signed in 2019\n"
+
+
+def test_a_large_partner_period_lists_the_largest_contracts(capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "120")
+    code, out, _ = run(capsys, "explain", PROGRAM, DATA, "--partner", "P-008", "--period", "2016")
+    assert code == 0
+    lines = out.splitlines()
+    start = lines.index("├── 74 scored contract(s), the 20 with the most points")
+    assert lines[start + 1:start + 3] == [
+        "│   ├── row 695  C-000694  2016-07-05  O2 Business L: 2,200 (Mobile tariffs +2,200)",
+        "│   ├── row 539  C-000538  2016-06-04  O2 Unite Pool: 2,132 (Unite pool volume +2,132)",
+    ]
+    assert lines[start + 20] == "│   ├── row 1111  C-001110  2016-09-24  O2 Digital Phone: 400 (Digital Phone licences +400)"
+    assert lines[start + 21] == "│   └── and 54 more contracts, 8,556 points: --all lists them"
+    assert sum(1 for line in lines if " row " in line) == 22  # 20 scored, 2 unscored
+    code, out, _ = run(capsys, "explain", PROGRAM, DATA, "--partner", "P-008", "--period", "2016", "--all")
+    assert code == 0
+    assert "├── 74 scored contract(s)\n│   ├── row 69  C-000068  " in out and "--all lists them" not in out
+    assert sum(1 for line in out.splitlines() if " row " in line) == 76
+    code, out, _ = run(capsys, "explain", PROGRAM, DATA, "--partner", "P-008", "--period", "2016", "--json")
+    assert len(__import__("json").loads(out)["periods"][0]["contracts"]) == 76
+
+
+def test_all_goes_with_partner(capsys):
+    code, _, err = run(capsys, "explain", PROGRAM, DATA, "--contract", "C-000100", "--all")
+    assert code == 2 and "--all goes with --partner" in err
