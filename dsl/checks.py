@@ -194,7 +194,7 @@ def _field_conditions(f: A.FieldDecl, scope: Scope, block: str) -> list[Diagnost
     for cond in conds:
         tables = [a for a in _cond_atoms(cond) if isinstance(a, A.InTable)]
         for a in tables:
-            out.append(error("N231", f"the condition on `{f.name}` reads the table `{a.table}`: conditions "
+            out.append(error("N233", f"the condition on `{f.name}` reads the table `{a.table}`: conditions "
                              f"of input {block} read only its fields", a.span,
                              "list the values instead: `product in (\"A\", \"B\")`"))
         if not tables:
@@ -316,7 +316,8 @@ def _review(ruleset: A.Ruleset, scope: Scope) -> list[Diagnostic]:
                                  m.span, "keep one mapping per old status"))
             seen.setdefault(m.old, m)
         if review.newcomer is not None:
-            out += _tier_ref(review.newcomer, review.span, scope, "`newcomers start at`")
+            where = review.newcomer_span if review.newcomer_span.line else review.span
+            out += _tier_ref(review.newcomer, where, scope, "`newcomers start at`")
     return out
 
 
