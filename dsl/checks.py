@@ -605,8 +605,9 @@ def _example_review(example: A.Example, ruleset: A.Ruleset, scope: Scope) -> lis
         if start.kind == "status":
             out += _tier_ref(start.value, start.span, scope, "`status`")
         elif start.kind == "legacy" and start.value not in legacy_names and start.value not in scope.tiers:
+            guess = did_you_mean(start.value, legacy_names + list(scope.tiers))
             out.append(error("N231", f'the review maps no legacy status "{start.value}"'
-                             + _guess(start.value, legacy_names + list(scope.tiers)), start.span,
+                             + (f'; did you mean "{guess}"?' if guess else ""), start.span,
                              f"the legacy statuses are {_names(legacy_names)}" if legacy_names
                              else "add `legacy \"...\" -> TIER` to the review block"))
     periods = len(example.points[0].values) if example.points else None
@@ -639,7 +640,9 @@ def _example_quality(example: A.Example, ruleset: A.Ruleset) -> list[Diagnostic]
                       "declare them, or drop the reports from the example")]
     for expect in asks:
         if expect.value not in kpis:
-            out.append(error("N231", f'there is no KPI "{expect.value}"' + _guess(expect.value, kpis),
+            guess = did_you_mean(expect.value, kpis)
+            out.append(error("N231", f'there is no KPI "{expect.value}"'
+                             + (f'; did you mean "{guess}"?' if guess else ""),
                              expect.span, f"the KPIs are {_names(kpis)}"))
     if asks and not example.reports:
         out.append(error("N231", f"`expect {asks[0].kind}` needs quality reports to decide on", asks[0].span,
