@@ -269,8 +269,11 @@ def _quality(run: ExampleRun, program: Program, folder: Path, contracts: Path | 
     result = run_quality(program, str(path), RunOptions(), index, version=version)
     for n, name, reason in result.rejects:
         run.failures.append(f"report {n} ({_where(origin[n - 1])}): {name}: {reason}")
+    aside: dict[tuple, list[int]] = {}  # one line per entry of the example and reason
     for n, cid, code, reason in result.set_aside:
-        run.quality.append(f"report {n} ({_where(origin[n - 1])}) set apart, {code}: {reason} ({cid})")
+        aside.setdefault((_where(origin[n - 1]), cid, code, reason), []).append(n)
+    for (where, cid, code, reason), numbers in aside.items():
+        run.quality.append(f"{len(numbers)} report(s) of {where} set apart, {code}: {reason} ({cid})")
     report = result.report
     kpis = {k.id: k for k in report.spec.kpis}
     for v in report.values:
