@@ -52,6 +52,7 @@ class ExampleRun:
     statuses: list[str] | None = None  # the status after each reviewed period
     flagged: set[str] | None = None  # the KPIs flagged in some period
     sustained: set[str] = field(default_factory=set)  # the KPIs with a sustained finding
+    in_a_row: int = 0  # the flagged periods in a row that make a finding sustained
     unexpected: bool = False  # a contract was rejected that the example does not expect so
 
     @property
@@ -152,7 +153,8 @@ def _contracts(run: ExampleRun, program: Program, folder: Path) -> Path:
     if not expects_reject:
         for rej in run.rejected:
             contract = example.contracts[rej.row - 1]
-            run.failures.append(f"contract {rej.row} ({_where(contract)}): {rej.reason}")
+            run.failures.append(f"contract {rej.row} ({_where(contract)}) rejected, {rej.field} {rej.code}: "
+                                f"{rej.reason}")
             run.unexpected = True
     return path
 
@@ -287,6 +289,7 @@ def _quality(run: ExampleRun, program: Program, folder: Path, contracts: Path | 
         run.quality.append(f"sustained: {f.name} flagged in {f.periods} periods in a row, {f.first} to {f.last}")
     run.flagged = {v.name for v in report.values if v.flagged}
     run.sustained = {f.name for f in report.findings}
+    run.in_a_row = report.spec.sustained
 
 
 def _threshold(kpi) -> str:
@@ -305,9 +308,9 @@ def _quality_checks(run: ExampleRun, expect: ast.Expect) -> list[str]:
     if expect.kind == "no flag" and name in flagged:
         return [f'expected no flag on "{name}", got one']
     if expect.kind == "sustained" and name not in sustained:
-        return [f'expected a sustained finding on "{name}", got none']
+        return [f'expected a sustained finding on "{name}" (flagged {run.in_a_row} periods in a row), got none']
     if expect.kind == "no sustained" and name in sustained:
-        return [f'expected no sustained finding on "{name}", got one']
+        return [f'expected no sustained finding on "{name}" (flagged {run.in_a_row} periods in a row), got one']
     return []
 
 
