@@ -68,7 +68,7 @@ def test_every_kind_of_expectation_is_exercised_passing_and_failing():
 def test_the_example_program_runs_its_new_examples(capsys):
     code, out, _ = run(capsys, "test", str(ROOT / "rulesets" / "o2-business"), "-v")
     assert code == 0
-    for name in ("a pool volume that is not a number is rejected",
+    for name in ("a Unite volume that is not a number is rejected",
                  "a Premium partner missing Expert's target drops one level",
                  "from 2017 a partner missing its target drops to the tier it earned",
                  "an Expert partner below 12,000 points keeps Expert for a year of grace",
