@@ -201,7 +201,7 @@ def _review(run: ExampleRun, program: Program) -> None:
     from engine.status import StatusError, explain_chain, policy_from_ruleset, review
 
     version, example = run.version, run.example
-    unit = version.ruleset.period
+    unit = program.period  # the periods `points status` reviews
     first = period_of(version.effective, unit)
     if example.points:
         values = [v.value for v in example.points[0].values]
