@@ -274,7 +274,8 @@ def _review(ruleset: A.Ruleset, scope: Scope) -> list[Diagnostic]:
                                  m.span, "keep one mapping per old status"))
             seen.setdefault(m.old, m)
         if review.newcomer is not None:
-            out += _tier_ref(review.newcomer, review.span, scope, "`newcomers start at`")
+            where = review.newcomer_span if review.newcomer_span.line else review.span
+            out += _tier_ref(review.newcomer, where, scope, "`newcomers start at`")
     return out
 
 
@@ -577,7 +578,7 @@ def _example_outcome(example: A.Example, expect: A.Expect, scope: Scope) -> list
 
     out = []
     if not example.contracts:
-        out.append(error("N231", f"`expect {expect.kind}` needs a contract to decide on", expect.span,
+        out.append(error("N232", f"`expect {expect.kind}` needs a contract to decide on", expect.span,
                          "add a `contract { ... }` to the example"))
     if expect.kind == "rejected" and scope.fields and expect.value not in scope.fields:
         out.append(_unknown_field(expect.value, expect.span, scope.fields))
@@ -586,7 +587,7 @@ def _example_outcome(example: A.Example, expect: A.Expect, scope: Scope) -> list
         other = "unscored" if expect.kind == "rejected" else "rejected"
         known = (f"; `{expect.code}` is the code of a row that is {other}"
                  if expect.code in reasons.ALL else _guess(expect.code, codes))
-        out.append(error("N231", f"`{expect.code}` is not a reason code of a row that is {expect.kind}{known}",
+        out.append(error("N232", f"`{expect.code}` is not a reason code of a row that is {expect.kind}{known}",
                          expect.span, f"the codes are {_names(codes)} (docs/reasons/)"))
     return out
 
@@ -595,10 +596,10 @@ def _example_review(example: A.Example, ruleset: A.Ruleset, scope: Scope) -> lis
     """A review example: one start, one `points` line, tiers that exist, a status per period."""
     out = []
     for extra in example.starts[1:]:
-        out.append(error("N231", "the example gives the status before its review twice", extra.span,
+        out.append(error("N232", "the example gives the status before its review twice", extra.span,
                          "keep one of `status`, `legacy` and `newcomer`"))
     for extra in example.points[1:]:
-        out.append(error("N231", "the example gives its points twice", extra.span,
+        out.append(error("N232", "the example gives its points twice", extra.span,
                          "give every period's points in one line: `points 1_000, 2_000`"))
     legacy_names = [m.old for m in ruleset.review.legacy] if ruleset.review else []
     for start in example.starts[:1]:
@@ -606,7 +607,7 @@ def _example_review(example: A.Example, ruleset: A.Ruleset, scope: Scope) -> lis
             out += _tier_ref(start.value, start.span, scope, "`status`")
         elif start.kind == "legacy" and start.value not in legacy_names and start.value not in scope.tiers:
             guess = did_you_mean(start.value, legacy_names + list(scope.tiers))
-            out.append(error("N231", f'the review maps no legacy status "{start.value}"'
+            out.append(error("N232", f'the review maps no legacy status "{start.value}"'
                              + (f'; did you mean "{guess}"?' if guess else ""), start.span,
                              f"the legacy statuses are {_names(legacy_names)}" if legacy_names
                              else "add `legacy \"...\" -> TIER` to the review block"))
@@ -616,15 +617,15 @@ def _example_review(example: A.Example, ruleset: A.Ruleset, scope: Scope) -> lis
         for name in expect.value:
             out += _tier_ref(name, expect.span, scope, "`expect status`")
         if periods is not None and len(expect.value) not in (1, periods):
-            out.append(error("N231", f"`expect status` names {len(expect.value)} statuses for "
+            out.append(error("N232", f"`expect status` names {len(expect.value)} statuses for "
                              f"{periods} periods of points", expect.span,
                              "name the status after every period, or only the last one"))
     if (example.starts or example.points) and not statuses:
         node = (example.starts or example.points)[0]
-        out.append(error("N231", "a review example without `expect status` tests nothing", node.span,
+        out.append(error("N232", "a review example without `expect status` tests nothing", node.span,
                          "add `expect status TIER`"))
     if statuses and not example.points and not example.contracts:
-        out.append(error("N231", "the review has no points to decide on", statuses[0].span,
+        out.append(error("N232", "the review has no points to decide on", statuses[0].span,
                          "add `points N` (one per period) or the contracts that earn them"))
     return out
 
@@ -636,19 +637,19 @@ def _example_quality(example: A.Example, ruleset: A.Ruleset) -> list[Diagnostic]
     asks = [e for e in example.expects if e.kind in ("flag", "no flag", "sustained", "no sustained")]
     if (example.reports or asks) and (ruleset.quality is None or ruleset.input("quality") is None):
         node = (example.reports or asks)[0]
-        return [error("N231", "quality reports need the `quality` and `input quality` blocks", node.span,
+        return [error("N232", "quality reports need the `quality` and `input quality` blocks", node.span,
                       "declare them, or drop the reports from the example")]
     for expect in asks:
         if expect.value not in kpis:
             guess = did_you_mean(expect.value, kpis)
-            out.append(error("N231", f'there is no KPI "{expect.value}"'
+            out.append(error("N232", f'there is no KPI "{expect.value}"'
                              + (f'; did you mean "{guess}"?' if guess else ""),
                              expect.span, f"the KPIs are {_names(kpis)}"))
     if asks and not example.reports:
-        out.append(error("N231", f"`expect {asks[0].kind}` needs quality reports to decide on", asks[0].span,
+        out.append(error("N232", f"`expect {asks[0].kind}` needs quality reports to decide on", asks[0].span,
                          "add `report { ... }` or `N reports { ... }`"))
     if example.reports and not asks:
-        out.append(error("N231", "quality reports without `expect flag` or `expect sustained` test nothing",
+        out.append(error("N232", "quality reports without `expect flag` or `expect sustained` test nothing",
                          example.reports[0].span, 'add `expect flag "KPI"` or `expect no flag "KPI"`'))
     return out
 
