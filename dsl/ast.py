@@ -422,15 +422,50 @@ class ExampleContract:
     span: Span = _span()
 
 
-EXPECT_KINDS = ("points", "tier", "unscored")
+EXPECT_KINDS = ("points", "tier", "unscored", "rejected", "status", "flag", "no flag", "sustained",
+                "no sustained")
 
 
 @dataclass(frozen=True, slots=True)
 class Expect:
-    """`expect 180 points` | `expect tier Advanced` | `expect unscored`."""
+    """What an example must give.
+
+    `expect 180 points` (value: Number) | `expect tier Advanced` (value: tier name) |
+    `expect unscored [CODE]` (code) | `expect rejected FIELD [CODE]` (value: field, code) |
+    `expect status A, B` (value: tuple of tier names, one per reviewed period, or the last) |
+    `expect [no] flag "KPI"` / `expect [no] sustained "KPI"` (value: the KPI's name).
+    """
 
     kind: str
-    value: Number | str | None = None
+    value: Number | str | tuple | None = None
+    span: Span = _span()
+    code: str | None = None  # a reason code (engine.reasons), for `unscored` and `rejected`
+
+
+@dataclass(frozen=True, slots=True)
+class ExampleReport:
+    """`report { ... }` or `3 reports { ... }`: quality report rows, each with these fields."""
+
+    fields: tuple[tuple[str, Expr], ...]
+    count: int = 1
+    span: Span = _span()
+
+
+@dataclass(frozen=True, slots=True)
+class ExampleStart:
+    """A review example's status before its first period: `status Expert`, `legacy "Premium"` or
+    `newcomer` (value None)."""
+
+    kind: str  # `status`, `legacy` or `newcomer`
+    value: str | None = None
+    span: Span = _span()
+
+
+@dataclass(frozen=True, slots=True)
+class ExamplePoints:
+    """`points 10_000` or `points 1_000, 2_000`: a review example's points, one per period."""
+
+    values: tuple[Number, ...]
     span: Span = _span()
 
 
@@ -440,6 +475,10 @@ class Example:
     contracts: tuple[ExampleContract, ...]
     expects: tuple[Expect, ...]
     span: Span = _span()
+    reports: tuple[ExampleReport, ...] = ()
+    starts: tuple[ExampleStart, ...] = ()
+    points: tuple[ExamplePoints, ...] = ()
+
 
 
 # --------------------------------------------------------------------------- header statements

@@ -439,15 +439,40 @@ class Builder(Transformer_NonRecursive):
 
     # ------------------------------------------------------------------ examples
     def example_block(self, meta, c):
-        contracts = tuple(x for x in c[1:] if isinstance(x, A.ExampleContract))
-        expects = tuple(x for x in c[1:] if isinstance(x, A.Expect))
-        return A.Example(self._text(c[0]), contracts, expects, self._span(meta))
+        items = c[1:]
+
+        def of(kind):
+            return tuple(x for x in items if isinstance(x, kind))
+
+        return A.Example(self._text(c[0]), of(A.ExampleContract), of(A.Expect), self._span(meta),
+                         of(A.ExampleReport), of(A.ExampleStart), of(A.ExamplePoints))
 
     def example_contract(self, meta, c):
         return A.ExampleContract(tuple(c), self._span(meta))
 
+    def example_report(self, meta, c):
+        return A.ExampleReport(tuple(c), 1, self._span(meta))
+
+    def example_reports(self, meta, c):
+        return A.ExampleReport(tuple(c[1:]), self._int(c[0], "example reports"), self._span(meta))
+
+    def example_status(self, meta, c):
+        return A.ExampleStart("status", c[0], self._span(meta))
+
+    def example_legacy(self, meta, c):
+        return A.ExampleStart("legacy", self._text(c[0]), self._span(meta))
+
+    def example_newcomer(self, meta, c):
+        return A.ExampleStart("newcomer", None, self._span(meta))
+
+    def example_points(self, meta, c):
+        return A.ExamplePoints(tuple(c), self._span(meta))
+
     def contract_field(self, meta, c):
         return c[0], c[1]
+
+    def reason_code(self, meta, c):
+        return "".join(str(t) for t in c)
 
     def expect_points(self, meta, c):
         return A.Expect("points", c[0], self._span(meta))
@@ -456,8 +481,25 @@ class Builder(Transformer_NonRecursive):
         return A.Expect("tier", c[0], self._span(meta))
 
     def expect_unscored(self, meta, c):
-        return A.Expect("unscored", None, self._span(meta))
+        return A.Expect("unscored", None, self._span(meta), c[0])
 
+    def expect_rejected(self, meta, c):
+        return A.Expect("rejected", c[0], self._span(meta), c[1])
+
+    def expect_status(self, meta, c):
+        return A.Expect("status", tuple(c), self._span(meta))
+
+    def expect_flag(self, meta, c):
+        return A.Expect("flag", self._text(c[0]), self._span(meta))
+
+    def expect_no_flag(self, meta, c):
+        return A.Expect("no flag", self._text(c[0]), self._span(meta))
+
+    def expect_sustained(self, meta, c):
+        return A.Expect("sustained", self._text(c[0]), self._span(meta))
+
+    def expect_no_sustained(self, meta, c):
+        return A.Expect("no sustained", self._text(c[0]), self._span(meta))
 
 def _short(text: str) -> str:
     """A literal for a message, in backticks; a long one by its first and last digits and its length."""

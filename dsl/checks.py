@@ -597,26 +597,122 @@ def _examples(ruleset: A.Ruleset, scope: Scope) -> list[Diagnostic]:
             out.append(error("N227", f'example "{example.name}" repeats the name of the example at line '
                              f"{seen[key].span.line}", example.span, "give each example its own name"))
         seen.setdefault(key, example)
+        # A contract the example expects rejected may hold a value its field refuses: that is the test.
+        rejecting = any(e.kind == "rejected" for e in example.expects)
         for contract in example.contracts:
-            out += _example_contract(contract, scope)
+            out += _example_contract(contract, scope, fits=not rejecting)
+        for report in example.reports:
+            out += _example_contract(report, scope, fields=scope.quality_fields, block="input quality",
+                                     what="report")
+        out += _example_review(example, ruleset, scope)
+        out += _example_quality(example, ruleset)
         for expect in example.expects:
             if expect.kind == "tier" and isinstance(expect.value, str):
                 out += _tier_ref(expect.value, expect.span, scope, "`expect tier`")
+            elif expect.kind in ("unscored", "rejected"):
+                out += _example_outcome(example, expect, scope)
     return out
 
 
-def _example_contract(contract: A.ExampleContract, scope: Scope) -> list[Diagnostic]:
+def _example_outcome(example: A.Example, expect: A.Expect, scope: Scope) -> list[Diagnostic]:
+    """`expect unscored CODE` / `expect rejected FIELD CODE`: a known field and a code of that kind."""
+    from engine import reasons  # the engine's stable codes, so a typo is caught before a run
+
+    out = []
+    if not example.contracts:
+        out.append(error("N234", f"`expect {expect.kind}` needs a contract to decide on", expect.span,
+                         "add a `contract { ... }` to the example"))
+    if expect.kind == "rejected" and scope.fields and expect.value not in scope.fields:
+        out.append(_unknown_field(expect.value, expect.span, scope.fields))
+    codes = reasons.UNSCORED if expect.kind == "unscored" else reasons.REJECTED
+    if expect.code is not None and expect.code not in codes:
+        other = "unscored" if expect.kind == "rejected" else "rejected"
+        known = (f"; `{expect.code}` is the code of a row that is {other}"
+                 if expect.code in reasons.ALL else _guess(expect.code, codes))
+        out.append(error("N234", f"`{expect.code}` is not a reason code of a row that is {expect.kind}{known}",
+                         expect.span, f"the codes are {_names(codes)} (docs/reasons/)"))
+    return out
+
+
+def _example_review(example: A.Example, ruleset: A.Ruleset, scope: Scope) -> list[Diagnostic]:
+    """A review example: one start, one `points` line, tiers that exist, a status per period."""
+    out = []
+    for extra in example.starts[1:]:
+        out.append(error("N234", "the example gives the status before its review twice", extra.span,
+                         "keep one of `status`, `legacy` and `newcomer`"))
+    for extra in example.points[1:]:
+        out.append(error("N234", "the example gives its points twice", extra.span,
+                         "give every period's points in one line: `points 1_000, 2_000`"))
+    legacy_names = [m.old for m in ruleset.review.legacy] if ruleset.review else []
+    for start in example.starts[:1]:
+        if start.kind == "status":
+            out += _tier_ref(start.value, start.span, scope, "`status`")
+        elif start.kind == "legacy" and start.value not in legacy_names and start.value not in scope.tiers:
+            guess = did_you_mean(start.value, legacy_names + list(scope.tiers))
+            out.append(error("N234", f'the review maps no legacy status "{start.value}"'
+                             + (f'; did you mean "{guess}"?' if guess else ""), start.span,
+                             f"the legacy statuses are {_names(legacy_names)}" if legacy_names
+                             else "add `legacy \"...\" -> TIER` to the review block"))
+    periods = len(example.points[0].values) if example.points else None
+    statuses = [e for e in example.expects if e.kind == "status"]
+    for expect in statuses:
+        for name in expect.value:
+            out += _tier_ref(name, expect.span, scope, "`expect status`")
+        if periods is not None and len(expect.value) not in (1, periods):
+            out.append(error("N234", f"`expect status` names {len(expect.value)} statuses for "
+                             f"{periods} periods of points", expect.span,
+                             "name the status after every period, or only the last one"))
+    if (example.starts or example.points) and not statuses:
+        node = (example.starts or example.points)[0]
+        out.append(error("N234", "a review example without `expect status` tests nothing", node.span,
+                         "add `expect status TIER`"))
+    if statuses and not example.points and not example.contracts:
+        out.append(error("N234", "the review has no points to decide on", statuses[0].span,
+                         "add `points N` (one per period) or the contracts that earn them"))
+    return out
+
+
+def _example_quality(example: A.Example, ruleset: A.Ruleset) -> list[Diagnostic]:
+    """Quality reports and `expect [no] flag / sustained "KPI"`: a quality block with that KPI."""
+    out = []
+    kpis = [k.name for k in ruleset.quality.kpis] if ruleset.quality else []
+    asks = [e for e in example.expects if e.kind in ("flag", "no flag", "sustained", "no sustained")]
+    if (example.reports or asks) and (ruleset.quality is None or ruleset.input("quality") is None):
+        node = (example.reports or asks)[0]
+        return [error("N234", "quality reports need the `quality` and `input quality` blocks", node.span,
+                      "declare them, or drop the reports from the example")]
+    for expect in asks:
+        if expect.value not in kpis:
+            guess = did_you_mean(expect.value, kpis)
+            out.append(error("N234", f'there is no KPI "{expect.value}"'
+                             + (f'; did you mean "{guess}"?' if guess else ""),
+                             expect.span, f"the KPIs are {_names(kpis)}"))
+    if asks and not example.reports:
+        out.append(error("N234", f"`expect {asks[0].kind}` needs quality reports to decide on", asks[0].span,
+                         "add `report { ... }` or `N reports { ... }`"))
+    if example.reports and not asks:
+        out.append(error("N234", "quality reports without `expect flag` or `expect sustained` test nothing",
+                         example.reports[0].span, 'add `expect flag "KPI"` or `expect no flag "KPI"`'))
+    return out
+
+
+def _example_contract(contract, scope: Scope, fits: bool = True, fields=None, block: str = "input contract",
+                      what: str = "contract") -> list[Diagnostic]:
+    """The fields of an example's contract (or report): known, given once, and (`fits`) of their type."""
     out = []
     given: set[str] = set()
+    fields = scope.fields if fields is None else fields
     for name, value in contract.fields:
         span = getattr(value, "span", contract.span)
         if name in given:
-            out.append(error("N207", f"field `{name}` is given twice in this contract", span, "keep one of them"))
+            out.append(error("N207", f"field `{name}` is given twice in this {what}", span, "keep one of them"))
         given.add(name)
-        decl = scope.fields.get(name)
+        decl = fields.get(name)
         if decl is None:
-            if scope.fields:
-                out.append(_unknown_field(name, span, scope.fields))
+            if fields:
+                out.append(_unknown_field(name, span, fields, block))
+            continue
+        if not fits:
             continue
         problem = _misfit(decl, value, scope)
         if problem:

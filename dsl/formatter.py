@@ -31,8 +31,8 @@ from typing import Callable
 
 from .ast import (
     And, AtLeast, AtMost, BinOp, Bound, Call, Cell, CombineDecl, Comment, Compare, DateLit,
-    Downgrade, EffectiveDecl, Example, ExampleContract, Expect, FieldDecl, InList, InputBlock,
-    InTable, Kpi, LegacyMap, Name, Neg, Not, Number, Or, Percent, PeriodDecl, Points, ProgramDecl,
+    Downgrade, EffectiveDecl, Example, ExampleContract, ExamplePoints, ExampleReport, ExampleStart, Expect,
+    FieldDecl, InList, InputBlock, InTable, Kpi, LegacyMap, Name, Neg, Not, Number, Or, Percent, PeriodDecl, Points, ProgramDecl,
     Quality, Review, Rounded, Rule, Ruleset, String, Table, TableLookup, TableRow, Tier, Tiers,
     VersionDecl,
 )
@@ -408,18 +408,47 @@ def _contract(node: ExampleContract) -> str:
     return f"contract {{ {fields} }}" if fields else "contract { }"
 
 
+def _report(node: ExampleReport) -> str:
+    fields = ", ".join(f"{_word(name)}: {format_expr(value)}" for name, value in node.fields)
+    head = "report" if node.count == 1 else f"{node.count} reports"
+    return f"{head} {{ {fields} }}" if fields else f"{head} {{ }}"
+
+
+def _start(node: ExampleStart) -> str:
+    if node.kind == "legacy":
+        return f"legacy {_quote(node.value)}"
+    if node.kind == "status":
+        return f"status {_word(node.value)}"
+    return "newcomer"
+
+
+def _points(node: ExamplePoints) -> str:
+    return "points " + ", ".join(format_expr(v) for v in node.values)
+
+
 def _expect(node: Expect) -> str:
+    code = f" {node.code}" if node.code else ""
     if node.kind == "points":
         return f"expect {format_expr(node.value)} points"
     if node.kind == "tier":
         return f"expect tier {_word(node.value)}"
     if node.kind == "unscored":
-        return "expect unscored"
+        return "expect unscored" + code
+    if node.kind == "rejected":
+        return f"expect rejected {_word(node.value)}{code}"
+    if node.kind == "status":
+        return "expect status " + ", ".join(_word(t) for t in node.value)
+    if node.kind in ("flag", "no flag", "sustained", "no sustained"):
+        return f"expect {node.kind} {_quote(node.value)}"
     raise TypeError(f"the formatter has no rule for expect kind {node.kind!r}")
 
 
 def _example(node: Example) -> list[_Line]:
-    members = [_member(_contract(c), c) for c in node.contracts]
+    """Canonical order: the review's start and points, contracts, reports, then the expectations."""
+    members = [_member(_start(s), s) for s in node.starts]
+    members += [_member(_points(p), p) for p in node.points]
+    members += [_member(_contract(c), c) for c in node.contracts]
+    members += [_member(_report(r), r) for r in node.reports]
     members += [_member(_expect(e), e) for e in node.expects]
     return _block(f"example {_quote(node.name)}", node, members)
 
@@ -454,6 +483,9 @@ _MEMBER: dict[type, Callable[..., str]] = {
     Downgrade: _downgrade,
     Kpi: _kpi,
     ExampleContract: _contract,
+    ExampleReport: _report,
+    ExampleStart: _start,
+    ExamplePoints: _points,
     Expect: _expect,
     Points: lambda n: f"points {format_points(n)}",
     Comment: lambda n: _comment_text(n),

@@ -31,6 +31,7 @@ COUNTS = {
     "grace": (1_000, "grace periods"),
     "sustained": (1_000, "periods in a row"),
     "reports": (1_000_000, "reports"),
+    "example reports": (10_000, "reports in one entry of an example"),
 }
 
 

@@ -623,6 +623,14 @@ def _contracts_words(ex: A.Example) -> str:
     return "; ".join(map(format_node, ex.contracts))
 
 
+def _example_review_words(ex: A.Example) -> str:
+    return "; ".join(map(format_node, (*ex.starts, *ex.points)))
+
+
+def _example_reports_words(ex: A.Example) -> str:
+    return "; ".join(map(format_node, ex.reports))
+
+
 def _diff_examples(old: A.Ruleset, new: A.Ruleset) -> Iterator[Edit]:
     for name, a, b in _matched(_by(old.examples, lambda e: e.name), _by(new.examples, lambda e: e.name)):
         subject = f"example {_q(name)}"
@@ -636,6 +644,9 @@ def _diff_examples(old: A.Ruleset, new: A.Ruleset) -> Iterator[Edit]:
         if _cmp_contracts(a) != _cmp_contracts(b):
             yield _edit("example", (name, "contracts"), _contracts_words(a), _contracts_words(b), a, b,
                         subject=subject, meaningful=False)
+        for part, words in (("review", _example_review_words), ("reports", _example_reports_words)):
+            if words(a) != words(b):
+                yield _edit("example", (name, part), words(a), words(b), a, b, subject=subject, meaningful=False)
 
 
 def _cmp_contracts(ex: A.Example) -> Counter:

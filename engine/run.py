@@ -648,10 +648,12 @@ class _Loop:
         return lambda score: self._unknown_product_reason(version, record, score)
 
     def _unknown_product_reason(self, version: Version, record: dict, score) -> tuple[str | None, str | None]:
-        """The Score's reason and code, unless the version in force does not know the product: then
-        say whether another version knows it."""
+        """The Score's reason and code, unless no rule matched a product the version in force does not
+        know: then say whether another version knows it. (A rule for any product that matched and
+        failed, e.g. too large to compute, keeps its own reason.)"""
         product = record.get("product")
-        if product is None or product in version.plan.products:
+        if (product is None or product in version.plan.products
+                or score.code not in (reasons.NO_RULE, reasons.UNKNOWN_PRODUCT)):
             return score.reason, score.code
         key = (version.name, product)
         if key not in self._unknown_reasons:

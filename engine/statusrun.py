@@ -357,16 +357,18 @@ def quality_version(program: Program):
     return None
 
 
-def run_quality(program: Program, data: str, options: RunOptions, contracts: ContractIndex | None = None) -> QualityRun:
+def run_quality(program: Program, data: str, options: RunOptions, contracts: ContractIndex | None = None,
+                version=None) -> QualityRun:
     """Read, validate and aggregate quality reports; rows that do not validate are rejected.
 
     Reports keyed by contract (`reports by ... contract`) need `contracts`: each counts for the
-    partner of its contract, or is set apart with its reason (`SET_ASIDE`).
+    partner of its contract, or is set apart with its reason (`SET_ASIDE`). The quality block is
+    the newest version's (`quality_version`), or `version`'s when given (an example of that version).
     """
     from engine.quality import QualityError, compute_quality, quality_spec, report_period
     from engine.validate import RowReject, RowValidator
 
-    version = quality_version(program)
+    version = version or quality_version(program)
     if version is None:
         raise InputError(Path(program.versions[-1].path), "no version declares `quality` and `input quality`")
     spec = quality_spec(version.ruleset)

@@ -150,7 +150,11 @@ def test_cmd(program, verbose, pattern, as_json, output_format):
         emit_json({"passed": len(runs) - len(failed), "failed": len(failed), "examples": [
             {"version": r.version.name, "example": r.example.name, "at": r.where, "passed": r.passed,
              "failures": r.failures, "points": str(r.points), "tier": r.tier,
-             "contracts": [contract_json(t, prog.sources, "full") for t in r.traced] if not r.passed else []}
+             "contracts": [contract_json(t, prog.sources, "full") for t in r.traced] if not r.passed else [],
+             "rejected": [{"contract": j.row, "field": j.field, "code": j.code, "reason": j.reason}
+                          for j in r.rejected] if not r.passed else [],
+             "statuses": r.statuses, "review": r.review if not r.passed else [],
+             "quality": r.quality if not r.passed else []}
             for r in runs]})
         return code
     console = out_console()
@@ -162,6 +166,8 @@ def test_cmd(program, verbose, pattern, as_json, output_format):
         console.print(f"[bold red]FAIL[/] {markup(r.version.name)}: {markup(r.example.name)}  [dim]{markup(r.where)}[/]")
         for line in r.failures:
             console.print(f"  {visible_lines(line)}", markup=False)
+        for line in r.notes:  # the review's chain and the quality KPIs, as `status` / `quality` say them
+            console.print(f"    {visible_lines(line)}", markup=False)
         for t in r.traced:
             console.print(contract_tree(t, prog.sources, "full"))
     console.print(f"{len(runs) - len(failed)} passed, {len(failed)} failed")
