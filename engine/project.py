@@ -66,7 +66,6 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("output.format", "POINTS_OUTPUT_FORMAT", "--output-format", "choice", "csv", FORMATS,
             "csv files or xlsx workbooks"),
     Setting("workers", "POINTS_WORKERS", "--workers", "int", 1, help="processes for a large CSV"),
-    Setting("legacy", "POINTS_LEGACY", "--legacy", "path", None, help="legacy statuses for status and explain"),
 )
 BY_KEY = {s.key: s for s in SETTINGS}
 _TRUE, _FALSE = ("true", "1", "yes", "on"), ("false", "0", "no", "off")
@@ -134,8 +133,15 @@ def load(start: Path | None = None) -> Project:
     except UnicodeDecodeError as err:
         raise ProjectError(f"{path}: not UTF-8 text (byte {err.start + 1})") from None
     except tomllib.TOMLDecodeError as err:
-        line, col = getattr(err, "lineno", None), getattr(err, "colno", None)
-        message = re.sub(r" \(at line \d+, column \d+\)$|\(at end of document\)$", "", str(err)).strip()
+        message = str(err)
+        at = re.search(r" ?\(at line (\d+), column (\d+)\)$", message)
+        if at:
+            line, col, message = at.group(1), at.group(2), message[:at.start()]
+        elif message.endswith("(at end of document)"):
+            line, col = max(1, len(text.splitlines())), len(text.splitlines()[-1]) + 1 if text.splitlines() else 1
+            message = message.removesuffix("(at end of document)").strip()
+        else:
+            line = col = None
         where = f"{path}:{line}:{col}" if line else str(path)
         raise ProjectError(f"{where}: not a valid TOML file: {message}") from None
     project.path, project.sha256 = path, hashlib.sha256(raw).hexdigest()
