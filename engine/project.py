@@ -160,6 +160,10 @@ def _values(path: Path, text: str, data: dict) -> tuple[dict[str, object], dict[
         if setting is None:
             from dsl.errors import did_you_mean
 
+            if isinstance(value, dict):
+                hint = did_you_mean(key, ["input", "output"])
+                known = f"; did you mean [{hint}]?" if hint else " (tables: [input], [output])"
+                raise ProjectError(f"{where}: unknown table [{key}]{known}")
             hint = did_you_mean(key, list(BY_KEY))
             known = f"; did you mean '{hint}'?" if hint else f" (settings: {', '.join(BY_KEY)})"
             raise ProjectError(f"{where}: unknown setting '{key}'{known}")
@@ -189,6 +193,8 @@ def _locate(path: Path, text: str, key: str) -> str:
         header = re.fullmatch(r"\[\s*([A-Za-z0-9_.-]+)\s*\]\s*(#.*)?", stripped)
         if header:
             current = header.group(1)
+            if current == key:  # a table where a setting was expected, or an unknown one
+                return f"{path}:{number}:{len(line) - len(line.lstrip()) + 1}"
             continue
         if current == table:
             match = re.match(rf"\s*(?:{re.escape(table)}\.)?\"?{re.escape(name)}\"?\s*=", line)

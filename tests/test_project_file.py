@@ -128,6 +128,7 @@ def test_config_prints_each_setting_and_its_source(project, monkeypatch, capsys)
     ("[input\n", "points.toml:1:7: not a valid TOML file: Expected ']' at the end of a table declaration"),
     ('[input]\nencoding = "cp1252"\ndelimter = ";"\n',
      "points.toml:3:1: unknown setting 'input.delimter'; did you mean 'input.delimiter'?"),
+    ('workers = 1\n\n[outputs]\nfolder = "x"\n', "points.toml:3:1: unknown table [outputs]; did you mean [output]?"),
     ('[input]\ndelimiter = "|"\n', "points.toml:2:1: input.delimiter must be one of ',', ';', 'tab', not '|'"),
     ("workers = 0\n", "points.toml:1:1: workers must be a whole number of 1 or more, not 0"),
     ("[input]\ndecimal_comma = \"yes\"\n", "points.toml:2:1: input.decimal_comma must be true or false, not 'yes'"),
