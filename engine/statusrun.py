@@ -304,8 +304,10 @@ def _csv_rows(path: Path, needed: tuple[str, ...]):
     """(row number, dict) of a CSV the engine wrote; an InputError when a needed column is missing."""
     import csv
 
-    with open(path, encoding="utf-8", newline="") as f:
-        reader = csv.DictReader(f)
+    with open(path, encoding="utf-8-sig", newline="") as f:  # either output dialect (docs/data.md)
+        header = f.readline()
+        f.seek(0)
+        reader = csv.DictReader(f, delimiter=";" if ";" in header and "," not in header else ",")
         missing = [c for c in needed if c not in (reader.fieldnames or [])]
         if missing:
             raise InputError(path, f"header (row 1): the column(s) {', '.join(missing)} are missing: "

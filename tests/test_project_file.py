@@ -288,3 +288,16 @@ def test_carried_columns_from_the_project_file_and_a_missing_one(project, capsys
     code, out, err = run(capsys, "evaluate", PROGRAM, "data/export.csv", "--out", "out/c", "--carry", "status")
     assert (code, err.strip()) == (2, "error: --carry: 'status' is already a column of contracts.csv; carry "
                                       "another column")
+
+
+def test_quality_reads_an_excel_de_folder_as_a_plain_one(tmp_path, capsys):
+    data, quality = ROOT / "examples" / "contracts.csv", ROOT / "examples" / "quality.csv"
+    results = {}
+    for dialect in ("csv", "excel-de"):
+        out = tmp_path / dialect
+        assert run(capsys, "evaluate", PROGRAM, data, "--out", out, "--output-dialect", dialect)[0] == 0
+        code, text, err = run(capsys, "quality", PROGRAM, quality, "--contracts", out, "--json")
+        assert code == 0, err
+        results[dialect] = json.loads(text)
+    assert (tmp_path / "excel-de" / "rows.csv").read_bytes().startswith(b"\xef\xbb\xbffile;row;")
+    assert results["excel-de"] == results["csv"]
