@@ -28,6 +28,8 @@ _PKG_REL = "http://schemas.openxmlformats.org/package/2006/relationships"
 _HEAD = '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
 _ESCAPE = re.compile(r"_x[0-9A-Fa-f]{4}_|[\x00-\x08\x0b-\x0c\x0d\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
 _NUMBER = re.compile(r"-?[0-9]+(?:\.[0-9]+)?")
+_PLAIN = re.compile(r"[^&<>_\x00-\x1f\ufffe\uffff\ud800-\udfff]*")  # a text written as it is
+CACHE = 65_536  # distinct texts remembered as written (products, statuses, codes, periods repeat)
 
 
 class TooManyRows(Exception):
@@ -75,9 +77,10 @@ def _xml(text: str) -> str:
 
 def _cell_text(text: str) -> str:
     """A text as the `<t>` of an inline string: XML-escaped, the characters XML cannot hold as `_xHHHH_`."""
-    if "_" in text or not text.isprintable():
-        text = _ESCAPE.sub(_escape_one, text)
-    return _xml(text)
+    if _PLAIN.fullmatch(text):
+        return text
+    text = _ESCAPE.sub(_escape_one, text)
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def _escape_one(match: re.Match) -> str:
@@ -112,6 +115,7 @@ def write(path: str | Path, sheet: str, header: list[str], rows: Iterable[list[s
         with zf.open(_entry("xl/worksheets/sheet1.xml"), "w") as out:
             out.write((_HEAD + f'<worksheet xmlns="{_MAIN}"><sheetData>').encode("utf-8"))
             buffer: list[str] = []
+            texts: dict[str, str] = {}
             for r, row in enumerate(_with_header(header, rows), 1):
                 if r > MAX_ROWS:
                     raise TooManyRows(f"more than {MAX_ROWS:,} rows do not fit a sheet")
@@ -122,9 +126,13 @@ def write(path: str | Path, sheet: str, header: list[str], rows: Iterable[list[s
                     ref = f"{letters[i] if i < len(letters) else column_letters(i)}{r}"
                     if r > 1 and i in numbers and _NUMBER.fullmatch(value) and _exact(value):
                         cells.append(f'<c r="{ref}"><v>{value}</v></c>')
-                    else:
-                        cells.append(f'<c r="{ref}" t="inlineStr"><is><t xml:space="preserve">'
-                                     f'{_cell_text(value)}</t></is></c>')
+                        continue
+                    written = texts.get(value)
+                    if written is None:
+                        written = f'" t="inlineStr"><is><t xml:space="preserve">{_cell_text(value)}</t></is></c>'
+                        if len(texts) < CACHE:
+                            texts[value] = written
+                    cells.append(f'<c r="{ref}{written}')
                 buffer.append(f'<row r="{r}">{"".join(cells)}</row>')
                 if len(buffer) >= 1024:
                     out.write("".join(buffer).encode("utf-8", "surrogatepass"))
