@@ -21,7 +21,7 @@ ROWS = [
     "C-2,P-1,Funkhaus Becker (old name),2016-04-10,O2 Unite Pool,new,1,12.5,C. Schröder",
     '"=HYPERLINK(""http://x"",""y"")",P-2,"Netz\x1bwerk\rNord _x0041_",2016-05-01,O2 Business XL,new,3,,B. Neumann',
     "C-4,P-2,Netz Nord,2016-05-02,O2 Business XL,new,x,,B. Neumann",
-    "C-5,P-3,Später GmbH,2015-01-02,O2 Business XL,new,2,,B. Neumann",
+    "C-5,P-3,Später & <Söhne>,2015-01-02,O2 Business XL,new,2,,B. Neumann",
 ]
 
 
@@ -262,13 +262,13 @@ def test_carried_columns_reach_contracts_and_partners(project, capsys):
         ("C-1", "Funkhaus Becker GmbH", "C. Schröder"),
         ("C-2", "Funkhaus Becker (old name)", "C. Schröder"),
         ("'=HYPERLINK(\"http://x\",\"y\")", "Netz\x1bwerk\rNord _x0041_", "B. Neumann"),
-        ("C-5", "Später GmbH", "B. Neumann"),  # unscored rows carry theirs too; C-4 is rejected
+        ("C-5", "Später & <Söhne>", "B. Neumann"),  # unscored rows carry theirs too; C-4 is rejected
     ]
     partners = list(csv.DictReader(open(out / "partners.csv", encoding="utf-8", newline="")))
     assert [(r["partner_id"], r["period"], r["partner_name"]) for r in partners] == [
         ("P-1", "2016", "Funkhaus Becker GmbH"),  # the first valid row's value
         ("P-2", "2016", "Netz\x1bwerk\rNord _x0041_"),
-        ("P-3", "2015", "Später GmbH"),
+        ("P-3", "2015", "Später & <Söhne>"),
     ]
     manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
     assert manifest["options"]["carry"] == ["partner_name", "sales_rep"]
