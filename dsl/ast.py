@@ -344,6 +344,7 @@ class Review:
     span: Span = _span()
     legacy_partner: str | None = None  # `legacy partner column "Partner-Nr."`; None: `partner_id`
     legacy_status: str | None = None  # `legacy status column "Status"`; None: `status`
+    newcomer_span: Span = _span()  # where `newcomers start at ...` stands
 
 
 KPI_AGGREGATES = ("share", "mean")

@@ -317,7 +317,8 @@ class Builder(Transformer_NonRecursive):
         partner_col = self._once(c, "legacy partner column", block)
         status_col = self._once(c, "legacy status column", block)
         return A.Review(legacy, down.value if down else None, newcomer.value if newcomer else None, self._span(meta),
-                        partner_col.value if partner_col else None, status_col.value if status_col else None)
+                        partner_col.value if partner_col else None, status_col.value if status_col else None,
+                        newcomer.span if newcomer else A.NO_SPAN)
 
     def legacy_column(self, meta, c):
         which = self._choose(c[0], A.LEGACY_COLUMNS, "legacy column")

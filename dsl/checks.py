@@ -274,7 +274,8 @@ def _review(ruleset: A.Ruleset, scope: Scope) -> list[Diagnostic]:
                                  m.span, "keep one mapping per old status"))
             seen.setdefault(m.old, m)
         if review.newcomer is not None:
-            out += _tier_ref(review.newcomer, review.span, scope, "`newcomers start at`")
+            where = review.newcomer_span if review.newcomer_span.line else review.span
+            out += _tier_ref(review.newcomer, where, scope, "`newcomers start at`")
     return out
 
 

@@ -357,15 +357,45 @@ THOUSANDS = re.compile(r"^[0-9_]*[0-9]\.[0-9]{3}$")
 
 
 def thousands_literals(ruleset: A.Ruleset) -> Iterator[Diagnostic]:
-    """W301: `7.500` read as seven and a half where seven thousand five hundred was meant."""
+    """W301: `7.500` read as seven and a half where seven thousand five hundred was meant.
+
+    Where a count of points is meant (a tier threshold, a `keep` target, the number of a cap
+    `at most` or a floor `at least`) the same literal is error N231: there a fraction of a point is
+    almost never meant, and a wrong threshold moves partners between tiers silently.
+    """
+    counts = {id(n): what for n, what in _point_counts(ruleset)}
     for node in walk(ruleset):
         if isinstance(node, A.Number) and THOUSANDS.match(node.text):
             text = node.text
             meant = text.replace(".", "_")
             short = text.rstrip("0").rstrip(".")
             as_is = number_words(short)
-            yield warn("W301", f"`{node.text}` is {as_is}; write {meant} for {number_words(meant)}",
-                       node.span, f"write {short} if you mean {as_is}")
+            what = counts.get(id(node))
+            if what is None:
+                yield warn("W301", f"`{node.text}` is {as_is}; write {meant} for {number_words(meant)}",
+                           node.span, f"write {short} if you mean {as_is}")
+            else:
+                unit = "point" if as_is == "one" else "points"
+                yield Diagnostic("N231", f"`{node.text}` as {what} is {as_is} {unit}; "
+                                         f"write {meant} for {number_words(meant)}", node.span,
+                                 severity="error",
+                                 hint=f"there is no thousands separator; write {meant}, or {short} "
+                                      f"if you mean {as_is}")
+
+
+def _point_counts(ruleset: A.Ruleset) -> Iterator[tuple[A.Number, str]]:
+    """The number literals that count points: tier thresholds, `keep` targets, caps and floors."""
+    if ruleset.tiers is not None:
+        for tier in ruleset.tiers.tiers:
+            yield tier.threshold, f"the threshold of {tier.name}"
+            if tier.keep is not None:
+                yield tier.keep, f"the `keep` target of {tier.name}"
+    for node in walk(ruleset):
+        if isinstance(node, (A.AtMost, A.AtLeast)):
+            word = "at most" if isinstance(node, A.AtMost) else "at least"
+            limit = node.limit.operand if isinstance(node.limit, A.Neg) else node.limit
+            if isinstance(limit, A.Number):
+                yield limit, "the cap `at most`" if word == "at most" else "the floor `at least`"
 
 
 def unused_tables(ruleset: A.Ruleset) -> Iterator[Diagnostic]:

@@ -71,7 +71,9 @@ class Diagnostic:
         return (self.span.file, self.span.line, self.span.column, self.code)
 
     def headline(self) -> str:
-        return f"{self.span.file}:{self.span.line}:{self.span.column}: {self.severity} {self.code}: {self.message}"
+        """`file:line:col: severity CODE: message`; a finding about a whole path (line 0) has no position."""
+        where = f"{self.span.file}:{self.span.line}:{self.span.column}" if self.span.line > 0 else self.span.file
+        return f"{where}: {self.severity} {self.code}: {self.message}"
 
     def render(self, source: str | None = None) -> str:
         """The headline, the source line with a caret under the span, and the hint."""

@@ -230,6 +230,9 @@ class _Context:
         dangling = self.dangling(prev)
         if dangling:
             return dangling
+        missing = self.missing_comma(token, tok, prev, expected, opened)
+        if missing:
+            return missing
         if prev and tok and tok.line > prev.line and (token.type == "RBRACE" or self.wants_more(prev)):
             return self.diag("P107", f"expected {self.expected(expected)} after `{prev.text}`", self.after(prev))
         hint = self.spelling_hint(token, expected) or self.shape_hint(token, prev, expected, opened)
@@ -247,6 +250,35 @@ class _Context:
             return None
         return self.diag("P107", f"`{before.text}` at the end of the line needs something after it", self.after(before),
                          f"the next line starts with `{prev.text}`, which cannot follow `{before.text}`")
+
+    def missing_comma(self, token, tok, prev, expected: set[str], opened: list) -> Diagnostic | None:
+        """A `,` left out between two parts of one line: named where it is missing.
+
+        In an input or table block the parser ends the entry at the gap and reads the next word as
+        the name of a new entry, so the error surfaces one token later ("expected `:`"); in a
+        `points` line the next modifier is simply unexpected ("expected `}` or `,`").
+        """
+        if prev is None or tok is None:
+            return None
+        toks = self.chunk.tokens
+        block = self.header(opened[-1]).split(" ")[0] if opened else ""
+        if "COLON" in expected and block in ("input", "table") and prev.kind in ("word", "string"):
+            i = toks.index(prev)
+            before = toks[i - 1] if i > 0 else None
+            if before is None or before.line != prev.line or before.text in "{,:(" or self.wants_more(before):
+                return None
+            left, right = before, prev
+        elif "COMMA" in expected and tok.line == prev.line and block == "rule" \
+                and str(token) in ("at", "rounded") and not self.wants_more(prev):
+            left, right = prev, tok
+        else:
+            return None
+        at = left.start + len(left.text)
+        line_start = self.text.rfind("\n", 0, at) + 1
+        line_end = self.text.find("\n", at)
+        fixed = (self.text[line_start:at] + "," + self.text[at:len(self.text) if line_end < 0 else line_end]).strip()
+        return self.diag("P101", f"missing `,` between `{left.text}` and `{right.text}`", self.after(left),
+                         f"the parts of one line are separated by commas: `{fixed}`")
 
     def never_closed(self, brace) -> Diagnostic:
         return self.diag("P103", f"the block `{self.header(brace)}` opened at line {brace.line} is never closed",

@@ -76,6 +76,8 @@ def load(path: str, as_json: bool = False):
     except RulesetError as err:
         show_diagnostics(err.diagnostics, err.sources, as_json)
         raise Failure(f"{path}: the ruleset cannot be used until the errors above are fixed", USAGE) from None
+    if program.warnings and not as_json:  # a usable ruleset that probably does not mean what it says
+        show_diagnostics(program.warnings, program.sources, False)
     return program
 
 

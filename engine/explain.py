@@ -338,6 +338,7 @@ class PartnerExplanation:
     by_rule: dict = field(default_factory=dict)  # rule id -> [name, span, points, contracts]
     contracts: list = field(default_factory=list)  # Traced, in file order
     status_lines: list[str] = field(default_factory=list)
+    held: dict | None = None  # the status held in the period and its review (status_in_period), when known
 
 
 def explain_partner(program, traced_rows, partner_id: str, period: str) -> PartnerExplanation:
@@ -357,6 +358,64 @@ def explain_partner(program, traced_rows, partner_id: str, period: str) -> Partn
     return PartnerExplanation(partner_id, period, points, tier, version, by_rule, rows)
 
 
+def status_in_period(period: str, decisions: list, standing=None, current: str | None = None,
+                     order: list[str] = (), next_label: str | None = None) -> dict | None:
+    """The status a partner holds in `period`, how it came to hold it, and what the review at the
+    period's end decides (or, in the period under way, what it still needs).
+
+    `decisions` are the partner's reviews in period order (engine.status.StatusDecision), `standing`
+    its engine.status.Standing in the `current` period; `order` the tier names from the lowest (to
+    say upgraded or downgraded), `next_label` the period the review's status is for. None when no
+    review covers the period.
+    """
+    index = next((i for i, d in enumerate(decisions) if d.period == period), None)
+    if index is not None:
+        d = decisions[index]
+        before = d.status_before
+        previous = decisions[index - 1] if index else None
+    elif standing is not None and current == period:
+        d, before = None, standing.status
+        previous = decisions[-1] if decisions else None
+    else:
+        return None
+    if d is not None and d.origin:
+        origin = d.origin
+    elif previous is not None and previous.status_after == previous.status_before:
+        origin = f"kept at the {previous.period} review"
+    elif previous is not None:
+        ranks = {name: i for i, name in enumerate(order)}
+        old, new = ranks.get(previous.status_before), ranks.get(previous.status_after)
+        moved = "moved" if old is None or new is None else ("upgraded" if new > old else "downgraded")
+        origin = f"{moved} from {previous.status_before} at the {previous.period} review"
+    else:
+        origin = None
+    out = {"status": before, "origin": origin, "period": period, "decided": d is not None}
+    if d is not None:
+        short = d.target - d.points
+        reached = (f"the {before} target {fmt_grouped(d.target)} reached" if short <= 0
+                   else f"{fmt_grouped(short)} short of the {before} target {fmt_grouped(d.target)}")
+        out |= {"target": d.target, "needed_to_keep": max(short, Decimal(0)), "after": d.status_after,
+                "review": f"reviewed at the end of {period}: {reached}; {d.rule} -> {d.status_after}"
+                          + (f" for {next_label}" if next_label else "")}
+    else:
+        keep = (f"the {before} target {fmt_grouped(standing.target)} reached" if not standing.needed_to_keep
+                else f"{fmt_grouped(standing.needed_to_keep)} more to keep {before} "
+                     f"(target {fmt_grouped(standing.target)})")
+        out |= {"target": standing.target, "needed_to_keep": standing.needed_to_keep, "after": None,
+                "review": f"reviewed at the end of {period}: {keep}"}
+    return out
+
+
+def headline(exp: PartnerExplanation) -> str:
+    """`partner P, period 2018: 6,110 points, earned Basic; status Advanced (kept at the 2017 review)`."""
+    held = exp.held
+    so_far = " so far" if held is not None and not held["decided"] else ""
+    line = f"partner {exp.partner_id}, period {exp.period}{so_far}: {fmt_grouped(exp.points)} points, earned {exp.tier}"
+    if held is not None:
+        line += f"; status {held['status']}" + (f" ({held['origin']})" if held["origin"] else "")
+    return line
+
+
 def tier_comparison(exp: PartnerExplanation) -> list[str]:
     """The threshold comparisons that give the tier, and what the next tier needs."""
     if exp.tier_version is None or not exp.tier_version.plan.tiers:
@@ -374,13 +433,23 @@ def tier_comparison(exp: PartnerExplanation) -> list[str]:
     return lines
 
 
-def partner_tree(exp: PartnerExplanation, sources: dict[str, str], level: str = "short"):
-    """A rich Tree: total, tier decision, points by rule, the contracts behind them."""
+TOP_CONTRACTS = 20  # a partner-period lists this many contracts unless asked for all
+
+
+def partner_tree(exp: PartnerExplanation, sources: dict[str, str], level: str = "short",
+                 limit: int | None = TOP_CONTRACTS):
+    """A rich Tree: total, tier decision, points by rule, the contracts behind them.
+
+    With more than `limit` scored contracts only the largest are listed (most points first, then
+    by row) and a line counts the rest and their points; the same for unscored contracts (in file
+    order). `limit=None` lists every contract in file order.
+    """
     from rich.tree import Tree
 
-    tree = Tree(f"[bold]partner {_esc(exp.partner_id)}, period {_esc(exp.period)}: {fmt_grouped(exp.points)} points "
-                f"→ {_esc(exp.tier)}[/]")
-    tier = tree.add("tier")
+    tree = Tree(f"[bold]{_esc(headline(exp))}[/]")
+    if exp.held is not None:
+        tree.add(f"[bold]{_esc(exp.held['review'])}[/]")
+    tier = tree.add("earned tier (by points)")
     for line in tier_comparison(exp):
         tier.add(_esc(line))
     rules = tree.add("points by rule")
@@ -388,17 +457,28 @@ def partner_tree(exp: PartnerExplanation, sources: dict[str, str], level: str = 
         rules.add(f"{fmt_grouped(pts):>10}  {_esc(name)} ({n} contract{'s' if n != 1 else ''})  [dim]{_esc(where(span))}[/]")
     scored = [r for r in exp.contracts if r.status == "scored"]
     unscored = [r for r in exp.contracts if r.status != "scored"]
-    contracts = tree.add(f"{len(scored)} scored contract(s)")
-    for r in scored:
+    cut = limit is not None and len(scored) > limit
+    shown_scored = sorted(scored, key=lambda r: (-r.points, r.file, r.row))[:limit] if cut else scored
+    title = f"{len(scored):,} scored contract(s)" + (f", the {limit} with the most points" if cut else "")
+    contracts = tree.add(title)
+    for r in shown_scored:
         parts = ", ".join(f"{c.rule_name} +{fmt_grouped(c.points)}" for c in r.score.contributions)
         node = contracts.add(_esc(f"row {r.row}  {r.record['contract_id']}  {r.record['signed']}  "
                                   f"{r.record.get('product', '')}: {fmt_grouped(r.points)} ({parts})"))
         if level == "full":
             node.add(contract_tree(r, sources, "full"))
+    if cut:
+        rest = len(scored) - limit
+        rest_points = exp.points - sum((r.points for r in shown_scored), Decimal(0))
+        contracts.add(f"[dim]and {rest:,} more contract{'s' if rest != 1 else ''}, "
+                      f"{fmt_grouped(rest_points)} points: --all lists them[/]")
     if unscored:
-        un = tree.add(f"{len(unscored)} unscored contract(s)")
-        for r in unscored:
+        un = tree.add(f"{len(unscored):,} unscored contract(s)")
+        cut_un = limit is not None and len(unscored) > limit
+        for r in unscored[:limit] if cut_un else unscored:
             un.add(_esc(f"row {r.row}  {r.record['contract_id']}: {r.reason}"))
+        if cut_un:
+            un.add(f"[dim]and {len(unscored) - limit:,} more unscored contract(s): --all lists them[/]")
     if exp.status_lines:
         st = tree.add("status")
         for line in exp.status_lines:
@@ -411,6 +491,7 @@ def partner_json(exp: PartnerExplanation, sources: dict[str, str], level: str = 
     tiers = exp.tier_version.plan.tiers if exp.tier_version is not None else ()
     return {
         "partner_id": exp.partner_id, "period": exp.period, "points": fmt_points(exp.points), "tier": exp.tier,
+        "earned": exp.tier, "held": _held_json(exp.held),
         "tier_version": exp.tier_version.describe() if exp.tier_version is not None else None,
         "thresholds": [{"tier": s.name, "from": fmt_points(s.threshold), "reached": exp.points >= s.threshold,
                         "at": where(s.span)} for s in tiers],
@@ -419,3 +500,11 @@ def partner_json(exp: PartnerExplanation, sources: dict[str, str], level: str = 
         "contracts": [contract_json(r, sources, level) for r in exp.contracts],
         "status": exp.status_lines,
     }
+
+
+def _held_json(held: dict | None) -> dict | None:
+    if held is None:
+        return None
+    return {"status": held["status"], "origin": held["origin"], "decided": held["decided"],
+            "target": fmt_points(held["target"]), "needed_to_keep": fmt_points(held["needed_to_keep"]),
+            "after": held["after"], "review": held["review"]}

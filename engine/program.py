@@ -141,14 +141,14 @@ def load_program(path: str | Path, *, strict_warnings: bool = False) -> Program:
     """Load, check and compile every version under `path`; RulesetError lists all findings."""
     root = Path(path)
     if not root.exists():
-        raise RulesetError([Diagnostic("V401", f"no ruleset or program folder at {path}", _file_span(str(path)))])
+        raise RulesetError([missing_path(str(path))])
     files = ruleset_files(root)
     if not files:
-        raise RulesetError([Diagnostic("V401", f"the folder {path} holds no .rules files", _file_span(str(path)),
+        raise RulesetError([Diagnostic("V401", f"the folder {path} holds no .rules files", _path_span(str(path)),
                                        hint="a program is a folder of `.rules` files, one per version")])
     if len(files) > MAX_VERSIONS:
         raise RulesetError([Diagnostic("V401", f"{len(files)} versions in {path}: at most {MAX_VERSIONS}",
-                                       _file_span(str(path)))])
+                                       _path_span(str(path)))])
     return _program([(display_path(f), *parse_and_check(f)) for f in files], strict_warnings)
 
 
@@ -197,6 +197,33 @@ def _compile_error(ruleset: Ruleset, err: ValueError) -> Diagnostic:
         line, col = int(match.group(2)), int(match.group(3))
         return Diagnostic("C501", match.group(4), Span(match.group(1), line, col, line, col + 1))
     return Diagnostic("C501", str(err), _file_span(ruleset.file))
+
+
+def missing_path(path: str) -> Diagnostic:
+    """V401 for a path that does not exist: no position, and the closest neighbour as did-you-mean."""
+    from dsl.errors import did_you_mean
+
+    given = Path(path)
+    what = "file" if given.suffix == ".rules" else "folder"
+    parent = given.parent
+    hint = None
+    try:
+        neighbours = {p.name: p for p in parent.iterdir()
+                      if p.is_dir() or p.suffix == ".rules"} if parent.is_dir() else {}
+    except OSError:
+        neighbours = {}
+    guess = did_you_mean(given.name, neighbours) if given.name else None
+    if guess is not None:
+        shown = str(parent / guess) if str(parent) != "." or path.startswith("./") else guess
+        hint = f"did you mean {shown}?"
+    elif not parent.is_dir():
+        hint = f"the folder {parent} does not exist either"
+    return Diagnostic("V401", f"no such {what}", _path_span(path), hint=hint)
+
+
+def _path_span(path: str) -> Span:
+    """A finding about a whole path: no line or column (rendered as `path: error ...`)."""
+    return Span(path, 0, 0, 0, 0)
 
 
 def _file_span(file: str) -> Span:

@@ -701,15 +701,25 @@ def manifest(result: RunResult, options: RunOptions) -> dict:
     }
 
 
+SHOWN_VALUE_LIMIT = 1_000  # characters of a refused value that rejects.csv keeps
+
+
 def shown_value(value) -> str:
-    """A refused value as the export wrote it: text as is, JSON values as JSON (true, [1], {...})."""
+    """A refused value as the export wrote it: text as is, JSON values as JSON (true, [1], {...}).
+
+    A value longer than SHOWN_VALUE_LIMIT characters keeps its start and says how long it was, so
+    rejects.csv stays a file every CSV reader reads (most stop at 131,072 characters a cell)."""
     if value is None:
         return ""
     if isinstance(value, str):
-        return value
-    if isinstance(value, (bool, list, dict)):
-        return json.dumps(value, ensure_ascii=False, default=str)
-    return str(value)
+        text = value
+    elif isinstance(value, (bool, list, dict)):
+        text = json.dumps(value, ensure_ascii=False, default=str)
+    else:
+        text = str(value)
+    if len(text) > SHOWN_VALUE_LIMIT:
+        return f"{text[:SHOWN_VALUE_LIMIT]}… ({len(text):,} characters)"
+    return text
 
 
 NO_TIER = "(no version in force)"

@@ -128,7 +128,10 @@ def _shown(value: object) -> str:
         return f"'{value.isoformat()}'"
     if isinstance(value, (int, float, Decimal)):
         return str(value)  # unquoted: a number, as opposed to the text '3'
-    return f"'{value}'"
+    text = str(value)
+    if len(text) > 200:  # a message quotes the start of a long value, and says how long it is
+        return f"'{text[:200]}…' ({len(text):,} characters)"
+    return f"'{text}'"
 
 
 # --------------------------------------------------------------------------- parsers per kind

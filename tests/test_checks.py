@@ -99,10 +99,25 @@ def test_thresholds_out_of_order_rendered():
 
 def test_thousands_dot_literal_rendered():
     assert _render(_fixture_text("W301.bad.rules")) == (
-        "demo.rules:18:17: warning W301: `7.500` is seven and a half; write 7_500 for seven thousand five hundred\n"
-        "  18 |   Advanced from 7.500\n"
+        "demo.rules:34:10: warning W301: `1.500` is one and a half; write 1_500 for one thousand five hundred\n"
+        "  34 |   points 1.500 per pool_gb, at most 3_000, rounded half up\n"
+        "                ^^^^^\n"
+        "  hint: write 1.5 if you mean one and a half"
+    )
+
+
+def test_thousands_dot_where_points_are_counted_is_an_error():
+    assert _render(_fixture_text("N231.bad.rules").split("\ntable ")[0]) == (
+        "demo.rules:18:17: error N231: `7.500` as the threshold of Advanced is seven and a half points; "
+        "write 7_500 for seven thousand five hundred\n"
+        "  18 |   Advanced from 7.500 keep 6.000\n"
         "                       ^^^^^\n"
-        "  hint: write 7.5 if you mean seven and a half"
+        "  hint: there is no thousands separator; write 7_500, or 7.5 if you mean seven and a half\n"
+        "demo.rules:18:28: error N231: `6.000` as the `keep` target of Advanced is six points; "
+        "write 6_000 for six thousand\n"
+        "  18 |   Advanced from 7.500 keep 6.000\n"
+        "                                  ^^^^^\n"
+        "  hint: there is no thousands separator; write 6_000, or 6 if you mean six"
     )
 
 
@@ -116,16 +131,24 @@ def test_number_words(text, words):
 
 
 def test_w301_for_one_thousand_and_fifteen_thousand():
-    text = _fixture_text("W301.good.rules").replace("at most 3_000", "at most 1.000, at least 15.000")
+    text = _fixture_text("W301.good.rules").replace("points 3 per pool_gb", "points 1.000 * 15.000 * pool_gb")
     messages = [d.message for d in check(parse(text, "x.rules")) if d.code == "W301"]
     assert messages == ["`1.000` is one; write 1_000 for one thousand",
                         "`15.000` is fifteen; write 15_000 for fifteen thousand"]
 
 
+def test_n231_for_caps_and_floors_and_w301_inside_their_formulas():
+    text = _fixture_text("W301.good.rules").replace("at most 3_000", "at most 1.000, at least 2 * 1.125")
+    found = [(d.code, d.message) for d in check(parse(text, "x.rules")) if d.code in ("W301", "N231")]
+    assert found == [("N231", "`1.000` as the cap `at most` is one point; write 1_000 for one thousand"),
+                     ("W301", "`1.125` is one point one two five; write 1_125 for one thousand one hundred "
+                              "twenty-five")]
+
+
 def test_findings_are_sorted_and_carry_hints():
     text = _fixture_text("N210.bad.rules").replace("Advanced from 7_500", "Advanced from 7.500")
     found = check(parse(text, "x.rules"))
-    assert [d.code for d in found] == ["W301", "N210"]
+    assert [d.code for d in found] == ["N231", "N210"]
     assert all(d.hint for d in found)
 
 

@@ -24,7 +24,7 @@ HEADER = 'program "X"\nversion "1"\neffective 2016-01-01\n'
 # Two findings: W301 (a thousands separator as a decimal point) and N2xx (an unknown field).
 INPUT = ('input contract {\n  contract_id: text, required, unique\n  partner_id: text, required\n'
          '  signed: date, required\n  product: text, required\n}\n')
-FINDINGS = HEADER + INPUT + 'tiers {\n  Basic from 0\n  Gold from 7.500\n}\nrule "R" {\n  when prodct == "x"\n  points 1\n}\n'
+FINDINGS = HEADER + INPUT + 'tiers {\n  Basic from 0\n  Gold from 7_500\n}\nrule "R" {\n  when prodct == "x"\n  points 1.500\n}\n'
 # A failing example whose name carries what annotation and XML formats must escape.
 FAILING = HEADER + INPUT + (
     'tiers {\n  Basic from 0\n}\n'
@@ -152,7 +152,7 @@ def test_check_as_github_annotations(capsys, tmp_path):
     lines = out.splitlines()
     assert len(lines) == 2
     warning = next(line for line in lines if line.startswith("::warning "))
-    assert f"file={path.replace(':', '%3A')},line=12," in warning and "title=W301::" in warning
+    assert f"file={path.replace(':', '%3A')},line=16," in warning and "title=W301::" in warning
     assert any(line.startswith("::error ") and "prodct" in line for line in lines)
 
 
@@ -178,7 +178,7 @@ def test_check_as_sarif_is_valid_sarif_2_1_0(capsys, tmp_path):
     assert {r["level"] for r in results} == {"error", "warning"}
     assert {r["ruleId"] for r in results} <= {rule["id"] for rule in log["runs"][0]["tool"]["driver"]["rules"]}
     region = next(r for r in results if r["level"] == "warning")["locations"][0]["physicalLocation"]["region"]
-    assert region["startLine"] == 12
+    assert region["startLine"] == 16
 
 
 def test_clean_check_and_failed_examples_as_sarif_are_valid(capsys, tmp_path):

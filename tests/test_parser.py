@@ -299,7 +299,7 @@ def nodes(node):
     yield node
     for name in getattr(node, "__dataclass_fields__", {}):
         value = getattr(node, name)
-        if name == "span":
+        if name == "span" or name.endswith("_span"):  # where a part of the node stands
             continue
         for item in value if isinstance(value, tuple) else (value,):
             for part in item if isinstance(item, tuple) else (item,):

@@ -581,7 +581,7 @@ def test_bad_option_with_json_is_json(capsys):
 
 def test_diff_with_unknown_folder_or_version(capsys):
     code, _, err = run(capsys, "diff", "x@nope", f"{PROGRAM}@2016.03")
-    assert code == 2 and "no ruleset or program folder at x" in err
+    assert code == 2 and "x: error V401: no such folder" in err
     code, _, err = run(capsys, "diff", f"{PROGRAM}@nope", f"{PROGRAM}@2016.03")
     assert code == 2 and 'no version "nope"' in err and "2016.03, 2017.01, 2018.01" in err
 

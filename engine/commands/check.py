@@ -51,8 +51,6 @@ def check(paths, strict, data, as_json, output_format, stdin_filename, **read):
             if program is not None:
                 programs.append(program)
             continue
-        if not Path(path).exists():
-            raise Failure(f"{path}: no such file or folder")
         try:
             program = load_program(path)
         except RulesetError as err:

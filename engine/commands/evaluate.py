@@ -1,11 +1,14 @@
 """`points evaluate`: score a contract export and summarise it."""
 from __future__ import annotations
 
+import re
+from collections import Counter
 from pathlib import Path
 
 import click
 
-from engine.cli import FINDINGS, OK, emit_json, load
+from engine import reasons
+from engine.cli import FINDINGS, OK, Failure, emit_json, load
 from engine.commands.common import (
     out_console, output_options, Progress, json_option, read_options, run_options, settings, wait_option,
 )
@@ -50,6 +53,8 @@ def evaluate(arguments, out_dir, strict, workers, wait, as_json, output_dialect,
     When points.toml or POINTS_PROGRAM names the program, PROGRAM may be left out: the first
     argument is PROGRAM only when it is a folder or a .rules file (an export is neither).
     """
+    from engine.readers import InputError
+
     given_program, data = split_program(arguments, settings()[1]["program"].value is not None)
     effective = settings(**{"program": given_program, "output.folder": out_dir, "workers": workers,
                             "output.dialect": output_dialect, "output.format": output_format,
@@ -59,16 +64,85 @@ def evaluate(arguments, out_dir, strict, workers, wait, as_json, output_dialect,
     values = effective[1]
     program, out_dir = values["program"].value, values["output.folder"].value
     prog = load(program, as_json)
+    hints = RejectHints(values["input.decimal_comma"].value)
     with Progress(f"scoring {', '.join(data)}", not as_json) as progress:
         options = run_options(progress=progress.update, on_source=progress.attach, workers=values["workers"].value,
                               wait=wait, effective=effective, output_dialect=values["output.dialect"].value,
-                              output_format=values["output.format"].value, carry=values["input.carry"].value)
-        result = run_evaluate(prog, list(data), options, out_dir=out_dir)
+                              output_format=values["output.format"].value, carry=values["input.carry"].value,
+                              on_reject=None if as_json else hints.add)
+        try:
+            result = run_evaluate(prog, list(data), options, out_dir=out_dir)
+        except InputError as err:
+            hint = delimiter_hint(err, values["input.delimiter"].value)
+            if hint is None:
+                raise
+            raise Failure(f"{err}\nhint: {hint}") from None
     if as_json:
         emit_json(manifest(result, options) | {"out": out_dir})
     else:
-        print_summary(result, out_dir, options)
+        print_summary(result, out_dir, hints.lines(), options)
     return FINDINGS if strict and result.counts.rejected else OK
+
+
+_COMMA_DECIMAL = re.compile(r"[+-]?[0-9]+,[0-9]+")
+_POINT_DECIMAL = re.compile(r"[+-]?[0-9]+\.[0-9]+")
+_DOTTED_DATE = re.compile(r"[0-9]{1,2}\.[0-9]{1,2}\.[0-9]{4}")
+
+
+class RejectHints:
+    """What most likely happened when most rejects of a field share one shape (a read option left out).
+
+    It sees every rejected row as the run rejects it (RunOptions.on_reject) and keeps only counts
+    and the first value of each shape, so memory does not grow with the export.
+    """
+
+    def __init__(self, decimal_comma: bool):
+        self.decimal_comma = decimal_comma
+        self.total: Counter = Counter()  # by (field, code)
+        self.shapes: Counter = Counter()  # by (field, code, shape)
+        self.first: dict = {}  # (field, code, shape) -> the first value of that shape
+        self.kinds: dict = {}  # (field, code, shape) -> the kinds of file the values came from
+
+    def add(self, rejected) -> None:
+        key = (rejected.field, rejected.code)
+        self.total[key] += 1
+        shape = self._shape(rejected.code, rejected.value)
+        if shape is None:
+            return
+        full = key + (shape,)
+        self.shapes[full] += 1
+        self.first.setdefault(full, rejected.value)
+        self.kinds.setdefault(full, set()).add(Path(rejected.file).suffix.lower())
+
+    def _shape(self, code: str, value: str) -> str | None:
+        if code == reasons.NOT_A_NUMBER:
+            if not self.decimal_comma and _COMMA_DECIMAL.fullmatch(value):
+                return "comma"
+            if self.decimal_comma and _POINT_DECIMAL.fullmatch(value):
+                return "point"
+        if code == reasons.NOT_A_DATE and _DOTTED_DATE.fullmatch(value):
+            return "dotted"
+        return None
+
+    def lines(self) -> list[str]:
+        """One sentence per field whose rejects are mostly of one telling shape, most rows first."""
+        out = []
+        for (field, code, shape), n in sorted(self.shapes.items(), key=lambda kv: (-kv[1], kv[0])):
+            total = self.total[(field, code)]
+            if 2 * n <= total:
+                continue
+            example = self.first[(field, code, shape)]
+            share = f"{n:,} of the {total:,} rows rejected for `{field}` ({code})"
+            if shape == "comma":
+                out.append(f"{share} hold a number with a decimal comma like `{example}`: the export most "
+                           "likely writes decimals with a comma; run again with --decimal-comma")
+            elif shape == "point":
+                out.append(f"{share} hold a number with a decimal point like `{example}`: the export most "
+                           "likely writes decimals with a point; run again without --decimal-comma")
+            elif self.kinds[(field, code, shape)] & {".jsonl", ".json", ".ndjson"}:
+                out.append(f"{share} hold a date like `{example}`: JSON Lines dates are read as 2016-03-01 "
+                           "only; write them so, or export the file as CSV, which reads 01.03.2016 too")
+        return out
 
 
 def split_program(arguments: tuple[str, ...], program_set: bool) -> tuple[str | None, list[str]]:
@@ -88,7 +162,27 @@ def split_program(arguments: tuple[str, ...], program_set: bool) -> tuple[str | 
     return None, list(arguments)
 
 
-def print_summary(result, out_dir, options=None) -> None:
+def delimiter_hint(err, delimiter: str | None) -> str | None:
+    """For a header without the required columns: the other delimiter that splits it into columns."""
+    if "the required column" not in err.message or "header" not in err.message:
+        return None
+    try:
+        with open(err.path, encoding="utf-8-sig", errors="replace") as f:
+            header = f.readline()
+    except OSError:
+        return None
+    given = "\t" if delimiter == "tab" else (delimiter or ",")
+    counts = {d: header.count(d) for d in (",", ";", "\t") if d != given}
+    best = max(counts, key=lambda d: (counts[d], d == ";"))
+    if counts[best] == 0 or header.count(given) >= counts[best]:
+        return None
+    shown = {",": "','", ";": "';'", "\t": "tab"}[best]
+    return (f"the header line is separated by {'a tab' if best == chr(9) else '`' + best + '`'}, "
+            f"not `{'tab' if given == chr(9) else given}`: run again with --delimiter {shown} "
+            "(or without --delimiter: it is detected from the header line)")
+
+
+def print_summary(result, out_dir, hints: list[str] = (), options=None) -> None:
     """Counts by status, unscored reasons, rejects by field, partners by tier, points by period."""
     from rich.table import Table
 
@@ -116,6 +210,8 @@ def print_summary(result, out_dir, options=None) -> None:
         console.print("[bold red]rows do not reconcile[/]")
     _reasons(console, "Unscored, by reason", ("code",), {(code,): n for code, n in c.unscored_reasons.items()})
     _reasons(console, "Rejected, by field and reason", ("field", "code"), c.rejected_reasons)
+    for hint in hints:
+        console.print(f"[yellow]hint:[/] {markup(hint)}", soft_wrap=True)
     _tiers(console, result)
     if out_dir:
         from engine.outputs import evaluate_files

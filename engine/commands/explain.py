@@ -32,10 +32,12 @@ Examples:
 @click.option("--side-by-side", "side_by_side", nargs=2, metavar="OLD NEW",
               help="With --partner: the partner's contracts scored under two versions of PROGRAM, side by side.")
 @click.option("--full", is_flag=True, help="Every value, lookup, cap and rounding (default: the rules that paid).")
+@click.option("--all", "all_contracts", is_flag=True,
+              help="With --partner: list every contract (default: the 20 with the most points; --json lists all).")
 @read_options
 @json_option
 def explain(program, data, contract_id, row, in_file, partner_id, period, why_not_rule, legacy, side_by_side, full,
-            as_json, **read):
+            all_contracts, as_json, **read):
     """Explain one contract's points (or why a rule did not fire, or why its row was rejected), or one
     partner's total and tier. DATA is one export file or several (as `points evaluate` takes them)."""
     chosen = [x for x in (contract_id, row, partner_id) if x is not None]
@@ -48,15 +50,19 @@ def explain(program, data, contract_id, row, in_file, partner_id, period, why_no
         raise click.UsageError("--why-not goes with --contract or --row")
     if side_by_side and not partner_id:
         raise click.UsageError("--side-by-side goes with --partner")
+    if all_contracts and not partner_id:
+        raise click.UsageError("--all goes with --partner")
     prog = load(program, as_json)
     level = "full" if full else "short"
     if side_by_side:
         from engine.commands.diff import print_side_by_side
 
         old, new = (_version(prog, name) for name in side_by_side)
-        return print_side_by_side(old, new, data, partner_id, run_options(**read), as_json)
+        print_side_by_side(old, new, data, partner_id, run_options(**read), as_json,
+                           periods=(period,) if period is not None else ())
+        return OK
     if partner_id is not None:
-        return _partner(prog, data, partner_id, period, legacy, level, as_json, read)
+        return _partner(prog, data, partner_id, period, legacy, level, as_json, read, all_contracts)
     return _contract(prog, data, contract_id, row, in_file, why_not_rule, level, as_json, read)
 
 
@@ -137,8 +143,8 @@ def _contract(prog, data, contract_id, row, in_file, why_not_rule, level, as_jso
     return OK
 
 
-def _partner(prog, data, partner_id, period, legacy, level, as_json, read) -> int:
-    from engine.explain import explain_partner, partner_json, partner_tree
+def _partner(prog, data, partner_id, period, legacy, level, as_json, read, all_contracts=False) -> int:
+    from engine.explain import TOP_CONTRACTS, explain_partner, partner_json, partner_tree
 
     from engine.statusrun import legacy_columns, read_legacy
 
@@ -153,16 +159,28 @@ def _partner(prog, data, partner_id, period, legacy, level, as_json, read) -> in
     if not periods and not legacy:
         raise Failure(f"{_shown(data)}: no valid row for partner {partner_id}")
     explanations = [explain_partner(prog, [r for r in rows if _period(prog, r) == p], partner_id, p) for p in periods]
-    chain = _status_chain(prog, partner_id, rows, legacy_status, legacy, result.counts.last_signed) \
-        if legacy or _has_review(prog) else []
+    chain, report = _status_chain(prog, partner_id, rows, legacy_status, legacy, result.counts.last_signed) \
+        if legacy or _has_review(prog) else ([], None)
     if explanations:
         explanations[-1].status_lines = chain
+    if report is not None:
+        from engine.explain import status_in_period
+
+        decisions = [d for d in report.decisions if d.partner_id == partner_id]
+        standing = next((s for s in report.standings if s.partner_id == partner_id), None)
+        from engine.periods import next_period
+
+        for e in explanations:
+            order = [t.name for t in sorted(e.tier_version.plan.tiers, key=lambda t: t.threshold)] \
+                if e.tier_version is not None else []
+            e.held = status_in_period(e.period, decisions, standing, report.current, order,
+                                      next_period(e.period, prog.period))
     if as_json:
         emit_json({"partner_id": partner_id, "periods": [partner_json(e, prog.sources, level) for e in explanations],
                    "status": chain})
         return OK
     for e in explanations:
-        _print(partner_tree(e, prog.sources, level))
+        _print(partner_tree(e, prog.sources, level, None if all_contracts else TOP_CONTRACTS))
     if not explanations and chain:
         from engine.terminal import visible
 
@@ -189,21 +207,27 @@ def _has_review(prog) -> bool:
     return any(v.ruleset.review is not None for v in prog.versions)
 
 
-def _status_chain(prog, partner_id, rows, legacy_status, legacy_path, last_signed) -> list[str]:
-    """The partner's review decisions and standing, from its own traced contracts."""
+def _status_chain(prog, partner_id, rows, legacy_status, legacy_path, last_signed):
+    """The partner's review decisions and standing, from its own traced contracts: the lines of the
+    chain (as engine.statusrun.partner_chain words them) and the status report behind them."""
     from decimal import Decimal
 
-    from engine.status import StatusError
-    from engine.statusrun import default_as_of, partner_chain
+    from engine.status import StatusError, explain_chain
+    from engine.statusrun import default_as_of, standing_line, status_report
 
     points: dict[str, Decimal] = {}
     for r in rows:  # a period with contracts but no points still counts (as zero), as in a run
         label = _period(prog, r)
         points[label] = points.get(label, Decimal(0)) + (r.points if r.status == "scored" else 0)
     try:
-        return partner_chain(prog, partner_id, points, legacy_status, default_as_of(prog, last_signed)[0])
+        report = status_report(prog, {partner_id: points} if points else {},
+                               {partner_id: legacy_status} if legacy_status else {},
+                               default_as_of(prog, last_signed)[0])
     except StatusError as err:
         raise Failure(f"{legacy_path or prog.versions[-1].path}: {err}") from None
+    lines = explain_chain((d for d in report.decisions if d.partner_id == partner_id), report.current)
+    lines += [standing_line(s, report.current) for s in report.standings if s.partner_id == partner_id]
+    return lines, report
 
 
 def _print(renderable) -> None:
