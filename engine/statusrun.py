@@ -304,6 +304,8 @@ def _csv_rows(path: Path, needed: tuple[str, ...]):
     """(row number, dict) of a CSV the engine wrote; an InputError when a needed column is missing."""
     import csv
 
+    from engine.cells import restore
+
     with open(path, encoding="utf-8-sig", newline="") as f:  # either output dialect (docs/data.md)
         header = f.readline()
         f.seek(0)
@@ -312,8 +314,8 @@ def _csv_rows(path: Path, needed: tuple[str, ...]):
         if missing:
             raise InputError(path, f"header (row 1): the column(s) {', '.join(missing)} are missing: "
                              f"not a file written by `points evaluate`", row=1)
-        for n, row in enumerate(reader, start=2):
-            yield n, {k: v or "" for k, v in row.items() if k is not None}
+        for n, row in enumerate(reader, start=2):  # cells as they were before engine.cells made them safe
+            yield n, {k: restore(v or "") for k, v in row.items() if k is not None}
 
 
 def _ids_of_rows(path: Path, wanted: set[int], options: RunOptions) -> set[str]:

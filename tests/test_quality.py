@@ -383,3 +383,26 @@ def test_the_example_program_reads_reports_by_scored_contract():
     for version in ("2016-03", "2017-01", "2018-01"):
         spec = quality_spec(parse_file(ROOT / "rulesets" / "o2-business" / f"{version}.rules"))
         assert (spec.key, spec.counting, [k.decimals for k in spec.kpis]) == ("contract", "scored", [4, 1, 4])
+
+
+def test_a_run_folder_is_read_back_with_its_cells_restored(capsys, tmp_path):
+    """A contract id a spreadsheet would run is written `'=C-1` in rows.csv; reading the folder back
+    takes the quote off again, so the report on `=C-1` finds its contract."""
+    import json
+
+    (tmp_path / "p").mkdir()
+    text = (Path(O2) / "2018-01.rules").read_text(encoding="utf-8")
+    (tmp_path / "p" / "v.rules").write_text(text, encoding="utf-8")
+    data = tmp_path / "c.csv"
+    data.write_text("contract_id,partner_id,signed,product,customer,quantity,pool_gb\n"
+                    "=C-1,P-1,2018-02-01,O2 Business M,new,1,\n", encoding="utf-8")
+    reports = tmp_path / "q.csv"
+    reports.write_text("contract_id,reported,missed_payment,usage_pct,cancelled\n"
+                       + "".join(f"=C-1,2018-0{m},false,50,false\n" for m in (1, 2, 3)), encoding="utf-8")
+    assert points_cmd(capsys, "evaluate", str(tmp_path / "p"), str(data), "--out", str(tmp_path / "run"))[0] == 0
+    assert "'=C-1" in (tmp_path / "run" / "rows.csv").read_text(encoding="utf-8")
+    code, out, _ = points_cmd(capsys, "quality", str(tmp_path / "p"), str(reports), "--contracts",
+                              str(tmp_path / "run"), "--json")
+    assert code == 0
+    data_out = json.loads(out)
+    assert data_out["counts"]["counted"] == 3 and data_out["counts"]["set_aside"] == 0
