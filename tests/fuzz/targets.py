@@ -5,6 +5,8 @@ A target takes a `Draw` and an empty folder and returns what happened ("past hea
 """
 from __future__ import annotations
 
+import contextlib
+import io
 import re
 import shutil
 import tempfile
@@ -102,7 +104,8 @@ def _contracts_run() -> Path:
     """One evaluated run of the example export, whose rows.csv every quality case reads (--contracts DIR)."""
     if not _RUN_FOLDER:
         folder = Path(tempfile.mkdtemp(prefix="points-fuzz-run-")) / "run"
-        code = main(["evaluate", str(PROGRAM), str(ROOT / "examples" / "contracts.csv"), "--out", str(folder)])
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+            code = main(["evaluate", str(PROGRAM), str(ROOT / "examples" / "contracts.csv"), "--out", str(folder)])
         assert code == 0
         _RUN_FOLDER.append(folder)
     return _RUN_FOLDER[0]
