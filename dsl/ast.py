@@ -241,15 +241,46 @@ class FieldDecl:
     unique: bool = False
     default: Expr | None = None
     span: Span = _span()
+    # The accepted forms of a value (docs/language.md, "How strict the input is"); None takes the
+    # block's `strict` or else the lenient reading of before: dates "both" | "iso" | "german",
+    # case "any" | "exact" (`one of`), spaces "trim" | "verbatim" (text), numbers "any" | "strict".
+    dates: str | None = None
+    case: str | None = None
+    spaces: str | None = None
+    numbers: str | None = None
+    # `required when COND`, and bounds that hold only `when COND` (`<= 100 when ...`).
+    required_when: Cond | None = None
+    bounds_when: tuple["WhenBound", ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class WhenBound:
+    """`<= 100 when product == "X"` on a field: a bound that holds only when the condition holds."""
+
+    bound: Bound
+    when: Cond
+    span: Span = _span()
+
+
+STRICT_FORMS = {"dates": "iso", "case": "exact", "spaces": "verbatim", "numbers": "strict"}
+LENIENT_FORMS = {"dates": "both", "case": "any", "spaces": "trim", "numbers": "any"}
 
 
 @dataclass(frozen=True, slots=True)
 class InputBlock:
-    """`input contract { ... }` or `input quality { ... }`."""
+    """`input contract [strict] { ... }` or `input quality { ... }`."""
 
     name: str
     fields: tuple[FieldDecl, ...]
     span: Span = _span()
+    strict: bool = False  # `input contract strict { ... }`: every field's forms strict unless it says
+
+    def form(self, decl: FieldDecl, aspect: str) -> str:
+        """The reading in force for `aspect` of a field: its own, else the block's."""
+        own = getattr(decl, aspect)
+        if own is not None:
+            return own
+        return (STRICT_FORMS if self.strict else LENIENT_FORMS)[aspect]
 
 
 @dataclass(frozen=True, slots=True)

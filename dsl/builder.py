@@ -24,6 +24,15 @@ from .limits import RANGE_TEXT, count_problem, text_problem
 
 FIELD_TYPES = ("text", "integer", "decimal", "date", "boolean")
 FIELD_FLAGS = ("required", "unique")
+# How strictly a value is read (docs/language.md): one word per field, meaning per kind.
+FORM_WORDS = ("strict", "lenient", "iso", "german")
+FORM_ASPECT = {"date": "dates", "choice": "case", "text": "spaces", "integer": "numbers", "decimal": "numbers"}
+FORM_VALUE = {  # (aspect, word) -> the reading it stands for
+    ("dates", "strict"): "iso", ("dates", "iso"): "iso", ("dates", "german"): "german",
+    ("dates", "lenient"): "both", ("case", "strict"): "exact", ("case", "lenient"): "any",
+    ("spaces", "strict"): "verbatim", ("spaces", "lenient"): "trim",
+    ("numbers", "strict"): "strict", ("numbers", "lenient"): "any",
+}
 INPUT_NAMES = ("contract", "quality")
 FUNCTIONS = ("min", "max")
 BOUND_OPS = (">=", ">", "<=", "<")
@@ -141,17 +150,41 @@ class Builder(Transformer_NonRecursive):
 
     # ------------------------------------------------------------------ input
     def input_block(self, meta, c):
-        return A.InputBlock(self._choose(c[0], INPUT_NAMES, "input block"), tuple(c[1:]), self._span(meta))
+        strict = c[1] is not None
+        if strict and str(c[1]) != "strict":
+            self._error("P112", f"unknown input block option `{c[1]}`", self._tspan(c[1]),
+                        "write `input contract strict { ... }` or leave the word out")
+        return A.InputBlock(self._choose(c[0], INPUT_NAMES, "input block"), tuple(c[2:]), self._span(meta),
+                            strict)
 
     def field_decl(self, meta, c):
         name, (kind, choices), rest = c[0], c[1], c[2:]
         bounds = tuple(x for x in rest if isinstance(x, A.Bound))
         options = [x for x in rest if isinstance(x, _Item)]
-        for flag in ("required", "unique", "default"):
+        for flag in ("required", "unique", "default", "form", "required when"):
             self._once(options, flag, f"field {name}")
+        if any(o.kind == "required" for o in options) and any(o.kind == "required when" for o in options):
+            extra = next(o for o in options if o.kind == "required when")
+            self._error("P113", f"field {name} is `required` and `required when`", extra.span,
+                        "keep `required` (always) or `required when (...)` (only then)")
         default = next((o.value for o in options if o.kind == "default"), None)
         flags = {o.kind for o in options}
-        return A.FieldDecl(name, kind, choices, bounds, "required" in flags, "unique" in flags, default, self._span(meta))
+        forms = {}
+        for o in options:
+            if o.kind != "form":
+                continue
+            aspect = FORM_ASPECT.get(kind)
+            value = FORM_VALUE.get((aspect, o.value)) if aspect else None
+            if value is None:
+                words = {"dates": "`iso`, `german`, `strict` or `lenient`"}.get(aspect, "`strict` or `lenient`")
+                self._error("P112", f"`{o.value}` does not apply to a {'one of' if kind == 'choice' else kind} "
+                            f"field", o.span, f"{name} takes {words}" if aspect else "boolean fields have one reading")
+            else:
+                forms[aspect] = value
+        required_when = next((o.value for o in options if o.kind == "required when"), None)
+        bounds_when = tuple(o.value for o in options if o.kind == "bound when")
+        return A.FieldDecl(name, kind, choices, bounds, "required" in flags, "unique" in flags, default,
+                           self._span(meta), required_when=required_when, bounds_when=bounds_when, **forms)
 
     def field_name(self, meta, c):
         return self._text(c[0])
@@ -176,8 +209,19 @@ class Builder(Transformer_NonRecursive):
         return A.Bound(str(op), value, self._span(meta))
 
     def flag_option(self, meta, c):
-        word = self._choose(c[0], FIELD_FLAGS + ("default",), "field option")
+        word = self._choose(c[0], FIELD_FLAGS + ("default",) + FORM_WORDS, "field option")
+        if word in FORM_WORDS:
+            return _Item("form", word, self._span(meta))
         return _Item(word, None, self._span(meta))
+
+    def when_option(self, meta, c):
+        if str(c[0]) != "required":
+            self._error("P112", f"`{c[0]} when` is not a field option", self._tspan(c[0]),
+                        "write `required when (CONDITION)`, or a bound with a condition: `<= 100 when (CONDITION)`")
+        return _Item("required when", c[1], self._span(meta))
+
+    def bound_when_option(self, meta, c):
+        return _Item("bound when", A.WhenBound(c[0], c[1], self._span(meta)), self._span(meta))
 
     def default_option(self, meta, c):
         return _Item("default", c[0], self._span(meta))

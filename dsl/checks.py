@@ -130,6 +130,8 @@ def _input_block(block: A.InputBlock, scope: Scope, required: str) -> list[Diagn
             continue
         seen[f.name] = f
         out += _field_decl(f, scope)
+        out += _field_conditions(f, scope if block.name == "contract" else
+                                 dataclasses.replace(scope, fields=scope.quality_fields), block.name)
     for name, kind, why in REQUIRED_FIELDS.get(required, ()):
         decl = seen.get(name)
         if decl is None:
@@ -171,6 +173,46 @@ def _field_decl(f: A.FieldDecl, scope: Scope) -> list[Diagnostic]:
             out.append(error("N208", f"the default {_shown(f.default)} of `{f.name}` {problem}",
                              f.default.span, _fit_hint(f)))
     return out
+
+
+def _field_conditions(f: A.FieldDecl, scope: Scope, block: str) -> list[Diagnostic]:
+    """`required when COND` and bounds `when COND`: conditions over the block's own fields."""
+    out = []
+    if f.required_when is not None and f.default is not None:
+        out.append(error("N232", f"`{f.name}` has a default, so `required when` never finds it empty",
+                         f.required_when.span, "remove the default or the `required when`"))
+    orderable = f.kind in ("integer", "decimal", "date")
+    for item in f.bounds_when:
+        b = item.bound
+        if not orderable:
+            out.append(error("N209", f"`{f.name}` is {_kind_words(f)}: bounds apply only to numbers and dates",
+                             b.span, f"remove `{b.op} {_shown(b.value)} when (...)`"))
+        elif _misfit(f, b.value, scope, bounds=False):
+            out.append(error("N209", f"the bound `{b.op} {_shown(b.value)}` does not fit `{f.name}` "
+                             f"({_kind_words(f)})", b.span, f"write a {KIND_TYPE[f.kind]} after `{b.op}`"))
+    conds = ([f.required_when] if f.required_when is not None else []) + [i.when for i in f.bounds_when]
+    for cond in conds:
+        tables = [a for a in _cond_atoms(cond) if isinstance(a, A.InTable)]
+        for a in tables:
+            out.append(error("N233", f"the condition on `{f.name}` reads the table `{a.table}`: conditions "
+                             f"of input {block} read only its fields", a.span,
+                             "list the values instead: `product in (\"A\", \"B\")`"))
+        if not tables:
+            checker = _Exprs(dataclasses.replace(scope, tables={}))
+            checker.cond(cond)
+            out += checker.found
+    return out
+
+
+def _cond_atoms(cond):
+    """The comparisons and memberships of a condition."""
+    if isinstance(cond, (A.And, A.Or)):
+        for item in cond.items:
+            yield from _cond_atoms(item)
+    elif isinstance(cond, A.Not):
+        yield from _cond_atoms(cond.operand)
+    else:
+        yield cond
 
 
 def _shown(expr) -> str:

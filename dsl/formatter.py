@@ -287,16 +287,38 @@ def _field_spec(decl: FieldDecl) -> str:
     parts = [" ".join([_field_type(decl), *(f"{b.op} {format_expr(b.value)}" for b in decl.bounds)])]
     if decl.required:
         parts.append("required")
+    if decl.required_when is not None:
+        parts.append(f"required when ({format_cond(decl.required_when)})")
+    parts += [f"{w.bound.op} {format_expr(w.bound.value)} when ({format_cond(w.when)})" for w in decl.bounds_when]
     if decl.unique:
         parts.append("unique")
     if decl.default is not None:
         parts.append(f"default {format_expr(decl.default)}")
+    word = _form_word(decl)
+    if word:
+        parts.append(word)
     return ", ".join(parts)
+
+
+# The word of a field's own form, by (aspect, reading); `iso` rather than `strict` for dates.
+_FORM_WORDS = {
+    ("dates", "iso"): "iso", ("dates", "german"): "german", ("dates", "both"): "lenient",
+    ("case", "exact"): "strict", ("case", "any"): "lenient", ("spaces", "verbatim"): "strict",
+    ("spaces", "trim"): "lenient", ("numbers", "strict"): "strict", ("numbers", "any"): "lenient",
+}
+
+
+def _form_word(decl: FieldDecl) -> str | None:
+    for aspect in ("dates", "case", "spaces", "numbers"):
+        reading = getattr(decl, aspect)
+        if reading is not None:
+            return _FORM_WORDS[(aspect, reading)]
+    return None
 
 
 def _input(node: InputBlock) -> list[_Line]:
     pairs = [(f"{_word(f.name)}:", _field_spec(f), f) for f in node.fields]
-    return _block(f"input {node.name}", node, _padded(pairs))
+    return _block(f"input {node.name}" + (" strict" if node.strict else ""), node, _padded(pairs))
 
 
 def _tier_spec(tier: Tier) -> str:

@@ -12,6 +12,12 @@ Design:
 - Unique values are claimed with one `setdefault` per value; a batch with any empty value or
   repeat (within the batch or with an earlier row) takes the row-by-row check in row order, so
   the reject names the same earlier row as on the row path.
+- Conditional checks (`required when`, bounds `when`) run on each row the columns accepted, after
+  every field and before `unique`, as on the row path; a row that fails one is refused like a
+  row with a bad cell (its reject comes from the row converter).
+- Lenient readings are counted for the rows kept, in row order, from the cells the cache does not
+  hold (a lenient reading is never cached; see engine.validate), so the counts and their
+  examples are those of the row path.
 - Kept rejects are detached from their tracebacks: the batch path runs with the cyclic garbage
   collector paused and must make no reference cycles.
 """
@@ -19,7 +25,7 @@ from __future__ import annotations
 
 import itertools
 from itertools import repeat
-from operator import is_not
+from operator import is_, is_not, not_
 from typing import Callable
 
 from engine.validate import Converter, RowReject, RowValidator, column_names
@@ -31,7 +37,19 @@ BatchConverter = Callable[[object, list], tuple[dict, list, list]]
 def column_converter(cell: Converter) -> ColumnConverter:
     """The column form of a row validator's cell converter (one with a cache, or a plain text one)."""
     cache = getattr(cell, "cache", None)
+    if getattr(cell, "verbatim", False):
+        return _verbatim_column(cell)
     return _text_column(cell.missing) if cache is None else _cached_column(cache, cell)
+
+
+def _verbatim_column(cell: Converter) -> ColumnConverter:
+    """A column of text cells kept as they are; blank cells take the missing value."""
+    def column(cells: tuple) -> tuple[list, list[int]]:
+        values = list(cells)
+        if all(map(str.strip, values)):
+            return values, []
+        return _fill(values, lambda value: not value.strip(), cell, cells)
+    return column
 
 
 def _text_column(missing: Converter) -> ColumnConverter:
@@ -89,8 +107,13 @@ def batch_converter(validator: RowValidator, header: list[str]) -> BatchConverte
     fields = [(name, index.get(name), convert, column_converter(convert))
               for name, convert in validator.cell_converters]
     claim = _claim_unique if validator.unique_seen else None
+    conditions = validator.conditions_hold if validator.conditions else None
+    names = [name for name, _ in validator.cell_converters]
+    lenient = [(index.get(name), name, cache, reading_of)
+               for _, name, cache, reading_of in validator.lenient_checks if index.get(name) is not None]
 
     def convert_batch(rows, cells: list) -> tuple[dict, list, list]:
+        original = rows
         by_position = list(zip(*cells))
         columns, bad = {}, set()
         for name, position, convert, column in fields:
@@ -100,16 +123,48 @@ def batch_converter(validator: RowValidator, header: list[str]) -> BatchConverte
                 values, failed = column(by_position[position])
             columns[name] = values
             bad.update(failed)
+        if conditions is not None:
+            for i in range(len(cells)):
+                if i not in bad and not conditions({name: columns[name][i] for name in names}):
+                    bad.add(i)
+        kept = range(len(cells))
         rejects = []
         if bad:
             rejects = [(rows[i], _reject_of(one_row, cells[i], rows[i])) for i in sorted(bad)]
             keep = [i not in bad for i in range(len(cells))]
             rows = list(itertools.compress(rows, keep))
             columns = {name: list(itertools.compress(values, keep)) for name, values in columns.items()}
+            kept = list(itertools.compress(kept, keep))
         if claim is not None:
+            before = len(rows)
             rows, columns = claim(validator, rows, columns, rejects)
+            if len(rows) != before:
+                refused = {row for row, _ in rejects}
+                kept = [i for i in kept if original[i] not in refused]
+        if lenient:
+            _note_lenient(validator, lenient, by_position, kept)
         return columns, rows, rejects
     return convert_batch
+
+
+def _note_lenient(validator: RowValidator, lenient: list, by_position: list, kept) -> None:
+    """Count the lenient readings of the kept rows' cells, row by row as the row path does."""
+    found = []
+    kept = kept if isinstance(kept, range) else set(kept)
+    for position, name, cache, reading_of in lenient:
+        column = by_position[position]
+        # In C: a cached cell is a strict reading; a text cell strip() leaves as it is has no spaces.
+        strict = map(cache.__contains__, column) if cache is not None else map(is_, column, map(str.strip, column))
+        for i in itertools.compress(itertools.count(), map(not_, strict)):
+            if i not in kept:
+                continue
+            raw = column[i]
+            reading = reading_of(raw)
+            if reading is not None:
+                found.append((i, position, name, reading, raw))
+    found.sort(key=lambda item: (item[0], item[1]))  # row order, then field order: the row path's order
+    for _, _, name, reading, raw in found:
+        validator.note(name, reading, raw)
 
 
 def _reject_of(one_row: Callable, cells: list, row: int) -> RowReject:

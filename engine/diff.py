@@ -247,7 +247,26 @@ def _diff_inputs(old: A.Ruleset, new: A.Ruleset) -> Iterator[Edit]:
             continue
         fields_a, fields_b = _by(a.fields, lambda f: f.name), _by(b.fields, lambda f: f.name)
         for fname, fa, fb in _matched(fields_a, fields_b):
-            yield from _diff_field(name, fname, fa, fb)
+            yield from _diff_field(name, fname, fa and _resolved(a, fa), fb and _resolved(b, fb))
+
+
+def _resolved(block: A.InputBlock, f: A.FieldDecl) -> A.FieldDecl:
+    """The field with the form it is read in made explicit: `input contract strict` and a field's
+    own `strict` mean the same, and a change of either is a change of the field's reading."""
+    from dataclasses import replace
+
+    forms = {aspect: block.form(f, aspect) for aspect in A.LENIENT_FORMS}
+    # the readings of before stay unwritten, so a field's words read as its declaration would
+    return replace(f, **{a: None if r == A.LENIENT_FORMS[a] else r for a, r in forms.items()})
+
+
+_FORM_WORDS = {
+    ("dates", "both"): "ISO or German dates", ("dates", "iso"): "ISO dates only",
+    ("dates", "german"): "German dates only", ("case", "any"): "any case", ("case", "exact"): "exact case",
+    ("spaces", "trim"): "trimmed text", ("spaces", "verbatim"): "verbatim text",
+    ("numbers", "any"): "any number form", ("numbers", "strict"): "strict numbers",
+}
+_FORM_OF = {"date": "dates", "choice": "case", "text": "spaces", "integer": "numbers", "decimal": "numbers"}
 
 
 def _field_subject(block: str, name: str) -> str:
@@ -266,7 +285,21 @@ def _field_aspects(f: A.FieldDecl) -> dict[str, tuple[object, str | None]]:
         "": (f.required, "required" if f.required else "not required"),
         "unique": (f.unique, "unique" if f.unique else "not unique"),
         "default": (_cmp_expr(f.default), None if f.default is None else format_expr(f.default)),
+        "form": _form_aspect(f),
+        "required when": (_cmp_cond(f.required_when) if f.required_when is not None else None,
+                          None if f.required_when is None else f"required when ({format_cond(f.required_when)})"),
+        "bounds when": (frozenset((w.bound.op, _cmp_expr(w.bound.value), _cmp_cond(w.when)) for w in f.bounds_when),
+                        ", ".join(f"{w.bound.op} {format_expr(w.bound.value)} when ({format_cond(w.when)})"
+                                  for w in f.bounds_when) or None),
     }
+
+
+def _form_aspect(f: A.FieldDecl) -> tuple[object, str | None]:
+    aspect = _FORM_OF.get(f.kind)
+    if aspect is None:
+        return None, None
+    reading = getattr(f, aspect) or A.LENIENT_FORMS[aspect]
+    return reading, _FORM_WORDS[(aspect, reading)]
 
 
 def _field_words(f: A.FieldDecl) -> str:
@@ -283,6 +316,8 @@ def _diff_field(block: str, name: str, a: A.FieldDecl | None, b: A.FieldDecl | N
     asp_a, asp_b = _field_aspects(a), _field_aspects(b)
     for aspect in asp_a:
         (ca, wa), (cb, wb) = asp_a[aspect], asp_b[aspect]
+        if aspect == "form" and asp_a["type"][0][0] != asp_b["type"][0][0]:
+            continue  # another kind reads in other forms: the change of type says it
         if ca != cb:
             flag = aspect in ("", "unique")
             yield _edit("input", (block, name, aspect or "required"), wa, wb, a, b, subject=subject,

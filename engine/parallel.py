@@ -463,6 +463,7 @@ def _merge_counts(into: run.Counts, more: run.Counts) -> None:
     into.rejected_fields.update(more.rejected_fields)
     into.rejected_reasons.update(more.rejected_reasons)
     into.uncovered.update(more.uncovered)
+    into.add_lenient(more.lenient)
     if more.last_signed is not None and (into.last_signed is None or more.last_signed > into.last_signed):
         into.last_signed = more.last_signed
 

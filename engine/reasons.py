@@ -40,6 +40,8 @@ NOT_TEXT = "not-text"
 OUTSIDE_BOUNDS = "outside-bounds"
 OUT_OF_RANGE = "out-of-range"
 DUPLICATE = "duplicate"
+REQUIRED_WHEN = "required-when"
+OUTSIDE_BOUNDS_WHEN = "outside-bounds-when"
 INVALID_VALUE = "invalid-value"
 
 UNSCORED = {
@@ -67,6 +69,8 @@ REJECTED = {
     OUTSIDE_BOUNDS: "a value is outside the bounds the input block declares",
     OUT_OF_RANGE: "a number is beyond what any export means (above 1e40 or below 1e-40)",
     DUPLICATE: "a `unique` field repeats the value of an earlier row",
+    REQUIRED_WHEN: "a field required when a condition holds (`required when`) is empty, and the condition holds",
+    OUTSIDE_BOUNDS_WHEN: "a value is outside a bound that holds when a condition holds (`<= 100 when ...`)",
     INVALID_VALUE: "a value the input block does not accept, for a reason without a code of its own",
 }
 

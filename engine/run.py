@@ -33,7 +33,7 @@ from engine.outputs import EVALUATE_FILES, EVALUATE_XLSX_FILES, OutputFolder, cr
 from engine.periods import period_bounds, period_of
 from engine.program import Program, Version, display_path
 from engine.readers import BadRow, open_rows, sha256_of
-from engine.validate import RowReject, RowValidator, column_names
+from engine.validate import MAX_LENIENT_EXAMPLES, RowReject, RowValidator, column_names
 
 CACHE_LIMIT = 200_000
 BATCH_ROWS = 1024  # rows per batch: fewer instructions than 4,096 (smaller lists, warmer caches)
@@ -126,6 +126,9 @@ class Counts:
     rejected_reasons: Counter = field(default_factory=Counter)  # by (field, code)
     uncovered: Counter = field(default_factory=Counter)  # (reason code, product, customer) no rule covers
     last_signed: date | None = None  # the latest signed date of a valid row
+    # Values accepted only through a lenient reading (engine.validate): (field, reading) ->
+    # [count, the first few distinct values as given]; counted for the run, not per file.
+    lenient: dict = field(default_factory=dict)
 
     @property
     def reconciles(self) -> bool:
@@ -138,7 +141,23 @@ class Counts:
             "rejected_fields": dict(sorted(self.rejected_fields.items())),
             "rejected_reasons": self.rejected_by_field(),
             "last_signed": self.last_signed.isoformat() if self.last_signed else None,
+            **({"lenient": self.lenient_json()} if self.lenient else {}),
         }
+
+    def lenient_json(self) -> dict:
+        """{"customer": {"any-case": {"count": 412, "examples": ["New", "EXISTING"]}}}, sorted."""
+        out: dict = {}
+        for (field_name, reading), (count, examples) in sorted(self.lenient.items()):
+            out.setdefault(field_name, {})[reading] = {"count": count, "examples": list(examples)}
+        return out
+
+    def add_lenient(self, more: dict) -> None:
+        """Add lenient counts (of a later part of the run: its examples come after these)."""
+        for key, (count, examples) in more.items():
+            entry = self.lenient.setdefault(key, [0, []])
+            entry[0] += count
+            entry[1].extend(e for e in examples if e not in entry[1])
+            del entry[1][MAX_LENIENT_EXAMPLES:]
 
     def rejected_by_field(self) -> dict[str, dict[str, int]]:
         """Rejected rows by field, then by code: {"signed": {"not-a-date": 2}}."""
@@ -156,7 +175,7 @@ class Counts:
     def copy(self) -> "Counts":
         return Counts(self.rows, self.scored, self.unscored, self.rejected, Counter(self.unscored_reasons),
                       Counter(self.rejected_fields), Counter(self.rejected_reasons), Counter(self.uncovered),
-                      self.last_signed)
+                      self.last_signed, {key: [n, list(e)] for key, (n, e) in self.lenient.items()})
 
     def since(self, before: "Counts") -> "Counts":
         """The rows counted after `before` was copied (one file of several); no latest date."""
@@ -441,6 +460,15 @@ class _Loop:
         self.notes.extend(f"header (row 1): {note}" for note in self.newest.header_notes(self.source.header))
 
     def run(self) -> None:
+        try:
+            self._run()
+        finally:
+            for validator in {id(v): v for v in self.validators.values()}.values():
+                for lane in self.lanes:
+                    lane.counts.add_lenient(validator.lenient)
+                validator.lenient.clear()
+
+    def _run(self) -> None:
         self._check_header()
         if self._batchable():
             with collector_paused():
@@ -454,6 +482,7 @@ class _Loop:
         single = len(lanes) == 1 and lanes[0].fixed is None
         version_for = self.program.version_for
         score_row = self._score
+        older = len({id(c) for c in convs.values()}) > 1
         count = 0
         for row, raw in self.source:
             count += 1
@@ -465,9 +494,14 @@ class _Loop:
             try:
                 record = newest_conv(raw, row)
             except RowReject as rej:
-                self._reject(row, rej.field, rej.value, rej.reason, rej.code, raw)
-                continue
-            if single:  # validate by the version in force when its input block differs
+                found = self._older_reading(convs, raw, row, rej) if single and older else rej
+                if found.__class__ is RowReject:
+                    self._reject(row, found.field, found.value, found.reason, found.code, raw)
+                    continue
+                record = found  # read by the block of the version in force
+            else:
+                found = None
+            if single and found is None:  # validate by the version in force when its input block differs
                 version = version_for(record["signed"])
                 if version is not None and convs[id(version)] is not newest_conv:
                     try:
@@ -476,11 +510,40 @@ class _Loop:
                         self.newest.forget(record)
                         self._reject(row, rej.field, rej.value, rej.reason, rej.code, raw)
                         continue
+                    self.newest.take_back_lenient()  # the version in force read it: its readings count
             traced = trace_when is not None and trace_when(row, record)
             for lane in lanes:
                 score_row(lane, row, record, traced)
         if progress is not None:
             progress(count)
+
+    def _older_reading(self, convs: dict, raw, row: int, rejected: RowReject) -> dict | RowReject:
+        """A row the newest input block refuses, read by the block of the version in force on its date
+        when that block differs (a newer version may read more strictly than the one the contract
+        falls under). The newest validator still holds every accepted row's `unique` values."""
+        newest = convs[id(self.program.versions[-1])]
+        tried = {id(newest)}
+        for version in reversed(self.program.versions):
+            conv = convs[id(version)]
+            if id(conv) in tried:
+                continue
+            tried.add(id(conv))
+            validator = self.validators[id(version)]
+            try:
+                record = conv(raw, row)
+            except RowReject:
+                continue
+            in_force = self.program.version_for(record["signed"])
+            if in_force is None or convs[id(in_force)] is not conv:
+                validator.forget(record)
+                continue
+            try:
+                self.newest.check_unique({name: record.get(name) for name, _ in self.newest.unique_seen}, row)
+            except RowReject as repeat:
+                validator.forget(record)
+                return repeat
+            return record
+        return rejected
 
     def _batchable(self) -> bool:
         """Whether the batch path can run: see the module docstring (and engine.batch's)."""

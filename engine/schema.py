@@ -21,7 +21,9 @@ from decimal import Decimal
 
 from dsl.ast import FieldDecl, InputBlock
 
-from .validate import DECIMAL_PATTERN, ISO_DATE_PATTERN, literal_value, typed_default
+from dsl.formatter import format_cond
+
+from .validate import DECIMAL_PATTERN, ISO_DATE_PATTERN, STRICT_DECIMAL_PATTERN, literal_value, resolved, typed_default
 
 DRAFT = "https://json-schema.org/draft/2020-12/schema"
 _BOUND_KEYS = {">=": "minimum", ">": "exclusiveMinimum", "<=": "maximum", "<": "exclusiveMaximum"}
@@ -35,7 +37,7 @@ def json_schema(block: InputBlock, title: str | None = None) -> dict:
         "title": title or f"input {block.name}",
         "description": f"One {block.name} record as a JSON Lines export writes it.",
         "type": "object",
-        "properties": {f.name: field_schema(f) for f in block.fields},
+        "properties": {f.name: field_schema(resolved(block, f)) for f in block.fields},
         "required": [f.name for f in block.fields if f.required and f.default is None],
         "additionalProperties": True,
     }
@@ -46,7 +48,8 @@ def field_schema(decl: FieldDecl) -> dict:
     out: dict = {"description": describe(decl)}
     nullable = not (decl.required and decl.default is None)
     if decl.kind == "decimal":
-        branches = [{"type": "number", **_bounds(decl)}, {"type": "string", "pattern": DECIMAL_PATTERN}]
+        pattern = STRICT_DECIMAL_PATTERN if decl.numbers == "strict" else DECIMAL_PATTERN
+        branches = [{"type": "number", **_bounds(decl)}, {"type": "string", "pattern": pattern}]
         out["anyOf"] = branches + ([{"type": "null"}] if nullable else [])
     elif decl.kind == "choice":
         out["enum"] = list(decl.choices) + ([None] if nullable else [])
@@ -72,10 +75,32 @@ def describe(decl: FieldDecl) -> str:
         kind += f" {bound.op} {_plain(literal_value(bound.value))}"
     parts = [kind]
     parts += ["required"] if decl.required else []
+    if decl.required_when is not None:
+        parts.append(f"required when ({format_cond(decl.required_when)})")
+    parts += [f"{w.bound.op} {_plain(literal_value(w.bound.value))} when ({format_cond(w.when)})"
+              for w in decl.bounds_when]
     parts += ["unique"] if decl.unique else []
     if decl.default is not None:
         parts.append(f"default {_plain(typed_default(decl))}")
+    form = _FORMS.get((decl.kind, _reading(decl)))
+    if form:
+        parts.append(form)
     return ", ".join(parts)
+
+
+# The form a field is read in, as its description states it (JSON dates are always ISO).
+_FORMS = {
+    ("date", "iso"): "ISO dates only", ("date", "german"): "German dates (01.03.2016) in cells",
+    ("choice", "exact"): "exact case",
+    ("text", "verbatim"): "kept verbatim (spaces not trimmed)",
+    ("integer", "strict"): "strict number syntax", ("decimal", "strict"): "strict number syntax",
+}
+
+
+def _reading(decl: FieldDecl) -> str | None:
+    aspect = {"date": "dates", "choice": "case", "text": "spaces", "integer": "numbers",
+              "decimal": "numbers"}.get(decl.kind)
+    return getattr(decl, aspect) if aspect else None
 
 
 def _bounds(decl: FieldDecl) -> dict:

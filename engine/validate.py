@@ -31,24 +31,38 @@ Design:
   fail later, far from the row that caused it. Text is measured before it is converted.
 - Batches of CSV rows are converted a column at a time by `engine.columns`, which reuses these
   cell converters (each carries its `cache`, or for plain text its `missing` value, for that).
+- How strict a value is read is declared (`FieldDecl.dates/case/spaces/numbers`, resolved against
+  the block's `strict` by `InputBlock.form`); the defaults are the lenient readings above. A value
+  accepted only through a lenient reading (a German date where ISO is the form, a `one of` value
+  in another case, text with spaces around it, `+3` / `.5` / `5.` / `-0`) is counted in
+  `RowValidator.lenient` once its row is accepted. Such a cell is never cached, so a cache hit
+  is always a strict reading and the counting only looks at cache misses.
+- A row's checks run in a fixed order: each field in declaration order (its form, type, bounds,
+  `required`), then the conditional checks (`required when`, bounds `when`) in declaration order
+  (their conditions read values already accepted), then `unique`. The first failure is the row's
+  reject.
 """
 from __future__ import annotations
 
+import dataclasses
 import datetime as _dt
 import math
+import os
 import operator
 import re
 from decimal import Decimal
 from typing import Callable, Iterable
 
 from dsl.ast import (
-    Bound, DateLit, Expr, FieldDecl, InputBlock, Name, Neg, Number, Percent, String,
+    LENIENT_FORMS, Bound, DateLit, Expr, FieldDecl, InputBlock, Name, Neg, Number, Percent, Rule, Points,
+    String,
 )
 from dsl.errors import did_you_mean
 from dsl.limits import MAX_FRACTION_DIGITS, MAX_INTEGER_DIGITS, RANGE_TEXT, value_problem
 from engine import reasons
 
 DECIMAL_PATTERN = r"^[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)$"
+STRICT_DECIMAL_PATTERN = r"^(?!-0+(\.0+)?$)-?[0-9]+(\.[0-9]+)?$"  # no +3, .5, 5., -0
 ISO_DATE_PATTERN = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
 CACHE_SIZE = 4096
 # Longer text is out of range whatever it holds (signs, leading zeros and a point allowed for).
@@ -57,6 +71,11 @@ _MAX_TEXT = 2 * (MAX_INTEGER_DIGITS + MAX_FRACTION_DIGITS) + 2
 
 _DECIMAL_RE = re.compile(DECIMAL_PATTERN)
 _INTEGER_RE = re.compile(r"[+-]?[0-9]+")
+_STRICT_INTEGER_RE = re.compile(r"-?[0-9]+")
+_STRICT_DECIMAL_RE = re.compile(r"-?[0-9]+(\.[0-9]+)?")
+_STRICT_DECIMAL_SEARCH = re.compile(STRICT_DECIMAL_PATTERN)
+_STRICT_DECIMAL_COMMA_RE = re.compile(r"-?[0-9]+(,[0-9]+)?")
+_NEGATIVE_ZERO_RE = re.compile(r"-[0,.]*")
 _ISO_DATE_RE = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})")
 _DOTTED_DATE_RE = re.compile(r"([0-9]{1,2})\.([0-9]{1,2})\.([0-9]{4})")
 _BOOLEANS = {
@@ -70,6 +89,41 @@ _BOUND_WORDS = {
 _BOUND_OPS = {">=": operator.ge, ">": operator.gt, "<=": operator.le, "<": operator.lt}
 
 Converter = Callable[[object], object]
+
+# Readings a value may be accepted through only leniently (the keys of `RowValidator.lenient`).
+GERMAN_DATE = "german-date"
+ANY_CASE = "any-case"
+TRIMMED = "trimmed"
+NUMBER_FORM = "number-form"
+LENIENT_WORDS = {
+    GERMAN_DATE: "in the German date form (01.03.2016), not ISO",
+    ANY_CASE: "matched only ignoring case",
+    TRIMMED: "with spaces around the text, trimmed",
+    NUMBER_FORM: "in a number form strict numbers refuse (+3, .5, 5., -0)",
+}
+MAX_LENIENT_EXAMPLES = 3
+
+
+def lenient_sentence(field_name: str, reading: str, count: int, examples: list) -> str:
+    """`412 customer values matched only ignoring case: 'New', 'EXISTING'` (values escaped by the caller)."""
+    values = "value" if count == 1 else "values"
+    shown = ", ".join(repr_text(e) for e in examples)
+    return f"{count:,} {field_name} {values} {LENIENT_WORDS[reading]}: {shown}"
+
+
+def repr_text(value: str) -> str:
+    """A value in quotes as messages show it."""
+    return f"'{value}'"
+
+
+def form(decl: FieldDecl, aspect: str) -> str:
+    """The reading of a field for `aspect` (its own or, unresolved, the lenient default)."""
+    return getattr(decl, aspect) or LENIENT_FORMS[aspect]
+
+
+def resolved(block: InputBlock, decl: FieldDecl) -> FieldDecl:
+    """The declaration with every form made explicit from the block's `strict`."""
+    return dataclasses.replace(decl, **{a: block.form(decl, a) for a in LENIENT_FORMS})
 
 
 class RowReject(Exception):
@@ -203,14 +257,21 @@ def _integer(decl: FieldDecl, _comma: bool):
             return int(raw)
         raise bad(raw)
 
+    strict = form(decl, "numbers") == "strict"
+    pattern = _STRICT_INTEGER_RE if strict else _INTEGER_RE
+
     def cell(raw):
         if raw.__class__ is str:
-            if _INTEGER_RE.fullmatch(raw):
+            if pattern.fullmatch(raw) and not (strict and _NEGATIVE_ZERO_RE.fullmatch(raw)):
                 if len(raw.lstrip("+-").lstrip("0")) > MAX_INTEGER_DIGITS:
                     raise out_of_range(raw)
                 return int(raw)
-            raise bad(raw)
+            raise bad(raw) if not strict or not _INTEGER_RE.fullmatch(raw) else strict_bad(raw)
         return number(raw)
+
+    def strict_bad(raw):
+        return RowReject(name, raw, f"`{name}` must be a whole number written plainly (like 3 or -4: no "
+                                    f"`+`, no -0), got {_shown(raw)}", code=reasons.NOT_A_WHOLE_NUMBER)
     return cell, number
 
 
@@ -237,10 +298,15 @@ def _decimal(decl: FieldDecl, comma: bool):
         raise RowReject(name, raw, f"`{name}` is out of range ({RANGE_TEXT}), got {_shown(raw)}",
                         code=reasons.OUT_OF_RANGE)
 
+    strict = form(decl, "numbers") == "strict"
+    strict_re = _STRICT_DECIMAL_COMMA_RE if comma else _STRICT_DECIMAL_RE
+
     def text(raw: str):
         plain = raw.replace(",", ".") if comma else raw
         if (comma and "." in raw) or not _DECIMAL_RE.fullmatch(plain):
             raise bad(raw, hint_for(raw))
+        if strict and (not strict_re.fullmatch(raw) or _NEGATIVE_ZERO_RE.fullmatch(raw)):
+            raise bad(raw, f" (strict numbers: digits on both sides of the decimal mark, no `+`, no -0)")
         if len(plain) > _MAX_TEXT and _too_long(plain):
             raise RowReject(name, raw, f"`{name}` is out of range ({RANGE_TEXT}), got {_shown(raw)}",
                             code=reasons.OUT_OF_RANGE)
@@ -263,7 +329,10 @@ def _decimal(decl: FieldDecl, comma: bool):
     def json(raw):
         if isinstance(raw, str):
             # The schema's pattern is searched as jsonschema does, so the verdicts agree.
-            if _DECIMAL_RE.search(raw):
+            if strict:
+                if _STRICT_DECIMAL_SEARCH.search(raw):
+                    return in_range(Decimal(raw.strip()), raw)
+            elif _DECIMAL_RE.search(raw):
                 return in_range(Decimal(raw.strip()), raw)
             raise bad(raw)
         return number(raw)
@@ -279,12 +348,17 @@ def _too_long(plain: str) -> bool:
 def _date(decl: FieldDecl, _comma: bool):
     name = decl.name
     cache = _Cache()  # JSON only: cells are cached whole by _cell_converter
+    reading = form(decl, "dates")
+    shown_forms = {"both": "2016-03-01 or 01.03.2016", "iso": "2016-03-01 (ISO)",
+                   "german": "01.03.2016"}[reading]
+    iso_re = _ISO_DATE_RE if reading != "german" else None
+    dotted_re = _DOTTED_DATE_RE if reading != "iso" else None
 
-    def bad(raw, forms="2016-03-01 or 01.03.2016", why=""):
+    def bad(raw, forms=shown_forms, why=""):
         return RowReject(name, raw, f"`{name}` must be a date like {forms}, got {_shown(raw)}{why}",
                          code=reasons.NOT_A_DATE)
 
-    def build(raw, y, m, d, forms="2016-03-01 or 01.03.2016"):
+    def build(raw, y, m, d, forms=shown_forms):
         try:
             return _dt.date(int(y), int(m), int(d))
         except ValueError as error:
@@ -292,10 +366,10 @@ def _date(decl: FieldDecl, _comma: bool):
 
     def cell(raw):
         if raw.__class__ is str:
-            iso = _ISO_DATE_RE.fullmatch(raw)
+            iso = iso_re.fullmatch(raw) if iso_re else None
             if iso:
                 return build(raw, *iso.groups())
-            dotted = _DOTTED_DATE_RE.fullmatch(raw)
+            dotted = dotted_re.fullmatch(raw) if dotted_re else None
             if dotted:
                 d, m, y = dotted.groups()
                 return build(raw, y, m, d)
@@ -352,6 +426,8 @@ def _choice(decl: FieldDecl, _comma: bool):
         folded.setdefault(choice.lower(), []).append(choice)
     # Spreadsheets capitalise; a case-insensitive match is taken when it is unambiguous.
     relaxed = {key: values[0] for key, values in folded.items() if len(values) == 1}
+    if form(decl, "case") == "exact":
+        relaxed = {}
     listed = ", ".join(decl.choices)
 
     def bad(raw):
@@ -431,11 +507,47 @@ def _missing_value(decl: FieldDecl) -> Callable[[object], object]:
     return lambda raw: default
 
 
+def lenient_reading(decl: FieldDecl, comma: bool = False) -> Callable[[str], str | None] | None:
+    """A function telling, of a text an accepted value was read from, which lenient reading it
+    needed (GERMAN_DATE, ANY_CASE, TRIMMED, NUMBER_FORM) or None; None when the field has none.
+
+    Non-text fields are always read trimmed, so their text is looked at without its spaces."""
+    if decl.kind == "text":
+        if form(decl, "spaces") != "trim":
+            return None
+        return lambda raw: TRIMMED if raw != raw.strip() and raw.strip() else None
+    if decl.kind == "date" and form(decl, "dates") == "both":
+        return lambda raw: GERMAN_DATE if _DOTTED_DATE_RE.fullmatch(raw.strip()) else None
+    if decl.kind == "choice" and form(decl, "case") == "any":
+        exact = frozenset(decl.choices)
+        return lambda raw: ANY_CASE if raw.strip() and raw.strip() not in exact else None
+    if decl.kind in ("integer", "decimal") and form(decl, "numbers") == "any":
+        plain = _STRICT_INTEGER_RE if decl.kind == "integer" else (
+            _STRICT_DECIMAL_COMMA_RE if comma else _STRICT_DECIMAL_RE)
+
+        def number_form(raw):
+            text = raw.strip()
+            if not text:
+                return None
+            return NUMBER_FORM if not plain.fullmatch(text) or _NEGATIVE_ZERO_RE.fullmatch(text) else None
+        return number_form
+    return None
+
+
 def _cell_converter(decl: FieldDecl, comma: bool) -> Converter:
     """One spreadsheet cell (str, None or a native XLSX value) to the field's typed value."""
     present, _ = _field_converters(decl, comma)
     missing = _missing_value(decl)
     if decl.kind == "text" and not decl.bounds:
+        if form(decl, "spaces") == "verbatim":
+            def verbatim_cell(raw):
+                if raw.__class__ is str:
+                    return raw if raw.strip() else missing(raw)
+                return missing(raw) if raw is None else present(raw)
+            verbatim_cell.missing = missing
+            verbatim_cell.verbatim = True  # the column form keeps the cells as they are
+            return verbatim_cell
+
         def text_cell(raw):
             if raw.__class__ is str:
                 raw = raw.strip()
@@ -443,6 +555,7 @@ def _cell_converter(decl: FieldDecl, comma: bool) -> Converter:
             return missing(raw) if raw is None else present(raw)
         text_cell.missing = missing  # for the column form (engine.columns)
         return text_cell
+    lenient = lenient_reading(decl, comma)
 
     # Whole-cell cache: a repeated cell ("1", "new", "2016-03-01") costs one dict look-up.
     # Only str keys go in, so True and 1 (equal as dict keys) never meet.
@@ -455,7 +568,9 @@ def _cell_converter(decl: FieldDecl, comma: bool) -> Converter:
         if raw.__class__ is str:
             text = raw.strip()
             value = present(text) if text else missing(text)
-            return value if value is None else cache.put(raw, value)
+            if value is None or (lenient is not None and lenient(raw) is not None):
+                return value  # a lenient reading is never cached: it is counted at every use
+            return cache.put(raw, value)
         return missing(raw) if raw is None else present(raw)
     cell.cache = cache  # for the column form (engine.columns)
     return cell
@@ -465,7 +580,13 @@ def _json_converter(decl: FieldDecl, comma: bool) -> Converter:
     """One JSON value (None when the key is absent) to the field's typed value."""
     _, present = _field_converters(decl, comma)
     missing = _missing_value(decl)
-    is_text = decl.kind == "text"
+    is_text = decl.kind == "text" and form(decl, "spaces") == "trim"
+    if decl.kind == "text" and not is_text:  # verbatim: a blank text is still missing
+        def verbatim(raw):
+            if raw is None or (isinstance(raw, str) and not raw.strip()):
+                return missing(raw)
+            return present(raw)
+        return verbatim
 
     def value(raw):
         if raw is None:
@@ -476,6 +597,69 @@ def _json_converter(decl: FieldDecl, comma: bool) -> Converter:
                 return missing(raw)
         return present(raw)
     return value
+
+
+class _Where:
+    """What a condition's closures need of the place that holds them (engine.evaluate.Scope)."""
+
+    def __init__(self, field_name: str, span):
+        self.name, self.id, self.span = f"input {field_name}", field_name, span
+
+
+def _place(span) -> str:
+    """`line 14 of o2.rules`: where a condition stands, as a reject names it."""
+    return f"line {span.line} of {os.path.basename(span.file)}"
+
+
+def _conditional_checks(fields: tuple[FieldDecl, ...]) -> tuple:
+    """`(name, test(record) -> bool, reject(raw) -> RowReject)` per conditional check, in field order."""
+    from dsl.formatter import format_cond
+    from engine.evaluate import Scope, Unscorable, compile_cond
+
+    decls = {f.name: f for f in fields}
+    checks = []
+
+    def holds(cond, field_name):
+        test = compile_cond(cond, Scope(_Where(field_name, cond.span), decls, {}, {}))
+
+        def run(record):
+            try:
+                return test(record, None) is True
+            except Unscorable:  # a condition that cannot be computed (an empty field in arithmetic)
+                return False
+        return run
+
+    for decl in fields:
+        name = decl.name
+        if decl.required_when is not None:
+            when = holds(decl.required_when, name)
+            text, where = format_cond(decl.required_when), _place(decl.required_when.span)
+
+            def required(record, when=when, name=name):
+                return record[name] is not None or not when(record)
+
+            def missing(raw, name=name, text=text, where=where):
+                return RowReject(name, raw, f"`{name}` is empty, but it is required when ({text}) ({where})",
+                                 code=reasons.REQUIRED_WHEN)
+            checks.append((name, required, missing))
+        if decl.bounds_when:
+            words = _BOUND_WORDS["date" if decl.kind == "date" else "number"]
+        for item in decl.bounds_when:
+            when = holds(item.when, name)
+            test, limit = _BOUND_OPS.get(item.bound.op), _bound_limit(decl, item.bound)
+            phrase = words.get(item.bound.op)
+            text, where = format_cond(item.when), _place(item.when.span)
+            shown = limit.isoformat() if isinstance(limit, _dt.date) else limit
+
+            def within(record, when=when, test=test, limit=limit, name=name):
+                value = record[name]
+                return value is None or test(value, limit) or not when(record)
+
+            def outside(raw, name=name, phrase=phrase, shown=shown, text=text, where=where):
+                return RowReject(name, raw, f"`{name}` must be {phrase} {shown} when ({text}) ({where}), "
+                                 f"got {_shown(raw)}", code=reasons.OUTSIDE_BOUNDS_WHEN)
+            checks.append((name, within, outside))
+    return tuple(checks)
 
 
 class RowValidator:
@@ -491,8 +675,20 @@ class RowValidator:
         self.fields = tuple(f.name for f in block.fields)
         self._required = tuple(f.name for f in block.fields if f.required and f.default is None)
         # (field name, cell converter) in declaration order; engine.columns makes their column forms.
-        self.cell_converters = tuple((f.name, _cell_converter(f, decimal_comma)) for f in block.fields)
-        self._json = tuple((f.name, _json_converter(f, decimal_comma)) for f in block.fields)
+        fields = tuple(resolved(block, f) for f in block.fields)
+        self.cell_converters = tuple((f.name, _cell_converter(f, decimal_comma)) for f in fields)
+        self._json = tuple((f.name, _json_converter(f, decimal_comma)) for f in fields)
+        # `required when` and bounds `when`, run on the typed record after every field is accepted.
+        self.conditions = _conditional_checks(fields)
+        # Values accepted only through a lenient reading, once their row is accepted:
+        # (field, reading) -> [count, up to MAX_LENIENT_EXAMPLES distinct raw values in first-seen order].
+        self.lenient: dict[tuple[str, str], list] = {}
+        # (position in the field order, field, cache of its cell converter or None, reading test).
+        self.lenient_checks = tuple(
+            (i, f.name, getattr(convert, "cache", None), test)
+            for i, (f, (_, convert)) in enumerate(zip(fields, self.cell_converters))
+            if (test := lenient_reading(f, decimal_comma)) is not None)
+        self._last_lenient: list = []
         # Per unique field: typed value -> the row number it was first seen in (or 0 if unknown).
         self.unique_seen: tuple[tuple[str, dict], ...] = tuple((f.name, {}) for f in block.fields if f.unique)
         # Several export files in one run: a row is remembered as row_base + its row number, and
@@ -558,6 +754,8 @@ class RowValidator:
         names = self.fields
         converters = tuple(convert for _, convert in self.cell_converters)
         check_unique = self.check_unique if self.unique_seen and unique else None
+        conditions = self.conditions
+        note = self.note_cells if self.lenient_checks and unique else None
 
         def convert_row(cells, row: int | None = None) -> dict:
             if len(cells) != width:
@@ -565,24 +763,65 @@ class RowValidator:
             try:
                 values = pick([*cells, None])
                 record = {name: convert(raw) for name, convert, raw in zip(names, converters, values)}
+                if conditions and not self.conditions_hold(record):
+                    self.check_conditions(record, dict(zip(names, values)).get)
             except RowReject as reject:
                 reject.row = row
                 raise
             if check_unique is not None:
                 check_unique(record, row)
+            if note is not None:
+                note(values)
             return record
         return convert_row
+
+    def check_conditions(self, record: dict, raw_of: Callable[[str], object]) -> None:
+        """Raise the reject of the first conditional check the record fails (`raw_of(field)`: its raw value)."""
+        for name, passes, reject in self.conditions:
+            if not passes(record):
+                raise reject(raw_of(name))
+
+    def conditions_hold(self, record: dict) -> bool:
+        """Whether the record passes every conditional check (the batch path's test)."""
+        return all(passes(record) for _, passes, _ in self.conditions)
+
+    def note_cells(self, values) -> None:
+        """Count the lenient readings of an accepted row's raw values (in field order)."""
+        last = self._last_lenient = []
+        for position, name, cache, reading_of in self.lenient_checks:
+            raw = values[position]
+            if raw.__class__ is not str or (cache is not None and raw in cache):
+                continue
+            reading = reading_of(raw)
+            if reading is not None:
+                last.append(((name, reading), raw if self.note(name, reading, raw) else None))
+
+    def note(self, name: str, reading: str, raw: str) -> bool:
+        """Count a value of `name` read leniently as `reading`; keep the first few as examples (True
+        when this one became an example)."""
+        entry = self.lenient.get((name, reading))
+        if entry is None:
+            entry = self.lenient[(name, reading)] = [0, []]
+        entry[0] += 1
+        if len(entry[1]) < MAX_LENIENT_EXAMPLES and raw not in entry[1]:
+            entry[1].append(raw)
+            return True
+        return False
 
     def convert(self, mapping: dict, row: int | None = None) -> dict:
         """A JSON record (floats parsed as Decimal) to a typed record, or RowReject."""
         get = mapping.get
         try:
             record = {name: convert(get(name)) for name, convert in self._json}
+            if self.conditions:
+                self.check_conditions(record, get)
         except RowReject as reject:
             reject.row = row
             raise
         if self.unique_seen:
             self.check_unique(record, row)
+        if self.lenient_checks:
+            self.note_cells([get(name) for name in self.fields])
         return record
 
     def check_unique(self, record: dict, row: int | None) -> None:
@@ -604,6 +843,19 @@ class RowValidator:
             value = record.get(name)
             if value is not None:
                 seen.pop(value, None)
+        self.take_back_lenient()
+
+    def take_back_lenient(self) -> None:
+        """Uncount the lenient readings of the last row accepted here (another validator read it, or it
+        was rejected elsewhere), and the examples they gave."""
+        for key, example in self._last_lenient:
+            entry = self.lenient[key]
+            entry[0] -= 1
+            if example is not None:
+                entry[1].remove(example)
+            if not entry[0]:
+                del self.lenient[key]
+        self._last_lenient = []
 
 
 def column_names(header: Iterable[object]) -> list[str]:

@@ -116,7 +116,7 @@ def test_commands_refuse_out_of_range_rulesets_without_an_internal_error(tmp_pat
 
 
 def test_a_product_beyond_exact_arithmetic_is_unscored_not_rounded(tmp_path):
-    text = HEAD.replace("pool_gb:     decimal >= 0, default 0", "pool_gb:     decimal >= 0, default 0\n  big: integer, default 0")
+    text = HEAD.replace('pool_gb:     decimal >= 0, required when (product == "O2 Unite Pool")', 'pool_gb:     decimal >= 0, required when (product == "O2 Unite Pool")\n  big: integer, default 0')
     text += ('tiers {\n  Basic from 0\n}\nrule "Square" {\n  points big * big\n}\n'
              'example "square" {\n  contract { product: "X", big: 999_999_999_999_999_999 }\n  expect unscored\n}\n'
              'example "exact" {\n  contract { product: "X", big: 999_999_999 }\n'
@@ -141,7 +141,7 @@ CELLS = [
 
 def _validator() -> RowValidator:
     text = SOURCE.replace("quantity:    integer >= 1, default 1", "quantity:    integer, default 1").replace(
-        "pool_gb:     decimal >= 0, default 0", "pool_gb:     decimal, default 0")
+        'pool_gb:     decimal >= 0, required when (product == "O2 Unite Pool")', "pool_gb:     decimal, default 0")
     return RowValidator(parse(text, "x.rules").input("contract"))
 
 

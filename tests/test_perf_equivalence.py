@@ -251,3 +251,39 @@ def test_several_files_give_the_same_bytes_both_ways(program, tmp_path, monkeypa
     rows_csv = (batch_out / "rows.csv").read_text(encoding="utf-8")
     assert "part0.csv\n" in rows_csv and "part1.csv," in rows_csv  # ids of part0 repeated in part1
     assert len(rows_csv.splitlines()) == 1 + result.counts.rows
+
+
+STRICT_PROGRAM = """program "Strict"
+version "1"
+effective 2016-01-01
+
+input contract strict {
+  contract_id: text, required, unique
+  partner_id:  text, required, lenient
+  signed:      date, required, lenient
+  product:     text, required
+  customer:    one of (new, existing), default new
+  quantity:    integer >= 1, <= 10 when (product in ("O2 Business S", "O2 Business M")), default 1
+  pool_gb:     decimal >= 0, required when (product == "O2 Unite Pool" or customer == existing), lenient
+}
+
+rule "All" {
+  points 1 * quantity
+}
+"""
+
+
+@pytest.mark.parametrize("seed, rows, batch", [(6, 3000, 64), (7, 400, 5)])
+def test_declared_forms_and_conditions_give_the_same_bytes_both_ways(tmp_path, monkeypatch, seed, rows, batch):
+    """Strict forms, lenient fields, conditional checks and lenient counts (in the manifest) agree."""
+    monkeypatch.setattr(run, "BATCH_ROWS", batch)
+    (tmp_path / "strict.rules").write_text(STRICT_PROGRAM, encoding="utf-8")
+    program = load_program(tmp_path / "strict.rules")
+    data = _write_csv(tmp_path / "contracts.csv", rows, seed)
+    batch_out, rows_out = _both_paths(program, data, tmp_path)
+    _assert_same_outputs(batch_out, rows_out)
+    counts = json.loads((batch_out / "manifest.json").read_text())["counts"]
+    assert {"required-when", "outside-bounds-when", "not-one-of"} <= set(counts["rejected_reasons"].get(
+        "pool_gb", {})) | set(counts["rejected_reasons"].get("quantity", {})) | set(
+        counts["rejected_reasons"].get("customer", {}))
+    assert set(counts["lenient"]) == {"partner_id", "signed"}  # "  P-002  ", "01.03.2016"

@@ -65,7 +65,7 @@ def test_the_excel_csv_through_the_validator():
                 outcomes[number] = convert(raw, number)
             except RowReject as reject:
                 outcomes[number] = (reject.field, reject.reason)
-    assert outcomes[2]["signed"] == dt.date(2016, 3, 1) and outcomes[2]["pool_gb"] == Decimal(0)
+    assert outcomes[2]["signed"] == dt.date(2016, 3, 1) and outcomes[2]["pool_gb"] is None  # not a pool product
     assert outcomes[3]["pool_gb"] == Decimal("250.5")
     assert outcomes[5] == ("customer",
                            "`customer` must be one of new, existing, got 'Neu' (did you mean new?)")

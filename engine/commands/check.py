@@ -61,7 +61,7 @@ def check(paths, strict, data, as_json, output_format, stdin_filename, **read):
         findings += program.warnings
         sources |= program.sources
     findings = sort_diagnostics(findings)
-    coverage = _coverage(programs, data, read) if data and programs else []
+    coverage, lenient = _coverage(programs, data, read) if data and programs else ([], [])
     errors = [d for d in findings if d.is_error]
     if output_format == "github":
         from engine.commands.ci_formats import github_findings
@@ -72,11 +72,14 @@ def check(paths, strict, data, as_json, output_format, stdin_filename, **read):
 
         click.echo(sarif_text(sarif_log(findings)), nl=False)
     elif as_json:
-        emit_json({"findings": [d.to_json() for d in findings], "uncovered": coverage})
+        emit_json({"findings": [d.to_json() for d in findings], "uncovered": coverage}
+                  | ({"lenient": lenient} if data else {}))
     else:
         if findings:
             show_diagnostics(findings, sources, False)
         _print_coverage(coverage)
+        for item in lenient:
+            click.echo(f"{visible(item['program'])}: lenient: {visible(item['sentence'])}")
         n_err, n_warn = len(errors), len(findings) - len(errors)
         click.echo(f"{len(paths)} path(s) checked: {n_err} error(s), {n_warn} warning(s)"
                    + (f", {sum(c['rows'] for c in coverage)} row(s) not covered by any rule" if coverage else ""),
@@ -107,17 +110,22 @@ def _program_from_stdin(name: str, findings: list, sources: dict):
     return program
 
 
-def _coverage(programs, data: str, read: dict) -> list[dict]:
-    """Products (and customer types) in `data` that no rule of the version in force covers."""
+def _coverage(programs, data: str, read: dict) -> tuple[list[dict], list[dict]]:
+    """Products (and customer types) in `data` that no rule of the version in force covers, and the
+    values accepted only through a lenient reading."""
     from engine.run import evaluate
+    from engine.validate import lenient_sentence
 
-    out = []
+    out, lenient = [], []
     for program in programs:
         result = evaluate(program, data, run_options(**read))
         for (kind, product, customer), rows in sorted(result.counts.uncovered.items()):
             out.append({"program": program.name, "reason": kind, "product": product, "customer": customer,
                         "rows": rows})
-    return out
+        for (name, reading), (n, examples) in sorted(result.counts.lenient.items()):
+            lenient.append({"program": program.name, "field": name, "reading": reading, "count": n,
+                            "examples": list(examples), "sentence": lenient_sentence(name, reading, n, examples)})
+    return out, lenient
 
 
 def _print_coverage(coverage: list[dict]) -> None:

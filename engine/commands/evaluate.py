@@ -206,6 +206,8 @@ def print_summary(result, out_dir, hints: list[str] = (), options=None) -> None:
     console.print(t)
     for note in result.notes:
         console.print(f"[yellow]note:[/] {markup(note)}")
+    for line in lenient_lines(c):
+        console.print(f"[yellow]lenient:[/] {markup(line)}")
     if not c.reconciles:  # cannot happen; shown loudly if it ever does
         console.print("[bold red]rows do not reconcile[/]")
     _reasons(console, "Unscored, by reason", ("code",), {(code,): n for code, n in c.unscored_reasons.items()})
@@ -218,6 +220,14 @@ def print_summary(result, out_dir, hints: list[str] = (), options=None) -> None:
 
         names = evaluate_files(options.output_format if options is not None else "csv")
         console.print(f"Results in {markup(out_dir)}/ ({', '.join(names)})")
+
+
+def lenient_lines(counts) -> list[str]:
+    """One sentence per field and lenient reading the run accepted values through."""
+    from engine.validate import lenient_sentence
+
+    return [lenient_sentence(name, reading, n, examples)
+            for (name, reading), (n, examples) in sorted(counts.lenient.items())]
 
 
 def _reasons(console, title: str, columns: tuple, counter) -> None:
