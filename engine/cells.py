@@ -141,3 +141,62 @@ def fields(cells: Iterable) -> str:
     out = io.StringIO()
     Writer(out).writerow(cells)
     return out.getvalue()[:-1]
+
+
+# Output dialects (`--output-dialect`): how the output CSVs are spelled for a spreadsheet. `csv` is
+# the default (`,` between cells, `.` in numbers, no BOM); `excel-de` is what a German Excel opens
+# into columns (`;`, decimal comma in the engine's numbers, a UTF-8 BOM first).
+DIALECTS = {"csv": (",", False, False), "excel-de": (";", True, True)}  # name -> (delimiter, comma, BOM)
+NUMBER_COLUMNS = frozenset({"row", "points", "contracts_scored", "contracts_unscored", "contracts"})
+# ^ the columns of the evaluate outputs that hold the engine's numbers (docs/data.md)
+
+
+class DialectWriter(Writer):
+    """`Writer` with another delimiter: every row neutralised (the shortcut of `Writer` looks for `,`)."""
+
+    __slots__ = ()
+
+    def __init__(self, file, delimiter: str):
+        self._write = file.write
+        self._formatted = _Line()
+        self._csv = csv.writer(self._formatted, lineterminator="\r\n", delimiter=delimiter)
+
+    def writerow(self, row: Iterable) -> None:
+        self._csv.writerow(neutral_row(row))
+        self._write(self._formatted.line[:-2] + "\n")
+
+
+def read_back(path) -> Iterable[list[str]]:
+    """The rows of an output CSV in the default dialect, each text as it was before `neutral`."""
+    with open(path, newline="", encoding="utf-8") as f:
+        for row in csv.reader(f):
+            yield [restore(c) for c in row]
+
+
+def number_columns(header: list[str]) -> list[int]:
+    """Positions of the columns that hold the engine's numbers."""
+    return [i for i, name in enumerate(header) if name in NUMBER_COLUMNS]
+
+
+def write_dialect(source, target, dialect: str) -> None:
+    """Rewrite the output CSV `source` (default dialect) as `target` in `dialect`: the same cells,
+    neutralised again for the new delimiter; the engine's numbers with a decimal comma where the
+    dialect says so."""
+    from engine.outputs import create
+
+    delimiter, comma, bom = DIALECTS[dialect]
+    rows = read_back(source)
+    with create(target) as f:
+        if bom:
+            f.write("\ufeff")
+        w = DialectWriter(f, delimiter)
+        header = next(rows, None)
+        if header is None:
+            return
+        w.writerow(header)
+        numbers = number_columns(header) if comma else []
+        for row in rows:
+            for i in numbers:
+                if i < len(row):
+                    row[i] = row[i].replace(".", ",")
+            w.writerow(row)

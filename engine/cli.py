@@ -151,9 +151,10 @@ def _command(args: list[str]) -> str:
 
 
 def _input_errors() -> tuple[type[BaseException], ...]:
+    from engine.project import ProjectError
     from engine.readers import InputError
 
-    return (InputError, OSError, UnicodeError)
+    return (InputError, ProjectError, OSError, UnicodeError)
 
 
 def _error(message: str, as_json: bool) -> None:

@@ -54,6 +54,12 @@ from typing import Iterable
 from engine.readers import InputError
 
 EVALUATE_FILES = ("contracts.csv", "rejects.csv", "rows.csv", "partners.csv", "partner_rules.csv", "manifest.json")
+EVALUATE_XLSX_FILES = tuple(n.replace(".csv", ".xlsx") for n in EVALUATE_FILES)  # --output-format xlsx
+
+
+def evaluate_files(output_format: str = "csv") -> tuple[str, ...]:
+    """The files `points evaluate --out` writes in an output format (csv or xlsx)."""
+    return EVALUATE_XLSX_FILES if output_format == "xlsx" else EVALUATE_FILES
 STATUS_FILES = ("status.csv", "standing.csv")
 QUALITY_FILES = ("kpis.csv", "kpis_wide.csv", "findings.csv", "quality_rejects.csv", "quality_set_aside.csv")
 IMPACT_FILES = ("impact.csv",)

@@ -29,7 +29,7 @@ from typing import Callable, Iterable
 from engine import __version__, cells, reasons
 from engine.batch import Batches as _Batches, collector_paused, csv_fields
 from engine.numbers import fmt_points
-from engine.outputs import EVALUATE_FILES, OutputFolder, create, program_files
+from engine.outputs import EVALUATE_FILES, EVALUATE_XLSX_FILES, OutputFolder, create, program_files
 from engine.periods import period_bounds, period_of
 from engine.program import Program, Version, display_path
 from engine.readers import BadRow, open_rows, sha256_of
@@ -61,6 +61,10 @@ class RunOptions:
     workers: int | None = 1  # processes for a large CSV (engine.parallel); None: one per core (at most 4)
     wait: bool = False  # with an output folder another run is writing: wait for it instead of refusing
     on_reject: Callable[["Rejected"], None] | None = None  # receives each rejected row (explain --row)
+    output_dialect: str = "csv"  # output CSVs: csv (`,`, `.`) or excel-de (`;`, decimal comma, BOM)
+    output_format: str = "csv"  # csv files, or xlsx (one workbook per table)
+    carry: tuple[str, ...] = ()  # export columns carried into contracts.csv and partners.csv
+    project: dict | None = None  # the project file used: {"file": base name, "sha256": ...}
 
 
 @dataclass(frozen=True)
@@ -348,9 +352,14 @@ def evaluate(program: Program, data: str | Path | Iterable[str | Path], options:
     paths = [Path(data)] if isinstance(data, (str, Path)) else [Path(d) for d in data]
     if not paths:
         raise ValueError("evaluate needs at least one export file")
+    if options.carry and out_dir is not None:
+        from engine import carry
+
+        carry.check(paths, options.carry, options, CONTRACT_COLUMNS)
     if out_dir is None:
         return _evaluate(program, paths, options, None, fixed)
-    with OutputFolder(out_dir, [*paths, *program_files(program)], EVALUATE_FILES, wait=options.wait) as folder:
+    with OutputFolder(out_dir, [*paths, *program_files(program)], {*EVALUATE_FILES, *EVALUATE_XLSX_FILES},
+                      wait=options.wait) as folder:
         return _evaluate(program, paths, options, folder.staging, fixed)
 
 
@@ -745,7 +754,10 @@ def manifest(result: RunResult, options: RunOptions) -> dict:
         "versions": [v.describe() | {"file": manifest_name(v.path)} for v in program.versions],
         "inputs": [f.to_json() for f in result.files],
         "options": {"decimal_comma": options.decimal_comma, "delimiter": options.delimiter,
-                    "encoding": options.encoding, "sheet": options.sheet},
+                    "encoding": options.encoding, "sheet": options.sheet,
+                    "output_dialect": options.output_dialect, "output_format": options.output_format,
+                    "carry": list(options.carry)},
+        "project": options.project,
         "counts": result.counts.to_json(),
         "notes": result.notes,
         "points_total": fmt_points(result.points_total),
@@ -790,14 +802,52 @@ OUTPUT_FILES = ("contracts.csv", "rejects.csv", "rows.csv", "partners.csv", "par
 
 
 def write_manifest(result: RunResult, out_dir: Path, options: RunOptions) -> None:
-    """manifest.json, with the sha256 of every output file written before it."""
+    """manifest.json, with the sha256 of every output file written before it (carried columns, the
+    output dialect and format applied first)."""
+    names = finish_outputs(result, out_dir, options)
     data = manifest(result, options)
     data["outputs"] = {  # streamed: an output as large as the export never sits in memory whole
         name: sha256_of(out_dir / name)
-        for name in OUTPUT_FILES
+        for name in names
     }
     with create(out_dir / "manifest.json") as f:
         f.write(json.dumps(data, indent=2, sort_keys=False) + "\n")
+
+
+def finish_outputs(result: RunResult, out_dir: Path, options: RunOptions) -> tuple[str, ...]:
+    """The output files written in the default dialect, made what the options ask: carried columns
+    added (engine.carry), then each file rewritten in the output dialect (engine.cells) or as a workbook
+    (engine.workbook). Returns the files' names. With the defaults nothing is rewritten."""
+    if options.carry:
+        from engine import carry
+
+        carry.add(out_dir, [(f.file, f.path) for f in result.files], options.carry, options)
+    if options.output_format == "xlsx":
+        import os
+
+        from engine import workbook
+        from engine.readers import InputError
+
+        names = []
+        for name in OUTPUT_FILES:
+            source, target = out_dir / name, out_dir / name.replace(".csv", ".xlsx")
+            rows = cells.read_back(source)
+            header = next(rows)
+            try:
+                workbook.write(target, name.removesuffix(".csv"), header, rows, cells.number_columns(header))
+            except workbook.TooManyRows as err:
+                raise InputError(target.name, f"{err}: write CSV files instead (--output-format csv)") from None
+            os.remove(source)
+            names.append(target.name)
+        return tuple(names)
+    if options.output_dialect != "csv":
+        import os
+
+        for name in OUTPUT_FILES:
+            staged = out_dir / f".{name}.dialect"
+            cells.write_dialect(out_dir / name, staged, options.output_dialect)
+            os.replace(staged, out_dir / name)
+    return OUTPUT_FILES
 
 
 def manifest_name(path: str | Path) -> str:

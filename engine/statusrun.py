@@ -306,8 +306,10 @@ def _csv_rows(path: Path, needed: tuple[str, ...]):
 
     from engine.cells import restore
 
-    with open(path, encoding="utf-8", newline="") as f:
-        reader = csv.DictReader(f)
+    with open(path, encoding="utf-8-sig", newline="") as f:  # either output dialect (docs/data.md)
+        header = f.readline()
+        f.seek(0)
+        reader = csv.DictReader(f, delimiter=";" if ";" in header and "," not in header else ",")
         missing = [c for c in needed if c not in (reader.fieldnames or [])]
         if missing:
             raise InputError(path, f"header (row 1): the column(s) {', '.join(missing)} are missing: "

@@ -20,3 +20,7 @@ def _no_terminal_size_from_the_runner(monkeypatch):
     """
     monkeypatch.delenv("COLUMNS", raising=False)
     monkeypatch.delenv("LINES", raising=False)
+    import os
+
+    for name in [n for n in os.environ if n.startswith("POINTS_")]:  # the settings of engine.project
+        monkeypatch.delenv(name)

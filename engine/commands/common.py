@@ -13,20 +13,50 @@ wait_option = click.option("--wait", is_flag=True,
 
 
 def read_options(f):
-    """The options that say how to read a contract export."""
+    """The options that say how to read a contract export (defaults: environment, points.toml, built-in)."""
     f = click.option("--sheet", help="XLSX: the sheet to read (default: the first).")(f)
-    f = click.option("--encoding", default="utf-8", show_default=True,
-                     help="Text encoding of CSV / JSON Lines (e.g. cp1252 for old Excel exports).")(f)
+    f = click.option("--encoding", help="Text encoding of CSV / JSON Lines (e.g. cp1252 for old Excel exports; "
+                     "default: utf-8).")(f)
     f = click.option("--delimiter", type=click.Choice([",", ";", "tab"]),
                      help="CSV delimiter (default: detected from the header line).")(f)
-    f = click.option("--decimal-comma", is_flag=True, help="Decimals are written 2,5 (German exports).")(f)
+    f = click.option("--decimal-comma/--no-decimal-comma", default=None,
+                     help="Decimals are written 2,5 (German exports).")(f)
     return f
 
 
-def run_options(decimal_comma: bool, delimiter: str | None, encoding: str, sheet: str | None, **extra) -> RunOptions:
-    """RunOptions from the read options."""
-    return RunOptions(decimal_comma=decimal_comma, delimiter="\t" if delimiter == "tab" else delimiter,
-                      encoding=encoding, sheet=sheet, **extra)
+def output_options(f):
+    """The options that say how `evaluate` writes its folder."""
+    f = click.option("--carry", multiple=True, metavar="COLUMN",
+                     help="Carry this export column into contracts.csv and partners.csv (repeatable).")(f)
+    f = click.option("--output-format", type=click.Choice(["csv", "xlsx"]),
+                     help="csv files (default) or one xlsx workbook per table.")(f)
+    f = click.option("--output-dialect", type=click.Choice(["csv", "excel-de"]),
+                     help="csv: `,` and `.` (default); excel-de: `;`, decimal comma, UTF-8 BOM.")(f)
+    return f
+
+
+def settings(**flags):
+    """Every setting's effective value and source: `flags` (setting key -> the value given on the
+    command line, None when not given) over the environment, points.toml and the defaults."""
+    from engine.project import load, resolve
+
+    project = load()
+    return project, resolve(project, flags)
+
+
+def run_options(decimal_comma: bool | None = None, delimiter: str | None = None, encoding: str | None = None,
+                sheet: str | None = None, *, effective=None, **extra) -> RunOptions:
+    """RunOptions from the read options, each flag not given taken from the environment, points.toml
+    or the default; `effective` is a (project, settings) pair already resolved with these flags."""
+    if effective is None:
+        effective = settings(**{"input.decimal_comma": decimal_comma, "input.delimiter": delimiter,
+                                "input.encoding": encoding, "input.sheet": sheet})
+    project, values = effective
+    delimiter = values["input.delimiter"].value
+    return RunOptions(decimal_comma=values["input.decimal_comma"].value,
+                      delimiter="\t" if delimiter == "tab" else delimiter,
+                      encoding=values["input.encoding"].value, sheet=values["input.sheet"].value,
+                      project=project.describe(), **extra)
 
 
 class Progress:

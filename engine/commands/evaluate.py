@@ -9,7 +9,9 @@ import click
 
 from engine import reasons
 from engine.cli import FINDINGS, OK, Failure, emit_json, load
-from engine.commands.common import out_console, Progress, json_option, read_options, run_options, wait_option
+from engine.commands.common import (
+    out_console, output_options, Progress, json_option, read_options, run_options, settings, wait_option,
+)
 from engine.numbers import fmt_grouped
 from engine.run import evaluate as run_evaluate, manifest
 
@@ -20,6 +22,7 @@ Examples:
   points evaluate rulesets/o2-business export.csv --decimal-comma --delimiter ';'
   points evaluate rulesets/o2-business/2016-03.rules contracts.jsonl --json
   points evaluate rulesets/o2-business jan.csv feb.csv mar.csv --out out/q1
+  points evaluate export.csv          # PROGRAM and --out from points.toml (see `points config`)
 \b
 In OUT: contracts.csv (one line per scored or unscored row, with its code and reason),
 rejects.csv (file, row, ids, field, value, code, reason), rows.csv (every input row once:
@@ -30,41 +33,54 @@ sha256 and counts, engine version). Reason codes: docs/reasons/README.md.
 
 
 @click.command(epilog=EXAMPLES)
-@click.argument("program", type=click.Path())
-@click.argument("data", type=click.Path(), nargs=-1, required=True)
+@click.argument("arguments", metavar="[PROGRAM] DATA...", type=click.Path(), nargs=-1, required=True)
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), help="Write result files into this folder.")
 @click.option("--strict", is_flag=True, help="Exit 1 when any row is rejected.")
-@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
-              help="Processes for a CSV of 20 MiB or more (opt-in: 2 or more split it at line ends).")
+@click.option("--workers", type=click.IntRange(min=1),
+              help="Processes for a CSV of 20 MiB or more (opt-in: 2 or more split it at line ends; default: 1).")
+@output_options
 @wait_option
 @read_options
 @json_option
-def evaluate(program, data, out_dir, strict, workers, wait, as_json, **read):
+def evaluate(arguments, out_dir, strict, workers, wait, as_json, output_dialect, output_format, carry, **read):
     """Score every contract in DATA by the version of PROGRAM in force on its signed date.
 
     PROGRAM is a folder of versions or one ruleset file; DATA a CSV, JSON Lines or XLSX export, or
     several (one run: `unique` holds across them, rows are numbered per file).
     Every row ends scored, unscored (with a reason code) or rejected (with its row number, field
     and code).
+
+    When points.toml or POINTS_PROGRAM names the program, PROGRAM may be left out: the first
+    argument is PROGRAM only when it is a folder or a .rules file (an export is neither).
     """
     from engine.readers import InputError
 
+    given_program, data = split_program(arguments, settings()[1]["program"].value is not None)
+    effective = settings(**{"program": given_program, "output.folder": out_dir, "workers": workers,
+                            "output.dialect": output_dialect, "output.format": output_format,
+                            "input.carry": tuple(carry), "input.decimal_comma": read["decimal_comma"],
+                            "input.delimiter": read["delimiter"], "input.encoding": read["encoding"],
+                            "input.sheet": read["sheet"]})
+    values = effective[1]
+    program, out_dir = values["program"].value, values["output.folder"].value
     prog = load(program, as_json)
-    hints = RejectHints(read.get("decimal_comma", False))
+    hints = RejectHints(values["input.decimal_comma"].value)
     with Progress(f"scoring {', '.join(data)}", not as_json) as progress:
-        options = run_options(progress=progress.update, on_source=progress.attach, workers=workers, wait=wait,
-                              on_reject=None if as_json else hints.add, **read)
+        options = run_options(progress=progress.update, on_source=progress.attach, workers=values["workers"].value,
+                              wait=wait, effective=effective, output_dialect=values["output.dialect"].value,
+                              output_format=values["output.format"].value, carry=values["input.carry"].value,
+                              on_reject=None if as_json else hints.add)
         try:
             result = run_evaluate(prog, list(data), options, out_dir=out_dir)
         except InputError as err:
-            hint = delimiter_hint(err, read.get("delimiter"))
+            hint = delimiter_hint(err, values["input.delimiter"].value)
             if hint is None:
                 raise
             raise Failure(f"{err}\nhint: {hint}") from None
     if as_json:
         emit_json(manifest(result, options) | {"out": out_dir})
     else:
-        print_summary(result, out_dir, hints.lines())
+        print_summary(result, out_dir, hints.lines(), options)
     return FINDINGS if strict and result.counts.rejected else OK
 
 
@@ -129,6 +145,23 @@ class RejectHints:
         return out
 
 
+def split_program(arguments: tuple[str, ...], program_set: bool) -> tuple[str | None, list[str]]:
+    """(PROGRAM or None, DATA): without a program setting the first argument is PROGRAM; with one, it
+    is PROGRAM only when it is a folder, a .rules file or names a version (`folder@2017.01`)."""
+    first, rest = arguments[0], list(arguments[1:])
+    if not program_set:
+        if not rest:
+            raise click.UsageError("Missing argument 'DATA...' (or name the program in points.toml or "
+                                   "POINTS_PROGRAM)")
+        return first, rest
+    path = Path(first)
+    if path.is_dir() or path.suffix == ".rules" or ("@" in first and Path(first.rsplit("@", 1)[0]).is_dir()):
+        if not rest:
+            raise click.UsageError("Missing argument 'DATA...'")
+        return first, rest
+    return None, list(arguments)
+
+
 def delimiter_hint(err, delimiter: str | None) -> str | None:
     """For a header without the required columns: the other delimiter that splits it into columns."""
     if "the required column" not in err.message or "header" not in err.message:
@@ -149,7 +182,7 @@ def delimiter_hint(err, delimiter: str | None) -> str | None:
             "(or without --delimiter: it is detected from the header line)")
 
 
-def print_summary(result, out_dir, hints: list[str] = ()) -> None:
+def print_summary(result, out_dir, hints: list[str] = (), options=None) -> None:
     """Counts by status, unscored reasons, rejects by field, partners by tier, points by period."""
     from rich.table import Table
 
@@ -183,8 +216,10 @@ def print_summary(result, out_dir, hints: list[str] = ()) -> None:
         console.print(f"[yellow]hint:[/] {markup(hint)}", soft_wrap=True)
     _tiers(console, result)
     if out_dir:
-        console.print(f"Results in {markup(out_dir)}/ (contracts.csv, rejects.csv, rows.csv, partners.csv, "
-                      "partner_rules.csv, manifest.json)")
+        from engine.outputs import evaluate_files
+
+        names = evaluate_files(options.output_format if options is not None else "csv")
+        console.print(f"Results in {markup(out_dir)}/ ({', '.join(names)})")
 
 
 def lenient_lines(counts) -> list[str]:
