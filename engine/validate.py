@@ -345,6 +345,11 @@ def _too_long(plain: str) -> bool:
     return len(whole.lstrip("0")) > MAX_INTEGER_DIGITS or len(fraction.rstrip("0")) > MAX_FRACTION_DIGITS
 
 
+# Dates a contract can carry: a date outside is a typo (9999-12-31 as "open"), and a review would
+# otherwise walk thousands of periods to reach it.
+FIRST_DAY, LAST_DAY = _dt.date(1900, 1, 1), _dt.date(2999, 12, 31)
+
+
 def _date(decl: FieldDecl, _comma: bool):
     name = decl.name
     cache = _Cache()  # JSON only: cells are cached whole by _cell_converter
@@ -358,11 +363,18 @@ def _date(decl: FieldDecl, _comma: bool):
         return RowReject(name, raw, f"`{name}` must be a date like {forms}, got {_shown(raw)}{why}",
                          code=reasons.NOT_A_DATE)
 
+    def within(day: _dt.date, raw) -> _dt.date:
+        if FIRST_DAY <= day <= LAST_DAY:
+            return day
+        raise RowReject(name, raw, f"`{name}` is out of range (dates from {FIRST_DAY} to {LAST_DAY}), "
+                        f"got {_shown(raw)}", code=reasons.OUT_OF_RANGE)
+
     def build(raw, y, m, d, forms=shown_forms):
         try:
-            return _dt.date(int(y), int(m), int(d))
+            day = _dt.date(int(y), int(m), int(d))
         except ValueError as error:
             raise bad(raw, forms, f" ({error})") from None
+        return within(day, raw)
 
     def cell(raw):
         if raw.__class__ is str:
@@ -375,9 +387,9 @@ def _date(decl: FieldDecl, _comma: bool):
                 return build(raw, y, m, d)
             raise bad(raw)
         if isinstance(raw, _dt.datetime):
-            return raw.date()
+            return within(raw.date(), raw)
         if isinstance(raw, _dt.date):
-            return raw
+            return within(raw, raw)
         raise bad(raw)
 
     def json(raw):

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 from decimal import Decimal
 
 import pytest
@@ -277,3 +278,21 @@ input quality {
     assert reject_of(convert, ["P", "2017-01-01", ""]).reason == (
         "`reported` must be before 2017-01-01, got '2017-01-01'")
     assert reject_of(convert, ["P", "", "-5"]).reason == "`share` must be more than -5, got '-5'"
+
+
+def test_dates_outside_1900_to_2999_are_out_of_range_on_both_paths(tmp_path):
+    from engine.program import load_program
+    from engine.run import RunOptions, evaluate
+
+    program = load_program(Path(__file__).resolve().parent.parent / "rulesets" / "o2-business")
+    data = tmp_path / "c.csv"
+    data.write_text("contract_id,partner_id,signed,product\nC-1,P-1,9999-12-31,O2 Business S\n"
+                    "C-2,P-1,01.01.1899,O2 Business S\nC-3,P-1,2016-05-01,O2 Business S\n", encoding="utf-8")
+    batch = evaluate(program, data, out_dir=tmp_path / "batch")
+    rows = evaluate(program, data, RunOptions(trace_when=lambda row, record: False), out_dir=tmp_path / "rows")
+    for result in (batch, rows):
+        assert result.counts.rejected == 2 and result.counts.scored == 1
+        assert result.counts.last_signed.year == 2016
+    text = (tmp_path / "batch" / "rejects.csv").read_text(encoding="utf-8")
+    assert text.count(",signed,") == 2 and "out-of-range" in text and "dates from 1900-01-01 to 2999-12-31" in text
+    assert text == (tmp_path / "rows" / "rejects.csv").read_text(encoding="utf-8")

@@ -137,7 +137,6 @@ def _write_csv(path: Path, rows: list[dict], header: list[str] | None = None) ->
 
 
 def _print_status(prog, rows: list[dict], stand: list[dict], current: str | None, summary: dict) -> None:
-    from rich.markup import escape
     from rich.table import Table
 
     from engine.run import tier_version
@@ -248,7 +247,6 @@ def _reports_by(spec) -> str:
 
 
 def _print_quality(report, counts: dict, rejects: list[dict], flagged: bool, aside: list[dict]) -> None:
-    from rich.markup import escape
     from rich.table import Table
 
     from engine.statusrun import SET_ASIDE
@@ -260,7 +258,7 @@ def _print_quality(report, counts: dict, rejects: list[dict], flagged: bool, asi
     console.print(line)
     for code, n in counts["set_aside_reasons"].items():
         examples = ", ".join(sorted({a["contract_id"] for a in aside if a["code"] == code and a["contract_id"]})[:3])
-        console.print(escape(f"  {n:,} set aside: {SET_ASIDE[code]} [{code}]" + (f": {examples}" if examples else "")))
+        console.print(markup(f"  {n:,} set aside: {SET_ASIDE[code]} [{code}]" + (f": {examples}" if examples else "")))
     shares = {k.id: k.aggregate == "share" for k in report.spec.kpis}
     t = Table(title=text(f"KPIs per partner and {report.spec.period}"), title_justify="left")
     for col in ("partner", "period", "kpi", "reports", "value", "threshold", "flag"):
