@@ -23,7 +23,7 @@ from dsl.ast import FieldDecl, InputBlock
 
 from dsl.formatter import format_cond
 
-from .validate import DECIMAL_PATTERN, ISO_DATE_PATTERN, STRICT_DECIMAL_PATTERN, literal_value, resolved, typed_default
+from .validate import DECIMAL_PATTERN, ISO_DATE_IN_RANGE_PATTERN, STRICT_DECIMAL_PATTERN, literal_value, resolved, typed_default
 
 DRAFT = "https://json-schema.org/draft/2020-12/schema"
 _BOUND_KEYS = {">=": "minimum", ">": "exclusiveMinimum", "<=": "maximum", "<": "exclusiveMaximum"}
@@ -56,7 +56,7 @@ def field_schema(decl: FieldDecl) -> dict:
     elif decl.kind == "date":
         out["type"] = ["string", "null"] if nullable else "string"
         out["format"] = "date"
-        out["pattern"] = ISO_DATE_PATTERN
+        out["pattern"] = ISO_DATE_IN_RANGE_PATTERN  # dates from 1900-01-01 to 2999-12-31
     else:
         kind = _JSON_TYPES[decl.kind]
         out["type"] = [kind, "null"] if nullable else kind

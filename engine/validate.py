@@ -64,6 +64,7 @@ from engine import reasons
 DECIMAL_PATTERN = r"^[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)$"
 STRICT_DECIMAL_PATTERN = r"^(?!-0+(\.0+)?$)-?[0-9]+(\.[0-9]+)?$"  # no +3, .5, 5., -0
 ISO_DATE_PATTERN = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
+ISO_DATE_IN_RANGE_PATTERN = r"^(19[0-9]{2}|2[0-9]{3})-[0-9]{2}-[0-9]{2}$"  # the years FIRST_DAY..LAST_DAY span
 CACHE_SIZE = 4096
 # Longer text is out of range whatever it holds (signs, leading zeros and a point allowed for).
 _MAX_MAGNITUDE = 10 ** MAX_INTEGER_DIGITS
