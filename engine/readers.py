@@ -804,7 +804,7 @@ class _XlsxSource(RowSource):
             flagged = self._marks.cells.pop(1, None)
             if flagged:
                 column, why = flagged[0]
-                raise self._error(f"the header (row 1), column {_column_name(column)}: {why}", 1)
+                raise self._error(f"the header (row 1), column {column_name(column)}: {why}", 1)
             self.header = _check_header(self, _trim_trailing(header))
         except Exception:
             self.close()
@@ -840,7 +840,7 @@ class _XlsxSource(RowSource):
                     named = [(column, why) for column, why in marks if column < width and names[column]]
                     if named:
                         column, why = named[0]
-                        yield row, BadRow(row, f"row {row}, column {_column_name(column)}: {why}", names[column])
+                        yield row, BadRow(row, f"row {row}, column {column_name(column)}: {why}", names[column])
                         continue
                 cells = self._cells(values)
                 if not any(_filled(v) for v in cells):
@@ -1119,14 +1119,14 @@ def _scan_sheet_fully(source: _XlsxSource, archive, part: str) -> _SheetMarks:
                     if column >= _EXCEL_COLUMNS:
                         raise refuse(f"the cell {ref} is beyond Excel's last column (XFD)")
                     if column in columns:
-                        raise refuse(f"the cell {ref or _column_name(column) + str(row_number)} appears twice")
+                        raise refuse(f"the cell {ref or column_name(column) + str(row_number)} appears twice")
                     columns.add(column)
                     last_column = max(last_column, column)
                     why = _refused_cell(cell)
                     if why:
                         marks.cells.setdefault(row_number, []).append((column, why))
                 if (marks.last_row * (last_column + 1)) > XLSX_CELLS:
-                    raise refuse(f"the sheet's used area (A1 to {_column_name(last_column)}{marks.last_row}) "
+                    raise refuse(f"the sheet's used area (A1 to {column_name(last_column)}{marks.last_row}) "
                                  f"has more than {XLSX_CELLS:,} cells, the most this engine reads from a workbook")
                 element.clear()
                 if sheet_data is not None:
@@ -1168,7 +1168,8 @@ def _column_index(letters: str) -> int:
     return index - 1
 
 
-def _column_name(index: int) -> str:
+def column_name(index: int) -> str:
+    """`A`, `B`, ... `Z`, `AA` for a 0-based column index."""
     name = ""
     index += 1
     while index:

@@ -91,13 +91,10 @@ def _escape_one(match: re.Match) -> str:
 
 
 def column_letters(index: int) -> str:
-    """`A`, `B`, ... `Z`, `AA` for a 0-based column index."""
-    letters = ""
-    index += 1
-    while index:
-        index, rest = divmod(index - 1, 26)
-        letters = chr(65 + rest) + letters
-    return letters
+    """`A`, `B`, ... `Z`, `AA` for a 0-based column index (as the workbook reader names columns)."""
+    from engine.readers import column_name
+
+    return column_name(index)
 
 
 def write(path: str | Path, sheet: str, header: list[str], rows: Iterable[list[str]],
