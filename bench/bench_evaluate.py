@@ -228,7 +228,7 @@ def main() -> None:
     load_s, explain_s = time_example_program()
 
     print()
-    print(f"points evaluate, end to end (CSV in, 5 files out, untraced), one process (the default): "
+    print(f"points evaluate, end to end (CSV in, 6 files out, untraced), one process (the default): "
           f"{args.rows / p_cpu:>10,.0f} contracts/s by CPU ({p_cpu:.2f} s CPU, {p_s:.2f} s wall)")
     print(f"points evaluate, the same, split (--workers {automatic_workers()}): "
           f"{args.rows / s_s:>10,.0f} contracts/s by wall time ({s_s:.2f} s wall; {args.rows / s_cpu:,.0f} "
