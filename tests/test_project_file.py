@@ -301,3 +301,19 @@ def test_quality_reads_an_excel_de_folder_as_a_plain_one(tmp_path, capsys):
         results[dialect] = json.loads(text)
     assert (tmp_path / "excel-de" / "rows.csv").read_bytes().startswith(b"\xef\xbb\xbffile;row;")
     assert results["excel-de"] == results["csv"]
+
+
+def test_status_quality_and_explain_take_the_program_from_the_project_file(project, capsys):
+    """With `program` in points.toml, every command reading a program and an export may leave PROGRAM
+    out, and gives what it gives with PROGRAM written."""
+    examples = PROGRAM.parent.parent / "examples"
+    (project / "points.toml").write_text(f'program = "{PROGRAM}"\n', encoding="utf-8")
+    for argv in (["status", examples / "contracts.csv", "--json"],
+                 ["quality", examples / "quality.csv", "--contracts", examples / "contracts.csv", "--json"],
+                 ["explain", examples / "contracts.csv", "--partner", "P-008", "--period", "2017", "--json"]):
+        code, without, err = run(capsys, *argv)
+        assert code == 0, err
+        code, written, _ = run(capsys, argv[0], PROGRAM, *argv[1:])
+        assert code == 0 and json.loads(without) == json.loads(written)
+    code, _, err = run(capsys, "status", examples / "contracts.csv", examples / "legacy.csv")
+    assert code == 2 and "give one DATA file after PROGRAM, not 2" in err

@@ -4,7 +4,7 @@ from __future__ import annotations
 import click
 
 from engine.cli import OK, Failure, emit_json, load
-from engine.commands.common import out_console, Progress, json_option, read_options, run_options
+from engine.commands.common import program_and_data, out_console, Progress, json_option, read_options, run_options
 
 EXAMPLES = """
 \b
@@ -19,8 +19,7 @@ Examples:
 
 
 @click.command(epilog=EXAMPLES)
-@click.argument("program", type=click.Path())
-@click.argument("data", type=click.Path(), nargs=-1, required=True)
+@program_and_data(many=True)
 @click.option("--contract", "contract_id", help="Explain this contract (its contract_id).")
 @click.option("--row", type=int, help="Explain the contract on this row of DATA (a rejected row: why).")
 @click.option("--file", "in_file", type=click.Path(),

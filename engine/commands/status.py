@@ -9,7 +9,7 @@ import click
 
 from engine.cells import DictWriter
 from engine.cli import OK, Failure, emit_json, load
-from engine.commands.common import out_console, json_option, read_options, run_options, wait_option
+from engine.commands.common import program_and_data, out_console, json_option, read_options, run_options, wait_option
 from engine.numbers import fmt_grouped, fmt_points
 from engine.outputs import QUALITY_FILES, STATUS_FILES, create, optional as output_folder, program_files
 from engine.terminal import cells, markup, text
@@ -28,8 +28,7 @@ the standing shows the points so far and what is still needed to keep the tier a
 
 
 @click.command(epilog=STATUS_EXAMPLES)
-@click.argument("program", type=click.Path())
-@click.argument("data", type=click.Path())
+@program_and_data(many=False)
 @click.option("--legacy", type=click.Path(), help="Statuses partners enter with (CSV or XLSX; columns partner_id and "
               "status unless named otherwise).")
 @click.option("--legacy-partner", "legacy_partner", metavar="COLUMN",
@@ -188,8 +187,7 @@ Quality never changes points or tiers: it is reported beside them.
 
 
 @click.command(epilog=QUALITY_EXAMPLES)
-@click.argument("program", type=click.Path())
-@click.argument("data", type=click.Path())
+@program_and_data(many=False)
 @click.option("--contracts", "contracts", type=click.Path(),
               help="The contracts the reports name: an export (evaluated here) or a run's output folder.")
 @click.option("--flagged", is_flag=True, help="Show only flagged KPI values.")
