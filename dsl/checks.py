@@ -158,15 +158,7 @@ def _kind_words(decl: A.FieldDecl) -> str:
 
 
 def _field_decl(f: A.FieldDecl, scope: Scope) -> list[Diagnostic]:
-    out = []
-    orderable = f.kind in ("integer", "decimal", "date")
-    for b in f.bounds:
-        if not orderable:
-            out.append(error("N209", f"`{f.name}` is {_kind_words(f)}: bounds apply only to numbers and dates",
-                             b.span, f"remove `{b.op} {_shown(b.value)}`"))
-        elif _misfit(f, b.value, scope, bounds=False):
-            out.append(error("N209", f"the bound `{b.op} {_shown(b.value)}` does not fit `{f.name}` "
-                             f"({_kind_words(f)})", b.span, f"write a {KIND_TYPE[f.kind]} after `{b.op}`"))
+    out = [d for b in f.bounds for d in _bound_findings(f, b, scope, "")]
     if f.default is not None:
         problem = _misfit(f, f.default, scope)
         if problem:
@@ -175,21 +167,25 @@ def _field_decl(f: A.FieldDecl, scope: Scope) -> list[Diagnostic]:
     return out
 
 
+def _bound_findings(f: A.FieldDecl, b: A.Bound, scope: Scope, suffix: str) -> list[Diagnostic]:
+    """N209 for a bound (`suffix`: how the hint quotes what follows it) on a field that has no order,
+    or whose value does not fit the field."""
+    if f.kind not in ("integer", "decimal", "date"):
+        return [error("N209", f"`{f.name}` is {_kind_words(f)}: bounds apply only to numbers and dates",
+                      b.span, f"remove `{b.op} {_shown(b.value)}{suffix}`")]
+    if _misfit(f, b.value, scope, bounds=False):
+        return [error("N209", f"the bound `{b.op} {_shown(b.value)}` does not fit `{f.name}` "
+                      f"({_kind_words(f)})", b.span, f"write a {KIND_TYPE[f.kind]} after `{b.op}`")]
+    return []
+
+
 def _field_conditions(f: A.FieldDecl, scope: Scope, block: str) -> list[Diagnostic]:
     """`required when COND` and bounds `when COND`: conditions over the block's own fields."""
     out = []
     if f.required_when is not None and f.default is not None:
         out.append(error("N232", f"`{f.name}` has a default, so `required when` never finds it empty",
                          f.required_when.span, "remove the default or the `required when`"))
-    orderable = f.kind in ("integer", "decimal", "date")
-    for item in f.bounds_when:
-        b = item.bound
-        if not orderable:
-            out.append(error("N209", f"`{f.name}` is {_kind_words(f)}: bounds apply only to numbers and dates",
-                             b.span, f"remove `{b.op} {_shown(b.value)} when (...)`"))
-        elif _misfit(f, b.value, scope, bounds=False):
-            out.append(error("N209", f"the bound `{b.op} {_shown(b.value)}` does not fit `{f.name}` "
-                             f"({_kind_words(f)})", b.span, f"write a {KIND_TYPE[f.kind]} after `{b.op}`"))
+    out += [d for item in f.bounds_when for d in _bound_findings(f, item.bound, scope, " when (...)")]
     conds = ([f.required_when] if f.required_when is not None else []) + [i.when for i in f.bounds_when]
     for cond in conds:
         tables = [a for a in _cond_atoms(cond) if isinstance(a, A.InTable)]
