@@ -222,7 +222,7 @@ def history(partner_id, between, ledger_url, as_json):
     t = Table(title=f"History of partner {markup(partner_id)}", title_justify="left")
     for column, justify in (("period", "left"), ("run", "right"), ("recorded", "left"), ("points", "right"),
                             ("adjusted", "right"), ("total", "right"), ("tier", "left"), ("status", "left"),
-                            ("", "left")):
+                            ("note", "left")):
         t.add_column(column, justify=justify)
     for r in rows:
         note = r["role"]
