@@ -9,7 +9,8 @@ row path `points evaluate --ledger` takes), then prints:
 - the latency of the answers `points explain --run` gives, measured in this process (CLI start-up
   alone is ~130 ms): a contract by id and a partner-period (rules, top contracts, adjustments), as
   the median and the slowest of 200 random questions each, and one `--full` re-derivation.
-The default ledger is a SQLite file in a temporary folder; `--ledger postgresql://...` measures a
+Wall time waits for the disk (and, on PostgreSQL, the server); CPU time is this process's. The
+default ledger is a SQLite file in a temporary folder; `--ledger postgresql://...` measures a
 PostgreSQL database (it must be empty).
 """
 from __future__ import annotations
@@ -60,14 +61,19 @@ def main() -> None:
 
     recording = Recording()
     options = RunOptions(on_row=recording.on_row, on_reject=recording.on_reject)
+    cpu = time.process_time()
     scoring, result = timed(evaluate, program, data, options)
+    scoring_cpu, cpu = time.process_time() - cpu, time.process_time()
     ledger = open_ledger(url)
     recording_time, run_id = timed(ledger.record_run, result, options, recording)
+    recording_cpu = time.process_time() - cpu
     recording.close()
     n = result.counts.rows
     print(f"{n:,} contracts ({result.counts.scored:,} scored), ledger {ledger.shown} ({ledger.db.dialect})")
-    print(f"scoring with the recording (row path): {scoring:6.1f} s  ({n / scoring:,.0f} contracts/s)")
-    print(f"recording the run (one transaction):   {recording_time:6.1f} s  ({n / recording_time:,.0f} contracts/s)")
+    print(f"scoring with the recording (row path): {scoring:6.1f} s wall, {scoring_cpu:6.1f} s CPU "
+          f"({n / scoring_cpu:,.0f} contracts per CPU second)")
+    print(f"recording the run (one transaction):   {recording_time:6.1f} s wall, {recording_cpu:6.1f} s CPU of this "
+          f"process ({n / recording_time:,.0f} contracts per second of wall time)")
 
     rng = random.Random(11)
     ids = [row[0] for row in ledger.db.query("SELECT contract_id FROM contracts WHERE run_id = ? AND input_row % 997 = 0",

@@ -290,7 +290,7 @@ class Ledger:
                 params.append(value)
         out = []
         for file, row, cid, pid, signed, per, version, product, status, points, rules, code, reason in self.db.query(
-                sql + " ORDER BY input_row, file", params):
+                sql + " ORDER BY input_row + 0, file", params):
             out.append({"file": file, "row": row, "contract_id": cid, "partner_id": pid, "signed": signed,
                         "period": per, "version": version, "product": product, "status": status,
                         "points": _dec(points), "rules": [(r, Decimal(p)) for r, p in json.loads(rules)],
@@ -306,7 +306,7 @@ class Ledger:
             sql += " AND input_row = ?"
             params.append(int(row))
         return [{"file": f, "row": r, "contract_id": c, "partner_id": p, "field": fi, "value": v, "code": co,
-                 "reason": re_} for f, r, c, p, fi, v, co, re_ in self.db.query(sql + " ORDER BY input_row, file",
+                 "reason": re_} for f, r, c, p, fi, v, co, re_ in self.db.query(sql + " ORDER BY input_row + 0, file",
                                                                              params)]
 
     def rules(self, run_id, partner: str, period: str) -> list[dict]:
