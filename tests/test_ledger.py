@@ -141,9 +141,11 @@ def test_adjustments_closes_restatements_and_history(capsys, url, tmp_path, monk
     monkeypatch.setenv("POINTS_LEDGER_NOW", "2026-01-02T03:04:05Z")
     evaluate(capsys, url)
     restated, contract = changed_export(tmp_path)
-    code, out, err = run(capsys, "close", "--run", 1, "--period", "2017", "--author", "ops", "--ledger", url)
-    assert (code, out) == (0, "period 2017 closed: run 1 is final\n")
+    code, out, err = run(capsys, "close", "--run", 1, "--period", "2016", "--author", "ops", "--ledger", url)
+    assert (code, out) == (0, "period 2016 closed: run 1 is final\n")
     evaluate(capsys, url, restated)
+    code, out, err = run(capsys, "close", "--run", 1, "--period", "2017", "--author", "ops", "--ledger", url)
+    assert out.startswith("period 2017 closed: run 1 is final\nrun 2 restates it: P-008 +"), err
     code, out, _ = run(capsys, "adjust", "--partner", "P-008", "--period", "2017", "--points", "500", "--reason",
                        "dispute 17-04", "--author", "J. Weber", "--ledger", url)
     assert out == "adjustment 1: partner P-008, period 2017: +500 points (dispute 17-04; J. Weber)\n"
@@ -167,7 +169,8 @@ def test_adjustments_closes_restatements_and_history(capsys, url, tmp_path, monk
     assert [r["period"] for r in changes["rules"]] == ["2017"]
     code, out, _ = run(capsys, "runs", "--ledger", url, "--json")
     listed = json.loads(out)["runs"]
-    assert [(r["id"], r["final"], r["restates"]) for r in listed] == [(1, ["2017"], {}), (2, [], {"2017": 1})]
+    assert [(r["id"], r["final"], r["restates"]) for r in listed] == [(1, ["2016", "2017"], {}),
+                                                                      (2, [], {"2016": 1, "2017": 1})]
     # a closed period stays closed; a run is never edited by an adjustment
     code, _, err = run(capsys, "close", "--run", 2, "--period", "2017", "--ledger", url)
     assert code == 2 and "period 2017 is already closed with run 1" in err
