@@ -158,7 +158,7 @@ def test_adjustments_closes_restatements_and_history(capsys, url, tmp_path, monk
     assert history["adjustments"][0]["reason"] == "dispute 17-04"
     before, after = Decimal(rows[(1, "2017")]["points"]), Decimal(rows[(2, "2017")]["points"])
     assert after > before
-    os.environ["COLUMNS"] = "120"
+    monkeypatch.setenv("COLUMNS", "120")
     code, out, _ = run(capsys, "history", "--partner", "P-008", "--ledger", url)
     assert f"restates run 1: +{after - before:,}" in out
     assert "  2017: +500 points, dispute 17-04 (J. Weber, 2026-01-02T03:04:05Z)" in out
@@ -178,6 +178,28 @@ def test_adjustments_closes_restatements_and_history(capsys, url, tmp_path, monk
 
     with open_ledger(url) as ledger:
         assert ledger.partner_periods(1, "P-008", "2017")[0]["points"] == before
+
+
+RUNS_TABLE = """\
+Runs
+┏━━━━━┳━━━━━━━━━━━━━━━━━━┳━━━━━━━━━━━━━━━━━━━━━━┳━━━━━━━━━━━━━━━━━━━━━━┳━━━━━━━━━━━━━━━━━━━━━━━┳━━━━━━━┳━━━━━━━━┳━━━━━━━━━━┳━━━━━━━━━━┳━━━━━━━━━━━┳━━━━━━━━━━━━┓
+┃ run ┃ recorded (UTC)   ┃ program              ┃ versions             ┃ input                 ┃  rows ┃ scored ┃ unscored ┃ rejected ┃    points ┃ final      ┃
+┡━━━━━╇━━━━━━━━━━━━━━━━━━╇━━━━━━━━━━━━━━━━━━━━━━╇━━━━━━━━━━━━━━━━━━━━━━╇━━━━━━━━━━━━━━━━━━━━━━━╇━━━━━━━╇━━━━━━━━╇━━━━━━━━━━╇━━━━━━━━━━╇━━━━━━━━━━━╇━━━━━━━━━━━━┩
+│   1 │ 2026-01-02 03:04 │ O2 Business Partner  │ 2016.03, 2017.01,    │ examples/contracts.c… │ 4,000 │  3,815 │      150 │       35 │ 1,328,315 │ final 2017 │
+│     │                  │ Program              │ 2018.01              │                       │       │        │          │          │           │            │
+└─────┴──────────────────┴──────────────────────┴──────────────────────┴───────────────────────┴───────┴────────┴──────────┴──────────┴───────────┴────────────┘
+"""
+
+
+def test_runs_lists_each_run_for_a_person(capsys, url, monkeypatch):
+    monkeypatch.setenv("POINTS_LEDGER_NOW", "2026-01-02T03:04:05Z")
+    monkeypatch.setenv("COLUMNS", "160")
+    monkeypatch.chdir(ROOT)
+    code, _, err = run(capsys, "evaluate", "rulesets/o2-business", "examples/contracts.csv", "--ledger", url, "--json")
+    assert code == 0, err
+    run(capsys, "close", "--run", 1, "--period", "2017", "--ledger", url)
+    code, out, _ = run(capsys, "runs", "--ledger", url)
+    assert out == RUNS_TABLE
 
 
 def test_verify_says_identical_or_lists_the_differences(capsys, url, tmp_path):
