@@ -127,7 +127,7 @@ class Counts:
     uncovered: Counter = field(default_factory=Counter)  # (reason code, product, customer) no rule covers
     last_signed: date | None = None  # the latest signed date of a valid row
     # Values accepted only through a lenient reading (engine.validate): (field, reading) ->
-    # [count, the first few distinct values as given]; counted for the run, not per file.
+    # [count, the first few distinct values as given]; of the run, and of each file in `inputs`.
     lenient: dict = field(default_factory=dict)
 
     @property
@@ -396,6 +396,8 @@ def _evaluate(program: Program, paths: list[Path], options: RunOptions, out_dir:
                 loop.run()
             notes += [f"{shown}: {note}" for note in loop.notes] if several else loop.notes
             counts = lanes[0].counts.since(before) if several else lanes[0].counts
+            if several:
+                counts.lenient = loop.lenient.lenient
             inputs.append(InputFile(label, shown, sha256_of(path), counts))
     finally:
         outputs.close()
@@ -463,9 +465,11 @@ class _Loop:
         try:
             self._run()
         finally:
+            self.lenient = Counts()  # this file's lenient readings alone (its examples its own)
             for validator in {id(v): v for v in self.validators.values()}.values():
                 for lane in self.lanes:
                     lane.counts.add_lenient(validator.lenient)
+                self.lenient.add_lenient(validator.lenient)
                 validator.lenient.clear()
 
     def _run(self) -> None:
