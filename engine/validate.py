@@ -97,11 +97,13 @@ GERMAN_DATE = "german-date"
 ANY_CASE = "any-case"
 TRIMMED = "trimmed"
 NUMBER_FORM = "number-form"
+LABEL_FORM = "label-form"  # quality reports: a period label not written 2016-05, 2016-Q2 or 2016
 LENIENT_WORDS = {
     GERMAN_DATE: "in the German date form (01.03.2016), not ISO",
     ANY_CASE: "matched only ignoring case",
     TRIMMED: "with spaces around the text, trimmed",
     NUMBER_FORM: "in a number form strict numbers refuse (+3, .5, 5., -0)",
+    LABEL_FORM: "as a period label spelled otherwise than 2016-05, 2016-Q2 or 2016",
 }
 MAX_LENIENT_EXAMPLES = 3
 
