@@ -377,7 +377,7 @@ def _evaluate(program: Program, paths: list[Path], options: RunOptions, out_dir:
                 (out_dir / name).unlink(missing_ok=True)
     lanes = [Lane(program, v) for v in fixed] if fixed else [Lane(program)]
     outputs = _Outputs(Path(out_dir) if out_dir is not None else None)
-    validators = _validators(program, options.decimal_comma)
+    validators = _validators(program, options.decimal_comma, [lane.fixed for lane in lanes if lane.fixed])
     several = len(paths) > 1
     inputs, notes = [], []
     try:
@@ -466,14 +466,18 @@ class _Loop:
             self._run()
         finally:
             self.lenient = Counts()  # this file's lenient readings alone (its examples its own)
+            own = self._own_blocks()
             for validator in {id(v): v for v in self.validators.values()}.values():
                 for lane in self.lanes:
-                    lane.counts.add_lenient(validator.lenient)
+                    if not own or self.validators[id(lane.fixed)] is validator:  # a lane's own readings
+                        lane.counts.add_lenient(validator.lenient)
                 self.lenient.add_lenient(validator.lenient)
                 validator.lenient.clear()
 
     def _run(self) -> None:
         self._check_header()
+        if self._own_blocks():
+            return self._run_own_blocks()
         if self._batchable():
             with collector_paused():
                 _Batches(self, BATCH_ROWS, PROGRESS_EVERY).run()
@@ -521,6 +525,46 @@ class _Loop:
         if progress is not None:
             progress(count)
 
+    def _own_blocks(self) -> bool:
+        """Whether every lane is fixed to a version and they read rows with different input blocks
+        (`points diff --impact` of a change of the input block): each lane then reads with its own."""
+        lanes = self.lanes
+        return (len(lanes) > 1 and all(lane.fixed is not None for lane in lanes)
+                and len({id(self.validators[id(lane.fixed)]) for lane in lanes}) > 1)
+
+    def _run_own_blocks(self) -> None:
+        """The row loop when lanes read with their own blocks: a row is converted once per distinct
+        block, and the lanes of that block score it, or count it rejected (only lane 0 writes files)."""
+        header = self.source.header
+        groups: dict = {}  # id(validator) -> (convert, [lanes])
+        for lane in self.lanes:
+            validator = self.validators[id(lane.fixed)]
+            entry = groups.get(id(validator))
+            if entry is None:
+                conv = validator.convert if header is None else validator.for_header(header)
+                entry = groups[id(validator)] = (conv, [])
+            entry[1].append(lane)
+        progress, every, trace_when = self.options.progress, PROGRESS_EVERY, self.options.trace_when
+        count = 0
+        for row, raw in self.source:
+            count += 1
+            if progress is not None and count % every == 0:
+                progress(count)
+            if raw.__class__ is BadRow:
+                self._reject(row, raw.field, None, raw.reason, reasons.UNREADABLE_ROW, raw)
+                continue
+            for conv, lanes in groups.values():
+                try:
+                    record = conv(raw, row)
+                except RowReject as rej:
+                    self._reject(row, rej.field, rej.value, rej.reason, rej.code, raw, lanes)
+                    continue
+                traced = trace_when is not None and trace_when(row, record)
+                for lane in lanes:
+                    self._score(lane, row, record, traced)
+        if progress is not None:
+            progress(count)
+
     def _older_reading(self, convs: dict, raw, row: int, rejected: RowReject) -> dict | RowReject:
         """A row the newest input block refuses, read by the block of the version in force on its date
         when that block differs (a newer version may read more strictly than the one the contract
@@ -556,15 +600,16 @@ class _Loop:
                 and self.source.kind == "csv" and len({id(v) for v in self.validators.values()}) == 1
                 and {"contract_id", "partner_id", "signed"} <= set(self.newest.fields))
 
-    def _reject(self, row: int, field_name: str, value, reason: str, code: str, raw) -> None:
-        """Count and write a rejected row; its ids as given, except an id that was itself refused."""
-        for lane in self.lanes:
+    def _reject(self, row: int, field_name: str, value, reason: str, code: str, raw, lanes=None) -> None:
+        """Count and write a rejected row; its ids as given, except an id that was itself refused.
+        `lanes`: the lanes that reject it (default: all); only lane 0's rejects are written."""
+        for lane in self.lanes if lanes is None else lanes:
             lane.counts.rows += 1
             lane.counts.rejected += 1
             lane.counts.rejected_fields[field_name] += 1
             lane.counts.rejected_reasons[(field_name, code)] += 1
         outputs, on_reject = self.outputs, self.options.on_reject
-        if outputs.reject is None and on_reject is None:
+        if (outputs.reject is None and on_reject is None) or (lanes is not None and self.lanes[0] not in lanes):
             return
         contract_id, partner_id = ("", "") if raw.__class__ is BadRow else self.ids_of(raw)
         if code != reasons.DUPLICATE:  # a repeated id is a good id: it finds both rows
@@ -704,11 +749,12 @@ def _given(value) -> str:
     return shown_value(value)
 
 
-def _validators(program: Program, decimal_comma: bool) -> dict[int, RowValidator]:
-    """One compiled validator per distinct `input contract` block, keyed by id(version)."""
+def _validators(program: Program, decimal_comma: bool, more: Iterable[Version] = ()) -> dict[int, RowValidator]:
+    """One compiled validator per distinct `input contract` block, keyed by id(version) (the program's
+    versions, and `more`: the fixed versions of lanes, which each read rows with their own block)."""
     by_block: dict = {}
     out = {}
-    for v in program.versions:
+    for v in (*program.versions, *more):
         block = v.ruleset.input("contract")
         if block not in by_block:
             by_block[block] = RowValidator(block, decimal_comma=decimal_comma)
