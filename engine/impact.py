@@ -457,12 +457,14 @@ def side_by_side(old: Version, new: Version, data: str | Path, partner_id: str,
     def chosen(_row, rec) -> bool:
         return rec["partner_id"] == partner_id and (not wanted or period_of(rec["signed"], unit) in wanted)
 
-    sides = []
-    for version in (old, new):
-        found = []
-        opts = replace(base, trace_when=chosen, on_traced=found.append)
+    sides, refused = [], []
+    for version in (old, new):  # each side reads the rows with its own version's input block
+        found, rejected = [], []
+        opts = replace(base, trace_when=chosen, on_traced=found.append,
+                       on_reject=lambda r, rejected=rejected: rejected.append(r) if r.partner_id == partner_id else None)
         evaluate(program, data, opts, fixed=(version,))
         sides.append({t.row: t for t in found})
+        refused.append({r.row: r for r in rejected})
     rows = []
     for row in sorted(set(sides[0]) | set(sides[1])):
         a, b = sides[0].get(row), sides[1].get(row)
@@ -472,12 +474,15 @@ def side_by_side(old: Version, new: Version, data: str | Path, partner_id: str,
         rows.append({
             "row": row, "contract_id": any_side.record["contract_id"], "signed": any_side.record["signed"].isoformat(),
             "period": period_of(any_side.record["signed"], unit), "product": any_side.record.get("product"),
-            "old": _side(a), "new": _side(b), "delta": fmt_points(new_points - old_points),
+            "old": _side(a, refused[0].get(row)), "new": _side(b, refused[1].get(row)),
+            "delta": fmt_points(new_points - old_points),
         })
     return rows
 
 
-def _side(t) -> dict:
+def _side(t, rejected=None) -> dict:
+    if t is None and rejected is not None:  # this side's input block refuses the row
+        return {"status": "rejected", "field": rejected.field, "code": rejected.code, "reason": rejected.reason}
     if t is None:
         return {"status": "absent"}
     if t.status != "scored":

@@ -526,11 +526,12 @@ class _Loop:
             progress(count)
 
     def _own_blocks(self) -> bool:
-        """Whether every lane is fixed to a version and they read rows with different input blocks
-        (`points diff --impact` of a change of the input block): each lane then reads with its own."""
+        """Whether every lane is fixed to a version and some reads rows with another input block than
+        the newest version's (`points diff --impact` of a change of the input block, a side-by-side
+        of the older version): each lane then reads with its own."""
         lanes = self.lanes
-        return (len(lanes) > 1 and all(lane.fixed is not None for lane in lanes)
-                and len({id(self.validators[id(lane.fixed)]) for lane in lanes}) > 1)
+        return (all(lane.fixed is not None for lane in lanes)
+                and any(self.validators[id(lane.fixed)] is not self.newest for lane in lanes))
 
     def _run_own_blocks(self) -> None:
         """The row loop when lanes read with their own blocks: a row is converted once per distinct

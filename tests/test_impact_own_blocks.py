@@ -85,3 +85,16 @@ def test_the_same_block_on_both_sides_rejects_alike(tmp_path, monkeypatch, capsy
     assert main(["diff", "a.rules", "b.rules", "--impact", "data.csv"]) == 1
     out = capsys.readouterr().out.splitlines()
     assert "Rows: 5 read; 4 compared; 1 rejected (the same under both)" in out
+
+
+def test_side_by_side_names_the_reject_of_the_stricter_side(tmp_path, monkeypatch, capsys):
+    _files(tmp_path, monkeypatch)
+    (tmp_path / "prog").mkdir()
+    for name in ("a.rules", "b.rules"):
+        (tmp_path / "prog" / name).write_text((tmp_path / name).read_text(encoding="utf-8"), encoding="utf-8")
+    assert main(["explain", "prog", "data.csv", "--partner", "P-2", "--side-by-side", "A", "B", "--json"]) == 0
+    contracts = json.loads(capsys.readouterr().out)["contracts"]
+    assert [(c["row"], c["old"]["status"], c["new"]["status"], c["delta"]) for c in contracts] == [
+        (4, "scored", "rejected", "-10"), (6, "scored", "scored", "0")]
+    assert contracts[0]["new"] == {"status": "rejected", "field": "customer", "code": "not-one-of",
+                                   "reason": "`customer` must be one of new, existing, got 'New' (did you mean new?)"}
