@@ -192,10 +192,10 @@ def sha256_seconds(path: Path) -> float:
 
 
 def load_seconds(program: Path) -> float:
-    """Parse + check + compile of a program, in a fresh process (best of three)."""
+    """CPU seconds to parse, check and compile a program, in a fresh process (best of three)."""
     code = ("import sys, time; sys.path.insert(0, '.'); from dsl.parser import _lark; _lark();"
-            "from engine.program import load_program; t = time.perf_counter();"
-            f"load_program({str(program)!r}); print(time.perf_counter() - t)")
+            "from engine.program import load_program; t = time.process_time();"
+            f"load_program({str(program)!r}); print(time.process_time() - t)")
     return min(float(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT,
                                     check=True).stdout) for _ in range(3))
 
