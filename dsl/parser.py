@@ -195,14 +195,14 @@ class _Chunk:
 def _scan(text: str) -> list[_Tok]:
     """Comments and significant tokens with positions; whitespace is dropped."""
     out, line, line_start = [], 1, 0
-    append = out.append
+    append, new = out.append, tuple.__new__  # tuple.__new__: a _Tok without the namedtuple's own call
     for m in _SCAN.finditer(text):
         kind = m.lastgroup
         if kind == "nl":
             line, line_start = line + 1, m.end()
         else:
             start = m.start(kind)
-            append(_Tok(kind, m.group(kind), start, line, start - line_start + 1))
+            append(new(_Tok, (kind, m.group(kind), start, line, start - line_start + 1)))
     return out
 
 
@@ -327,7 +327,8 @@ def _fast_table(toks: list[_Tok], file: str) -> A.Table | None:
                 number = Number(-value, "-" + digits, span)
             else:
                 number = Number(value, digits, span)
-            cells.append(Cell(column, number, span if first is num else _pos_span(file, first, num)))
+            cells.append(Cell(column, number, span if first is num else
+                              Span(file, first.line, first.column, line, col + len(digits))))
             i += 1
             if i + 1 < n and toks[i].text == ",":
                 i += 1
