@@ -51,6 +51,7 @@ lint-rulesets: setup
 
 bench: setup
 	$(BIN)/python bench/bench_evaluate.py
+	$(BIN)/python bench/bench_columnar.py
 
 # Re-pin requirements.lock from pyproject.toml in a throwaway environment (run after changing
 # a dependency range, and commit the result).

@@ -65,6 +65,9 @@ class RunOptions:
     output_format: str = "csv"  # csv files, or xlsx (one workbook per table)
     carry: tuple[str, ...] = ()  # export columns carried into contracts.csv and partners.csv
     project: dict | None = None  # the project file used: {"file": base name, "sha256": ...}
+    # opens an input's RowSource instead of engine.readers.open_rows (explain reads only the rows it
+    # needs: engine.explain.prefiltered); None: open_rows
+    open_source: Callable[[Path, "RunOptions"], object] | None = None
 
 
 @dataclass(frozen=True)
@@ -366,7 +369,7 @@ def evaluate(program: Program, data: str | Path | Iterable[str | Path], options:
 def _evaluate(program: Program, paths: list[Path], options: RunOptions, out_dir: Path | None,
               fixed: Iterable[Version] | None) -> RunResult:
     """`evaluate` into `out_dir` (a staging folder, or None)."""
-    if len(paths) == 1 and not fixed and options.workers != 1:  # a large plain CSV may run split
+    if len(paths) == 1 and not fixed and options.workers != 1 and options.open_source is None:  # a large plain CSV may run split
         from engine.parallel import evaluate_split
 
         result = evaluate_split(program, paths[0], options, out_dir)
@@ -388,8 +391,10 @@ def _evaluate(program: Program, paths: list[Path], options: RunOptions, out_dir:
                 for validator in {id(v): v for v in validators.values()}.values():
                     validator.begin_file(label, index * FILE_BASE)
             outputs.begin_file(label)
-            with open_rows(path, delimiter=options.delimiter, encoding=options.encoding,
-                           **({"sheet": options.sheet} if options.sheet else {})) as source:
+            opened = options.open_source(path, options) if options.open_source is not None else \
+                open_rows(path, delimiter=options.delimiter, encoding=options.encoding,
+                          **({"sheet": options.sheet} if options.sheet else {}))
+            with opened as source:
                 if options.on_source is not None:
                     options.on_source(source)
                 loop = _Loop(program, source, options, lanes, outputs, validators)

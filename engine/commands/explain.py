@@ -69,15 +69,16 @@ def _shown(data) -> str:
     return ", ".join(data) if isinstance(data, list) else data
 
 
-def _traced_rows(prog, data, read: dict, when, reject_when=None):
-    """The rows `when` picks, traced; with `reject_when`, also the rejected rows it picks."""
+def _traced_rows(prog, data, read: dict, when, reject_when=None, open_source=None):
+    """The rows `when` picks, traced; with `reject_when`, also the rejected rows it picks.
+    `open_source` reads only the rows that can matter (engine.explain.contract_prefilter)."""
     from engine.run import evaluate
 
     found, rejected = [], []
     on_reject = None if reject_when is None else (lambda r: rejected.append(r) if reject_when(r) else None)
     with Progress(f"reading {_shown(data)}", True) as progress:
         options = run_options(progress=progress.update, on_source=progress.attach, trace_when=when,
-                              on_traced=found.append, on_reject=on_reject, **read)
+                              on_traced=found.append, on_reject=on_reject, open_source=open_source, **read)
         result = evaluate(prog, data, options)
     if reject_when is None:
         return found, result
@@ -101,8 +102,11 @@ def _contract(prog, data, contract_id, row, in_file, why_not_rule, level, as_jso
             raise click.UsageError(f"--file {in_file} is not one of the DATA files ({_shown(data)})")
         wanted = file_labels(files)[shown.index(display_path(Path(in_file)))]
     if contract_id is not None:
+        from engine.explain import contract_prefilter
+
         rows, rejected, _ = _traced_rows(prog, data, read, lambda n, rec: rec["contract_id"] == contract_id,
-                                         lambda r: r.contract_id == contract_id)
+                                         lambda r: r.contract_id == contract_id,
+                                         contract_prefilter(prog, contract_id))
         what = f"contract {contract_id}"
     else:
         rows, rejected, _ = _traced_rows(prog, data, read, lambda n, rec: n == row,
