@@ -254,16 +254,21 @@ def create_app(config: WebConfig, allowed_hosts: list[str] | None = None) -> Sta
         bench.data_arg()
 
         def work(job):
+            sources = []
+
             def progress(rows):
                 job.rows = rows
-            return pages.impact_page(pages.impact_report(bench, old, new, progress))
+                fraction = sources[-1].fraction_read() if sources else None
+                if fraction is not None:
+                    job.fraction = fraction
+            return pages.impact_page(pages.impact_report(bench, old, new, progress, sources.append))
 
         job = jobs.start(("impact", old, new), work, expected=(PageError, ValueError, OSError))
         return RedirectResponse(f"/jobs/{job.id}", 303)
 
     @guarded()
     async def job_page(request: Request):
-        job = jobs.get(request.path_params["job_id"])
+        job = jobs.get(str(request.path_params["job_id"]))
         if job is None:
             raise PageError("no such job (jobs are kept until the server stops)", 404)
         if request.url.path.endswith(".json"):

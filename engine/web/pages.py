@@ -258,7 +258,7 @@ def diff_page(bench: Workbench, old_name: str, new_name: str) -> dict:
             "informational": shown(result.informational), "versions": [v.name for v in program.versions]}
 
 
-def impact_report(bench: Workbench, old_name: str, new_name: str, progress=None):
+def impact_report(bench: Workbench, old_name: str, new_name: str, progress=None, on_source=None):
     """engine.impact.impact of two versions on the workbench's data, as `points diff --impact` runs it."""
     from engine.impact import impact
     from engine.statusrun import read_legacy
@@ -266,7 +266,7 @@ def impact_report(bench: Workbench, old_name: str, new_name: str, progress=None)
     program = bench.program()
     old, new = version(program, old_name), version(program, new_name)
     legacy = read_legacy(str(bench.config.legacy)) if bench.config.legacy else {}
-    options = bench.options(progress=progress)
+    options = bench.options(progress=progress, on_source=on_source)
     return impact(old, new, bench.data_arg(), options, first_day=program.first_day, legacy=legacy)
 
 
