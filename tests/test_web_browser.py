@@ -79,7 +79,13 @@ def browser():
 
 @pytest.fixture(scope="module")
 def workbench(tmp_path_factory):
-    folder = program_copy(tmp_path_factory.mktemp("web"))
+    if SHOTS:  # pages name the files as a person would see them: below the working directory
+        base = Path("out") / "workbench-screenshots"
+        shutil.rmtree(base, ignore_errors=True)
+        base.mkdir(parents=True)
+        folder = program_copy(base)
+    else:
+        folder = program_copy(tmp_path_factory.mktemp("web"))
     config = WebConfig(program=folder, data=(ROOT / "examples" / "contracts.csv",),
                        legacy=ROOT / "examples" / "legacy.csv")
     with Server(create_app(config)) as server:
@@ -169,6 +175,9 @@ def test_edit_a_point_value_see_a_typo_fix_it_and_save_a_new_version(workbench, 
     finding = page.text_content("#findings li.error:has-text('quantty')")
     assert "2018-01-draft.rules:51:46 error N210: `quantty` is not a field" in finding and "did you mean quantity?" in finding
     assert page.is_disabled("#save")
+    page.click("#findings li.error:has-text('quantty')")  # jumps to the line, marked in the editor
+    assert page.locator("#backdrop .flag-error").text_content().strip() == \
+        "points mobile_tariffs[product, customer] * quantty"
     shot(page, "edit")
     page.fill("#text", edited)
     page.wait_for_selector("#check-summary:text-matches('^ok')")

@@ -18,6 +18,7 @@ from pathlib import Path
 from urllib.parse import urlencode
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
+from markupsafe import Markup
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.middleware import Middleware
@@ -28,6 +29,7 @@ from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Re
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from dsl.errors import visible
 from engine.web.config import User, WebConfig
 from engine.web.jobs import Jobs
 from engine.web.pages import PageError, Workbench
@@ -47,9 +49,17 @@ MAX_TEXT = 2_000_000  # characters of a ruleset the editor sends
 
 def _environment() -> Environment:
     env = Environment(loader=FileSystemLoader(HERE / "templates"), autoescape=select_autoescape(["html"]),
-                      trim_blocks=True, lstrip_blocks=True)
+                      trim_blocks=True, lstrip_blocks=True, finalize=_shown)
     env.filters["grouped"] = _grouped
     return env
+
+
+def _shown(value):
+    """Every value a template prints: text with its control characters as escapes (`\x1b`, as on a
+    terminal), then HTML-escaped by autoescape; HTML the workbench made itself (Markup) as it is."""
+    if isinstance(value, Markup) or not isinstance(value, str):
+        return value
+    return visible(value)
 
 
 def _grouped(value) -> str:
@@ -224,7 +234,8 @@ def create_app(config: WebConfig, allowed_hosts: list[str] | None = None) -> Sta
     @guarded()
     async def partner(request: Request):
         pid = request.query_params.get("id", "")
-        page = await run_in_threadpool(pages.partner_page, bench, pid, request.query_params.get("period") or None)
+        page = await run_in_threadpool(pages.partner_page, bench, pid, request.query_params.get("period") or None,
+                                       request.query_params.get("all") == "1")
         return render(request, "partner.html", page=page, statement=_statement_link(pid))
 
     def _statement_link(partner_id: str):

@@ -190,10 +190,12 @@ def contract_page(bench: Workbench, contract_id: str, why_not_rule: str | None =
     return page
 
 
-def partner_page(bench: Workbench, partner_id: str, period: str | None = None) -> dict:
+def partner_page(bench: Workbench, partner_id: str, period: str | None = None, all_contracts: bool = False) -> dict:
+    """A partner's periods as `points explain --partner` gives them; each period lists the
+    contracts with the most points (engine.explain.TOP_CONTRACTS) unless `all_contracts`."""
     from engine.cli import Failure
     from engine.commands.explain import partner_explanations
-    from engine.explain import headline, partner_json, tier_comparison
+    from engine.explain import TOP_CONTRACTS, headline, partner_json, tier_comparison
     from engine.status import StatusError
 
     program = bench.program()
@@ -209,6 +211,11 @@ def partner_page(bench: Workbench, partner_id: str, period: str | None = None) -
         data = partner_json(e, program.sources, "short")
         scored = [c for c in data["contracts"] if c["status"] == "scored"]
         scored.sort(key=lambda c: (-Decimal(c["points"]), c["row"]))
+        data["scored_count"] = len(scored)
+        if not all_contracts and len(scored) > TOP_CONTRACTS:
+            rest = scored[TOP_CONTRACTS:]
+            data["rest"] = {"contracts": len(rest), "points": sum((Decimal(c["points"]) for c in rest), Decimal(0))}
+            scored = scored[:TOP_CONTRACTS]
         data["scored"] = scored
         data["unscored"] = [c for c in data["contracts"] if c["status"] != "scored"]
         data["headline"] = headline(e)

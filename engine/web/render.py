@@ -30,7 +30,7 @@ def highlight_html(text: str) -> Markup:
 
 def tier_chart(order: list[str], old: dict[str, int], new: dict[str, int], old_label: str, new_label: str) -> Markup:
     """Partners by tier under each version: grouped bars, one pair per tier, as an SVG."""
-    width, height, top, bottom, left = 560, 240, 24, 40, 40
+    width, height, top, bottom, left = 560, 260, 44, 40, 40
     most = max([*old.values(), *new.values(), 1])
     group = (width - left - 10) / max(len(order), 1)
     bar = min(40.0, group / 3)

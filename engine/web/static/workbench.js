@@ -28,6 +28,7 @@ function showFindings(result) {
   result.findings.forEach(function (f) {
     var li = el("li", f.severity);
     li.dataset.line = f.line;
+    li.dataset.mine = f.mine ? "true" : "false";
     li.appendChild(el("span", "where", f.file + ":" + f.line + ":" + f.column));
     li.appendChild(document.createTextNode(" "));
     li.appendChild(el("span", "sev", f.severity + " " + f.code));
@@ -36,6 +37,26 @@ function showFindings(result) {
     list.appendChild(li);
   });
   document.getElementById("save").disabled = !result.ok;
+}
+
+function markLines(backdrop, html, findings) {
+  // the server's highlighted lines, each line with a finding wrapped so that it stands out
+  var bad = {};
+  findings.forEach(function (f) { if (f.mine && f.line > 0) bad[f.line] = bad[f.line] === "error" ? "error" : f.severity; });
+  var lines = html.split("\n");
+  backdrop.innerHTML = lines.map(function (line, i) {
+    var sev = bad[i + 1];
+    return sev ? '<span class="flag-' + sev + '">' + line + '</span>' : line;
+  }).join("\n") + "\n";
+}
+
+function goToLine(text, line) {
+  var lines = text.value.split("\n"), at = 0;
+  for (var i = 0; i < line - 1 && i < lines.length; i++) at += lines[i].length + 1;
+  text.focus();
+  text.setSelectionRange(at, at + (lines[line - 1] || "").length);
+  var height = parseFloat(getComputedStyle(text).lineHeight) || 19.5;
+  text.scrollTop = Math.max(0, (line - 4) * height);
 }
 
 function setupEditor() {
@@ -51,7 +72,7 @@ function setupEditor() {
     var mine = ++sent;
     post("/api/check", csrf, {file: file.value, text: text.value}).then(function (result) {
       if (mine !== sent) return;  // a newer edit is being checked
-      if (result.html !== undefined) { backdrop.innerHTML = result.html + "\n"; sync(); }
+      if (result.html !== undefined) { markLines(backdrop, result.html, result.findings || []); sync(); }
       showFindings(result);
     });
   }
@@ -59,6 +80,11 @@ function setupEditor() {
   text.addEventListener("input", function () { later(); });
   text.addEventListener("scroll", sync);
   file.addEventListener("input", later);
+  document.getElementById("findings").addEventListener("click", function (event) {
+    var li = event.target.closest("li[data-line]");
+    if (li && li.dataset.mine === "true" && +li.dataset.line > 0) { goToLine(text, +li.dataset.line); sync(); }
+  });
+  check();
   document.getElementById("run-examples").addEventListener("click", function () {
     var box = document.getElementById("examples");
     box.replaceChildren(el("p", "note", "running the examples ..."));
