@@ -16,7 +16,7 @@ pytest.importorskip("httpx", reason="the workbench tests need httpx (the dev ext
 import warnings  # noqa: E402
 
 with warnings.catch_warnings():  # Starlette's client announces a move to another httpx; the tests use httpx
-    warnings.simplefilter("ignore", DeprecationWarning)
+    warnings.simplefilter("ignore")
     from starlette.testclient import TestClient  # noqa: E402
 
 from engine.cli import main  # noqa: E402
@@ -79,6 +79,16 @@ def test_ids_from_the_export_are_escaped_on_every_page(program, hostile_data):
     missing = c.get("/disputes", params={"q": "<img src=x onerror=alert(1)>"})
     assert missing.status_code == 404 and "<img" not in missing.text and "&lt;img src=x" in missing.text
     assert missing.headers["content-security-policy"].startswith("default-src 'self'; script-src 'self'")
+
+
+def test_the_editor_gets_the_ruleset_exactly(program):
+    path = program / "2018-01.rules"
+    path.write_text(path.read_text(encoding="utf-8").replace("# O2 Business", "# <b>&\x1b O2 Business", 1),
+                    encoding="utf-8")
+    page = client(program).get("/edit", params={"version": "2018.01"})
+    assert "<textarea name=\"text\" id=\"text\" spellcheck=\"false\" autocomplete=\"off\" wrap=\"off\"># &lt;b&gt;&amp;\x1b O2" \
+        in page.text
+    assert '<span class="c1"># &lt;b&gt;&amp;\\x1b O2' in page.text  # the highlighted view shows the escape
 
 
 def test_a_rejected_row_is_explained_with_its_code(program, hostile_data):

@@ -18,7 +18,7 @@ from pathlib import Path
 from urllib.parse import urlencode
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
-from markupsafe import Markup
+from markupsafe import Markup, escape
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.middleware import Middleware
@@ -29,7 +29,7 @@ from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Re
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from dsl.errors import visible
+from dsl.errors import visible_lines
 from engine.web.config import User, WebConfig
 from engine.web.jobs import Jobs
 from engine.web.pages import PageError, Workbench
@@ -51,15 +51,17 @@ def _environment() -> Environment:
     env = Environment(loader=FileSystemLoader(HERE / "templates"), autoescape=select_autoescape(["html"]),
                       trim_blocks=True, lstrip_blocks=True, finalize=_shown)
     env.filters["grouped"] = _grouped
+    env.filters["exact"] = escape  # a text to edit (the editor's ruleset): escaped, every character kept
     return env
 
 
 def _shown(value):
-    """Every value a template prints: text with its control characters as escapes (`\x1b`, as on a
-    terminal), then HTML-escaped by autoescape; HTML the workbench made itself (Markup) as it is."""
+    """Every value a template prints: text with its control characters (but line breaks and tabs) as
+    escapes (`\x1b`, as on a terminal), then HTML-escaped by autoescape; HTML the workbench made
+    itself (Markup: highlighted source, charts, the editor's exact text) as it is."""
     if isinstance(value, Markup) or not isinstance(value, str):
         return value
-    return visible(value)
+    return visible_lines(value)
 
 
 def _grouped(value) -> str:
