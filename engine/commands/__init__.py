@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import importlib
 
-MODULES = ("check", "evaluate", "explain", "diff", "status", "authoring", "config", "serve")
+MODULES = ("check", "evaluate", "explain", "diff", "status", "authoring", "config", "ledger", "serve")
 
 
 def register_all(cli) -> None:
