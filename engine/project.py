@@ -66,6 +66,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("output.format", "POINTS_OUTPUT_FORMAT", "--output-format", "choice", "csv", FORMATS,
             "csv files or xlsx workbooks"),
     Setting("workers", "POINTS_WORKERS", "--workers", "int", 1, help="processes for a large CSV"),
+    Setting("ledger", "POINTS_LEDGER", "--ledger", "ledger", None,
+            help="the run ledger: a SQLite file or postgresql://..."),
 )
 BY_KEY = {s.key: s for s in SETTINGS}
 _TRUE, _FALSE = ("true", "1", "yes", "on"), ("false", "0", "no", "off")
@@ -228,7 +230,9 @@ def _from_file(setting: Setting, value, where: str, base: Path):
         raise ProjectError(f"{where}: {setting.key} must be a text, not {_shown(value)}")
     if kind == "choice":
         return _choice(setting, value, where)
-    if kind == "path":
+    if kind == "ledger" and "://" in value:  # a database URL; a SQLite file is a path like any other
+        return value
+    if kind in ("path", "ledger"):
         from engine.program import display_path
 
         return display_path(base / value) if not Path(value).is_absolute() else value

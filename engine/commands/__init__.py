@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import importlib
 
-MODULES = ("check", "evaluate", "explain", "diff", "status", "authoring", "config", "statement")
+MODULES = ("check", "evaluate", "explain", "diff", "status", "authoring", "config", "ledger", "statement")
 
 
 def register_all(cli) -> None:

@@ -15,11 +15,15 @@ Examples:
   points explain rulesets/o2-business examples/contracts.csv --partner P-007 --period 2016
   points explain rulesets/o2-business examples/contracts.csv --partner P-007 --legacy examples/legacy.csv --json
   points explain rulesets/o2-business examples/contracts.csv --partner P-007 --side-by-side 2016.03 2017.01
+  points explain --run 3 --contract C-000123 --full --ledger out/demo.ledger      # from a recorded run
+  points explain --run 3 --partner P-007 --period 2016 --ledger out/demo.ledger
 """
 
 
 @click.command(epilog=EXAMPLES)
-@program_and_data(many=True)
+@program_and_data(many=True, optional=True)
+@click.option("--run", "run_id", type=int, help="Answer from this run of the ledger (no PROGRAM or DATA).")
+@click.option("--ledger", "ledger_url", metavar="URL", help="With --run: the ledger (default: points.toml's `ledger`).")
 @click.option("--contract", "contract_id", help="Explain this contract (its contract_id).")
 @click.option("--row", type=int, help="Explain the contract on this row of DATA (a rejected row: why).")
 @click.option("--file", "in_file", type=click.Path(),
@@ -35,8 +39,8 @@ Examples:
               help="With --partner: list every contract (default: the 20 with the most points; --json lists all).")
 @read_options
 @json_option
-def explain(program, data, contract_id, row, in_file, partner_id, period, why_not_rule, legacy, side_by_side, full,
-            all_contracts, as_json, **read):
+def explain(program, data, run_id, ledger_url, contract_id, row, in_file, partner_id, period, why_not_rule, legacy,
+            side_by_side, full, all_contracts, as_json, **read):
     """Explain one contract's points (or why a rule did not fire, or why its row was rejected), or one
     partner's total and tier. DATA is one export file or several (as `points evaluate` takes them)."""
     chosen = [x for x in (contract_id, row, partner_id) if x is not None]
@@ -44,6 +48,18 @@ def explain(program, data, contract_id, row, in_file, partner_id, period, why_no
         raise click.UsageError("give exactly one of --contract, --row or --partner")
     if in_file is not None and row is None:
         raise click.UsageError("--file goes with --row")
+    if run_id is not None:
+        from engine.commands.ledger import explain_from_ledger
+
+        if data is not None:
+            raise click.UsageError("--run answers from the ledger: give no PROGRAM or DATA")
+        if row is not None or why_not_rule or legacy or side_by_side:
+            raise click.UsageError("--run goes with --contract or --partner (and --period, --full, --all)")
+        return explain_from_ledger(ledger_url, run_id, contract_id, partner_id, period, full, all_contracts, as_json)
+    if data is None:
+        raise click.UsageError("Missing argument '[PROGRAM] DATA...' (or --run RUN to answer from the ledger)")
+    if ledger_url is not None:
+        raise click.UsageError("--ledger goes with --run")
     data = list(data) if len(data) > 1 else data[0]
     if why_not_rule and partner_id:
         raise click.UsageError("--why-not goes with --contract or --row")
