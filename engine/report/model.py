@@ -176,18 +176,23 @@ class StatementError(ValueError):
 
 @dataclass
 class Evaluation:
-    """One scored export, traced for the partners wanted, with its reviews and quality report.
+    """The numbers behind statements, from one source: an export scored now (`run`) or a run recorded
+    in a ledger (`from_ledger`). Either way the partner's contracts are traced rows (engine.run.Traced),
+    so the statement is built by the same functions from both.
 
-    `statement(partner, period)` builds one statement from it; several statements of one export
-    (`--all`) share a single pass over the data.
+    `statement(partner, period)` builds one statement; several statements (`--all`) share one pass.
     """
 
     program: object  # engine.program.Program
-    result: object  # engine.run.RunResult
+    data: str  # the export(s) or the run, as messages name it
+    reference: RunReference
     traced: dict = field(default_factory=dict)  # (partner, period) -> [Traced]
-    report: object | None = None  # engine.statusrun.StatusReport
-    quality: object | None = None  # engine.quality.QualityReport
-    legacy: dict = field(default_factory=dict)
+    report: object | None = None  # engine.statusrun.StatusReport, or one rebuilt from recorded reviews
+    quality_rows: list | None = None  # KPI values as engine.quality.QualityReport.rows() gives them
+    quality_unit: str = ""
+    shares: dict = field(default_factory=dict)  # KPI id -> a share (shown as a percentage)?
+    legacy: set = field(default_factory=set)  # partners with a legacy status (a statement without contracts)
+    adjustments: dict = field(default_factory=dict)  # (partner, period) -> (Adjustment, ...)
 
     @classmethod
     def run(cls, program, data, partners: Iterable[str] | None = None, legacy: str | Path | None = None,
@@ -215,18 +220,70 @@ class Evaluation:
         if wanted is not None:
             legacy_map = {k: v for k, v in legacy_map.items() if k in wanted}
         report = None
-        if legacy or any(v.ruleset.review is not None for v in program.versions):
+        if legacy or _has_review(program):
             try:
                 report = status_report(program, points, legacy_map, default_as_of(program, result.counts.last_signed)[0])
             except StatusError as err:
                 raise StatementError(f"{legacy or program.versions[-1].path}: {err}") from None
-        book = cls(program, result, traced, report, None, legacy_map)
+        reference = RunReference(None, tuple((f.file, f.sha256) for f in result.files), _engine_version())
+        book = cls(program, result.data, reference, traced, report, legacy=set(legacy_map))
         if quality is not None:
-            book.quality = _quality(program, quality, data, options)
+            q = _quality(program, quality, data, options)
+            book.quality_rows, book.quality_unit = q.rows(), q.spec.period
+            book.shares = {k.id: k.aggregate == "share" for k in q.spec.kpis}
+        return book
+
+    @classmethod
+    def from_ledger(cls, ledger, run_id, partners: Iterable[str] | None = None) -> "Evaluation":
+        """A run recorded in `ledger` (engine.ledger.Ledger): its program from the recorded sources, each
+        contract of `partners` (None: every partner) re-derived with a tracer from its recorded record
+        (and checked against the recorded points), the reviews and quality results recorded with the
+        run (reviews computed from its points when `points status` recorded none), its adjustments."""
+        from engine.ledger.answers import rederive
+        from engine.statusrun import quality_version
+
+        run = ledger.run(run_id)
+        run_id = run["id"]
+        program = ledger.program(run_id)
+        wanted = None if partners is None else set(partners)
+        label = f"{ledger.shown}: run {run_id}"
+        traced: dict = {}
+        only = next(iter(wanted)) if wanted is not None and len(wanted) == 1 else None
+        for c in ledger.contracts(run_id, only):
+            if wanted is not None and c["partner_id"] not in wanted:
+                continue
+            t, _ = rederive(ledger, run_id, c, program)
+            if t.points != c["points"]:
+                raise StatementError(f"{label}: contract {c['contract_id']} (row {c['row']}) re-derives to "
+                                     f"{t.points} points from the recorded sources, the run recorded {c['points']}")
+            traced.setdefault((c["partner_id"], c["period"]), []).append(t)
+        periods = [p for p in ledger.partner_periods(run_id) if wanted is None or p["partner_id"] in wanted]
+        for p in periods:  # every partner-period of the run has its statement
+            traced.setdefault((p["partner_id"], p["period"]), [])
+        inputs = tuple((i["name"], i["sha256"]) for i in run["inputs"])
+        engine = (run["manifest"].get("engine") or {}).get("version", "")
+        reference = RunReference(str(run_id), inputs, engine, run.get("recorded_at") or "")
+        report = _recorded_report(program, ledger.status(run_id), periods, wanted) if _has_review(program) else None
+        book = cls(program, label, reference, traced, report)
+        version = quality_version(program)
+        kpis = ledger.quality(run_id)["kpis"]
+        if version is not None and kpis:
+            from engine.quality import quality_spec
+
+            spec = quality_spec(version.ruleset)
+            book.quality_rows = [k for k in kpis if wanted is None or k["partner_id"] in wanted]
+            book.quality_unit = spec.period
+            book.shares = {k.id: k.aggregate == "share" for k in spec.kpis}
+        adjustments: dict = {}
+        for a in ledger.adjustments():
+            if wanted is None or a["partner_id"] in wanted:
+                adjustments.setdefault((a["partner_id"], a["period"]), []).append(
+                    Adjustment(a["points"], a["reason"], a["author"], a["created_at"] or ""))
+        book.adjustments = {k: tuple(v) for k, v in adjustments.items()}
         return book
 
     def partners(self) -> list[tuple[str, str]]:
-        """Every (partner, period) with a valid contract, in order."""
+        """Every (partner, period) with a valid contract (or a result of the run), in order."""
         from engine.periods import period_sort_key
 
         return sorted(self.traced, key=lambda k: (k[0], period_sort_key(k[1])))
@@ -243,24 +300,24 @@ class Evaluation:
         rows = self.traced.get((partner, period))
         if rows is None:
             periods = sorted(p for q, p in self.traced if q == partner)
-            if not periods and partner not in self.legacy:
-                raise StatementError(f"{self.result.data}: no valid row for partner {partner}")
-            if partner not in self.legacy:
-                raise StatementError(f"{self.result.data}: partner {partner} has no contracts in period {period}"
+            known = partner in self.legacy or (partner, period) in self.adjustments
+            if not periods and not known:
+                raise StatementError(f"{self.data}: no valid row for partner {partner}")
+            if not known:
+                raise StatementError(f"{self.data}: partner {partner} has no contracts in period {period}"
                                      + (f"; its periods: {', '.join(periods)}" if periods else ""))
             rows = []
         exp = explain_partner(program, rows, partner, period)
         return Statement(
             program=program.name, partner_id=partner, period=period, period_first=first, period_last=last,
-            run=RunReference(None, tuple((f.file, f.sha256) for f in self.result.files), _engine_version()),
-            version=_version_ref(exp.tier_version),
+            run=self.reference, version=_version_ref(exp.tier_version),
             versions=tuple(_version_ref(v) for v in _distinct(r.version for r in rows if r.version is not None)),
-            points=exp.points, adjustments=(), earned=exp.tier,
+            points=exp.points, adjustments=self.adjustments.get((partner, period), ()), earned=exp.tier,
             thresholds=_thresholds(exp), by_rule=_by_rule(exp),
             **_contracts(exp, limit),
             unscored=sum(1 for r in rows if r.status != "scored"),
             review=self._review(partner, period, exp),
-            quality=self._flags(partner, period), quality_given=self.quality is not None,
+            quality=self._flags(partner, period), quality_given=self.quality_rows is not None,
         )
 
     def _review(self, partner: str, period: str, exp) -> Review | None:
@@ -299,18 +356,14 @@ class Evaluation:
     def _flags(self, partner: str, period: str) -> tuple[QualityFlag, ...]:
         from engine.periods import period_bounds, period_of
 
-        if self.quality is None:
-            return ()
-        unit = self.quality.spec.period
-        shares = {k.id: k.aggregate == "share" for k in self.quality.spec.kpis}
         out = []
-        for v in self.quality.values:
-            if v.partner_id != partner or not v.flagged:
+        for v in self.quality_rows or ():
+            if v["partner_id"] != partner or not v["flagged"]:
                 continue
-            if period_of(period_bounds(v.period, unit)[0], self.program.period) != period:
+            if period_of(period_bounds(v["period"], self.quality_unit)[0], self.program.period) != period:
                 continue
-            out.append(QualityFlag(v.kpi, v.name, v.period, v.shown, v.direction, v.threshold,
-                                   shares.get(v.kpi, False), v.reports))
+            out.append(QualityFlag(v["kpi"], v["name"], v["period"], v["value"] or "", v["direction"],
+                                   Decimal(v["threshold"]), self.shares.get(v["kpi"], False), int(v["reports"])))
         return tuple(out)
 
 
@@ -327,6 +380,50 @@ def from_evaluation(program, data, partner: str, period: str, legacy=None, quali
 
 
 # --------------------------------------------------------------------------- pieces
+
+
+def from_ledger(ledger, run_id, partner: str, period: str, *, limit: int | None = TOP_CONTRACTS) -> Statement:
+    """The statement of `partner` for `period` from run `run_id` of `ledger` (engine.ledger.open_ledger):
+    the recorded results, adjustments, reviews and quality results; the table rows and contracts from
+    the recorded records, re-derived with the recorded sources (and checked against the recorded points)."""
+    book = Evaluation.from_ledger(ledger, run_id, [partner])
+    return book.statement(partner, period, limit)
+
+
+def _has_review(program) -> bool:
+    return any(v.ruleset.review is not None for v in program.versions)
+
+
+def _recorded_report(program, recorded: dict, periods: list[dict], wanted):
+    """The reviews `points status --ledger` recorded with the run, as engine.statusrun.StatusReport holds
+    them; when it recorded none, the reviews of the run's points (no legacy statuses), computed now."""
+    from dsl.ast import NO_SPAN, Span
+    from engine.status import Standing, StatusDecision, StatusError
+    from engine.statusrun import StatusReport, status_report
+
+    def span(at: str):
+        file, _, line = (at or "").rpartition(":")
+        return Span(file, int(line), 1, int(line), 1) if file and line.isdigit() else NO_SPAN
+
+    reviews = [r for r in recorded["reviews"] if wanted is None or r["partner_id"] in wanted]
+    standing = [s for s in recorded["standing"] if wanted is None or s["partner_id"] in wanted]
+    if not reviews and not standing:
+        points: dict = {}
+        for p in periods:
+            points.setdefault(p["partner_id"], {})[p["period"]] = p["points"]
+        try:
+            return status_report(program, points, {})
+        except StatusError as err:
+            raise StatementError(f"{program.versions[-1].path}: {err}") from None
+    decisions = [StatusDecision(r["partner_id"], r["period"], r["status_before"], Decimal(r["points"]), r["earned"],
+                                Decimal(r["target"]), r["status_after"], r["rule"], span(r.get("at", "")),
+                                r.get("origin") or None) for r in reviews]
+    stands = [Standing(s["partner_id"], Decimal(s["points"]), s["status"], s["earned_so_far"], Decimal(s["target"]),
+                       Decimal(s["needed_to_keep"]), s["next_tier"] or None,
+                       Decimal(s["needed_for_next"]) if s["needed_for_next"] not in (None, "") else None)
+              for s in standing]
+    current = next((s["period"] for s in standing if s["period"]), None)
+    return StatusReport(decisions, stands, current)
 
 
 def _engine_version() -> str:
