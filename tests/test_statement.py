@@ -362,3 +362,76 @@ def test_file_names_cannot_escape_the_folder():
     odd = file_name("../../etc/passwd", "2017", "html")
     assert "/" not in odd and not odd.startswith(".") and odd.endswith("_2017.html")
     assert file_name("a/b", "2017", "html") != file_name("a_b", "2017", "html")
+
+
+# --------------------------------------------------------------------------- from the ledger
+
+
+@pytest.fixture(scope="module")
+def ledger_file(tmp_path_factory):
+    """A SQLite ledger with run 1 of the example export, its reviews, quality results and one adjustment."""
+    pytest.importorskip("engine.ledger", reason="the run ledger (engine/ledger) is not in this tree")
+    where = tmp_path_factory.mktemp("ledger")
+    url = str(where / "ledger.db")
+    old = os.getcwd()
+    os.chdir(ROOT)
+    try:
+        for argv in (["evaluate", PROGRAM, DATA, "--out", str(where / "run"), "--ledger", url],
+                     ["status", PROGRAM, DATA, "--legacy", LEGACY, "--ledger", url, "--run", "1"],
+                     ["quality", PROGRAM, QUALITY, "--contracts", str(where / "run"), "--ledger", url, "--run", "1"],
+                     ["adjust", "--partner", "P-012", "--period", "2017", "--points", "-250.5", "--reason",
+                      "dispute <17-04>: =HYPERLINK(\"x\")", "--author", "J. Weber", "--ledger", url]):
+            assert main(argv) == 0, argv
+    finally:
+        os.chdir(old)
+    return url
+
+
+def test_ledger_statement_is_the_evaluation_statement(ledger_file, flagged):
+    """The same partner-period from the recorded run and from the export: the same statement, but for the
+    run reference and the adjustment only the ledger knows."""
+    import dataclasses
+
+    from engine.ledger import open_ledger
+    from engine.report.model import from_ledger
+
+    with open_ledger(ledger_file) as ledger:
+        recorded = from_ledger(ledger, 1, "P-012", "2017")
+    legacy_now = from_evaluation(load_program(PROGRAM), DATA, "P-012", "2017", legacy=LEGACY, quality=QUALITY)
+    differ = [f.name for f in dataclasses.fields(recorded) if getattr(recorded, f.name) != getattr(legacy_now, f.name)]
+    assert differ == ["run", "adjustments"]
+    assert recorded.run.run_id == "1" and recorded.run.inputs == legacy_now.run.inputs
+    assert [(a.points, a.reason, a.author) for a in recorded.adjustments] == [
+        (Decimal("-250.5"), 'dispute <17-04>: =HYPERLINK("x")', "J. Weber")]
+    assert recorded.total == recorded.points - Decimal("250.5")
+
+
+def test_ledger_statement_command(capsys, ledger_file):
+    code, out, err = run(capsys, "statement", "--run", "1", "--ledger", ledger_file, "--partner", "P-012",
+                         "--period", "2017", "--locale", "de")
+    assert code == 0, err
+    t = tables(out)
+    assert t["summary"][:3] == [["Punkte aus den Regeln", "20.886"], ["Korrekturen", "-250,5"],
+                                ["Punkte gesamt", "20.635,5"]]
+    assert t["adjustments"][1][0] == 'dispute <17-04>: =HYPERLINK("x")'
+    assert "dispute &lt;17-04&gt;" in out
+    code, out, err = run(capsys, "statement", "--run", "9", "--ledger", ledger_file, "--partner", "P-012",
+                         "--period", "2017")
+    assert code == 2 and "there is no run 9 (runs 1 to 1; see `points runs`)" in err
+    code, out, err = run(capsys, "statement", "--run", "1", "--ledger", ledger_file, "--partner", "P-012",
+                         "--period", "2017", "--quality", QUALITY)
+    assert code == 2 and "--run uses the reviews and quality results recorded with the run" in " ".join(err.split())
+
+
+def test_ledger_statements_for_every_partner(capsys, ledger_file, tmp_path):
+    folder = tmp_path / "st"
+    code, out, err = run(capsys, "statement", "--run", "1", "--ledger", ledger_file, "--all", "--period", "2018",
+                         "--out", str(folder))
+    assert code == 0, err
+    with open(folder / "index.csv", encoding="utf-8", newline="") as f:
+        index = list(csv.DictReader(f))
+    from engine.ledger import open_ledger
+
+    with open_ledger(ledger_file) as ledger:
+        recorded = {p["partner_id"]: p["total"] for p in ledger.partner_periods(1, period="2018")}
+    assert {r["partner_id"]: Decimal(r["points"]) for r in index} == recorded

@@ -32,7 +32,11 @@ INDEX_COLUMNS = ["partner_id", "period", "locale", "file", "points", "earned", "
 
 
 @click.command(epilog=EXAMPLES)
-@click.argument("arguments", metavar="[PROGRAM] DATA...", type=click.Path(), nargs=-1, required=True)
+@click.argument("arguments", metavar="[PROGRAM] DATA...", type=click.Path(), nargs=-1)
+@click.option("--run", "run_id", metavar="RUN", help="From this run of the ledger instead of PROGRAM DATA "
+              "(its recorded results, adjustments, reviews and quality results).")
+@click.option("--ledger", "ledger_url", metavar="URL", help="With --run: the run ledger (a SQLite file or "
+              "postgresql://...; default: `ledger` in points.toml, or POINTS_LEDGER).")
 @click.option("--partner", "partner_id", help="The partner the statement is for.")
 @click.option("--period", help="The period (e.g. 2017); with --all: only this period.")
 @click.option("--all", "every", is_flag=True, help="A statement for every partner (and period): --out names a folder.")
@@ -50,17 +54,24 @@ INDEX_COLUMNS = ["partner_id", "period", "locale", "file", "points", "earned", "
               "with --all, the folder.")
 @wait_option
 @read_options
-def statement(arguments, partner_id, period, every, doc_format, language, partners_file, legacy, quality, top, out,
-              wait, **read):
+def statement(arguments, run_id, ledger_url, partner_id, period, every, doc_format, language, partners_file, legacy,
+              quality, top, out, wait, **read):
     """A partner's statement for a period: points by rule and table row, the contracts behind them,
     the tier against the thresholds, status and review, points still needed, quality flags, and the
     ruleset version with its sha256. DATA is one export file or several (as `points evaluate` takes them)."""
     from engine.commands.common import settings
     from engine.commands.evaluate import split_program
 
-    configured = settings()[1]["program"].value
-    program, data = split_program(arguments, configured is not None)
-    program = program or configured
+    if run_id is None and ledger_url is not None:
+        raise click.UsageError("--ledger goes with --run RUN (the run to make the statement from)")
+    if run_id is not None:
+        if arguments:
+            raise click.UsageError("--run makes the statement from the ledger: give no PROGRAM or DATA")
+        if legacy or quality:
+            raise click.UsageError("--run uses the reviews and quality results recorded with the run: drop "
+                                   "--legacy and --quality (record them with `points status/quality --ledger --run`)")
+    elif not arguments:
+        raise click.UsageError("Missing argument 'DATA...' (or --run RUN --ledger URL)")
     limit = _limit(top)
     if every:
         if partner_id is not None:
@@ -72,18 +83,26 @@ def statement(arguments, partner_id, period, every, doc_format, language, partne
             raise click.UsageError("give --partner and --period (or --all --out DIR)")
         if partners_file:
             raise click.UsageError("--partners goes with --all (for one statement, say --locale)")
-    if quality and len(data) > 1:
-        raise click.UsageError("--quality counts reports against one export: give one DATA file")
     if doc_format == "pdf":
         _need_weasyprint()
+    locales = _read_partners(partners_file) if partners_file else {}
+    if run_id is not None:
+        return _from_ledger(ledger_url, run_id, partner_id, period, every, doc_format, language, locales, limit, out,
+                            partners_file, wait)
+    configured = settings()[1]["program"].value
+    program, data = split_program(arguments, configured is not None)
+    program = program or configured
+    if quality and len(data) > 1:
+        raise click.UsageError("--quality counts reports against one export: give one DATA file")
     prog = load(program)
     inputs = [*data, legacy, quality, partners_file, *(v.path for v in prog.versions)]
-    locales = _read_partners(partners_file) if partners_file else {}
     options = run_options(**read)
     shown_data = data[0] if len(data) == 1 else list(data)
     if every:
-        return _all(prog, shown_data, period, doc_format, language, locales, legacy, quality, limit, out, inputs,
-                    options, wait)
+        from engine.report.model import Evaluation
+
+        return _all(lambda: Evaluation.run(prog, shown_data, None, legacy, quality, options), period, doc_format,
+                    language, locales, limit, out, inputs, wait, f"{shown_data}")
     from engine.report.model import StatementError, from_evaluation
 
     _refuse_input(out, inputs)
@@ -200,11 +219,49 @@ def _read_partners(path: str) -> dict[str, str]:
     return out
 
 
-def _all(prog, data, period, doc_format, language, locales, legacy, quality, limit, out, inputs, options, wait) -> int:
+def _from_ledger(ledger_url, run_id, partner_id, period, every, doc_format, language, locales, limit, out,
+                 partners_file, wait) -> int:
+    from engine.commands.ledger import opened, resolve_ledger
+    from engine.ledger import LedgerError
+    from engine.report.model import Evaluation, StatementError, from_ledger
+
+    url = resolve_ledger(ledger_url)
+    with opened(url) as ledger:
+        if every:
+            def book():
+                try:
+                    return Evaluation.from_ledger(ledger, run_id)
+                except LedgerError as err:
+                    raise StatementError(str(err)) from None
+
+            return _all(book, period, doc_format, language, locales, limit, out, [partners_file, _file_of(url)], wait,
+                        f"{ledger.shown}: run {run_id}")
+        _refuse_input(out, [_file_of(url)])
+        try:
+            st = from_ledger(ledger, run_id, partner_id, period, limit=limit)
+            body = _render(st, doc_format, language)
+        except StatementError as err:
+            raise Failure(str(err)) from None
+    _write(out, body, doc_format)
+    return OK
+
+
+def _file_of(url: str) -> str | None:
+    """The file of a SQLite ledger (an input an output must not replace), None for a server."""
+    from engine.ledger import LedgerError, parse_url
+
+    try:
+        kind, where = parse_url(url)
+    except LedgerError:  # an unusable URL: opening the ledger says so
+        return None
+    return where if kind == "sqlite" else None
+
+
+def _all(make_book, period, doc_format, language, locales, limit, out, inputs, wait, what) -> int:
     from engine.cells import DictWriter
     from engine.numbers import fmt_points
     from engine.outputs import OutputFolder, create
-    from engine.report.model import Evaluation, StatementError
+    from engine.report.model import StatementError
     from engine.terminal import visible
 
     ext = doc_format
@@ -213,17 +270,18 @@ def _all(prog, data, period, doc_format, language, locales, legacy, quality, lim
     earlier = {e for e in os.listdir(target) if pattern.match(e)} if target.is_dir() and not target.is_symlink() else set()
     folder = OutputFolder(out, inputs, {INDEX, *earlier}, wait=wait).reserve()  # refuses now, before any work
     try:
-        book = Evaluation.run(prog, data, None, legacy, quality, options)
+        book = make_book()
+        unit = book.program.period
         keys = [k for k in book.partners() if period is None or k[1] == period]
         if period is not None:
             try:
                 from engine.periods import period_bounds
 
-                period_bounds(period, prog.period)
+                period_bounds(period, unit)
             except ValueError as err:
-                raise StatementError(f"--period: {err} (the program's periods are {prog.period}s)") from None
+                raise StatementError(f"--period: {err} (the program's periods are {unit}s)") from None
         if not keys:
-            raise StatementError(f"{data}: no partner has a valid contract"
+            raise StatementError(f"{what}: no partner has a valid contract"
                                  + (f" in period {period}" if period else ""))
         names = [file_name(p, y, ext) for p, y in keys]
         if len(set(names)) != len(names):

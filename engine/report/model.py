@@ -225,7 +225,10 @@ class Evaluation:
                 report = status_report(program, points, legacy_map, default_as_of(program, result.counts.last_signed)[0])
             except StatusError as err:
                 raise StatementError(f"{legacy or program.versions[-1].path}: {err}") from None
-        reference = RunReference(None, tuple((f.file, f.sha256) for f in result.files), _engine_version())
+        from engine.readers import sha256_of
+
+        extra = tuple((Path(f).name, sha256_of(f)) for f in (legacy, quality) if f is not None)
+        reference = RunReference(None, tuple((f.file, f.sha256) for f in result.files) + extra, _engine_version())
         book = cls(program, result.data, reference, traced, report, legacy=set(legacy_map))
         if quality is not None:
             q = _quality(program, quality, data, options)
@@ -358,7 +361,7 @@ class Evaluation:
 
         out = []
         for v in self.quality_rows or ():
-            if v["partner_id"] != partner or not v["flagged"]:
+            if v["partner_id"] != partner or str(v["flagged"]).lower() != "true":  # True, or "true" as recorded
                 continue
             if period_of(period_bounds(v["period"], self.quality_unit)[0], self.program.period) != period:
                 continue
