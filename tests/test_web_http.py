@@ -317,3 +317,85 @@ def test_serve_refuses_another_address_without_authentication(capsys, monkeypatc
     assert capsys.readouterr().err == "error: rulesets/none: no such folder or file\n"
     assert main(["serve", "rulesets/o2-business", "--data", "examples/none.csv"]) == 2
     assert capsys.readouterr().err == "error: examples/none.csv: no such file\n"
+
+
+# --------------------------------------------------------------------------- the ledger
+
+
+@pytest.fixture(scope="module")
+def recorded(tmp_path_factory):
+    """A ledger with run 1 (the example export, then its status reviews) and run 2 (the same export
+    into the same folder, which replaces run 1's files)."""
+    pytest.importorskip("engine.ledger", reason="the ledger is not part of this engine")
+    base = tmp_path_factory.mktemp("ledger")
+    url, out = str(base / "runs.ledger"), str(base / "out")
+    data = str(ROOT / "examples" / "contracts.csv")
+    assert main(["evaluate", "rulesets/o2-business", data, "--out", out, "--ledger", url]) == 0
+    assert main(["status", "rulesets/o2-business", data, "--legacy", "examples/legacy.csv", "--ledger", url]) == 0
+    return base, url, out, data
+
+
+def test_runs_are_listed_with_counts_and_totals(program, recorded, capsys):
+    _, url, _, _ = recorded
+    c = client(program, data=(), ledger=url)
+    page = c.get("/runs")
+    assert page.status_code == 200
+    row = re.search(r'<tr><td><a href="/runs/1">1</a></td>(.*?)</tr>', page.text, re.S).group(1)
+    assert "O2 Business Partner Program: 2016.03, 2017.01, 2018.01" in row
+    assert re.findall(r'<td class="num">([^<]*)</td>', row) == ["4,000", "3,815", "150", "35", "1,328,315", "36"]
+    run = c.get("/runs/1").text
+    assert '<tr><th>2018</th><td class="num">27</td><td class="num">4</td><td class="num">5</td><td class="num">·</td></tr>' in run
+    assert '<tr><td><code>product-not-in-version</code></td><td class="num">86</td></tr>' in run
+    assert '<tr><td>quantity</td><td><code>outside-bounds</code></td><td class="num">5</td></tr>' in run
+
+
+def test_a_run_s_files_are_downloaded_only_by_name_and_only_while_they_are_its_own(program, recorded):
+    base, url, out, data = recorded
+    c = client(program, data=(), ledger=url)
+    download = c.get("/runs/1/files/partners.csv")
+    assert download.status_code == 200 and download.headers["content-type"].startswith("text/csv")
+    assert download.content == (Path(out) / "partners.csv").read_bytes()
+    assert 'attachment; filename="partners.csv"' in download.headers["content-disposition"]
+    for name in ("..%2fruns.ledger", "%2e%2e", "manifest.json%00", "contracts.csv.tmp", "rulesets"):
+        assert c.get(f"/runs/1/files/{name}").status_code == 404, name
+    assert c.get("/runs/1/files/manifest.json").status_code == 200
+    # a second run into the same folder: run 1's files are gone, and the workbench says so
+    assert main(["evaluate", "rulesets/o2-business", data, "--out", out, "--ledger", url]) == 0
+    assert c.get("/runs/1/files/partners.csv").status_code == 404
+    assert "no longer holds this run" in c.get("/runs/1").text
+    assert c.get("/runs/2/files/partners.csv").status_code == 200
+
+
+def test_a_dispute_is_answered_from_a_recorded_run(program, recorded):
+    _, url, _, _ = recorded
+    c = client(program, data=(), ledger=url)
+    found = c.get("/disputes", params={"q": "C-000100", "run": "1"}, follow_redirects=False)
+    assert found.status_code == 303 and found.headers["location"] == "/contract?id=C-000100&run=1"
+    page = c.get("/contract", params={"id": "C-000100", "run": "1"}).text
+    assert "120 points" in page and "re-derived from its recorded sources" in page
+    assert 'rule</span><span class="w"> </span><span class="s2">&#34;Mobile tariffs&#34;' in page \
+        or '<span class="kd">rule</span>' in page
+    partner = c.get("/partner", params={"id": "P-008", "period": "2018", "run": "1"}).text
+    assert "partner P-008, period 2018: 6,110 points, earned Basic" in partner
+    assert "grace period 1 of 1 -&gt; Advanced" in partner
+    assert "8,000 more points would reach Advanced" not in partner or "1,890 more points would reach Advanced" in partner
+    assert c.get("/partner", params={"id": "P-999", "run": "1"}).status_code == 404
+    assert c.get("/contract", params={"id": "C-000100", "run": "x"}).status_code == 404
+    from engine.ledger import open_ledger
+
+    with open_ledger(url) as ledger:
+        last = ledger.latest_run()
+    latest = c.get("/disputes", params={"q": "P-008"}, follow_redirects=False)  # no export: the latest run
+    assert latest.headers["location"] == f"/partner?id=P-008&run={last}"
+
+
+def test_the_statement_of_a_partner_from_a_run(program, recorded):
+    pytest.importorskip("engine.report", reason="statements are not part of this engine")
+    pytest.importorskip("babel", reason="statements need the statements extra")
+    _, url, _, _ = recorded
+    c = client(program, data=(), ledger=url)
+    assert '/statement?id=P-008&amp;run=1&amp;period=2018' in c.get("/partner?id=P-008&period=2018&run=1").text
+    page = c.get("/statement", params={"id": "P-008", "period": "2018", "run": "1"})
+    assert page.status_code == 200 and "P-008" in page.text and "6,110" in page.text
+    assert page.headers["content-security-policy"].startswith("default-src 'none'")
+    assert c.get("/statement", params={"id": "P-008", "period": "2018", "run": "1", "lang": "fr"}).status_code == 400

@@ -118,9 +118,9 @@ def create_app(config: WebConfig, allowed_hosts: list[str] | None = None) -> Sta
     """The workbench for `config`; `allowed_hosts` the Host names it answers (default: loopback names)."""
     env = _environment()
     bench = Workbench(config)
+    ledger = pages.LedgerPages(bench)
     guard = Guard(config)
     jobs = Jobs()
-    ledger_state = {"ledger": None}
 
     def render(request: Request, template: str, status: int = 200, **context) -> HTMLResponse:
         user = getattr(request.state, "user", None)
@@ -215,33 +215,83 @@ def create_app(config: WebConfig, allowed_hosts: list[str] | None = None) -> Sta
     async def home(request: Request):
         return RedirectResponse("/disputes", 303)
 
+    def chosen_run(request: Request) -> int | None:
+        """The ledger run a dispute page reads: `?run=N`, else the export when there is one, else
+        the ledger's latest run."""
+        given = request.query_params.get("run", "")
+        if given:
+            if not given.isdigit():
+                raise PageError(f"run {given!r}: a run id is a whole number (see Runs)", 404)
+            return int(given)
+        if config.data or not ledger.configured:
+            return None
+        latest = ledger.latest()
+        if latest is None:
+            raise PageError("the ledger holds no runs yet (points evaluate ... --ledger URL records one)", 404)
+        return latest
+
+    def sources() -> list:
+        options = [("", f"the export {bench.data_label()}")] if config.data else []
+        if ledger.configured:
+            options += [(str(r["id"]), f"run {r['id']} of the ledger, {r['recorded_at']}: {r['input']}")
+                        for r in ledger.runs()[:20]]
+        return options
+
     @guarded()
     async def disputes(request: Request):
         query = request.query_params.get("q", "").strip()
+        run = await run_in_threadpool(chosen_run, request) if request.query_params.get("run") else None
+        choices = await run_in_threadpool(sources)
         if not query:
-            return render(request, "disputes.html", query="", missing=None)
-        found = await run_in_threadpool(pages.search, bench, query)
+            return render(request, "disputes.html", query="", missing=None, sources=choices, run=run)
+        run = await run_in_threadpool(chosen_run, request)
+        found = await run_in_threadpool(pages.search_run if run is not None else pages.search,
+                                        *((ledger, run, query) if run is not None else (bench, query)))
         if found is None:
-            return render(request, "disputes.html", status=404, query=query,
-                          missing=f"{bench.data_label()}: no contract and no partner {query}")
+            where = f"run {run} of the ledger" if run is not None else bench.data_label()
+            return render(request, "disputes.html", status=404, query=query, sources=choices, run=run,
+                          missing=f"{where}: no contract and no partner {query}")
         kind, value = found
-        return RedirectResponse(f"/{kind}?{urlencode({'id': value})}", 303)
+        params = {"id": value} | ({"run": run} if run is not None else {})
+        return RedirectResponse(f"/{kind}?{urlencode(params)}", 303)
 
     @guarded()
     async def contract(request: Request):
         cid = request.query_params.get("id", "")
-        page = await run_in_threadpool(pages.contract_page, bench, cid, request.query_params.get("why_not") or None)
+        why = request.query_params.get("why_not") or None
+        run = await run_in_threadpool(chosen_run, request)
+        if run is not None:
+            page = await run_in_threadpool(ledger.contract, run, cid, why)
+        else:
+            page = await run_in_threadpool(pages.contract_page, bench, cid, why)
         return render(request, "contract.html", page=page)
 
     @guarded()
     async def partner(request: Request):
         pid = request.query_params.get("id", "")
-        page = await run_in_threadpool(pages.partner_page, bench, pid, request.query_params.get("period") or None,
-                                       request.query_params.get("all") == "1")
-        return render(request, "partner.html", page=page, statement=_statement_link(pid))
+        period = request.query_params.get("period") or None
+        everything = request.query_params.get("all") == "1"
+        run = await run_in_threadpool(chosen_run, request)
+        if run is not None:
+            page = await run_in_threadpool(ledger.partner, run, pid, period, everything)
+        else:
+            page = await run_in_threadpool(pages.partner_page, bench, pid, period, everything)
+        link = None
+        if _statements_available():
+            link = "/statement?" + urlencode({"id": pid} | ({"run": run} if run is not None else {}))
+        return render(request, "partner.html", page=page, statement=link)
 
-    def _statement_link(partner_id: str):
-        return None
+    @guarded()
+    async def statement(request: Request):
+        pid, period = request.query_params.get("id", ""), request.query_params.get("period", "")
+        if not period:
+            raise PageError("a statement is for one period: add &period=YEAR")
+        run = await run_in_threadpool(chosen_run, request)
+        document = await run_in_threadpool(pages.statement_html, bench, ledger, pid, period, run,
+                                           request.query_params.get("lang", "en"))
+        return HTMLResponse(document, headers=SECURITY_HEADERS | {
+            "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; img-src data:; "
+                                       "font-src data:; frame-ancestors 'none'"})
 
     # ------------------------------------------------------------------ versions
 
@@ -256,7 +306,8 @@ def create_app(config: WebConfig, allowed_hosts: list[str] | None = None) -> Sta
         names = [v.name for v in program.versions]
         old = request.query_params.get("old") or (names[-2] if len(names) > 1 else names[0])
         new = request.query_params.get("new") or names[-1]
-        return render(request, "diff.html", page=await run_in_threadpool(pages.diff_page, bench, old, new))
+        runs = await run_in_threadpool(ledger.runs) if ledger.configured else []
+        return render(request, "diff.html", page=await run_in_threadpool(pages.diff_page, bench, old, new), runs=runs)
 
     @guarded(changes=True)
     async def impact_start(request: Request):
@@ -264,7 +315,13 @@ def create_app(config: WebConfig, allowed_hosts: list[str] | None = None) -> Sta
         old, new = str(form.get("old", "")), str(form.get("new", ""))
         program = bench.program()
         pages.version(program, old), pages.version(program, new)
-        bench.data_arg()
+        run = str(form.get("run", ""))
+        if run:
+            if not run.isdigit():
+                raise PageError(f"run {run!r}: a run id is a whole number (see Runs)", 404)
+            data = await run_in_threadpool(ledger.run_input, int(run), config.data)
+        else:
+            data = bench.data_arg()
 
         def work(job):
             sources = []
@@ -274,9 +331,9 @@ def create_app(config: WebConfig, allowed_hosts: list[str] | None = None) -> Sta
                 fraction = sources[-1].fraction_read() if sources else None
                 if fraction is not None:
                     job.fraction = fraction
-            return pages.impact_page(pages.impact_report(bench, old, new, progress, sources.append))
+            return pages.impact_page(pages.impact_report(bench, old, new, progress, sources.append, data))
 
-        job = jobs.start(("impact", old, new), work, expected=(PageError, ValueError, OSError))
+        job = jobs.start(("impact", old, new, run), work, expected=(PageError, ValueError, OSError))
         return RedirectResponse(f"/jobs/{job.id}", 303)
 
     @guarded()
@@ -286,7 +343,7 @@ def create_app(config: WebConfig, allowed_hosts: list[str] | None = None) -> Sta
             raise PageError("no such job (jobs are kept until the server stops)", 404)
         if request.url.path.endswith(".json"):
             return JSONResponse(job.to_json(), headers=SECURITY_HEADERS)
-        return render(request, "job.html", job=job, kind=job.key[0], old=job.key[1], new=job.key[2],
+        return render(request, "job.html", job=job, kind=job.key[0], old=job.key[1], new=job.key[2], run=job.key[3],
                       page=job.result if job.state == "done" else None)
 
     # ------------------------------------------------------------------ edit
@@ -356,7 +413,24 @@ def create_app(config: WebConfig, allowed_hosts: list[str] | None = None) -> Sta
 
     @guarded()
     async def runs(request: Request):
-        return render(request, "runs.html", runs=None)
+        if not ledger.configured:
+            return render(request, "runs.html", runs=None)
+        return render(request, "runs.html", runs=await run_in_threadpool(ledger.runs))
+
+    @guarded()
+    async def run_page(request: Request):
+        page = await run_in_threadpool(ledger.run, request.path_params["run_id"])
+        return render(request, "run.html", page=page, has_statements=_statements_available())
+
+    @guarded()
+    async def download(request: Request):
+        from starlette.responses import FileResponse
+
+        name = request.path_params["name"]
+        path = await run_in_threadpool(ledger.download, request.path_params["run_id"], name)
+        media = "text/csv" if name.endswith(".csv") else (
+            "application/json" if name.endswith(".json") else "application/octet-stream")
+        return FileResponse(path, media_type=media, filename=name, headers=SECURITY_HEADERS)
 
     routes = [
         Route("/", home), Route("/login", login, methods=["GET", "POST"]), Route("/logout", logout, methods=["POST"]),
@@ -365,7 +439,8 @@ def create_app(config: WebConfig, allowed_hosts: list[str] | None = None) -> Sta
         Route("/jobs/{job_id:int}", job_page), Route("/jobs/{job_id:int}.json", job_page),
         Route("/edit", edit), Route("/edit/save", save, methods=["POST"]),
         Route("/api/check", api_check, methods=["POST"]), Route("/api/examples", api_examples, methods=["POST"]),
-        Route("/runs", runs),
+        Route("/runs", runs), Route("/runs/{run_id:int}", run_page),
+        Route("/runs/{run_id:int}/files/{name}", download), Route("/statement", statement),
         Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
     ]
 
@@ -389,8 +464,14 @@ def create_app(config: WebConfig, allowed_hosts: list[str] | None = None) -> Sta
                     exception_handlers={404: not_found, 405: not_found, 500: internal})
     app.state.bench = bench
     app.state.jobs = jobs
-    app.state.ledger = ledger_state
+    app.state.ledger = ledger
     return app
+
+
+def _statements_available() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("engine.report") is not None
 
 
 def _wants_json(request: Request) -> bool:

@@ -159,6 +159,26 @@ def search(bench: Workbench, query: str) -> tuple[str, str] | None:
     return None
 
 
+def search_run(ledger_pages: "LedgerPages", run_id: int, query: str) -> tuple[str, str] | None:
+    """As `search`, in a run of the ledger (indexed look-ups)."""
+    from engine.ledger import LedgerError
+
+    query = query.strip()
+    if not query:
+        return None
+    with ledger_pages.open() as ledger:
+        try:
+            ledger.run(run_id)
+            if ledger.contracts(run_id, contract=query) or any(r["contract_id"] == query
+                                                               for r in ledger.rejects(run_id)):
+                return "contract", query
+            if ledger.partner_periods(run_id, query):
+                return "partner", query
+        except LedgerError as err:
+            raise PageError(str(err), 404) from None
+    return None
+
+
 def contract_page(bench: Workbench, contract_id: str, why_not_rule: str | None = None) -> dict:
     from engine.explain import UnknownRule, contract_json, rejected_json, why_not
 
@@ -265,8 +285,9 @@ def diff_page(bench: Workbench, old_name: str, new_name: str) -> dict:
             "informational": shown(result.informational), "versions": [v.name for v in program.versions]}
 
 
-def impact_report(bench: Workbench, old_name: str, new_name: str, progress=None, on_source=None):
-    """engine.impact.impact of two versions on the workbench's data, as `points diff --impact` runs it."""
+def impact_report(bench: Workbench, old_name: str, new_name: str, progress=None, on_source=None, data=None):
+    """engine.impact.impact of two versions on `data` (default: the workbench's export), as
+    `points diff --impact` runs it."""
     from engine.impact import impact
     from engine.statusrun import read_legacy
 
@@ -274,7 +295,7 @@ def impact_report(bench: Workbench, old_name: str, new_name: str, progress=None,
     old, new = version(program, old_name), version(program, new_name)
     legacy = read_legacy(str(bench.config.legacy)) if bench.config.legacy else {}
     options = bench.options(progress=progress, on_source=on_source)
-    return impact(old, new, bench.data_arg(), options, first_day=program.first_day, legacy=legacy)
+    return impact(old, new, data or bench.data_arg(), options, first_day=program.first_day, legacy=legacy)
 
 
 def impact_page(report) -> dict:
@@ -423,3 +444,279 @@ def suggested_name(bench: Workbench, version_name: str) -> str:
         name = f"{base}-draft{n}.rules"
         n += 1
     return name
+
+
+# --------------------------------------------------------------------------- the ledger
+# Runs, and disputes answered from a recorded run: engine.ledger (its answers module reads a few
+# indexed rows; one contract is re-derived with the row engine from the recorded source and record).
+
+
+class LedgerPages:
+    """The ledger's pages; a connection per request (SQLite or PostgreSQL), the re-built program of
+    a run kept (a run's sources never change)."""
+
+    def __init__(self, bench: Workbench):
+        self.bench = bench
+        self._programs: dict[int, object] = {}
+        self._lock = threading.Lock()
+
+    @property
+    def configured(self) -> bool:
+        return bool(self.bench.config.ledger)
+
+    def open(self):
+        from engine.ledger import LedgerError, open_ledger
+
+        if not self.configured:
+            raise PageError("no ledger is open: start the workbench with --ledger URL "
+                            "(or ledger = \"...\" in points.toml)", 404)
+        try:
+            return open_ledger(self.bench.config.ledger, migrate=False)
+        except LedgerError as err:
+            raise PageError(str(err), 500) from None
+
+    def program(self, ledger, run_id: int):
+        with self._lock:
+            cached = self._programs.get(run_id)
+        if cached is None:
+            cached = ledger.program(run_id)
+            with self._lock:
+                self._programs[run_id] = cached
+        return cached
+
+    def latest(self) -> int | None:
+        with self.open() as ledger:
+            return ledger.latest_run()
+
+    def runs(self) -> list[dict]:
+        with self.open() as ledger:
+            return list(reversed(ledger.runs()))
+
+    def run(self, run_id: int) -> dict:
+        """A run: its entry, counts by reason code (the manifest's), partners by tier per period,
+        and its output files with whether the folder still holds this run's bytes."""
+        from engine.ledger import LedgerError
+
+        with self.open() as ledger:
+            try:
+                run = ledger.run(run_id)
+                periods = ledger.partner_periods(run_id)
+                program = self.program(ledger, run_id)
+            except LedgerError as err:
+                raise PageError(str(err), 404) from None
+        counts = run["manifest"].get("counts", {})
+        tiers: dict[str, dict[str, int]] = {}
+        for p in periods:
+            tiers.setdefault(p["period"], {})
+            tiers[p["period"]][p["tier"] or "(none)"] = tiers[p["period"]].get(p["tier"] or "(none)", 0) + 1
+        known = [t.name for v in program.versions for t in sorted(v.plan.tiers, key=lambda t: t.threshold)]
+        order = [t for t in dict.fromkeys(known) if any(t in c for c in tiers.values())]
+        order += sorted({t for c in tiers.values() for t in c} - set(order))
+        rejected = [{"field": field, "code": code, "rows": n}
+                    for field, codes in sorted(counts.get("rejected_reasons", {}).items())
+                    for code, n in sorted(codes.items())]
+        return {"run": run, "unscored": sorted(counts.get("unscored_reasons", {}).items()), "rejected": rejected,
+                "tiers": {"order": order, "periods": [(period, [c.get(t, 0) for t in order])
+                                                     for period, c in sorted(tiers.items())]},
+                "files": [{"name": name, "sha256": sha, "here": self._file_state(run, name, sha)}
+                          for name, sha in sorted(_outputs(run).items())],
+                "partners": sorted({p["partner_id"] for p in periods})[:2000]}
+
+    @staticmethod
+    def _file_state(run: dict, name: str, sha: str) -> str:
+        path = _output_path(run, name)
+        if path is None or not path.is_file():
+            return "missing"
+        return "ok" if _sha256(path) == sha else "replaced"
+
+    def download(self, run_id: int, name: str) -> Path:
+        """The path of output file `name` of a run: only a file its manifest names, in its output
+        folder, with the bytes the run wrote."""
+        run = self.run(run_id)["run"]
+        sha = _outputs(run).get(name)
+        path = _output_path(run, name) if sha else None
+        if path is None:
+            raise PageError(f"run {run_id} wrote no file {name!r}", 404)
+        if not path.is_file():
+            raise PageError(f"{path}: the file of run {run_id} is no longer there", 404)
+        if _sha256(path) != sha:
+            raise PageError(f"{path}: the folder now holds another run's file (its sha256 differs from run "
+                            f"{run_id}'s)", 409)
+        return path
+
+    def contract(self, run_id: int, contract_id: str, why_not_rule: str | None) -> dict:
+        from engine.explain import UnknownRule, contract_json, why_not
+        from engine.ledger import LedgerError
+        from engine.ledger.answers import contract_answer, rederive
+
+        with self.open() as ledger:
+            try:
+                answer = contract_answer(ledger, run_id, contract_id)
+                program = self.program(ledger, run_id) if answer["contracts"] else None
+                traced = [rederive(ledger, run_id, c, program)[0] for c in answer["contracts"]]
+            except LedgerError as err:
+                raise PageError(str(err), 404) from None
+        page = {"contract_id": contract_id, "data": f"run {run_id} of the ledger", "run": run_id,
+                "rejected": answer["rejected"], "explained": None, "why_not": None, "rules": []}
+        if not traced:
+            return page
+        t = traced[0]
+        explained = contract_json(t, program.sources, "full")
+        for rule in explained["rules"]:
+            rule["source"] = _rule_source(program, t.version, rule["rule_id"])
+        page["explained"] = explained
+        page["partner_id"] = t.record.get("partner_id")
+        page["recorded"] = answer["contracts"][0]
+        if t.version is not None:
+            page["rules"] = [r.name for r in t.version.plan.rules]
+        if why_not_rule:
+            try:
+                result = why_not(t, why_not_rule, program.sources)
+            except UnknownRule as err:
+                raise PageError(str(err), 404) from None
+            if t.version is not None and result.get("rule_id"):
+                result["source"] = _rule_source(program, t.version, result["rule_id"])
+            page["why_not"] = result
+        return page
+
+    def partner(self, run_id: int, partner_id: str, period: str | None, all_contracts: bool) -> dict:
+        """A partner's periods of a run, in the shape of partner_page: points, adjustments, the earned
+        tier against the thresholds (engine.explain.tier_comparison), points by rule, the contracts,
+        the recorded review."""
+        from engine.explain import TOP_CONTRACTS, PartnerExplanation, headline, tier_comparison, where
+        from engine.ledger import LedgerError
+        from engine.ledger.answers import partner_answer
+
+        with self.open() as ledger:
+            try:
+                periods = [period] if period else [p["period"] for p in ledger.partner_periods(run_id, partner_id)]
+                if not periods:
+                    raise PageError(f"run {run_id} of the ledger has no results for partner {partner_id}", 404)
+                answers = [partner_answer(ledger, run_id, partner_id, p, None if all_contracts else TOP_CONTRACTS)
+                           for p in periods]
+                program = self.program(ledger, run_id)
+            except LedgerError as err:
+                raise PageError(str(err), 404) from None
+        out = []
+        for a in answers:
+            pp = a["partner"]
+            version = program.version_named(pp["tier_version"]) if pp["tier_version"] else None
+            rules = {r.id: r for v in program.versions for r in v.plan.rules}
+            exp = PartnerExplanation(partner_id, pp["period"], pp["points"], pp["tier"] or None, version)
+            review = a["reviews"][0] if a["reviews"] else None
+            held = None
+            if review is not None:
+                held = {"status": review["status_before"], "origin": review.get("origin") or None,
+                        "review": f"reviewed at the end of {pp['period']}: {review['rule']} -> {review['status_after']}"
+                                  f" ({review['points']} points, target {review['target']}; {review['at']})"}
+            by_rule = []
+            for r in a["rules"]:
+                node = rules.get(r["rule"])
+                by_rule.append({"rule": node.name if node else r["rule"], "rule_id": r["rule"], "points": r["points"],
+                                "contracts": r["contracts"], "at": where(node.span) if node else "",
+                                "source": _rule_source(program, version, r["rule"]) if version else None})
+            contracts = [{"row": c["row"], "status": c["status"], "points": c["points"], "reason": c["reason"],
+                          "code": c["code"], "contract": {"contract_id": c["contract_id"], "signed": c["signed"],
+                                                          "product": c["product"]},
+                          "rules": [{"rule": rules[rid].name if rid in rules else rid, "points": pts}
+                                    for rid, pts in c["rules"]]} for c in a["contracts"]]
+            scored = [c for c in contracts if c["status"] == "scored"]
+            entry = {"period": pp["period"], "points": pp["total"], "earned": pp["tier"], "held": held,
+                     "headline": headline(exp) + (f"; adjustments {_signed(pp['adjustments'])}, total "
+                                                  f"{pp['total']:,}" if pp["adjustments"] else ""),
+                     "comparison": tier_comparison(exp), "by_rule": by_rule, "scored": scored,
+                     "scored_count": pp["scored"], "unscored": [c for c in contracts if c["status"] != "scored"],
+                     "adjustments": a["adjustments"]}
+            if a["more_contracts"]:
+                entry["rest"] = {"contracts": a["more_contracts"], "points": a["more_points"]}
+            out.append(entry)
+        return {"partner_id": partner_id, "data": f"run {run_id} of the ledger", "run": run_id, "periods": out,
+                "status": [], "all_periods": periods if not period else [period], "period": period}
+
+    def run_input(self, run_id: int, candidates=()) -> str | list[str]:
+        """The export(s) a run read, found by their sha256 among its recorded input path and
+        `candidates` (the workbench's --data files): the impact of a version re-scores them."""
+        run = self.run(run_id)["run"]
+        wanted = [i for i in run["inputs"] if i["kind"] == "contracts"]
+        places = [Path(run["input"])] if run.get("input") else []
+        places += [Path(c) for c in candidates]
+        found = {}
+        for path in places:
+            if path.is_file():
+                found.setdefault(_sha256(path), str(path))
+        paths = [found.get(i["sha256"]) for i in wanted]
+        if not wanted or None in paths:
+            names = ", ".join(i["name"] for i in wanted) or run.get("input") or "its export"
+            raise PageError(f"run {run_id} read {names}; no file here has the bytes it read (its sha256), "
+                            "so its impact cannot be computed: start the workbench with --data THAT-FILE", 404)
+        return paths if len(paths) > 1 else paths[0]
+
+
+def _outputs(run: dict) -> dict[str, str]:
+    """The files a run wrote, name -> sha256: from its recorded manifest, else from manifest.json in
+    its output folder when that manifest names this run (a later run into the folder replaces it);
+    manifest.json itself when the folder is still this run's."""
+    recorded = run["manifest"].get("outputs")
+    folder = _output_path(run, "manifest.json")
+    on_disk = None
+    if folder is not None and folder.is_file():
+        try:
+            on_disk = json.loads(folder.read_text(encoding="utf-8"))
+        except (ValueError, OSError, UnicodeDecodeError):
+            on_disk = None
+    mine = isinstance(on_disk, dict) and (on_disk.get("ledger") or {}).get("run") == run["id"]
+    files = dict(recorded) if isinstance(recorded, dict) else (
+        dict(on_disk.get("outputs") or {}) if mine else {})
+    if mine:
+        files["manifest.json"] = _sha256(folder)
+    return files
+
+
+def _output_path(run: dict, name: str) -> Path | None:
+    """`name` in the run's output folder, or None when it would lie outside it."""
+    if not run.get("out") or "/" in name or "\\" in name or name in ("", ".", ".."):
+        return None
+    folder = Path(run["out"]).resolve()
+    path = (folder / name).resolve()
+    return path if path.parent == folder else None
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+# --------------------------------------------------------------------------- statements
+
+
+def statement_html(bench: Workbench, ledger_pages: "LedgerPages", partner_id: str, period: str, run_id: int | None,
+                   language: str) -> str:
+    """The partner's statement (engine.report) as HTML: from a run of the ledger, or scored from the
+    workbench's export now."""
+    try:
+        from engine.report import model, render
+    except ImportError:
+        raise PageError("statements need the statements extra: pip install 'partner-points[statements]'", 404) from None
+    from engine.report.model import StatementError
+
+    if language not in ("en", "de"):
+        raise PageError(f"language {language!r}: en or de")
+    try:
+        if run_id is not None:
+            from engine.ledger import LedgerError
+
+            with ledger_pages.open() as ledger:
+                try:
+                    statement = model.from_ledger(ledger, run_id, partner_id, period)
+                except LedgerError as err:
+                    raise PageError(str(err), 404) from None
+        else:
+            legacy = str(bench.config.legacy) if bench.config.legacy else None
+            statement = model.from_evaluation(bench.program(), bench.data_arg(), partner_id, period, legacy,
+                                              options=bench.options())
+    except StatementError as err:
+        raise PageError(str(err), 404) from None
+    return render.html(statement, language)
