@@ -39,7 +39,10 @@ demo: setup
 	@echo "  points status rulesets/o2-business examples/contracts.csv --legacy examples/legacy.csv"
 	@echo "  points quality rulesets/o2-business examples/quality.csv --contracts out/demo"
 	@echo "The README's tour explains each of them."
-	@echo "The workbench in a browser (disputes, versions, the editor): $(BIN)/points serve rulesets/o2-business --data examples/contracts.csv --legacy examples/legacy.csv, then open http://127.0.0.1:8000/"
+	@ledger=$$([ -f out/demo.ledger ] && echo " --ledger out/demo.ledger"); \
+	 echo "The workbench in a browser (disputes, runs, versions, the editor):"; \
+	 echo "  $(BIN)/points serve rulesets/o2-business$$ledger --data examples/contracts.csv --legacy examples/legacy.csv"; \
+	 echo "  then open http://127.0.0.1:8000/ (docs/workbench.md)"
 
 test: setup lint-rulesets
 	$(BIN)/python -m pytest -n 2

@@ -3,6 +3,7 @@ CSRF on every change, no path outside the program folder, the roles, sign-in, sa
 from __future__ import annotations
 
 import base64
+import importlib.util
 import json
 import re
 import shutil
@@ -317,6 +318,10 @@ def test_serve_refuses_another_address_without_authentication(capsys, monkeypatc
     assert capsys.readouterr().err == "error: rulesets/none: no such folder or file\n"
     assert main(["serve", "rulesets/o2-business", "--data", "examples/none.csv"]) == 2
     assert capsys.readouterr().err == "error: examples/none.csv: no such file\n"
+    if importlib.util.find_spec("engine.ledger") is not None:
+        assert main(["serve", "rulesets/o2-business", "--ledger", "out/none.ledger"]) == 2
+        assert capsys.readouterr().err == ("error: out/none.ledger: no such ledger file "
+                                           "(points evaluate ... --ledger out/none.ledger records one)\n")
 
 
 # --------------------------------------------------------------------------- the ledger

@@ -1,6 +1,8 @@
 """`points serve`: the web workbench (engine/web/) on this machine or, with authentication, a network."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
 from engine.cli import OK, Failure
@@ -85,12 +87,29 @@ def build_config(program, data, legacy, ledger_url, host, read_only):
                       "POINTS_SERVE_TOKEN (read-only), POINTS_SERVE_EDITOR_TOKEN or POINTS_SERVE_USERS "
                       "(or serve.token / serve.editor_token / serve.users in points.toml)")
     ledger = ledger_url or (values["ledger"].value if "ledger" in values else None)
+    if ledger:
+        _check_ledger(ledger)
     config = WebConfig(program=path, data=tuple(Path(f) for f in data), legacy=Path(legacy) if legacy else None,
                        ledger=ledger, credentials=creds, read_only=read_only)
     hosts = ["127.0.0.1", "localhost", "::1", "[::1]"]
     if not is_loopback(host):
         hosts = ["*"]  # reachable by any name on that address; authentication guards it
     return config, hosts
+
+
+def _check_ledger(url: str) -> None:
+    """The ledger must open now (a SQLite file must exist: the workbench never creates one)."""
+    try:
+        from engine.ledger import LedgerError, open_ledger, parse_url
+    except ImportError:
+        raise Failure("--ledger: this engine has no ledger") from None
+    try:
+        dialect, target = parse_url(url)
+        if dialect == "sqlite" and not Path(target).is_file():
+            raise Failure(f"{target}: no such ledger file (points evaluate ... --ledger {target} records one)")
+        open_ledger(url, migrate=False).close()
+    except LedgerError as err:
+        raise Failure(str(err)) from None
 
 
 def register(cli) -> None:
