@@ -314,6 +314,7 @@ def test_serve_refuses_another_address_without_authentication(capsys, monkeypatc
     monkeypatch.setenv("POINTS_SERVE_USERS", "anna:pw:boss")
     assert main(["serve", "rulesets/o2-business", "--host", "0.0.0.0"]) == 2
     assert capsys.readouterr().err == "error: POINTS_SERVE_USERS: user 'anna': role 'boss' is not one of viewer, editor\n"
+    monkeypatch.delenv("POINTS_SERVE_USERS")
     assert main(["serve", "rulesets/none"]) == 2
     assert capsys.readouterr().err == "error: rulesets/none: no such folder or file\n"
     assert main(["serve", "rulesets/o2-business", "--data", "examples/none.csv"]) == 2
