@@ -9,6 +9,7 @@ the journeys also save a screenshot of each page they reach.
 """
 from __future__ import annotations
 
+import importlib.util
 import os
 import re
 import shutil
@@ -86,10 +87,18 @@ def workbench(tmp_path_factory):
         folder = program_copy(base)
     else:
         folder = program_copy(tmp_path_factory.mktemp("web"))
+    ledger = None
+    if importlib.util.find_spec("engine.ledger") is not None:  # a ledger with one run of the example export
+        from engine.cli import main
+
+        ledger = str(folder.parent / "demo.ledger")
+        assert main(["evaluate", str(folder), str(ROOT / "examples" / "contracts.csv"), "--out",
+                     str(folder.parent / "run"), "--ledger", ledger]) == 0
     config = WebConfig(program=folder, data=(ROOT / "examples" / "contracts.csv",),
-                       legacy=ROOT / "examples" / "legacy.csv")
+                       legacy=ROOT / "examples" / "legacy.csv", ledger=ledger)
     with Server(create_app(config)) as server:
         server.folder = folder
+        server.ledger = ledger
         yield server
 
 
@@ -194,6 +203,26 @@ def test_edit_a_point_value_see_a_typo_fix_it_and_save_a_new_version(workbench, 
     assert "Petra Programm" in row.text_content()
     assert (workbench.folder / "2018-07.rules").read_text(encoding="utf-8") == edited
     shot(page, "versions")
+
+
+def test_read_a_run_of_the_ledger_and_download_its_files(workbench, page):
+    if workbench.ledger is None:
+        pytest.skip("this engine has no ledger")
+    page.goto(workbench.url + "/runs")
+    page.click("#runs a >> text='1'")
+    page.wait_for_url(re.compile(r"/runs/1$"))
+    assert page.locator("#counts td").all_text_contents() == ["4,000", "3,815", "150", "35", "1,328,315", "36"]
+    row_2018 = page.locator("#tiers tr", has_text="2018").locator("td").all_text_contents()
+    assert row_2018 == ["27", "4", "5", "·"]
+    shot(page, "run")
+    with page.expect_download() as download:
+        page.click("#files a >> text='partners.csv'")
+    saved = download.value.path()
+    assert Path(saved).read_bytes() == (workbench.folder.parent / "run" / "partners.csv").read_bytes()
+    page.fill("#q", "P-008")
+    page.click("form.search button")
+    page.wait_for_url(re.compile(r"/partner\?id=P-008&run=1$"))
+    assert page.locator("#period-2018 h2").text_content().startswith("partner P-008, period 2018: 6,110 points")
 
 
 def test_a_request_without_the_token_is_refused_when_auth_is_on(tmp_path, browser):
