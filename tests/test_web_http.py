@@ -104,6 +104,15 @@ def test_an_unknown_contract_is_a_404_naming_the_export(program):
     assert "examples/contracts.csv: there is no contract C-999999" in page.text
 
 
+def test_an_export_that_cannot_be_read_is_said_with_its_line(program, tmp_path):
+    bad = tmp_path / "bad.csv"
+    bad.write_bytes(b"a,b\n\xff\xfe,1\n")
+    page = client(program, (bad,)).get("/contract", params={"id": "X"})
+    assert page.status_code == 500
+    assert "bad.csv: line 2 is not valid UTF-8 (byte 0xFF at position 1)" in page.text
+    assert "Traceback" not in page.text
+
+
 # --------------------------------------------------------------------------- CSRF
 
 

@@ -131,17 +131,13 @@ def _trace(bench: Workbench, when, reject_when=None):
 
     found, rejected = [], []
     on_reject = None if reject_when is None else (lambda r: rejected.append(r) if reject_when(r) else None)
+    from engine.readers import InputError
+
     options = bench.options(trace_when=when, on_traced=found.append, on_reject=on_reject)
     try:
         result = evaluate(bench.program(), bench.data_arg(), options)
-    except PageError:
-        raise
-    except Exception as err:  # engine.readers.InputError and the like: already phrased for a person
-        from engine.readers import InputError
-
-        if isinstance(err, InputError):
-            raise PageError(str(err), 500) from None
-        raise
+    except InputError as err:  # an export that cannot be read: already phrased for a person
+        raise PageError(str(err), 500) from None
     return found, rejected, result
 
 
