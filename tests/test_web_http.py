@@ -393,6 +393,8 @@ def test_a_dispute_is_answered_from_a_recorded_run(program, recorded):
     assert "partner P-008, period 2018: 6,110 points, earned Basic" in partner
     assert "grace period 1 of 1 -&gt; Advanced" in partner
     assert "1,890 more points would reach Advanced" in partner and "6,110 &lt; Advanced 8,000" in partner
+    chain = re.search(r'<section class="chain" id="status-chain">(.*?)</section>', partner, re.S).group(1)
+    assert "<li>2018: 6,110 points, earned Basic; status Advanced: grace period 1 of 1 -&gt; Advanced" in chain
     assert c.get("/partner", params={"id": "P-999", "run": "1"}).status_code == 404
     assert c.get("/contract", params={"id": "C-000100", "run": "x"}).status_code == 404
     from engine.ledger import open_ledger

@@ -591,6 +591,7 @@ class LedgerPages:
                 answers = [partner_answer(ledger, run_id, partner_id, p, None if all_contracts else TOP_CONTRACTS)
                            for p in periods]
                 program = self.program(ledger, run_id)
+                reviews = ledger.status(run_id, partner_id)["reviews"]
             except LedgerError as err:
                 raise PageError(str(err), 404) from None
         out = []
@@ -626,8 +627,12 @@ class LedgerPages:
             if a["more_contracts"]:
                 entry["rest"] = {"contracts": a["more_contracts"], "points": a["more_points"]}
             out.append(entry)
+        from engine.numbers import fmt_grouped
+
+        chain = [f"{r['period']}: {fmt_grouped(Decimal(r['points']))} points, earned {r['earned']}; status {r['status_before']}: {r['rule']} "
+                 f"-> {r['status_after']} ({r['at']})" for r in sorted(reviews, key=lambda r: r["period"])]
         return {"partner_id": partner_id, "data": f"run {run_id} of the ledger", "run": run_id, "periods": out,
-                "status": [], "all_periods": periods if not period else [period], "period": period}
+                "status": chain, "all_periods": periods if not period else [period], "period": period}
 
     def run_input(self, run_id: int, candidates=()) -> str | list[str]:
         """The export(s) a run read, found by their sha256 among its recorded input path and
