@@ -68,6 +68,10 @@ class RunOptions:
     # opens an input's RowSource instead of engine.readers.open_rows (explain reads only the rows it
     # needs: engine.explain.prefiltered); None: open_rows
     open_source: Callable[[Path, "RunOptions"], object] | None = None
+    # Receives every scored or unscored row of lane 0 as (file, row, record, version name, period,
+    # Outcome); set, the run takes the row path in one process (engine.ledger records a run so).
+    on_row: Callable[[str, int, dict, str, str, "Outcome"], None] | None = None
+    ledger_run: dict | None = None  # the ledger run this run is recorded as ({"ledger": ..., "run": id})
 
 
 @dataclass(frozen=True)
@@ -369,7 +373,7 @@ def evaluate(program: Program, data: str | Path | Iterable[str | Path], options:
 def _evaluate(program: Program, paths: list[Path], options: RunOptions, out_dir: Path | None,
               fixed: Iterable[Version] | None) -> RunResult:
     """`evaluate` into `out_dir` (a staging folder, or None)."""
-    if len(paths) == 1 and not fixed and options.workers != 1 and options.open_source is None:  # a large plain CSV may run split
+    if len(paths) == 1 and not fixed and options.workers != 1 and options.open_source is None and options.on_row is None:  # may run split
         from engine.parallel import evaluate_split
 
         result = evaluate_split(program, paths[0], options, out_dir)
@@ -603,6 +607,7 @@ class _Loop:
         """Whether the batch path can run: see the module docstring (and engine.batch's)."""
         lane = self.lanes[0]
         return (len(self.lanes) == 1 and lane.fixed is None and self.options.trace_when is None
+                and self.options.on_row is None
                 and self.source.kind == "csv" and len({id(v) for v in self.validators.values()}) == 1
                 and {"contract_id", "partner_id", "signed"} <= set(self.newest.fields))
 
@@ -702,6 +707,8 @@ class _Loop:
                 ])
                 outputs.row([outputs.file, row, record["contract_id"], record["partner_id"], outcome.status,
                              outcome.code_text, outcome.reason_text])
+            if self.options.on_row is not None:
+                self.options.on_row(outputs.file, row, record, version_name, period, outcome)
             if traced and self.options.on_traced is not None:
                 self.options.on_traced(Traced(row, record, version, outcome.status, outcome.points,
                                               outcome.reason, outcome.score, tuple(tracer.events), outcome.code,
@@ -819,6 +826,7 @@ def manifest(result: RunResult, options: RunOptions) -> dict:
         "points_total": fmt_points(result.points_total),
         "partners": len({p.partner_id for p in result.partners}),
         "tiers": tier_counts(result),
+        **({"ledger": options.ledger_run} if options.ledger_run else {}),
     }
 
 

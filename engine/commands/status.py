@@ -38,10 +38,15 @@ the standing shows the points so far and what is still needed to keep the tier a
 @click.option("--as-of", "as_of", help="Review up to this date (YYYY-MM-DD; default: the end of the period of the latest "
               "valid signed date in DATA); a period it falls inside is current and gets a standing instead of a review.")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), help="Write status.csv and standing.csv here.")
+@click.option("--ledger", "ledger_url", metavar="URL",
+              help="Record the results with a run in this ledger (default: points.toml's `ledger` when --run is given).")
+@click.option("--run", "run_id", type=int,
+              help="With the ledger: the run to record them with (default: the latest run of PROGRAM that scored DATA).")
 @wait_option
 @read_options
 @json_option
-def status(program, data, legacy, legacy_partner, legacy_status, as_of, out_dir, wait, as_json, **read):
+def status(program, data, legacy, legacy_partner, legacy_status, as_of, out_dir, ledger_url, run_id, wait, as_json,
+           **read):
     """Review every partner's status at the end of every period, under each period's policy.
 
     Every partner with a valid contract in a period up to --as-of, and every partner of the legacy
@@ -73,13 +78,33 @@ def status(program, data, legacy, legacy_partner, legacy_status, as_of, out_dir,
         with folder:  # published whole when both are written
             _write_csv(folder.path("status.csv"), rows)
             _write_csv(folder.path("standing.csv"), stand)
+    recorded = _record(ledger_url, run_id, "status", prog, data, rows, stand, legacy)
     summary = {"as_of": report.as_of.isoformat(), "as_of_default": report.as_of_default,
                "reviewed_periods": report.reviewed, "current_period": report.current, "who_gets_a_row": WHO_GETS_A_ROW}
     if as_json:
-        emit_json({"program": prog.name} | summary | {"reviews": rows, "standing": stand})
+        emit_json({"program": prog.name} | summary | {"reviews": rows, "standing": stand}
+                  | ({"ledger": {"run": recorded}} if recorded is not None else {}))
         return OK
     _print_status(prog, rows, stand, report.current, summary)
+    _recorded_line(recorded)
     return OK
+
+
+def _record(ledger_url, run_id, kind: str, prog, data, *rows) -> int | None:
+    """With --ledger (or --run and a configured ledger): the results recorded with a run; its id."""
+    from engine.commands import ledger
+
+    url = ledger.resolve_ledger(ledger_url, required=run_id is not None)
+    if ledger_url is None and run_id is None:
+        return None  # a configured ledger records `status` and `quality` only when asked to
+    if kind == "status":
+        return ledger.record_status(url, run_id, prog, data, *rows)
+    return ledger.record_quality(url, run_id, prog, data, *rows)
+
+
+def _recorded_line(run_id: int | None) -> None:
+    if run_id is not None:
+        out_console().print(f"Recorded with run {run_id} in the ledger")
 
 
 def _summary_lines(summary: dict) -> list[str]:
@@ -193,10 +218,14 @@ Quality never changes points or tiers: it is reported beside them.
 @click.option("--flagged", is_flag=True, help="Show only flagged KPI values.")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False),
               help="Write kpis.csv, kpis_wide.csv, findings.csv, quality_rejects.csv, quality_set_aside.csv here.")
+@click.option("--ledger", "ledger_url", metavar="URL",
+              help="Record the results with a run in this ledger (default: points.toml's `ledger` when --run is given).")
+@click.option("--run", "run_id", type=int,
+              help="With the ledger: the run to record them with (default: the latest run of PROGRAM that scored DATA).")
 @wait_option
 @read_options
 @json_option
-def quality(program, data, contracts, flagged, out_dir, wait, as_json, **read):
+def quality(program, data, contracts, flagged, out_dir, ledger_url, run_id, wait, as_json, **read):
     """KPIs per partner and period from quality reports, their flags, and sustained findings."""
     from engine.statusrun import ContractIndex, quality_version, run_quality
 
@@ -228,12 +257,19 @@ def quality(program, data, contracts, flagged, out_dir, wait, as_json, **read):
             _write_csv(folder.path("quality_rejects.csv"), rejects)
             _write_csv(folder.path("quality_set_aside.csv"), aside)
             _quality_manifest(folder, prog, data, contracts, read_back, report, _quality_counts(run, rejects, aside))
+    if ledger_url and run_id is None and contracts and Path(contracts, "manifest.json").is_file():  # names its run
+        import json
+
+        run_id = (json.loads(Path(contracts, "manifest.json").read_text(encoding="utf-8")).get("ledger") or {}).get("run")
+    recorded = _record(ledger_url, run_id, "quality", prog, data, contracts,
+                       report.csv_rows(), report.finding_rows(), run.rows)
     counts = _quality_counts(run, rejects, aside)
     if as_json:
         emit_json(report.to_json() | {"reports_by": _reports_by(report.spec), "counts": counts, "rejects": rejects,
-                                      "set_aside": aside})
+                                      "set_aside": aside} | ({"ledger": {"run": recorded}} if recorded is not None else {}))
         return OK
     _print_quality(report, counts, rejects, flagged, aside, run.lenient)
+    _recorded_line(recorded)
     return OK
 
 
