@@ -297,6 +297,34 @@ class Ledger:
                         "code": code or None, "reason": reason or None})
         return out
 
+    def top_contracts(self, run_id, partner: str, period: str, top: int | None) -> tuple[list[dict], int, Decimal]:
+        """The `top` contracts of a partner-period with the most points (None: all), as `contracts` gives
+        them, and the count and points of the rest; read through a covering index (no row is decoded
+        that is not shown)."""
+        import heapq
+
+        keys = [(Decimal(p), -row, file) for p, row, file in self.db.query(
+            "SELECT points, input_row, file FROM contracts WHERE run_id = ? AND partner_id = ? AND period = ?",
+            (int(run_id), partner, period))]
+        chosen = sorted(keys, reverse=True) if top is None else heapq.nlargest(top, keys)
+        shown = []
+        for _, row, file in chosen:
+            found = self.db.query("SELECT file, input_row, contract_id, partner_id, signed, period, version, product, "
+                                  "status, points, rules, code, reason FROM contracts WHERE run_id = ? AND "
+                                  "input_row = ? AND file = ?", (int(run_id), -row, file))
+            shown.extend(self._contract_dict(c) for c in found)
+        rest = len(keys) - len(chosen)
+        rest_points = sum((k[0] for k in keys), Decimal(0)) - sum((k[0] for k in chosen), Decimal(0))
+        return shown, rest, rest_points
+
+    @staticmethod
+    def _contract_dict(c) -> dict:
+        file, row, cid, pid, signed, per, version, product, status, points, rules, code, reason = c
+        return {"file": file, "row": row, "contract_id": cid, "partner_id": pid, "signed": signed,
+                "period": per, "version": version, "product": product, "status": status,
+                "points": _dec(points), "rules": [(r, Decimal(p)) for r, p in json.loads(rules)],
+                "code": code or None, "reason": reason or None}
+
     def rejects(self, run_id, row: int | None = None) -> list[dict]:
         """The rejected rows of a run (or the one on `row`): file, row, ids as given, field, value, code, reason."""
         sql = ("SELECT file, input_row, contract_id, partner_id, field, value, code, reason FROM rejects "
