@@ -226,6 +226,9 @@ def print_summary(result, out_dir, hints: list[str] = (), options=None) -> None:
         console.print(f"[yellow]note:[/] {markup(note)}")
     for line in lenient_lines(c):
         console.print(f"[yellow]lenient:[/] {markup(line)}")
+    for f in files if len(files) > 1 else ():
+        for line in lenient_lines(f.counts):
+            console.print(f"[yellow]lenient in {markup(f.file)}:[/] {markup(line)}")
     if not c.reconciles:  # cannot happen; shown loudly if it ever does
         console.print("[bold red]rows do not reconcile[/]")
     _reasons(console, "Unscored, by reason", ("code",), {(code,): n for code, n in c.unscored_reasons.items()})

@@ -256,31 +256,68 @@ def quality(program, data, contracts, flagged, out_dir, ledger_url, run_id, wait
             _write_csv(folder.path("findings.csv"), report.finding_rows())
             _write_csv(folder.path("quality_rejects.csv"), rejects)
             _write_csv(folder.path("quality_set_aside.csv"), aside)
+            _quality_manifest(folder, prog, data, contracts, read_back, report, _quality_counts(run, rejects, aside))
     if ledger_url and run_id is None and contracts and Path(contracts, "manifest.json").is_file():  # names its run
         import json
 
         run_id = (json.loads(Path(contracts, "manifest.json").read_text(encoding="utf-8")).get("ledger") or {}).get("run")
     recorded = _record(ledger_url, run_id, "quality", prog, data, contracts,
                        report.csv_rows(), report.finding_rows(), run.rows)
-    reasons: dict[str, int] = {}
-    for a in aside:
-        reasons[a["code"]] = reasons.get(a["code"], 0) + 1
-    counts = {"rows": run.rows, "counted": report.records, "rejected": len(rejects), "set_aside": len(aside),
-              "set_aside_reasons": dict(sorted(reasons.items()))}
+    counts = _quality_counts(run, rejects, aside)
     if as_json:
         emit_json(report.to_json() | {"reports_by": _reports_by(report.spec), "counts": counts, "rejects": rejects,
                                       "set_aside": aside} | ({"ledger": {"run": recorded}} if recorded is not None else {}))
         return OK
-    _print_quality(report, counts, rejects, flagged, aside)
+    _print_quality(report, counts, rejects, flagged, aside, run.lenient)
     _recorded_line(recorded)
     return OK
+
+
+def _quality_counts(run, rejects: list[dict], aside: list[dict]) -> dict:
+    """Report rows by outcome, set-apart rows by code, and values read leniently (as a run's counts)."""
+    from engine.run import Counts
+
+    reasons: dict[str, int] = {}
+    for a in aside:
+        reasons[a["code"]] = reasons.get(a["code"], 0) + 1
+    counts = {"rows": run.rows, "counted": run.report.records, "rejected": len(rejects), "set_aside": len(aside),
+              "set_aside_reasons": dict(sorted(reasons.items()))}
+    if run.lenient:
+        counts["lenient"] = Counts(lenient=run.lenient).lenient_json()
+    return counts
+
+
+def _quality_manifest(folder, prog, data: str, contracts, read_back: list, report, counts: dict) -> None:
+    """manifest.json of a quality folder: the program, the inputs with their sha256, the counts and the
+    sha256 of every other file; no clock time, files by base name (as a run's manifest)."""
+    import json
+
+    from engine import __version__
+    from engine.readers import sha256_of
+    from engine.run import manifest_name
+
+    inputs = [{"file": manifest_name(data), "sha256": sha256_of(Path(data)), "counts": counts}]
+    given = [p for p in read_back if p and Path(p).is_file()] if contracts else []
+    out = {
+        "engine": {"name": "partner-points", "version": __version__},
+        "program": prog.name,
+        "versions": [v.describe() | {"file": manifest_name(v.path)} for v in prog.versions],
+        "reports_by": _reports_by(report.spec),
+        "inputs": inputs,
+        "contracts": [{"file": manifest_name(p), "sha256": sha256_of(Path(p))} for p in given],
+        "counts": counts,
+        "outputs": {name: sha256_of(folder.path(name)) for name in QUALITY_FILES if name != "manifest.json"},
+    }
+    with create(folder.path("manifest.json")) as f:
+        f.write(json.dumps(out, indent=2) + "\n")
 
 
 def _reports_by(spec) -> str:
     return "partner" if spec.key == "partner" else f"{spec.counting} contract"
 
 
-def _print_quality(report, counts: dict, rejects: list[dict], flagged: bool, aside: list[dict]) -> None:
+def _print_quality(report, counts: dict, rejects: list[dict], flagged: bool, aside: list[dict],
+                   report_lenient: dict | None = None) -> None:
     from rich.table import Table
 
     from engine.statusrun import SET_ASIDE
@@ -293,6 +330,11 @@ def _print_quality(report, counts: dict, rejects: list[dict], flagged: bool, asi
     for code, n in counts["set_aside_reasons"].items():
         examples = ", ".join(sorted({a["contract_id"] for a in aside if a["code"] == code and a["contract_id"]})[:3])
         console.print(markup(f"  {n:,} set aside: {SET_ASIDE[code]} [{code}]" + (f": {examples}" if examples else "")))
+    from engine.commands.evaluate import lenient_lines
+    from engine.run import Counts
+
+    for sentence in lenient_lines(Counts(lenient=report_lenient)) if report_lenient else ():
+        console.print(f"[yellow]lenient:[/] {markup(sentence)}")
     shares = {k.id: k.aggregate == "share" for k in report.spec.kpis}
     t = Table(title=text(f"KPIs per partner and {report.spec.period}"), title_justify="left")
     for col in ("partner", "period", "kpi", "reports", "value", "threshold", "flag"):
