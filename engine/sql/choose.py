@@ -1,0 +1,38 @@
+"""Which engine scores a run: `--engine python|duckdb|auto` (engine.run.RunOptions.engine).
+
+`auto` takes DuckDB for a CSV export of at least AUTO_BYTES (below it the row engine is as fast:
+DuckDB's start-up and the SQL's compilation cost more than the rows; docs/sql.md has the figures)
+when the program and the file qualify; `duckdb` takes it whenever they qualify. Whatever does not
+qualify goes to the row engine, with the reason in the summary and the manifest.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+AUTO_BYTES = 2 << 20  # 2 MiB, about 40,000 contracts
+
+
+def try_duckdb(program, paths: list[Path], options, out_dir: Path | None, fixed):
+    """(RunResult, None) when DuckDB scored the run; (None, reason or None) when the row engine must."""
+    from engine.sql.duck import Fallback, evaluate_duckdb, qualify
+
+    reason = qualify(program, paths, options, fixed)
+    if reason is not None:
+        return None, reason
+    if options.engine == "auto":
+        try:
+            if paths[0].stat().st_size < AUTO_BYTES:
+                return None, None
+        except OSError:
+            return None, None  # the row engine reports the file
+    try:
+        import duckdb  # noqa: F401
+    except ImportError:
+        return None, "the duckdb package is not installed"
+    try:
+        return evaluate_duckdb(program, paths[0], options, out_dir), None
+    except Fallback as err:
+        if out_dir is not None:
+            for name in ("contracts.csv", "rejects.csv", "rows.csv"):
+                (Path(out_dir) / name).unlink(missing_ok=True)
+        return None, str(err)
