@@ -38,11 +38,15 @@ sha256 and counts, engine version). Reason codes: docs/reasons/README.md.
 @click.option("--strict", is_flag=True, help="Exit 1 when any row is rejected.")
 @click.option("--workers", type=click.IntRange(min=1),
               help="Processes for a CSV of 20 MiB or more (opt-in: 2 or more split it at line ends; default: 1).")
+@click.option("--engine", "engine", type=click.Choice(["auto", "duckdb", "python"]), default="auto", show_default=True,
+              help="duckdb: the columnar engine (docs/sql.md); python: the row engine; auto: duckdb for a CSV "
+                   "of 2 MiB or more that it can take.")
 @output_options
 @wait_option
 @read_options
 @json_option
-def evaluate(arguments, out_dir, strict, workers, wait, as_json, output_dialect, output_format, carry, **read):
+def evaluate(arguments, out_dir, strict, workers, engine, wait, as_json, output_dialect, output_format, carry,
+             **read):
     """Score every contract in DATA by the version of PROGRAM in force on its signed date.
 
     PROGRAM is a folder of versions or one ruleset file; DATA a CSV, JSON Lines or XLSX export, or
@@ -69,7 +73,7 @@ def evaluate(arguments, out_dir, strict, workers, wait, as_json, output_dialect,
         options = run_options(progress=progress.update, on_source=progress.attach, workers=values["workers"].value,
                               wait=wait, effective=effective, output_dialect=values["output.dialect"].value,
                               output_format=values["output.format"].value, carry=values["input.carry"].value,
-                              on_reject=None if as_json else hints.add)
+                              on_reject=None if as_json else hints.add, engine=engine)
         try:
             result = run_evaluate(prog, list(data), options, out_dir=out_dir)
         except InputError as err:
@@ -206,6 +210,11 @@ def print_summary(result, out_dir, hints: list[str] = (), options=None) -> None:
     console.print(t)
     for note in result.notes:
         console.print(f"[yellow]note:[/] {markup(note)}")
+    if result.engine != "python":
+        console.print(f"engine: {markup(result.engine)}")
+    elif result.engine_reason:
+        console.print(f"engine: python (DuckDB could not take the input: {markup(result.engine_reason)})",
+                      soft_wrap=True)
     for line in lenient_lines(c):
         console.print(f"[yellow]lenient:[/] {markup(line)}")
     if not c.reconciles:  # cannot happen; shown loudly if it ever does

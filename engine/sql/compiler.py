@@ -354,7 +354,7 @@ class Compiler:
     def rounded(self, v: Val, mod: ast.Rounded) -> Val:
         """Quantize to `places` decimals in the declared mode, in exact DECIMAL arithmetic."""
         d, q = self.d, mod.places
-        if v.digits + 1 + max(q, v.scale) > EXACT_DIGITS:
+        if v.digits + 1 + q > EXACT_DIGITS:
             raise NotCompiled(f"{mod.span.file}:{mod.span.line}: a rounding whose value may need more than 28 digits")
         if q >= v.scale:
             return v

@@ -79,6 +79,11 @@ def evaluate_duckdb(program: Program, path: Path, options, out_dir: Path | None)
         return _run_sql(con, program, path, header, delimiter, options, out_dir, validator, checks, versions,
                         notes, _run)
     except duckdb.InvalidInputException as err:
+        import re
+
+        line = re.search(r"CSV Error on Line: (\d+)", str(err))
+        if line:
+            raise Fallback(f"the file has a row whose cells do not fit the header (line {line.group(1)})") from None
         raise Fallback(f"DuckDB could not read the file as the row reader does ({str(err).splitlines()[0]})") from None
     finally:
         con.close()

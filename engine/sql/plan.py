@@ -307,8 +307,10 @@ def version_sql(program: Program, k: int, columns: dict, d: Dialect = DUCKDB) ->
         lo = min((p.lo for _, p in compiled), default=Decimal(0))
         hi = max((p.hi for _, p in compiled), default=Decimal(0))
     digits = integer_digits(max(abs(lo), abs(hi)))
-    if digits + scale > EXACT_DIGITS:
-        raise NotCompiled(f"{ruleset.file}: the points of a contract may need more than 28 digits")
+    if digits + scale > d.max_precision:
+        raise NotCompiled(f"{ruleset.file}: the points of a contract may need more than {d.max_precision} digits")
+    # several rules' points that add up to more than 28 significant digits: unscored, as the row engine does
+    check_sum = plan.combine == "sum" and n > 1 and digits + scale > EXACT_DIGITS
     typ = d.decimal_type(digits + scale, scale)
     zero = f"CAST(0 AS {typ})"
 
@@ -364,12 +366,29 @@ def version_sql(program: Program, k: int, columns: dict, d: Dialect = DUCKDB) ->
                      f"ELSE {d.text(reasons.UNKNOWN_PRODUCT)} END)")
         no_match_code = f"(CASE WHEN {unknown} THEN {code_tail} ELSE {no_match_code} END)"
         no_match_reason = f"(CASE WHEN {unknown} THEN {prefix} || {tail} ELSE {no_match_reason} END)"
-    status = (f"CASE WHEN err IS NOT NULL OR cnt = 0 {'OR cnt > 1 ' if several else ''}THEN 'unscored' "
+    over = ""
+    over_code = over_reason = ""
+    if check_sum:
+        # engine.compile.combine_sum: an Unscorable of the default code (no-rule), which the runner's
+        # unknown-product reason may then rename
+        over = f"OR (err IS NULL AND cnt > 1 AND {d.significant_digits('total')} > {EXACT_DIGITS}) "
+        sentence = d.text("the points of the rules that paid add up to more than 28 digits, more than exact "
+                          "arithmetic holds")
+        unknown_code, unknown_reason = (no_match_code, no_match_reason) if product is not None else ("''", "''")
+        test = f"cnt > 1 AND {d.significant_digits('total')} > {EXACT_DIGITS}"
+        if product is not None:
+            over_code = f"WHEN {test} THEN (CASE WHEN {unknown} THEN {code_tail} ELSE {d.text(reasons.NO_RULE)} END) "
+            over_reason = f"WHEN {test} THEN (CASE WHEN {unknown} THEN {prefix} || {tail} ELSE {sentence} END) "
+        else:
+            over_code = f"WHEN {test} THEN {d.text(reasons.NO_RULE)} "
+            over_reason = f"WHEN {test} THEN {sentence} "
+        del unknown_code, unknown_reason
+    status = (f"CASE WHEN err IS NOT NULL OR cnt = 0 {over}{'OR cnt > 1 ' if several else ''}THEN 'unscored' "
               f"ELSE 'scored' END")
-    code = (f"CASE WHEN err IS NOT NULL THEN split_part(err, chr(9), 1) "
+    code = (f"CASE WHEN err IS NOT NULL THEN split_part(err, chr(9), 1) {over_code}"
             f"{'WHEN cnt > 1 THEN ' + d.text(reasons.SEVERAL_RULES) + ' ' if several else ''}"
             f"WHEN cnt = 0 THEN {no_match_code} ELSE '' END")
-    reason = (f"CASE WHEN err IS NOT NULL THEN substr(err, strpos(err, chr(9)) + 1) "
+    reason = (f"CASE WHEN err IS NOT NULL THEN substr(err, strpos(err, chr(9)) + 1) {over_reason}"
               f"{'WHEN cnt > 1 THEN ' + several + ' ' if several else ''}"
               f"WHEN cnt = 0 THEN {no_match_reason} ELSE '' END")
     rule_texts = [f"CASE WHEN {paid[j]} THEN {d.text(r.id + '=')} || {d.points_text(f'p{j}', p.scale)} END"
@@ -379,6 +398,8 @@ def version_sql(program: Program, k: int, columns: dict, d: Dialect = DUCKDB) ->
            f"{err} AS err", f"{count} AS cnt", f"{total} AS total",
            f"{d.concat_ws(chr(39) + ';' + chr(39), rule_texts)} AS rules_paid"]
     ok = "(err IS NULL AND cnt = 1)" if several else "(err IS NULL AND cnt > 0)"
+    if check_sum:
+        ok = f"(err IS NULL AND cnt > 0 AND NOT (cnt > 1 AND {d.significant_digits('total')} > {EXACT_DIGITS}))"
     outer = ['"row"', f"({status}) AS status", f"CASE WHEN {ok} THEN total END AS points",
              f"CASE WHEN {ok} THEN {d.points_text('total', scale)} ELSE '' END AS points_text",
              f"CASE WHEN {ok} THEN rules_paid ELSE '' END AS rules_text",
