@@ -39,8 +39,8 @@ sha256 and counts, engine version). Reason codes: docs/reasons/README.md.
 @click.option("--workers", type=click.IntRange(min=1),
               help="Processes for a CSV of 20 MiB or more (opt-in: 2 or more split it at line ends; default: 1).")
 @click.option("--engine", "engine", type=click.Choice(["auto", "duckdb", "python"]), default="auto", show_default=True,
-              help="duckdb: the columnar engine (docs/sql.md); python: the row engine; auto: duckdb for a CSV "
-                   "of 2 MiB or more that it can take.")
+              help="duckdb: the columnar engine (docs/sql.md), the same files; python: the row engine; auto: "
+                   "the faster for the input (the row engine at every size measured so far).")
 @output_options
 @wait_option
 @read_options
