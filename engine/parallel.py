@@ -448,7 +448,6 @@ def _result(program, data: Path, input_sha256: str, options: run.RunOptions, out
     run.assign_tiers(lane)
     if out_dir is not None:
         run.write_partner_files(result, out_dir)
-        run.write_manifest(result, out_dir, options)
     if options.progress is not None:
         options.progress(lane.counts.rows)
     return result

@@ -65,6 +65,7 @@ class RunOptions:
     output_format: str = "csv"  # csv files, or xlsx (one workbook per table)
     carry: tuple[str, ...] = ()  # export columns carried into contracts.csv and partners.csv
     project: dict | None = None  # the project file used: {"file": base name, "sha256": ...}
+    engine: str = "python"  # python (the row engine), duckdb, or auto: duckdb for a large input it takes
     # opens an input's RowSource instead of engine.readers.open_rows (explain reads only the rows it
     # needs: engine.explain.prefiltered); None: open_rows
     open_source: Callable[[Path, "RunOptions"], object] | None = None
@@ -278,6 +279,8 @@ class RunResult:
     lanes: list[Lane]
     notes: list[str] = field(default_factory=list)
     inputs: list[InputFile] = field(default_factory=list)  # every file with its own counts
+    engine: str = "python"  # the engine that scored the run (engine.sql for duckdb)
+    engine_reason: str | None = None  # why the row engine scored a run that asked for duckdb or auto
 
     @property
     def files(self) -> list[InputFile]:
@@ -373,6 +376,26 @@ def evaluate(program: Program, data: str | Path | Iterable[str | Path], options:
 def _evaluate(program: Program, paths: list[Path], options: RunOptions, out_dir: Path | None,
               fixed: Iterable[Version] | None) -> RunResult:
     """`evaluate` into `out_dir` (a staging folder, or None)."""
+    reason = None
+    if options.engine != "python":
+        from engine.sql.choose import try_duckdb
+
+        result, reason = try_duckdb(program, paths, options, out_dir, fixed)
+        if result is not None:
+            if out_dir is not None:
+                write_partner_files(result, Path(out_dir))
+                write_manifest(result, Path(out_dir), options)
+            return result
+    result = _evaluate_rows(program, paths, options, out_dir, fixed)
+    result.engine_reason = reason
+    if out_dir is not None:
+        write_manifest(result, Path(out_dir), options)
+    return result
+
+
+def _evaluate_rows(program: Program, paths: list[Path], options: RunOptions, out_dir: Path | None,
+                   fixed: Iterable[Version] | None) -> RunResult:
+    """The row engine's run into `out_dir` (all but the manifest)."""
     if len(paths) == 1 and not fixed and options.workers != 1 and options.open_source is None and options.on_row is None:  # may run split
         from engine.parallel import evaluate_split
 
@@ -416,7 +439,6 @@ def _evaluate(program: Program, paths: list[Path], options: RunOptions, out_dir:
         assign_tiers(lane)
     if out_dir is not None:
         write_partner_files(result, Path(out_dir))
-        write_manifest(result, Path(out_dir), options)
     return result
 
 
@@ -812,7 +834,8 @@ def manifest(result: RunResult, options: RunOptions) -> dict:
     program = result.program
     return {
         "format": OUTPUT_FORMAT,
-        "engine": {"name": "partner-points", "version": __version__},
+        "engine": {"name": "partner-points", "version": __version__, "evaluator": result.engine,
+                   **({"fallback": result.engine_reason} if result.engine_reason else {})},
         "program": program.name,
         "versions": [v.describe() | {"file": manifest_name(v.path)} for v in program.versions],
         "inputs": [f.to_json() for f in result.files],

@@ -1,0 +1,121 @@
+"""What differs between SQL dialects, in one place; the compiler builds SQL only through these.
+
+Everything here is text in, SQL text out. The DuckDB dialect is the one the engine runs; another
+dialect (Spark SQL, PostgreSQL) subclasses `Dialect` and overrides what its engine spells otherwise.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+from decimal import Decimal
+
+# The characters Python's str.strip() removes (str.isspace), as a regular expression class.
+_SPACES = "".join(chr(c) for c in range(0x110000) if chr(c).isspace())
+
+
+def _re_char(ch: str) -> str:
+    return f"\\x{{{ord(ch):x}}}"
+
+
+SPACE_CLASS = "[" + "".join(_re_char(c) for c in _SPACES) + "]"
+
+
+class Dialect:
+    """SQL as DuckDB reads it."""
+
+    name = "duckdb"
+    max_precision = 38
+
+    @staticmethod
+    def quote(name: str) -> str:
+        return '"' + name.replace('"', '""') + '"'
+
+    @staticmethod
+    def text(value: str) -> str:
+        return "'" + value.replace("'", "''") + "'"
+
+    @staticmethod
+    def decimal_type(precision: int, scale: int) -> str:
+        return f"DECIMAL({max(precision, scale, 1)},{scale})"
+
+    def decimal(self, value: Decimal | int, precision: int, scale: int) -> str:
+        """An exact decimal literal of the given type."""
+        text = format(Decimal(value), "f")
+        return f"CAST({self.text(text)} AS {self.decimal_type(precision, scale)})"
+
+    def date(self, day: _dt.date) -> str:
+        return f"DATE {self.text(day.isoformat())}"
+
+    @staticmethod
+    def boolean(value: bool) -> str:
+        return "TRUE" if value else "FALSE"
+
+    def strip(self, sql: str) -> str:
+        """Python's str.strip() of a text: every character str.isspace() holds, off both ends."""
+        return f"trim({sql}, {self.text(_SPACES)})"
+
+    def full_match(self, sql: str, pattern: str) -> str:
+        """Whether the whole text matches a regular expression (RE2 syntax)."""
+        return f"regexp_full_match({sql}, {self.text(pattern)})"
+
+    @staticmethod
+    def ascii(sql: str) -> str:
+        return f"regexp_full_match({sql}, '[\\x00-\\x7f]*')"
+
+    @staticmethod
+    def lower(sql: str) -> str:
+        return f"lower({sql})"
+
+    @staticmethod
+    def length(sql: str) -> str:
+        return f"length({sql})"
+
+    @staticmethod
+    def concat(*parts: str) -> str:
+        return "(" + " || ".join(parts) + ")"
+
+    @staticmethod
+    def concat_ws(sep: str, parts: list[str]) -> str:
+        """Parts joined by `sep`, NULL parts left out ('' when all are NULL)."""
+        if not parts:
+            return "''"
+        return f"concat_ws({sep}, {', '.join(parts)})"
+
+    @staticmethod
+    def to_text(sql: str) -> str:
+        return f"CAST({sql} AS VARCHAR)"
+
+    def date_text(self, sql: str) -> str:
+        return f"strftime({sql}, '%Y-%m-%d')"
+
+    def period(self, sql: str, unit: str) -> str:
+        if unit == "year":
+            return f"strftime({sql}, '%Y')"
+        if unit == "month":
+            return f"strftime({sql}, '%Y-%m')"
+        return f"(strftime({sql}, '%Y') || '-Q' || CAST(quarter({sql}) AS VARCHAR))"
+
+    @staticmethod
+    def try_date(sql: str) -> str:
+        return f"TRY_CAST({sql} AS DATE)"
+
+    @staticmethod
+    def try_integer(sql: str) -> str:
+        return f"TRY_CAST({sql} AS BIGINT)"
+
+    def try_decimal(self, sql: str) -> str:
+        return f"TRY_CAST({sql} AS DECIMAL(28,10))"
+
+    def points_text(self, sql: str, scale: int) -> str:
+        """A decimal as engine.numbers.fmt_points writes it: plain, no trailing zeros."""
+        text = self.to_text(sql)
+        if scale == 0:
+            return text
+        return f"rtrim(rtrim({text}, '0'), '.')"
+
+    def significant_digits(self, sql: str) -> str:
+        """Digits from the first to the last nonzero digit of a decimal's value (0 for zero)."""
+        text = f"replace(replace({self.to_text(sql)}, '-', ''), '.', '')"
+        return f"length(rtrim(ltrim({text}, '0'), '0'))"
+
+
+DUCKDB = Dialect()

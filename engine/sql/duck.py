@@ -1,0 +1,323 @@
+"""The DuckDB engine: a run of `points evaluate` as SQL in embedded DuckDB, the same output files
+as the row engine (engine.run), byte for byte.
+
+`evaluate_duckdb(program, paths, options, out_dir)` returns a RunResult, or raises `Fallback` with
+the reason the row engine must take the run (docs/sql.md lists them) before anything is written.
+DuckDB reads the export (after the byte pre-scan of engine.sql.prescan), types and checks the
+values, picks the version by signed date, scores, and totals per partner and period; Python
+writes the files from DuckDB's result in batches, and gives the rows DuckDB refuses to the row
+engine's validator for their field, code and sentence. Partner-level files and the manifest are
+written by engine.run's own writers.
+"""
+from __future__ import annotations
+
+from collections import Counter
+from decimal import Decimal
+from pathlib import Path
+
+from engine import reasons
+from engine.program import Program, display_path
+from engine.readers import InputError, open_rows, sha256_of
+from engine.sql.compiler import EXACT_DIGITS, NotCompiled
+from engine.sql.dialect import DUCKDB
+from engine.sql.plan import validation_sql, version_sql
+from engine.sql.prescan import prescan
+from engine.validate import RowReject, RowValidator, _shown
+
+FETCH = 65_536  # rows fetched from DuckDB at a time
+MEMORY_LIMIT = "1GB"
+
+
+class Fallback(Exception):
+    """The run goes to the row engine; the message says why."""
+
+
+def qualify(program: Program, paths: list[Path], options, fixed) -> str | None:
+    """Why the run cannot go to DuckDB, judged without reading the file; None when it may."""
+    if len(paths) != 1:
+        return "several export files"
+    if fixed:
+        return "versions fixed per lane (an impact report)"
+    if options.trace_when is not None or options.on_traced is not None:
+        return "traced rows"
+    if getattr(options, "on_row", None) is not None or getattr(options, "ledger_run", None) is not None:
+        return "rows recorded one by one (a ledger run)"
+    if getattr(options, "open_source", None) is not None:
+        return "a reader of its own (explain's filtered rows)"
+    if paths[0].suffix.lower() != ".csv":
+        return f"a {paths[0].suffix.lower() or 'file without extension'} file (DuckDB reads CSV here)"
+    blocks = {v.ruleset.input("contract") for v in program.versions}
+    if len(blocks) != 1:
+        return "versions with different input blocks"
+    return None
+
+
+def evaluate_duckdb(program: Program, path: Path, options, out_dir: Path | None):
+    """One CSV export scored in DuckDB; raises Fallback (nothing written) when it cannot be."""
+    from engine import run as _run
+
+    block = program.versions[-1].ruleset.input("contract")
+    with open_rows(path, delimiter=options.delimiter, encoding=options.encoding) as source:
+        header = list(source.header)
+        delimiter = source.delimiter
+        encoding = source.encoding
+    if encoding not in ("utf-8", "utf-8-sig"):
+        raise Fallback(f"the {encoding} encoding (DuckDB reads UTF-8)")
+    validator = RowValidator(block, decimal_comma=options.decimal_comma)
+    problems = validator.header_problems(header)
+    if problems:
+        raise InputError(path, "header (row 1): " + "; ".join(problems), row=1)
+    notes = [f"header (row 1): {note}" for note in validator.header_notes(header)]
+    reason = prescan(path, delimiter, len(header))
+    if reason is not None:
+        raise Fallback(f"the file has {reason}")
+    try:
+        checks = validation_sql(block, header, options.decimal_comma)
+        versions = [version_sql(program, k, checks.columns) for k in range(len(program.versions))]
+    except NotCompiled as err:
+        raise Fallback(str(err)) from None
+    import shutil
+    import tempfile
+
+    import duckdb
+
+    spill = tempfile.mkdtemp(prefix="points-duckdb-")  # never a .tmp folder in the user's working directory
+    con = duckdb.connect(config={"memory_limit": MEMORY_LIMIT, "preserve_insertion_order": True,
+                                 "temp_directory": spill})
+    try:
+        return _run_sql(con, program, path, header, delimiter, options, out_dir, validator, checks, versions,
+                        notes, _run)
+    except duckdb.InvalidInputException as err:
+        import re
+
+        line = re.search(r"CSV Error on Line: (\d+)", str(err))
+        if line:
+            raise Fallback(f"the file has a row whose cells do not fit the header (line {line.group(1)})") from None
+        raise Fallback(f"DuckDB could not read the file as the row reader does ({str(err).splitlines()[0]})") from None
+    except duckdb.Error as err:  # e.g. a total beyond DECIMAL(38): the row engine has the last word
+        raise Fallback(f"DuckDB stopped: {str(err).splitlines()[0]}") from None
+    finally:
+        con.close()
+        shutil.rmtree(spill, ignore_errors=True)
+
+
+def _run_sql(con, program, path, header, delimiter, options, out_dir, validator, checks, versions, notes, _run):
+    d = DUCKDB
+    width = len(header)
+    cols = ", ".join(f"'c{i}': 'VARCHAR'" for i in range(width))
+    con.execute(
+        f"CREATE TEMP TABLE raw0 AS SELECT * FROM read_csv({d.text(str(path))}, header=false, skip=1, "
+        f"delim={d.text(delimiter)}, quote='', escape='', columns={{{cols}}}, auto_detect=false, "
+        f"strict_mode=true, null_padding=false, parallel=false)")
+    # A row whose cells are all blank is left out, as the row reader leaves it out (its number counts).
+    # The rows were inserted in file order by one reader thread: rowid 0 is row 2.
+    blank = " AND ".join(f"(c{i} IS NULL OR {d.strip(f'c{i}')} = '')" for i in range(width))
+    surely_filled = "ascii(c0) > 32 AND ascii(c0) < 127"  # a visible ASCII character first: not blank
+    con.execute(f'CREATE TEMP TABLE raw AS SELECT rowid + 2 AS "row", * FROM raw0 '
+                f'WHERE CASE WHEN {surely_filled} THEN TRUE ELSE NOT ({blank}) END')
+    con.execute("DROP TABLE raw0")
+    con.execute(f"CREATE TEMP TABLE checked AS {checks.sql}")
+    fields = checks.fields
+    names = [f.name for f in fields]
+    # rows refused: the row engine's validator gives field, code and sentence
+    convert = validator.for_header(header, unique=False)
+    ids_of = _run._ids_getter(header)
+    rejects: list[tuple] = []  # (row, field, value, reason, code, contract_id, partner_id)
+    cells_sql = ", ".join(f"c{i}" for i in range(width))
+    cur = con.execute(f'SELECT raw."row", {cells_sql} FROM raw JOIN checked USING ("row") WHERE NOT checked.ok '
+                      f'ORDER BY raw."row"')
+    while batch := cur.fetchmany(FETCH):
+        for row, *cells in batch:
+            cells = ["" if c is None else c for c in cells]
+            try:
+                convert(cells, row)
+            except RowReject as rej:
+                rejects.append(_reject_entry(row, rej.field, rej.value, rej.reason, rej.code, ids_of(cells)))
+                continue
+            raise Fallback(f"the SQL checks refused row {row}, which the row engine accepts")
+    # unique: the first valid row stands; a repeat is rejected and claims nothing
+    vidx = version_index(program, f"v{names.index('signed')}")
+    if checks.unique is not None:
+        u = f"v{names.index(checks.unique)}"
+        con.execute(f'CREATE TEMP TABLE ranked AS SELECT *, CASE WHEN {u} IS NULL THEN 1 ELSE row_number() OVER '
+                    f'(PARTITION BY {u} ORDER BY "row") END AS rank_, min("row") OVER (PARTITION BY {u}) AS first_ '
+                    f'FROM checked WHERE ok')
+        cur = con.execute(f'SELECT ranked."row", {u}, first_, {cells_sql} FROM ranked JOIN raw USING ("row") '
+                          f'WHERE rank_ > 1 ORDER BY ranked."row"')
+        name = checks.unique
+        while batch := cur.fetchmany(FETCH):
+            for row, value, first, *cells in batch:
+                cells = ["" if c is None else c for c in cells]
+                reason = f"`{name}` {_shown(value)} repeats row {first}"
+                rejects.append(_reject_entry(row, name, value, reason, reasons.DUPLICATE, ids_of(cells)))
+        con.execute(f"CREATE TEMP TABLE valid AS SELECT *, {vidx} AS vidx FROM ranked WHERE rank_ = 1")
+        con.execute("DROP TABLE ranked")
+    else:
+        con.execute(f"CREATE TEMP TABLE valid AS SELECT *, {vidx} AS vidx FROM checked WHERE ok")
+    rejects.sort(key=lambda r: r[0])
+    for k, v in enumerate(versions):
+        con.execute(f"CREATE TEMP TABLE scored{k} AS {v.sql}")
+    outcome_sql = outcome_query(program, checks, versions)
+    con.execute(f"CREATE TEMP TABLE outcome AS {outcome_sql}")
+    counts, lane = _counts(con, program, checks, rejects, versions)
+    label = path.name
+    if out_dir is not None:
+        _write_rows(con, Path(out_dir), label, rejects, _run)
+    if options.on_reject is not None:
+        for row, field, value, reason, code, cid, pid in rejects:
+            options.on_reject(_run.Rejected(label, row, cid, pid, field, _run.shown_value(value), code, reason))
+    if options.progress is not None:
+        options.progress(counts.rows)
+    shown = display_path(path)
+    sha = sha256_of(path)
+    inputs = [_run.InputFile(label, shown, sha, counts)]
+    result = _run.RunResult(program, shown, sha, [lane], notes=notes, inputs=inputs)
+    result.engine = "duckdb"
+    _run.assign_tiers(lane)
+    return result
+
+
+def _reject_entry(row, field, value, reason, code, ids) -> tuple:
+    contract_id, partner_id = ids
+    if code != reasons.DUPLICATE:
+        if field == "contract_id":
+            contract_id = ""
+        if field == "partner_id":
+            partner_id = ""
+    return row, field, value, reason, code, contract_id, partner_id
+
+
+def version_index(program: Program, signed: str) -> str:
+    """1 + the index of the version in force on the signed date (0: none)."""
+    whens = " ".join(f"WHEN {signed} >= {DUCKDB.date(v.effective)} THEN {k + 1}"
+                     for k, v in reversed(list(enumerate(program.versions))))
+    return f"(CASE {whens} ELSE 0 END)"
+
+
+def outcome_query(program: Program, checks, versions) -> str:
+    d = DUCKDB
+    names = [f.name for f in checks.fields]
+
+    def col(name):
+        return f"v{names.index(name)}"
+
+    scale = max((v.scale for v in versions), default=0)
+    typ = f"DECIMAL(38,{scale})"
+    parts = [f'SELECT "row", status, CAST(points AS {typ}) AS points, points_text, rules_text, code, reason '
+             f'FROM scored{k}' for k in range(len(versions))]
+    signed_text = d.date_text(col("signed"))
+    parts.append(f"SELECT \"row\", 'unscored', CAST(NULL AS {typ}), '', '', {d.text(reasons.NO_VERSION)}, "
+                 f"'no version in force on ' || {signed_text} FROM valid WHERE vidx = 0")
+    version_name = "CASE vidx " + " ".join(f"WHEN {k + 1} THEN {d.text(v.name)}"
+                                           for k, v in enumerate(program.versions)) + " ELSE '' END"
+    product = f"COALESCE({col('product')}, '')" if "product" in names else "''"
+    customer = col("customer") if "customer" in names else "NULL"
+    return (f'SELECT valid."row", {d.to_text(col("contract_id"))} AS contract_id, '
+            f'{d.to_text(col("partner_id"))} AS partner_id, {signed_text} AS signed, '
+            f'{d.period(col("signed"), program.period)} AS period, {version_name} AS version, {product} AS product, '
+            f'{customer} AS customer, s.status, s.points, s.points_text, s.rules_text, s.code, s.reason, vidx, '
+            f'{col("signed")} AS signed_day '
+            f'FROM valid JOIN ({" UNION ALL ".join(parts)}) s USING ("row")')
+
+
+def _counts(con, program, checks, rejects, versions):
+    from engine import run as _run
+
+    lane = _run.Lane(program)
+    counts = lane.counts
+    valid_rows = con.execute("SELECT count(*) FROM outcome").fetchone()[0]
+    counts.rows = valid_rows + len(rejects)
+    counts.rejected = len(rejects)
+    for row, field, value, reason, code, cid, pid in rejects:
+        counts.rejected_fields[field] += 1
+        counts.rejected_reasons[(field, code)] += 1
+    for status, code, product, customer, n in con.execute(
+            "SELECT status, code, product, customer, count(*) FROM outcome GROUP BY ALL ORDER BY ALL").fetchall():
+        if status == "scored":
+            counts.scored += n
+        else:
+            counts.unscored += n
+            counts.unscored_reasons[code] += n
+            if code in _run.UNCOVERED_CODES:
+                counts.uncovered[(code, product or None, customer)] += n
+    counts.last_signed = con.execute("SELECT max(signed_day) FROM outcome").fetchone()[0]
+    for f in checks.fields:
+        if f.lenient is None:
+            continue
+        i = checks.fields.index(f)
+        n = con.execute(f"SELECT count(*) FROM valid WHERE l{i}").fetchone()[0]
+        if n:
+            examples = [r for (r,) in con.execute(
+                f'SELECT r{i} FROM valid WHERE l{i} GROUP BY r{i} ORDER BY min("row") LIMIT 3').fetchall()]
+            counts.lenient[(f.name, f.reading)] = [n, examples]
+    total = Decimal(0)
+    for pid, period, points, scored, unscored in con.execute(
+            "SELECT partner_id, period, sum(points), count(*) FILTER (WHERE status = 'scored'), "
+            "count(*) FILTER (WHERE status <> 'scored') FROM outcome GROUP BY ALL").fetchall():
+        pp = lane.partner(pid, period)
+        pp.points = _exact(points if points is not None else Decimal(0))
+        pp.scored, pp.unscored = scored, unscored
+        total += pp.points
+    lane.points_total = _exact(total)
+    for pid, period, code, n in con.execute(
+            "SELECT partner_id, period, code, count(*) FROM outcome WHERE status <> 'scored' GROUP BY ALL").fetchall():
+        lane.partners[(pid, period)].reasons[code] = n
+    parts = []
+    scale = max((v.scale for v in versions), default=0)
+    for k, v in enumerate(versions):
+        for rule_id, paid, pts in v.rules:
+            parts.append(f"SELECT o.partner_id, o.period, {DUCKDB.text(rule_id)} AS rule, "
+                         f"CAST(s.{pts} AS DECIMAL(38,{scale})) AS points FROM scored{k} s "
+                         f"JOIN outcome o USING (\"row\") WHERE s.{paid}")
+    if parts:
+        for pid, period, rule, points, n in con.execute(
+                f"SELECT partner_id, period, rule, sum(points), count(*) FROM ({' UNION ALL '.join(parts)}) "
+                f"GROUP BY ALL").fetchall():
+            pp = lane.partners[(pid, period)]
+            pp.by_rule[rule] = _exact(points)
+            pp.rule_contracts[rule] = n
+    return counts, lane
+
+
+def _exact(value: Decimal) -> Decimal:
+    """A total as the row engine holds it; beyond 28 significant digits it would have rounded."""
+    digits = value.normalize().as_tuple().digits
+    if len(digits) > EXACT_DIGITS:
+        raise Fallback("a partner's total needs more than 28 digits")
+    return value
+
+
+def _write_rows(con, out_dir: Path, label: str, rejects: list, _run) -> None:
+    """contracts.csv, rejects.csv and rows.csv as the row engine writes them."""
+    from engine import cells
+    from engine.outputs import create
+
+    with create(out_dir / "rejects.csv", buffering=_run.WRITE_BUFFER) as f:
+        w = cells.writer(f)
+        w.writerow(_run.REJECT_COLUMNS)
+        w.writerows([label, row, cid, pid, field, _run.shown_value(value), code, reason]
+                    for row, field, value, reason, code, cid, pid in rejects)
+    with create(out_dir / "contracts.csv", buffering=_run.WRITE_BUFFER) as fc, \
+            create(out_dir / "rows.csv", buffering=_run.WRITE_BUFFER) as fr:
+        wc, wr = cells.writer(fc), cells.writer(fr)
+        wc.writerow(_run.CONTRACT_COLUMNS)
+        wr.writerow(_run.ROW_COLUMNS)
+        pending = iter(rejects)
+        nxt = next(pending, None)
+        cur = con.execute('SELECT "row", contract_id, partner_id, signed, period, version, product, status, '
+                          'points_text, rules_text, code, reason FROM outcome ORDER BY "row"')
+        while batch := cur.fetchmany(FETCH):
+            wc.writerows((label, *r) for r in batch)
+            if nxt is None or nxt[0] > batch[-1][0]:
+                wr.writerows((label, r[0], r[1], r[2], r[7], r[10], r[11]) for r in batch)
+                continue
+            lines = []
+            for r in batch:
+                while nxt is not None and nxt[0] < r[0]:
+                    lines.append((label, nxt[0], nxt[5], nxt[6], "rejected", nxt[4], nxt[3]))
+                    nxt = next(pending, None)
+                lines.append((label, r[0], r[1], r[2], r[7], r[10], r[11]))
+            wr.writerows(lines)
+        while nxt is not None:
+            wr.writerow((label, nxt[0], nxt[5], nxt[6], "rejected", nxt[4], nxt[3]))
+            nxt = next(pending, None)

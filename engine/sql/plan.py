@@ -1,0 +1,413 @@
+"""The relational plan of a program: SQL that validates the input rows and scores the valid ones.
+
+Tables, in the order the runner builds them (engine.sql.duck):
+- `raw`: the export as text, one column per header cell (`c0`, `c1`, ...), and `row` as the row
+  reader numbers it.
+- `checked` (`validation_sql`): per field its typed value `v<i>`, and `ok` when the row passes every
+  check the row engine makes before `unique` (form, type, bounds, `required`, `required when`,
+  bounds `when`). The checks here are conservative: a row they refuse is handed to the row engine's
+  validator for its field, code and sentence, and a row that validator accepts would be a
+  disagreement (the run then goes to the row engine). Lenient readings are flagged per field.
+- `valid`: the rows that are `ok` and do not repeat a `unique` value of an earlier valid row.
+- per version `scored<k>` (`version_sql`): each valid row signed while that version is in force,
+  with its status, points, rules, code and reason, and per rule whether it paid and how much.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from dsl import ast
+from engine import reasons
+from engine.evaluate import TableData
+from engine.program import Program, Version
+from engine.sql.compiler import EXACT_DIGITS, Compiler, NotCompiled, Val, bound_of, integer_digits
+from engine.sql.dialect import DUCKDB, Dialect
+from engine.validate import (
+    DECIMAL_PATTERN, FIRST_DAY, LAST_DAY, LENIENT_FORMS, column_names, literal_value, resolved, typed_default,
+    _bound_limit,
+)
+
+SUPPORTED_KINDS = ("text", "integer", "decimal", "date", "boolean", "choice")
+BOOLEAN_TRUE = ("true", "yes", "1", "ja")
+BOOLEAN_FALSE = ("false", "no", "0", "nein")
+SQL_OPS = {">=": ">=", ">": ">", "<=": "<=", "<": "<"}
+
+
+@dataclass
+class FieldSQL:
+    name: str
+    decl: object  # the resolved FieldDecl
+    column: int | None  # its position in the header, None when the header lacks it
+    lenient: str | None = None  # SQL flag: the accepted value needed this lenient reading
+    reading: str | None = None  # which (engine.validate GERMAN_DATE, ...)
+
+
+@dataclass
+class InputSQL:
+    fields: list[FieldSQL]
+    sql: str  # SELECT of `checked` from `raw`
+    unique: str | None  # the one `unique` field, or None
+    columns: dict = field(default_factory=dict)  # field name -> column of its typed value
+
+
+def qualify_block(block: ast.InputBlock | None) -> None:
+    """Raise NotCompiled when the SQL engine cannot validate this input block."""
+    if block is None:
+        raise NotCompiled("the program declares no `input contract` block")
+    names = {f.name: f for f in block.fields}
+    for f in block.fields:
+        if f.kind not in SUPPORTED_KINDS:
+            raise NotCompiled(f"field `{f.name}` has a type the SQL engine does not read ({f.kind})")
+        if f.kind == "text" and (f.bounds or f.bounds_when):
+            raise NotCompiled(f"field `{f.name}` is text with bounds")
+    for needed in ("contract_id", "partner_id", "signed"):
+        if needed not in names:
+            raise NotCompiled(f"the input block has no `{needed}` field")
+    signed = names["signed"]
+    if signed.kind != "date" or not (signed.required or signed.default is not None):
+        raise NotCompiled("`signed` is not a required date")
+    if names["contract_id"].kind not in ("text", "choice", "integer"):
+        raise NotCompiled("`contract_id` is neither text nor a whole number")
+    if names["partner_id"].kind not in ("text", "choice"):
+        raise NotCompiled("`partner_id` is not text (partners are sorted by their typed id)")
+    if not (names["partner_id"].required or names["partner_id"].default is not None):
+        raise NotCompiled("`partner_id` is not required")
+    for name in ("product", "customer"):
+        if name in names and names[name].kind not in ("text", "choice"):
+            raise NotCompiled(f"`{name}` is not text")
+    unique = [f for f in block.fields if f.unique]
+    if len(unique) > 1:
+        raise NotCompiled("more than one `unique` field")
+    if unique and unique[0].kind not in ("text", "choice", "integer", "date"):
+        raise NotCompiled(f"`unique` field `{unique[0].name}` is a {unique[0].kind}")
+
+
+def validation_sql(block: ast.InputBlock, header: list[str], decimal_comma: bool, d: Dialect = DUCKDB) -> InputSQL:
+    """The SELECT that types and checks every raw row (see the module docstring)."""
+    qualify_block(block)
+    index: dict[str, int] = {}
+    for position, column in enumerate(column_names(header)):
+        index.setdefault(column, position)
+    fields = [FieldSQL(f.name, resolved(block, f), index.get(f.name)) for f in block.fields]
+    columns = {f.name: f"v{i}" for i, f in enumerate(fields)}
+    # stage 1: raw text r<i> and stripped text s<i>
+    stage1 = ['"row"']
+    for i, f in enumerate(fields):
+        raw = "''" if f.column is None else f"COALESCE(c{f.column}, '')"
+        stage1.append(f"{raw} AS r{i}")
+        stage1.append(f"{d.strip(raw)} AS s{i}")
+    # stage 2: typed values and per-field verdicts
+    stage2 = ['"row"']
+    oks = []
+    lenient_cols = []
+    for i, f in enumerate(fields):
+        value, ok = field_sql(f, f"r{i}", f"s{i}", decimal_comma, d)
+        stage2 += [f"r{i}", f"s{i}", f"{value} AS v{i}", f"({ok}) AS ok{i}"]
+        oks.append(f"ok{i}")
+        flag, reading = lenient_sql(f, f"r{i}", f"s{i}", decimal_comma, d)
+        if flag is not None and f.column is not None:
+            f.lenient, f.reading = flag, reading
+            lenient_cols.append(f"({flag}) AS l{i}")
+    # stage 3: conditional checks on the typed values
+    decls = {f.name: f.decl for f in fields}
+    compiler = Compiler(decls, {}, columns, d)
+    conditions = []
+    for i, f in enumerate(fields):
+        decl = f.decl
+        if decl.required_when is not None:
+            held = holds(compiler, decl.required_when)
+            conditions.append(f"(v{i} IS NOT NULL OR NOT {held})")
+        for item in decl.bounds_when:
+            held = holds(compiler, item.when)
+            limit = bound_literal(decl, item.bound, d)
+            conditions.append(f"(v{i} IS NULL OR v{i} {SQL_OPS[item.bound.op]} {limit} OR NOT {held})")
+    fields_ok = " AND ".join(f"COALESCE({o}, FALSE)" for o in oks) or "TRUE"
+    conds_ok = " AND ".join(conditions) or "TRUE"
+    stage3 = ['"row"', *[f"r{i}" for i in range(len(fields))], *[f"v{i}" for i in range(len(fields))],
+              f"(CASE WHEN {fields_ok} THEN {conds_ok} ELSE FALSE END) AS ok", *lenient_cols]
+    blank = " AND ".join(f"s{i} = ''" for i in range(len(fields)))
+    sql = (f"SELECT {', '.join(stage3)} FROM (SELECT {', '.join(stage2)} FROM "
+           f"(SELECT {', '.join(stage1)} FROM raw) t1) t2")
+    del blank
+    unique = next((f.name for f in fields if f.decl.unique), None)
+    return InputSQL(fields, sql, unique, columns)
+
+
+def holds(compiler: Compiler, cond) -> str:
+    """engine.validate's `holds`: the condition is true, and computing it did not fail."""
+    c = compiler.cond(cond)
+    if c.err is None:
+        return f"COALESCE({c.sql}, FALSE)"
+    return f"({c.err} IS NULL AND COALESCE({c.sql}, FALSE))"
+
+
+def bound_literal(decl, bound: ast.Bound, d: Dialect) -> str:
+    limit = _bound_limit(decl, bound)
+    if decl.kind == "date":
+        return d.date(limit)
+    digits, scale = bound_of(limit)
+    return d.decimal(limit, digits + scale, scale)
+
+
+def default_sql(decl, d: Dialect) -> str:
+    value = typed_default(decl)
+    if value is None:
+        return "NULL"
+    if decl.kind in ("text", "choice"):
+        return d.text(value)
+    if decl.kind == "integer":
+        return f"CAST({int(value)} AS BIGINT)"
+    if decl.kind == "decimal":
+        return f"CAST({d.text(format(value, 'f'))} AS DECIMAL(28,10))"
+    if decl.kind == "date":
+        return d.date(value)
+    return d.boolean(bool(value))
+
+
+def field_sql(f: FieldSQL, r: str, s: str, comma: bool, d: Dialect) -> tuple[str, str]:
+    """(typed value, accepted) of one field; conservative: refusing more than the row engine is
+    safe (the row engine's validator has the last word on a refused row), accepting more is not."""
+    decl = f.decl
+    kind = decl.kind
+    missing_ok = "FALSE" if decl.required and decl.default is None else "TRUE"
+    default = default_sql(decl, d)
+    present_value, present_ok = present_sql(decl, r, s, comma, d)
+    if kind in ("integer", "decimal", "date") and decl.bounds:
+        tests = " AND ".join(f"{present_value} {SQL_OPS[b.op]} {bound_literal(decl, b, d)}" for b in decl.bounds)
+        present_ok = f"({present_ok}) AND COALESCE({tests}, FALSE)"
+    value = f"CASE WHEN {s} = '' THEN {default} ELSE {present_value} END"
+    ok = f"CASE WHEN {s} = '' THEN {missing_ok} ELSE COALESCE({present_ok}, FALSE) END"
+    return value, ok
+
+
+NEGATIVE_ZERO = r"-[0,.]*"
+
+
+def present_sql(decl, r: str, s: str, comma: bool, d: Dialect) -> tuple[str, str]:
+    kind = decl.kind
+    if kind == "text":
+        return (r if decl.spaces == "verbatim" else s), "TRUE"
+    if kind == "integer":
+        strict = decl.numbers == "strict"
+        pattern = r"-?[0-9]+" if strict else r"[+-]?[0-9]+"
+        ok = f"{d.full_match(s, pattern)} AND length(ltrim(ltrim({s}, '+-'), '0')) <= 18"
+        if strict:
+            ok += f" AND NOT {d.full_match(s, NEGATIVE_ZERO)}"
+        return d.try_integer(f"CASE WHEN {d.full_match(s, pattern)} THEN {s} END"), ok
+    if kind == "decimal":
+        plain = f"replace({s}, ',', '.')" if comma else s
+        ok = d.full_match(plain, DECIMAL_PATTERN.strip("^$"))
+        if comma:
+            ok += f" AND strpos({s}, '.') = 0"
+        if decl.numbers == "strict":
+            strict = r"-?[0-9]+(,[0-9]+)?" if comma else r"-?[0-9]+(\.[0-9]+)?"
+            ok += f" AND {d.full_match(s, strict)} AND NOT {d.full_match(s, NEGATIVE_ZERO)}"
+        body = f"ltrim({plain}, '+-')"
+        ok += (f" AND length(ltrim(split_part({body}, '.', 1), '0')) <= 18"
+               f" AND length(rtrim(split_part({body}, '.', 2), '0')) <= 10")
+        value = d.try_decimal(f"CASE WHEN {d.full_match(plain, DECIMAL_PATTERN.strip('^$'))} THEN {plain} END")
+        return value, ok
+    if kind == "date":
+        reading = decl.dates
+        parts = []
+        if reading != "german":
+            parts.append(f"WHEN {d.full_match(s, '[0-9]{4}-[0-9]{2}-[0-9]{2}')} THEN {s}")
+        if reading != "iso":
+            dotted = r"[0-9]{1,2}\.[0-9]{1,2}\.[0-9]{4}"
+            iso = (f"split_part({s}, '.', 3) || '-' || lpad(split_part({s}, '.', 2), 2, '0') || '-' || "
+                   f"lpad(split_part({s}, '.', 1), 2, '0')")
+            parts.append(f"WHEN {d.full_match(s, dotted)} THEN {iso}")
+        value = d.try_date(f"CASE {' '.join(parts)} END")
+        ok = f"{value} IS NOT NULL AND {value} BETWEEN {d.date(FIRST_DAY)} AND {d.date(LAST_DAY)}"
+        return value, ok
+    if kind == "boolean":
+        words_true = ", ".join(d.text(w) for w in BOOLEAN_TRUE)
+        words_all = ", ".join(d.text(w) for w in BOOLEAN_TRUE + BOOLEAN_FALSE)
+        value = f"(lower({s}) IN ({words_true}))"
+        return value, f"{d.ascii(s)} AND lower({s}) IN ({words_all})"
+    if kind == "choice":
+        exact = ", ".join(d.text(c) for c in decl.choices)
+        whens = [f"WHEN {s} IN ({exact}) THEN {s}"] if decl.choices else []
+        if decl.case != "exact":
+            folded: dict = {}
+            for choice in decl.choices:
+                folded.setdefault(choice.lower(), []).append(choice)
+            for key, values in folded.items():
+                if len(values) == 1 and key.isascii():
+                    whens.append(f"WHEN {d.ascii(s)} AND lower({s}) = {d.text(key)} THEN {d.text(values[0])}")
+        value = f"(CASE {' '.join(whens)} END)" if whens else "NULL"
+        return value, f"{value} IS NOT NULL"
+    raise NotCompiled(f"field `{decl.name}` of type {kind}")
+
+
+def lenient_sql(f: FieldSQL, r: str, s: str, comma: bool, d: Dialect) -> tuple[str | None, str | None]:
+    """engine.validate.lenient_reading as SQL (of an accepted value)."""
+    from engine.validate import ANY_CASE, GERMAN_DATE, NUMBER_FORM, TRIMMED
+
+    decl = f.decl
+    if decl.kind == "text":
+        if decl.spaces != "trim":
+            return None, None
+        return f"{r} <> {s} AND {s} <> ''", TRIMMED
+    if decl.kind == "date" and decl.dates == "both":
+        return d.full_match(s, r"[0-9]{1,2}\.[0-9]{1,2}\.[0-9]{4}"), GERMAN_DATE
+    if decl.kind == "choice" and decl.case == "any":
+        exact = ", ".join(d.text(c) for c in decl.choices) or "NULL"
+        return f"{s} <> '' AND {s} NOT IN ({exact})", ANY_CASE
+    if decl.kind in ("integer", "decimal") and decl.numbers == "any":
+        plain = r"-?[0-9]+" if decl.kind == "integer" else (r"-?[0-9]+(,[0-9]+)?" if comma else r"-?[0-9]+(\.[0-9]+)?")
+        return (f"{s} <> '' AND (NOT {d.full_match(s, plain)} OR {d.full_match(s, NEGATIVE_ZERO)})"), NUMBER_FORM
+    return None, None
+
+
+# --------------------------------------------------------------------------- scoring
+
+
+@dataclass
+class VersionSQL:
+    version: Version
+    sql: str  # SELECT from `valid` of the rows this version scores
+    rules: list  # (rule id, paid column, points column)
+    scale: int  # the scale of the `points` column
+
+
+def version_sql(program: Program, k: int, columns: dict, d: Dialect = DUCKDB) -> VersionSQL:
+    """The SELECT scoring the valid rows of version k (its `vidx` = k + 1)."""
+    version = program.versions[k]
+    ruleset, plan = version.ruleset, version.plan
+    block = ruleset.input("contract")
+    fields = {f.name: f for f in block.fields}
+    tables = {t.name: TableData.build(t) for t in ruleset.tables}
+    compiler = Compiler(fields, tables, columns, d)
+    product = columns.get("product")
+    inner, rules = ['"row"', *([f"{product} AS prod_"] if product else [])], []
+    compiled = []
+    for j, crule in enumerate(plan.rules):
+        compiler.rule = crule.rule
+        cond = compiler.cond(crule.rule.when) if crule.rule.when is not None else Val("TRUE", None, "bool")
+        pts = compiler.points(crule.rule.points)
+        if crule.pins is None or product is None:
+            cand = "TRUE"
+        else:
+            cand = f"COALESCE({product} IN ({', '.join(d.text(p) for p in sorted(crule.pins))}), FALSE)"
+        matched = f"({cand}) AND {cond.err or 'NULL'} IS NULL AND COALESCE({cond.sql}, FALSE)"
+        inner.append(f"({matched}) AS m{j}")
+        cerr = f"CASE WHEN {cand} THEN {cond.err} END" if cond.err else "NULL"
+        inner.append(f"{cerr} AS ce{j}")
+        inner.append(f"{pts.err or 'CAST(NULL AS VARCHAR)'} AS pe{j}")
+        inner.append(f"{pts.sql} AS p{j}")
+        compiled.append((crule, pts))
+    compiler.rule = None
+    scale = max((p.scale for _, p in compiled), default=0)
+    n = len(compiled)
+    if plan.combine == "sum":
+        lo = sum((min(p.lo, 0) for _, p in compiled), Decimal(0))
+        hi = sum((max(p.hi, 0) for _, p in compiled), Decimal(0))
+    else:
+        lo = min((p.lo for _, p in compiled), default=Decimal(0))
+        hi = max((p.hi for _, p in compiled), default=Decimal(0))
+    digits = integer_digits(max(abs(lo), abs(hi)))
+    if digits + scale > d.max_precision:
+        raise NotCompiled(f"{ruleset.file}: the points of a contract may need more than {d.max_precision} digits")
+    # several rules' points that add up to more than 28 significant digits: unscored, as the row engine does
+    check_sum = plan.combine == "sum" and n > 1 and digits + scale > EXACT_DIGITS
+    typ = d.decimal_type(digits + scale, scale)
+    zero = f"CAST(0 AS {typ})"
+
+    def e(j):  # the failure of rule j, once considered: its condition's, or its points' when it matched
+        return f"(CASE WHEN ce{j} IS NOT NULL THEN ce{j} WHEN m{j} THEN pe{j} END)"
+
+    if plan.combine == "sum":
+        err = f"COALESCE({', '.join(e(j) for j in range(n))})" if n else "CAST(NULL AS VARCHAR)"
+        count = " + ".join(f"(CASE WHEN m{j} THEN 1 ELSE 0 END)" for j in range(n)) or "0"
+        total = " + ".join(f"(CASE WHEN m{j} THEN CAST(p{j} AS {typ}) ELSE {zero} END)" for j in range(n)) or zero
+        paid = [f"m{j}" for j in range(n)]
+        several = None
+    elif plan.combine == "first":
+        whens = " ".join(f"WHEN {e(j)} IS NOT NULL THEN {-(j + 1)} WHEN m{j} THEN {j + 1}" for j in range(n))
+        state = f"(CASE {whens} ELSE 0 END)" if n else "0"
+        err = (f"(CASE {' '.join(f'WHEN {state} = {-(j + 1)} THEN {e(j)}' for j in range(n))} END)" if n
+               else "CAST(NULL AS VARCHAR)")
+        count = f"(CASE WHEN {state} > 0 THEN 1 ELSE 0 END)"
+        total = (f"(CASE {' '.join(f'WHEN {state} = {j + 1} THEN CAST(p{j} AS {typ})' for j in range(n))} "
+                 f"ELSE {zero} END)" if n else zero)
+        paid = [f"({state} = {j + 1})" for j in range(n)]
+        several = None
+    else:  # exclusive
+        cerr = f"COALESCE({', '.join(f'ce{j}' for j in range(n))})" if n else "CAST(NULL AS VARCHAR)"
+        count = " + ".join(f"(CASE WHEN m{j} THEN 1 ELSE 0 END)" for j in range(n)) or "0"
+        perr = f"(CASE {' '.join(f'WHEN m{j} THEN pe{j}' for j in range(n))} END)" if n else "NULL"
+        err = f"COALESCE({cerr}, CASE WHEN ({count}) = 1 THEN {perr} END)"
+        total = " + ".join(f"(CASE WHEN m{j} THEN CAST(p{j} AS {typ}) ELSE {zero} END)" for j in range(n)) or zero
+        paid = [f"m{j}" for j in range(n)]
+        names = d.concat_ws("', '", [f"CASE WHEN m{j} THEN {d.text(chr(34) + r.name + chr(34))} END"
+                                     for j, (r, _) in enumerate(compiled)])
+        several = f"'matches several rules: ' || {names}"
+    # why no rule matched (engine.compile.Plan.no_match and the runner's unknown-product reason)
+    no_match_code, no_match_reason = d.text(reasons.NO_RULE), d.text("no rule matches")
+    if product is not None:
+        product = "prod_"
+        if plan.indexed and plan.products:
+            known = ", ".join(d.text(p) for p in sorted(plan.products))
+            unknown = f"{product} IS NOT NULL AND {product} NOT IN ({known})"
+        else:
+            unknown = f"{product} IS NOT NULL"
+        others: dict = {}
+        for v in program.versions:
+            for p in v.plan.products:
+                if p not in plan.products:
+                    others.setdefault(p, []).append(v.name)
+        prefix = f"'unknown product: ''' || {product} || ''' is not in version {version.name.replace(chr(39), chr(39) * 2)}'"
+        whens = " ".join(f"WHEN {product} = {d.text(p)} THEN {d.text('; it is in ' + ', '.join(vs))}"
+                         for p, vs in sorted(others.items()))
+        tail = f"(CASE {whens} ELSE ' (no version knows it)' END)" if whens else "' (no version knows it)'"
+        known_elsewhere = ", ".join(d.text(p) for p in sorted(others)) or "NULL"
+        code_tail = (f"(CASE WHEN {product} IN ({known_elsewhere}) THEN {d.text(reasons.PRODUCT_NOT_IN_VERSION)} "
+                     f"ELSE {d.text(reasons.UNKNOWN_PRODUCT)} END)")
+        no_match_code = f"(CASE WHEN {unknown} THEN {code_tail} ELSE {no_match_code} END)"
+        no_match_reason = f"(CASE WHEN {unknown} THEN {prefix} || {tail} ELSE {no_match_reason} END)"
+    over = ""
+    over_code = over_reason = ""
+    if check_sum:
+        # engine.compile.combine_sum: an Unscorable of the default code (no-rule), which the runner's
+        # unknown-product reason may then rename
+        over = f"OR (err IS NULL AND cnt > 1 AND {d.significant_digits('total')} > {EXACT_DIGITS}) "
+        sentence = d.text("the points of the rules that paid add up to more than 28 digits, more than exact "
+                          "arithmetic holds")
+        unknown_code, unknown_reason = (no_match_code, no_match_reason) if product is not None else ("''", "''")
+        test = f"cnt > 1 AND {d.significant_digits('total')} > {EXACT_DIGITS}"
+        if product is not None:
+            over_code = f"WHEN {test} THEN (CASE WHEN {unknown} THEN {code_tail} ELSE {d.text(reasons.NO_RULE)} END) "
+            over_reason = f"WHEN {test} THEN (CASE WHEN {unknown} THEN {prefix} || {tail} ELSE {sentence} END) "
+        else:
+            over_code = f"WHEN {test} THEN {d.text(reasons.NO_RULE)} "
+            over_reason = f"WHEN {test} THEN {sentence} "
+        del unknown_code, unknown_reason
+    status = (f"CASE WHEN err IS NOT NULL OR cnt = 0 {over}{'OR cnt > 1 ' if several else ''}THEN 'unscored' "
+              f"ELSE 'scored' END")
+    code = (f"CASE WHEN err IS NOT NULL THEN split_part(err, chr(9), 1) {over_code}"
+            f"{'WHEN cnt > 1 THEN ' + d.text(reasons.SEVERAL_RULES) + ' ' if several else ''}"
+            f"WHEN cnt = 0 THEN {no_match_code} ELSE '' END")
+    reason = (f"CASE WHEN err IS NOT NULL THEN substr(err, strpos(err, chr(9)) + 1) {over_reason}"
+              f"{'WHEN cnt > 1 THEN ' + several + ' ' if several else ''}"
+              f"WHEN cnt = 0 THEN {no_match_reason} ELSE '' END")
+    rule_texts = [f"CASE WHEN {paid[j]} THEN {d.text(r.id + '=')} || {d.points_text(f'p{j}', p.scale)} END"
+                  for j, (r, p) in enumerate(compiled)]
+    mid = ['"row"', *(["prod_"] if columns.get("product") else []), *[f"m{j}" for j in range(n)], *[f"ce{j}" for j in range(n)], *[f"pe{j}" for j in range(n)],
+           *[f"p{j}" for j in range(n)],
+           f"{err} AS err", f"{count} AS cnt", f"{total} AS total",
+           f"{d.concat_ws(chr(39) + ';' + chr(39), rule_texts)} AS rules_paid"]
+    ok = "(err IS NULL AND cnt = 1)" if several else "(err IS NULL AND cnt > 0)"
+    if check_sum:
+        ok = f"(err IS NULL AND cnt > 0 AND NOT (cnt > 1 AND {d.significant_digits('total')} > {EXACT_DIGITS}))"
+    outer = ['"row"', f"({status}) AS status", f"CASE WHEN {ok} THEN total END AS points",
+             f"CASE WHEN {ok} THEN {d.points_text('total', scale)} ELSE '' END AS points_text",
+             f"CASE WHEN {ok} THEN rules_paid ELSE '' END AS rules_text",
+             f"({code}) AS code", f"({reason}) AS reason"]
+    for j in range(n):
+        outer.append(f"({ok} AND COALESCE({paid[j]}, FALSE)) AS paid{j}")
+        outer.append(f"p{j}")
+    sql = (f"SELECT {', '.join(outer)} FROM (SELECT {', '.join(mid)} FROM (SELECT {', '.join(inner)} FROM valid "
+           f"WHERE vidx = {k + 1}) a) b")
+    return VersionSQL(version, sql, [(r.id, f"paid{j}", f"p{j}") for j, (r, _) in enumerate(compiled)], scale)

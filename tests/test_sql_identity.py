@@ -1,0 +1,180 @@
+"""The DuckDB engine against the row engine: the same output files, byte for byte, on every data
+set the tests evaluate (the run cases, the scoring cases as an export, the example program and data,
+the messy fixtures); the manifests equal except the engine entry. Each data set also says which
+engine must take it, so that falling back to the row engine cannot pass for identity.
+"""
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+import yaml
+
+from engine.program import load_program
+
+pytest.importorskip("duckdb", reason="the DuckDB engine needs the duckdb package (pip install duckdb)")
+from engine.run import OUTPUT_FILES, RunOptions, evaluate
+
+ROOT = Path(__file__).resolve().parent.parent
+ROW_CASES = ROOT / "tests" / "cases" / "rows"
+SCORE_CASES = ROOT / "tests" / "cases"
+PROGRAM = ROOT / "rulesets" / "o2-business"
+EXAMPLE = ROOT / "examples" / "contracts.csv"
+BAD = ROOT / "tests" / "fixtures" / "bad_input" / "data"
+DATA = ROOT / "tests" / "fixtures" / "data"
+
+
+def run_both(program, paths, tmp_path: Path, **options):
+    """Both engines into two folders; assert identical files; return the DuckDB run's result."""
+    py = evaluate(program, paths, RunOptions(engine="python", **options), out_dir=tmp_path / "python")
+    duck = evaluate(program, paths, RunOptions(engine="duckdb", **options), out_dir=tmp_path / "duckdb")
+    for name in OUTPUT_FILES:
+        assert (tmp_path / "python" / name).read_bytes() == (tmp_path / "duckdb" / name).read_bytes(), name
+    a = json.loads((tmp_path / "python" / "manifest.json").read_text("utf-8"))
+    b = json.loads((tmp_path / "duckdb" / "manifest.json").read_text("utf-8"))
+    assert a.pop("engine")["evaluator"] == "python" and py.engine == "python"
+    engine = b.pop("engine")
+    assert engine["evaluator"] == duck.engine
+    assert engine.get("fallback") == duck.engine_reason
+    assert a == b
+    return duck
+
+
+def write_program(case: dict, folder: Path) -> None:
+    folder.mkdir()
+    for name, text in case["program"].items():
+        (folder / name).write_text(text, encoding="utf-8")
+
+
+# Run cases whose exports the row engine reads (the reason is part of the expectation).
+ROW_FALLBACKS = {
+    "json_lines": "a .jsonl file",
+    "rejected": "the file has a row whose cells do not fit the header (line 15)",
+    "unscored": "division is computed by the row engine",
+    "stricter_version": "versions with different input blocks",
+}
+
+
+@pytest.mark.parametrize("path", sorted(ROW_CASES.glob("*.yaml")), ids=lambda p: p.stem)
+def test_run_cases(path, tmp_path, monkeypatch):
+    case = yaml.safe_load(path.read_text(encoding="utf-8"))
+    folder = tmp_path / "program"
+    write_program(case, folder)
+    for f in case["files"]:
+        (tmp_path / f["name"]).write_text(f["text"], encoding="utf-8")
+    monkeypatch.chdir(folder)
+    program = load_program(folder)
+    monkeypatch.chdir(tmp_path)
+    result = run_both(program, [f["name"] for f in case["files"]], tmp_path, **case.get("options", {}))
+    expected = ROW_FALLBACKS.get(path.stem)
+    if len(case["files"]) > 1:
+        expected = "several export files"
+    if expected is None:
+        assert result.engine == "duckdb", result.engine_reason
+    else:
+        assert result.engine == "python" and expected in result.engine_reason
+
+
+class CaseLoader(yaml.SafeLoader):
+    """YAML where `2.5` is an exact Decimal."""
+
+
+CaseLoader.add_constructor(
+    "tag:yaml.org,2002:float", lambda loader, node: Decimal(loader.construct_scalar(node).replace("_", "")))
+
+
+def cell(value) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+@pytest.mark.parametrize("path", sorted(SCORE_CASES.glob("*.yaml")), ids=lambda p: p.stem)
+def test_scoring_cases_as_an_export(path, tmp_path, monkeypatch):
+    """Every contract of a scoring case file, as rows of one export."""
+    case = yaml.load(path.read_text(encoding="utf-8"), Loader=CaseLoader)
+    folder = tmp_path / "program"
+    write_program({"program": {"p.rules": case["ruleset"]}}, folder)
+    monkeypatch.chdir(folder)
+    program = load_program(folder)
+    monkeypatch.chdir(tmp_path)
+    fields = [f.name for f in program.versions[-1].ruleset.input("contract").fields]
+    lines = [",".join(fields)]
+    for i, c in enumerate(case["cases"], 1):
+        given = {"contract_id": f"C-{i}", "partner_id": f"P-{i % 3}", "signed": "2016-06-01", **c["contract"]}
+        lines.append(",".join(cell(given.get(name)) for name in fields))
+    (tmp_path / "export.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    result = run_both(program, ["export.csv"], tmp_path)
+    if path.stem in SCORE_FALLBACKS:
+        assert result.engine == "python" and SCORE_FALLBACKS[path.stem] in result.engine_reason
+    else:
+        assert result.engine == "duckdb", result.engine_reason
+
+
+SCORE_FALLBACKS = {"modifiers": "division is computed by the row engine"}
+
+
+def test_the_example_program_and_data(tmp_path, monkeypatch):
+    """The example export has rows of the wrong width: the row engine reads it, and says so."""
+    monkeypatch.chdir(ROOT)
+    result = run_both(load_program(PROGRAM), [EXAMPLE], tmp_path)
+    assert result.engine == "python"
+    assert "line" in result.engine_reason
+
+
+def test_the_example_data_without_its_structural_faults(tmp_path, monkeypatch):
+    monkeypatch.chdir(ROOT)
+    lines = EXAMPLE.read_text(encoding="utf-8").splitlines()
+    width = lines[0].count(",")
+    kept = [line for line in lines if line.count(",") == width and '"' not in line]
+    assert len(kept) > 3900
+    clean = tmp_path / "clean.csv"
+    clean.write_text("\n".join(kept) + "\n", encoding="utf-8")
+    result = run_both(load_program(PROGRAM), [clean], tmp_path)
+    assert result.engine == "duckdb", result.engine_reason
+    assert result.counts.rejected and result.counts.unscored
+
+
+@pytest.mark.parametrize("name, options, reason", [
+    ("messy.csv", {}, "a quote character"),
+    ("cp1252.csv", {"encoding": "cp1252"}, "the cp1252 encoding"),
+    ("unclosed_quote.csv", {}, "a quote character"),
+    ("records.jsonl", {}, "a .jsonl file"),
+])
+def test_messy_inputs(name, options, reason, tmp_path, monkeypatch):
+    monkeypatch.chdir(ROOT)
+    result = run_both(load_program(PROGRAM), [BAD / name], tmp_path, **options)
+    assert result.engine == "python" and reason in result.engine_reason
+
+
+def test_a_german_export(tmp_path, monkeypatch):
+    monkeypatch.chdir(ROOT)
+    result = run_both(load_program(PROGRAM), [DATA / "contracts-excel-de.csv"], tmp_path, decimal_comma=True)
+    assert result.engine_reason is None or result.engine == "python"
+
+
+def test_the_summary_names_the_engine_and_why_not_duckdb(tmp_path, monkeypatch, capsys):
+    from engine.cli import main
+
+    monkeypatch.chdir(ROOT)
+    monkeypatch.setenv("COLUMNS", "100")
+    lines = EXAMPLE.read_text(encoding="utf-8").splitlines()
+    clean = tmp_path / "clean.csv"
+    clean.write_text("\n".join(lines[:50]) + "\n", encoding="utf-8")
+    assert main(["evaluate", str(PROGRAM), str(clean), "--engine", "duckdb"]) == 0
+    assert [line for line in capsys.readouterr().out.splitlines() if line.startswith("engine")] == [
+        "engine: duckdb"]
+    assert main(["evaluate", str(PROGRAM), str(EXAMPLE), "--engine", "duckdb", "--json"]) == 0
+    engine = json.loads(capsys.readouterr().out)["engine"]
+    assert engine["evaluator"] == "python"
+    assert engine["fallback"] == "the file has a row whose cells do not fit the header (line 440)"
+    assert main(["evaluate", str(PROGRAM), str(EXAMPLE), "--engine", "duckdb"]) == 0
+    out = capsys.readouterr().out
+    assert ("engine: python (DuckDB could not take the input: the file has a row whose cells do not fit the "
+            "header (line 440))") in out
+    assert main(["evaluate", str(PROGRAM), str(clean)]) == 0  # auto: a small file goes to the row engine
+    assert "engine" not in capsys.readouterr().out
