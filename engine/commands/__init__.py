@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import importlib
 
-MODULES = ("check", "evaluate", "explain", "diff", "status", "authoring", "config")
+MODULES = ("check", "evaluate", "explain", "diff", "status", "authoring", "config", "compile")
 
 
 def register_all(cli) -> None:
