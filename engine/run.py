@@ -66,6 +66,7 @@ class RunOptions:
     carry: tuple[str, ...] = ()  # export columns carried into contracts.csv and partners.csv
     project: dict | None = None  # the project file used: {"file": base name, "sha256": ...}
     engine: str = "python"  # python (the row engine), duckdb, or auto: duckdb for a large input it takes
+    spark_master: str | None = None  # engine spark: the master URL (None: local[2])
 
 
 @dataclass(frozen=True)
@@ -373,6 +374,8 @@ def _evaluate(program: Program, paths: list[Path], options: RunOptions, out_dir:
     if options.engine != "python":
         from engine.sql.choose import try_duckdb
 
+        if options.engine == "spark":
+            from engine.sql.spark import try_spark as try_duckdb
         result, reason = try_duckdb(program, paths, options, out_dir, fixed)
         if result is not None:
             if out_dir is not None:

@@ -4,8 +4,8 @@ The script reads a table `contracts` (one text column per field of the input blo
 field, and `row`: the row's number as the row reader counts it, the header being row 1) and
 creates views, stage by stage, in the order the DuckDB engine builds its tables:
 
-  raw -> checked (validation) -> valid (unique, version choice) -> scored_<k> (lookups and rules
-  of version k) -> outcome (one line per valid contract) -> rejected -> partner_totals,
+  raw -> checked (validation) -> valid (unique, version choice) -> scored<k> (lookups and rules
+  of version k + 1) -> outcome (one line per valid contract) -> rejected -> partner_totals,
   partner_rules (totals) -> partner_tiers (tiers)
 
 The SQL of each stage comes from engine.sql.plan through the target's Dialect; only the stages
@@ -43,16 +43,23 @@ class Script:
     preamble: str = ""
 
 
-def program_script(program: Program, d: Dialect) -> Script:
-    """The stages of `program` in dialect `d` (NotCompiled: the reason it cannot be compiled)."""
+def program_script(program: Program, d: Dialect, header: list[str] | None = None,
+                   decimal_comma: bool = False) -> Script:
+    """The stages of `program` in dialect `d` (NotCompiled: the reason it cannot be compiled).
+
+    Without `header` the script reads the table `contracts` (a column per field); with it, a
+    view `raw0` of `row` and c0, c1, ... holding an export's cells under that header (engine.sql.spark).
+    """
     blocks = {v.ruleset.input("contract") for v in program.versions}
     if len(blocks) != 1:
         raise NotCompiled("versions with different input blocks")
     block = program.versions[-1].ruleset.input("contract")
     if block is None:
         raise NotCompiled("the program declares no `input contract` block")
-    header = [f.name for f in block.fields]
-    checks = validation_sql(block, header, False, d)
+    named = header is None
+    if named:
+        header = [f.name for f in block.fields]
+    checks = validation_sql(block, header, decimal_comma, d)
     versions = [version_sql(program, k, checks.columns, d) for k in range(len(program.versions))]
     names = [f.name for f in checks.fields]
 
@@ -61,11 +68,14 @@ def program_script(program: Program, d: Dialect) -> Script:
 
     q = d.quote
     stages: list[Stage] = []
-    cells = ", ".join(f"CAST({q(name)} AS VARCHAR) AS c{i}" for i, name in enumerate(header))
     blank = " AND ".join(f"(c{i} IS NULL OR {d.strip(f'c{i}')} = '')" for i in range(len(header)))
+    if named:
+        cells = ", ".join(f"CAST({q(name)} AS VARCHAR) AS c{i}" for i, name in enumerate(header))
+        source = f'(SELECT "row", {cells} FROM contracts) t'
+    else:
+        source = "raw0"
     stages.append(Stage("raw", "Input: every column as text, numbered rows; rows of blank cells only are skipped "
-                        "(as the row reader skips them).",
-                        f'SELECT * FROM (SELECT "row", {cells} FROM contracts) t WHERE NOT ({blank})'))
+                        "(as the row reader skips them).", f"SELECT * FROM {source} WHERE NOT ({blank})"))
     stages.append(Stage("checked", "Validation: per field its typed value v<i>; `ok` when the row passes every "
                         "check (form, type, bounds, required, required when, bounds when); l<i> flags a "
                         "lenient reading.", checks.sql))
@@ -92,25 +102,27 @@ def program_script(program: Program, d: Dialect) -> Script:
                    "on the key values (a missing row or cell makes the contract unscored)."
                    if tables else "")
         rules = ", ".join(r for r, _, _ in v.rules) or "none"
-        stages.append(Stage(f"scored_{k + 1}", f"Rules of version {v.version.name} (combine {v.version.plan.combine}; "
+        stages.append(Stage(f"scored{k}", f"Rules of version {v.version.name} (combine {v.version.plan.combine}; "
                             f"rules {rules}): m<j> matched, p<j> points, err the first failure "
                             f"(code TAB reason).{lookups}", v.sql))
     scale = max((v.scale for v in versions), default=0)
     typ = d.decimal_type(38, scale)
     parts = [f'SELECT "row", status, CAST(points AS {typ}) AS points, points_text, rules_text, code, reason '
-             f"FROM scored_{k + 1}" for k in range(len(versions))]
+             f"FROM scored{k}" for k in range(len(versions))]
     signed_text = d.date_text(signed)
     parts.append(f"SELECT \"row\", 'unscored', CAST(NULL AS {typ}), '', '', {d.text(reasons.NO_VERSION)}, "
                  f"'no version in force on ' || {signed_text} FROM valid WHERE vidx = 0")
     version_name = "CASE vidx " + " ".join(f"WHEN {k + 1} THEN {d.text(v.name)}"
                                            for k, v in enumerate(program.versions)) + " ELSE '' END"
     product = f"COALESCE({col('product')}, '')" if "product" in names else "''"
+    customer = col("customer") if "customer" in names else "CAST(NULL AS VARCHAR)"
     stages.append(Stage("outcome", "One line per valid contract: status, points, the rules that paid, the "
                         "reason code of an unscored one.",
                         f'SELECT valid."row", {d.to_text(col("contract_id"))} AS contract_id, '
                         f'{d.to_text(col("partner_id"))} AS partner_id, {signed_text} AS signed, '
                         f'{d.period(signed, program.period)} AS period, {version_name} AS version, '
-                        f'{product} AS product, s.status, s.points, s.points_text, s.rules_text, s.code, s.reason '
+                        f'{product} AS product, {customer} AS customer, s.status, s.points, s.points_text, s.rules_text, '
+                        f's.code, s.reason, vidx, {signed} AS signed_day '
                         f'FROM valid JOIN ({" UNION ALL ".join(parts)}) s ON s."row" = valid."row"'))
     dup = ""
     if checks.unique is not None:
@@ -131,7 +143,7 @@ def program_script(program: Program, d: Dialect) -> Script:
         for rule_id, paid, pts in v.rules:
             rules_out.append((k, rule_id, paid, pts))
             rule_parts.append(f"SELECT o.partner_id, o.period, {d.text(rule_id)} AS rule, CAST(s.{pts} AS {typ}) "
-                              f'AS points FROM scored_{k + 1} s JOIN outcome o ON o."row" = s."row" WHERE s.{paid}')
+                              f'AS points FROM scored{k} s JOIN outcome o ON o."row" = s."row" WHERE s.{paid}')
     if not rule_parts:
         rule_parts.append(f"SELECT partner_id, period, CAST(NULL AS VARCHAR) AS rule, CAST(NULL AS {typ}) AS points "
                           f"FROM outcome WHERE FALSE")
