@@ -31,7 +31,7 @@ CONF = {
     "spark.sql.ansi.doubleQuotedIdentifiers": "true",  # the runner's own queries name "row"
     "spark.sql.decimalOperations.allowPrecisionLoss": "false",
     "spark.sql.session.timeZone": "UTC",
-    "spark.sql.shuffle.partitions": "4",
+    "spark.sql.shuffle.partitions": "2",
     "spark.ui.enabled": "false",
     "spark.ui.showConsoleProgress": "false",
 }
@@ -155,8 +155,9 @@ def evaluate_spark(program, path: Path, options, out_dir: Path | None):
     try:
         for stage in script.stages:
             df = spark.sql(stage.sql)
-            if stage.name in ("checked", "valid", "outcome") or stage.name.startswith("scored"):
-                df = df.persist()
+            if stage.name in ("checked", "ranked", "valid", "outcome") or stage.name.startswith("scored"):
+                # computed once, and later queries see a table instead of the SQL that made it
+                df = df.localCheckpoint(eager=True)
                 views.append(df)
             df.createOrReplaceTempView(stage.name)
         return _collect(con, program, path, header, script, validator, notes, options, out_dir, _run)
@@ -174,7 +175,7 @@ def _load(spark, path: Path, delimiter: str, width: int) -> list:
     numbered = lines.withColumn("row", F.row_number().over(Window.orderBy("pos_"))).where(F.col("row") > 1)
     cells = F.split(F.col("value"), re.escape(delimiter), -1)
     table = numbered.select(F.col("row").cast("long").alias("row"), F.size(cells).alias("n_"),
-                            *[cells.getItem(i).alias(f"c{i}") for i in range(width)]).persist()
+                            *[cells.getItem(i).alias(f"c{i}") for i in range(width)]).localCheckpoint(eager=True)
     bad = table.where(F.col("n_") != width).select("row").orderBy("row").limit(1).collect()
     if bad:
         table.unpersist()
