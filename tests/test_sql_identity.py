@@ -153,3 +153,26 @@ def test_a_german_export(tmp_path, monkeypatch):
     monkeypatch.chdir(ROOT)
     result = run_both(load_program(PROGRAM), [DATA / "contracts-excel-de.csv"], tmp_path, decimal_comma=True)
     assert result.engine_reason is None or result.engine == "python"
+
+
+def test_the_summary_names_the_engine_and_why_not_duckdb(tmp_path, monkeypatch, capsys):
+    from engine.cli import main
+
+    monkeypatch.chdir(ROOT)
+    monkeypatch.setenv("COLUMNS", "100")
+    lines = EXAMPLE.read_text(encoding="utf-8").splitlines()
+    clean = tmp_path / "clean.csv"
+    clean.write_text("\n".join(lines[:50]) + "\n", encoding="utf-8")
+    assert main(["evaluate", str(PROGRAM), str(clean), "--engine", "duckdb"]) == 0
+    assert [line for line in capsys.readouterr().out.splitlines() if line.startswith("engine")] == [
+        "engine: duckdb"]
+    assert main(["evaluate", str(PROGRAM), str(EXAMPLE), "--engine", "duckdb", "--json"]) == 0
+    engine = json.loads(capsys.readouterr().out)["engine"]
+    assert engine["evaluator"] == "python"
+    assert engine["fallback"] == "the file has a row whose cells do not fit the header (line 440)"
+    assert main(["evaluate", str(PROGRAM), str(EXAMPLE), "--engine", "duckdb"]) == 0
+    out = capsys.readouterr().out
+    assert ("engine: python (DuckDB could not take the input: the file has a row whose cells do not fit the "
+            "header (line 440))") in out
+    assert main(["evaluate", str(PROGRAM), str(clean)]) == 0  # auto: a small file goes to the row engine
+    assert "engine" not in capsys.readouterr().out

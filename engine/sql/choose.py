@@ -2,7 +2,8 @@
 
 `auto` takes DuckDB for a CSV export of at least AUTO_BYTES (below it the row engine is as fast:
 DuckDB's start-up and the SQL's compilation cost more than the rows; docs/sql.md has the figures)
-when the program and the file qualify; `duckdb` takes it whenever they qualify. Whatever does not
+when the program and the file qualify, unless `--workers` asks for the row engine's split over processes; `duckdb` takes it
+whenever they qualify. Whatever does not
 qualify goes to the row engine, with the reason in the summary and the manifest.
 """
 from __future__ import annotations
@@ -20,6 +21,8 @@ def try_duckdb(program, paths: list[Path], options, out_dir: Path | None, fixed)
     if reason is not None:
         return None, reason
     if options.engine == "auto":
+        if options.workers != 1:
+            return None, None  # the split over processes was asked for (engine.parallel)
         try:
             if paths[0].stat().st_size < AUTO_BYTES:
                 return None, None

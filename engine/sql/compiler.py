@@ -80,6 +80,20 @@ def interval(values) -> tuple[Decimal, Decimal]:
     return min(values), max(values)
 
 
+def exact_inverse(expr) -> Decimal | None:
+    """1/N as an exact Decimal for a nonzero literal N made of the primes 2 and 5 only, else None."""
+    if not isinstance(expr, (ast.Number, ast.Percent)) or expr.value == 0:
+        return None
+    from decimal import Context, Inexact
+
+    ctx = Context(prec=60, traps=[Inexact])
+    try:
+        inverse = ctx.divide(Decimal(1), Decimal(expr.value))
+    except Inexact:
+        return None
+    return inverse.normalize() if bound_of(inverse)[1] <= FIELD_SCALE else None
+
+
 KIND_OF_FIELD = {"text": "text", "choice": "text", "integer": "number", "decimal": "number",
                  "date": "date", "boolean": "bool"}
 
@@ -193,9 +207,10 @@ class Compiler:
             return self.numeric(Val(f"(-{inner.sql})", None, "number"), -inner.hi, -inner.lo, inner.scale,
                                 inner.err, expr.span)
         if isinstance(expr, ast.BinOp):
+            if expr.op == "/":
+                return self.divide(expr)
             if expr.op not in ("+", "-", "*"):
-                raise NotCompiled(f"{expr.span.file}:{expr.span.line}: division is computed by the row engine "
-                                  f"(its result is not always exact in DECIMAL)")
+                raise NotCompiled(f"{expr.span.file}:{expr.span.line}: `{expr.op}` is not compiled")
             a, b = self.number(expr.left), self.number(expr.right)
             if expr.op == "*":
                 lo, hi = interval(x * y for x in (a.lo, a.hi) for y in (b.lo, b.hi))
@@ -218,6 +233,22 @@ class Compiler:
             return Val(sql, coalesce(*(a.err for a in args)), "number", pick(a.lo for a in args),
                        pick(a.hi for a in args), scale)
         raise NotCompiled(f"{expr.span.file}:{expr.span.line}: {type(expr).__name__} is not compiled")
+
+    def divide(self, expr: ast.BinOp) -> Val:
+        """`a / N` for a literal N whose inverse is an exact decimal (N = 2^i * 5^j * 10^k): a * (1/N),
+        exact; any other division is the row engine's (a quotient is not always exact in DECIMAL)."""
+        inverse = exact_inverse(expr.right)
+        if inverse is None:
+            raise NotCompiled(f"{expr.span.file}:{expr.span.line}: division is computed by the row engine "
+                              f"(its result is not always exact in DECIMAL)")
+        a = self.number(expr.left)
+        b = self.literal(inverse)
+        lo, hi = interval(x * inverse for x in (a.lo, a.hi))
+        scale = a.scale + b.scale
+        if integer_digits(max(abs(lo), abs(hi))) + scale > EXACT_DIGITS:
+            raise NotCompiled(f"{expr.span.file}:{expr.span.line}: a quotient that may need more than 28 digits "
+                              f"is computed by the row engine")
+        return self.numeric(Val(f"({a.sql} * {b.sql})", None, "number"), lo, hi, scale, a.err, expr.span)
 
     def key_text(self, v: Val) -> str:
         """engine.evaluate.table_key of a key value, as SQL text (NULL for an empty value)."""

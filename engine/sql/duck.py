@@ -72,9 +72,14 @@ def evaluate_duckdb(program: Program, path: Path, options, out_dir: Path | None)
         versions = [version_sql(program, k, checks.columns) for k in range(len(program.versions))]
     except NotCompiled as err:
         raise Fallback(str(err)) from None
+    import shutil
+    import tempfile
+
     import duckdb
 
-    con = duckdb.connect(config={"memory_limit": MEMORY_LIMIT, "preserve_insertion_order": True})
+    spill = tempfile.mkdtemp(prefix="points-duckdb-")  # never a .tmp folder in the user's working directory
+    con = duckdb.connect(config={"memory_limit": MEMORY_LIMIT, "preserve_insertion_order": True,
+                                 "temp_directory": spill})
     try:
         return _run_sql(con, program, path, header, delimiter, options, out_dir, validator, checks, versions,
                         notes, _run)
@@ -85,8 +90,11 @@ def evaluate_duckdb(program: Program, path: Path, options, out_dir: Path | None)
         if line:
             raise Fallback(f"the file has a row whose cells do not fit the header (line {line.group(1)})") from None
         raise Fallback(f"DuckDB could not read the file as the row reader does ({str(err).splitlines()[0]})") from None
+    except duckdb.Error as err:  # e.g. a total beyond DECIMAL(38): the row engine has the last word
+        raise Fallback(f"DuckDB stopped: {str(err).splitlines()[0]}") from None
     finally:
         con.close()
+        shutil.rmtree(spill, ignore_errors=True)
 
 
 def _run_sql(con, program, path, header, delimiter, options, out_dir, validator, checks, versions, notes, _run):

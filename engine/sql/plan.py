@@ -67,9 +67,10 @@ def qualify_block(block: ast.InputBlock | None) -> None:
     signed = names["signed"]
     if signed.kind != "date" or not (signed.required or signed.default is not None):
         raise NotCompiled("`signed` is not a required date")
-    for name in ("contract_id", "partner_id"):
-        if names[name].kind not in ("text", "choice", "integer"):
-            raise NotCompiled(f"`{name}` is neither text nor a whole number")
+    if names["contract_id"].kind not in ("text", "choice", "integer"):
+        raise NotCompiled("`contract_id` is neither text nor a whole number")
+    if names["partner_id"].kind not in ("text", "choice"):
+        raise NotCompiled("`partner_id` is not text (partners are sorted by their typed id)")
     if not (names["partner_id"].required or names["partner_id"].default is not None):
         raise NotCompiled("`partner_id` is not required")
     for name in ("product", "customer"):
