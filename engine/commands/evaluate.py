@@ -38,14 +38,18 @@ sha256 and counts, engine version). Reason codes: docs/reasons/README.md.
 @click.option("--strict", is_flag=True, help="Exit 1 when any row is rejected.")
 @click.option("--workers", type=click.IntRange(min=1),
               help="Processes for a CSV of 20 MiB or more (opt-in: 2 or more split it at line ends; default: 1).")
-@click.option("--engine", "engine", type=click.Choice(["auto", "duckdb", "python"]), default="auto", show_default=True,
+@click.option("--engine", "engine", type=click.Choice(["auto", "duckdb", "python", "spark"]), default="auto",
+              show_default=True,
               help="duckdb: the columnar engine (docs/sql.md); python: the row engine; auto: duckdb for a CSV "
-                   "of 2 MiB or more that it can take.")
+                   "of 2 MiB or more that it can take; spark: the columnar plan in Spark (pip install "
+                   "'partner-points[spark]').")
+@click.option("--master", "spark_master", metavar="URL",
+              help="With --engine spark: the Spark master (default: local[2], this machine).")
 @output_options
 @wait_option
 @read_options
 @json_option
-def evaluate(arguments, out_dir, strict, workers, engine, wait, as_json, output_dialect, output_format, carry,
+def evaluate(arguments, out_dir, strict, workers, engine, spark_master, wait, as_json, output_dialect, output_format, carry,
              **read):
     """Score every contract in DATA by the version of PROGRAM in force on its signed date.
 
@@ -73,7 +77,8 @@ def evaluate(arguments, out_dir, strict, workers, engine, wait, as_json, output_
         options = run_options(progress=progress.update, on_source=progress.attach, workers=values["workers"].value,
                               wait=wait, effective=effective, output_dialect=values["output.dialect"].value,
                               output_format=values["output.format"].value, carry=values["input.carry"].value,
-                              on_reject=None if as_json else hints.add, engine=engine)
+                              on_reject=None if as_json else hints.add, engine=engine,
+                              spark_master=spark_master)
         try:
             result = run_evaluate(prog, list(data), options, out_dir=out_dir)
         except InputError as err:
@@ -213,7 +218,8 @@ def print_summary(result, out_dir, hints: list[str] = (), options=None) -> None:
     if result.engine != "python":
         console.print(f"engine: {markup(result.engine)}")
     elif result.engine_reason:
-        console.print(f"engine: python (DuckDB could not take the input: {markup(result.engine_reason)})",
+        asked = "Spark" if getattr(options, "engine", None) == "spark" else "DuckDB"
+        console.print(f"engine: python ({asked} could not take the input: {markup(result.engine_reason)})",
                       soft_wrap=True)
     for line in lenient_lines(c):
         console.print(f"[yellow]lenient:[/] {markup(line)}")
