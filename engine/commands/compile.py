@@ -15,7 +15,7 @@ Examples:
   points compile rulesets/o2-business --dialect postgres | psql -d warehouse
 \b
 The script reads a table `contracts` (a text column per input field and `row`, the row number)
-and creates views: outcome (per contract), rejected, partner_tiers and partner_rules.
+and creates temporary tables: outcome (per contract), rejected, partner_tiers and partner_rules.
 Exit codes: 0 printed, 2 a program the SQL compiler cannot take (the message says why) or
 unreadable input.
 """
@@ -26,7 +26,7 @@ unreadable input.
 @click.option("--dialect", type=click.Choice(["duckdb", "spark", "postgres"]), default="duckdb", show_default=True,
               help="The SQL dialect to write.")
 def compile_command(program, dialect):
-    """Print PROGRAM compiled to SQL, one commented view per stage (validation, version choice,
+    """Print PROGRAM compiled to SQL, one commented table per stage (validation, version choice,
     lookups, rules, totals, tiers), for running it inside a warehouse. See docs/sql.md.
     """
     from engine.commands.common import settings

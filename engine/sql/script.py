@@ -2,7 +2,7 @@
 
 The script reads a table `contracts` (one text column per field of the input block, named as the
 field, and `row`: the row's number as the row reader counts it, the header being row 1) and
-creates views, stage by stage, in the order the DuckDB engine builds its tables:
+creates temporary tables, stage by stage, in the order the DuckDB engine builds its tables:
 
   raw -> checked (validation) -> valid (unique, version choice) -> scored<k> (lookups and rules
   of version k + 1) -> outcome (one line per valid contract) -> rejected -> partner_totals,
@@ -188,18 +188,18 @@ def _bound(value) -> tuple[int, int]:
 
 
 def render(script: Script, d: Dialect, source: str) -> str:
-    """The script as text: a header comment, then one commented CREATE VIEW per stage."""
+    """The script as text: a header comment, then one commented temporary table per stage."""
     lines = [f"-- {source} compiled to {d.name} SQL by partner-points (`points compile`).",
              "-- Input: a table `contracts` with a text column per input field (" + ", ".join(script.header)
              + ") and `row`, the row number (the header is row 1).",
-             "-- Output views: outcome (per contract), rejected, partner_tiers (per partner and period), "
+             "-- Output tables: outcome (per contract), rejected, partner_tiers (per partner and period), "
              "partner_rules.", ""]
     if script.preamble:
         lines += [script.preamble.rstrip("\n"), ""]
     for stage in script.stages:
         lines.append(f"-- {stage.name}: {stage.comment}")
-        lines.append(f"CREATE {'OR REPLACE TEMPORARY ' if d.name == 'spark' else 'TEMPORARY '}VIEW "
-                     f"{stage.name} AS")
+        # each stage computed once (a view would be computed again by every stage that reads it)
+        lines.append(f"CACHE TABLE {stage.name} AS" if d.name == "spark" else f"CREATE TEMPORARY TABLE {stage.name} AS")
         lines.append(format_sql(stage.sql) + ";")
         lines.append("")
     return "\n".join(lines)
