@@ -43,9 +43,8 @@ POINTS = st.sampled_from([
     "10", "2.5 per quantity", "prices[product] * quantity", "amount * 3", "prices[product]",
     "amount, rounded half up", "amount * 1.5, rounded half even", "amount, rounded down to 1 decimal",
     "quantity * 7, at most 30", "amount + quantity, at least 2", "min(amount, 4) * 2",
-    "amount * 0.5, rounded half down", "amount, rounded up", "-quantity", "max(quantity, 3) per quantity",
-    "amount * 2.5, at most 100, rounded half up", "amount / 4", "quantity / 8, rounded half even",
-    "(amount + 1) / 0.5",
+    "amount * 0.5, rounded half down", "amount, rounded up", "-quantity", "max(quantity, 3) * 2",
+    "amount * 2.5, at most 100, rounded half up", "quantity / 8, rounded half even",
 ])
 
 
@@ -84,13 +83,15 @@ def exports(draw):
                  draw(st.sampled_from(NUMBERS)), draw(st.sampled_from(DECIMALS)).replace(",", ""),
                  draw(st.sampled_from(CUSTOMERS)), draw(st.sampled_from(FLAGS))]
         lines.append(",".join(cells))
+        if draw(st.integers(0, 9)) == 0:  # a row of blank cells: left out, its number counted
+            lines.append(draw(st.sampled_from([",,,,,,,", " , ,,,,,,", "\u00a0,,,,,,,"])))
     return "\n".join(lines) + "\n"
 
 
 def test_generated_programs_and_exports_score_the_same_on_both_engines():
     taken = []
 
-    @settings(max_examples=70, derandomize=True, deadline=None, database=None,
+    @settings(max_examples=90, derandomize=True, deadline=None, database=None,
               suppress_health_check=list(HealthCheck))
     @given(programs(), exports())
     def check(texts, export):
@@ -119,7 +120,7 @@ def test_generated_programs_and_exports_score_the_same_on_both_engines():
             shutil.rmtree(tmp, ignore_errors=True)
 
     check()
-    assert len(taken) >= 40, "too few generated programs were valid"
+    assert len(taken) >= 30, "too few generated programs were valid"
     sql = sum(1 for engine, _ in taken if engine == "duckdb")
     reasons = sorted({r for e, r in taken if e != "duckdb"})
     assert sql >= 0.9 * len(taken), (sql, len(taken), reasons)

@@ -17,17 +17,17 @@ def try_duckdb(program, paths: list[Path], options, out_dir: Path | None, fixed)
     """(RunResult, None) when DuckDB scored the run; (None, reason or None) when the row engine must."""
     from engine.sql.duck import Fallback, evaluate_duckdb, qualify
 
-    reason = qualify(program, paths, options, fixed)
-    if reason is not None:
-        return None, reason
     if options.engine == "auto":
         if options.workers != 1:
             return None, None  # the split over processes was asked for (engine.parallel)
         try:
-            if paths[0].stat().st_size < AUTO_BYTES:
-                return None, None
+            if sum(p.stat().st_size for p in paths) < AUTO_BYTES:
+                return None, None  # small: the row engine is as fast, and no reason is given
         except OSError:
             return None, None  # the row engine reports the file
+    reason = qualify(program, paths, options, fixed)
+    if reason is not None:
+        return None, reason
     try:
         import duckdb  # noqa: F401
     except ImportError:

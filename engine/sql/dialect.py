@@ -50,8 +50,8 @@ class Dialect:
         return "TRUE" if value else "FALSE"
 
     def strip(self, sql: str) -> str:
-        """Python's str.strip() of a text."""
-        return f"regexp_replace({sql}, '^{SPACE_CLASS}+|{SPACE_CLASS}+$', '', 'g')"
+        """Python's str.strip() of a text: every character str.isspace() holds, off both ends."""
+        return f"trim({sql}, {self.text(_SPACES)})"
 
     def full_match(self, sql: str, pattern: str) -> str:
         """Whether the whole text matches a regular expression (RE2 syntax)."""

@@ -105,9 +105,12 @@ def _run_sql(con, program, path, header, delimiter, options, out_dir, validator,
         f"CREATE TEMP TABLE raw0 AS SELECT * FROM read_csv({d.text(str(path))}, header=false, skip=1, "
         f"delim={d.text(delimiter)}, quote='', escape='', columns={{{cols}}}, auto_detect=false, "
         f"strict_mode=true, null_padding=false, parallel=false)")
+    # A row whose cells are all blank is left out, as the row reader leaves it out (its number counts).
+    # The rows were inserted in file order by one reader thread: rowid 0 is row 2.
     blank = " AND ".join(f"(c{i} IS NULL OR {d.strip(f'c{i}')} = '')" for i in range(width))
-    con.execute(f'CREATE TEMP TABLE raw AS SELECT * FROM (SELECT row_number() OVER () + 1 AS "row", * FROM raw0) '
-                f'WHERE NOT ({blank})')
+    surely_filled = "ascii(c0) > 32 AND ascii(c0) < 127"  # a visible ASCII character first: not blank
+    con.execute(f'CREATE TEMP TABLE raw AS SELECT rowid + 2 AS "row", * FROM raw0 '
+                f'WHERE CASE WHEN {surely_filled} THEN TRUE ELSE NOT ({blank}) END')
     con.execute("DROP TABLE raw0")
     con.execute(f"CREATE TEMP TABLE checked AS {checks.sql}")
     fields = checks.fields
