@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 LOG    := $(VENV)/install.log
 
-.PHONY: setup demo test lint-rulesets bench lock clean
+.PHONY: setup demo test lint-rulesets bench lock clean screenshots
 
 setup: $(STAMP)
 
@@ -39,6 +39,10 @@ demo: setup
 	@echo "  points status rulesets/o2-business examples/contracts.csv --legacy examples/legacy.csv"
 	@echo "  points quality rulesets/o2-business examples/quality.csv --contracts out/demo"
 	@echo "The README's tour explains each of them."
+	@ledger=$$([ -f out/demo.ledger ] && echo " --ledger out/demo.ledger"); \
+	 echo "The workbench in a browser (disputes, runs, versions, the editor):"; \
+	 echo "  $(BIN)/points serve rulesets/o2-business$$ledger --data examples/contracts.csv --legacy examples/legacy.csv"; \
+	 echo "  then open http://127.0.0.1:8000/ (docs/workbench.md)"
 
 test: setup lint-rulesets
 	$(BIN)/python -m pytest -n 2
@@ -49,8 +53,15 @@ lint-rulesets: setup
 	$(BIN)/points check --strict rulesets/*/
 	for program in rulesets/*/; do $(BIN)/points test "$$program" || exit 1; done
 
+# Screenshots of the workbench's main pages, made by its browser journeys (Chromium), into out/screenshots/;
+# docs/screenshots/ holds a few of them, copied by hand.
+screenshots: setup
+	POINTS_SCREENSHOTS=out/screenshots $(BIN)/python -m pytest -p no:xdist -q tests/test_web_browser.py
+	@echo "screenshots in out/screenshots/"
+
 bench: setup
 	$(BIN)/python bench/bench_evaluate.py
+	$(BIN)/python bench/bench_columnar.py
 
 # Re-pin requirements.lock from pyproject.toml in a throwaway environment (run after changing
 # a dependency range, and commit the result).

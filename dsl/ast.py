@@ -251,6 +251,8 @@ class FieldDecl:
     # `required when COND`, and bounds that hold only `when COND` (`<= 100 when ...`).
     required_when: Cond | None = None
     bounds_when: tuple["WhenBound", ...] = ()
+    # `one of (a, b) when COND`: lists of values that hold only when the condition holds.
+    choices_when: tuple["WhenChoices", ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -258,6 +260,16 @@ class WhenBound:
     """`<= 100 when product == "X"` on a field: a bound that holds only when the condition holds."""
 
     bound: Bound
+    when: Cond
+    span: Span = _span()
+
+
+@dataclass(frozen=True, slots=True)
+class WhenChoices:
+    """`one of ("S", "M") when (product == "X")` on a field: a list of values that holds only when
+    the condition holds."""
+
+    choices: tuple[str, ...]
     when: Cond
     span: Span = _span()
 

@@ -183,8 +183,10 @@ class Builder(Transformer_NonRecursive):
                 forms[aspect] = value
         required_when = next((o.value for o in options if o.kind == "required when"), None)
         bounds_when = tuple(o.value for o in options if o.kind == "bound when")
+        choices_when = tuple(o.value for o in options if o.kind == "choices when")
         return A.FieldDecl(name, kind, choices, bounds, "required" in flags, "unique" in flags, default,
-                           self._span(meta), required_when=required_when, bounds_when=bounds_when, **forms)
+                           self._span(meta), required_when=required_when, bounds_when=bounds_when,
+                           choices_when=choices_when, **forms)
 
     def field_name(self, meta, c):
         return self._text(c[0])
@@ -222,6 +224,9 @@ class Builder(Transformer_NonRecursive):
 
     def bound_when_option(self, meta, c):
         return _Item("bound when", A.WhenBound(c[0], c[1], self._span(meta)), self._span(meta))
+
+    def choices_when_option(self, meta, c):
+        return _Item("choices when", A.WhenChoices(tuple(c[:-1]), c[-1], self._span(meta)), self._span(meta))
 
     def default_option(self, meta, c):
         return _Item("default", c[0], self._span(meta))

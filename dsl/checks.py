@@ -17,7 +17,7 @@ import dataclasses
 from decimal import Decimal
 
 from . import ast as A
-from .checks_static import BOOL_WORDS, EMPTY_SCOPE, UNKNOWN, Scope, analyse, value_of
+from .checks_static import BOOL_WORDS, EMPTY_SCOPE, UNKNOWN, Atom, Scope, analyse, dnf, satisfiable, value_of, warn
 from .errors import Diagnostic, did_you_mean, sort_diagnostics
 
 HEADERS = ((A.ProgramDecl, "program", 'program "NAME"'), (A.VersionDecl, "version", 'version "NAME"'),
@@ -180,14 +180,29 @@ def _bound_findings(f: A.FieldDecl, b: A.Bound, scope: Scope, suffix: str) -> li
 
 
 def _field_conditions(f: A.FieldDecl, scope: Scope, block: str) -> list[Diagnostic]:
-    """`required when COND` and bounds `when COND`: conditions over the block's own fields."""
+    """`required when COND`, bounds `when COND` and `one of (...) when COND`: conditions over the
+    block's own fields, each checked alike (its names, no table, whether it can hold at all, and
+    whether the bound or list under it lets any value pass)."""
     out = []
     if f.required_when is not None and f.default is not None:
         out.append(error("N232", f"`{f.name}` has a default, so `required when` never finds it empty",
                          f.required_when.span, "remove the default or the `required when`"))
-    out += [d for item in f.bounds_when for d in _bound_findings(f, item.bound, scope, " when (...)")]
-    conds = ([f.required_when] if f.required_when is not None else []) + [i.when for i in f.bounds_when]
-    for cond in conds:
+    # (how the check is written, its condition, the atom a passing value satisfies or None, its span)
+    checks: list[tuple[str, A.Cond, Atom | None, A.Span]] = []
+    if f.required_when is not None:
+        checks.append(("required when (...)", f.required_when, None, f.required_when.span))
+    for item in f.bounds_when:
+        found = _bound_findings(f, item.bound, scope, " when (...)")
+        out += found
+        limit = value_of(item.bound.value, EMPTY_SCOPE)
+        atom = None if found or limit is UNKNOWN else Atom(f.name, item.bound.op, limit)
+        checks.append((f"{item.bound.op} {_shown(item.bound.value)} when (...)", item.when, atom, item.span))
+    for item in f.choices_when:
+        found = _list_findings(f, item)
+        out += found
+        atom = None if found else Atom(f.name, "in", frozenset(item.choices))
+        checks.append((f"one of ({', '.join(item.choices)}) when (...)", item.when, atom, item.span))
+    for what, cond, allowed, span in checks:
         tables = [a for a in _cond_atoms(cond) if isinstance(a, A.InTable)]
         for a in tables:
             out.append(error("N233", f"the condition on `{f.name}` reads the table `{a.table}`: conditions "
@@ -197,7 +212,40 @@ def _field_conditions(f: A.FieldDecl, scope: Scope, block: str) -> list[Diagnost
             checker = _Exprs(dataclasses.replace(scope, tables={}))
             checker.cond(cond)
             out += checker.found
+            if not checker.found:
+                out += _never_findings(f, what, cond, allowed, span, scope)
     return out
+
+
+def _list_findings(f: A.FieldDecl, item: A.WhenChoices) -> list[Diagnostic]:
+    """N235 for a conditional `one of` list on a field that is neither text nor `one of`, or that
+    lists a value the field's own `one of` never holds."""
+    if f.kind not in ("text", "choice"):
+        return [error("N235", f"`{f.name}` is {_kind_words(f)}: a `one of` list applies only to text and "
+                      f"`one of` fields", item.span, "remove `one of (...) when (...)`, or use a bound with a "
+                      "condition (`<= 100 when (...)`)")]
+    if f.kind == "text":
+        return []
+    return [error("N235", f'"{value}" in the list of `{f.name}` is not one of its values '
+                  f"{', '.join(f.choices)}{_guess(value, f.choices)}", item.span,
+                  f"list only values of `{f.name}`'s own `one of (...)`")
+            for value in item.choices if value not in f.choices]
+
+
+def _never_findings(f: A.FieldDecl, what: str, cond, allowed: Atom | None, span: A.Span,
+                    scope: Scope) -> list[Diagnostic]:
+    """W309 for a field's condition no row can satisfy (the check never applies), or under which
+    the bound or list refuses every value (every row the condition holds for is rejected)."""
+    live = [c for c in dnf(cond, scope) if satisfiable(c, scope)]
+    if not live:
+        return [warn("W309", f"the condition of `{f.name}`'s `{what}` can never hold, so the check "
+                        f"never applies", cond.span, "check the values and comparisons of the condition")]
+    if allowed is not None and f.name in scope.fields and not any(satisfiable(c + (allowed,), scope)
+                                                                  for c in live):
+        return [warn("W309", f"when its condition holds, `{f.name}`'s `{what}` refuses every value: "
+                        f"every such row with a value in `{f.name}` is rejected", span,
+                        "the condition and the bound or list contradict each other; correct one of them")]
+    return []
 
 
 def _cond_atoms(cond):

@@ -99,22 +99,37 @@ def value_of(expr, scope: Scope, against: A.FieldDecl | None = None):
 
 
 def walk(node) -> Iterator:
-    """Every AST node under `node` (itself included), depth first, in field order."""
-    yield node
-    if not dataclasses.is_dataclass(node):
-        return
-    for f in dataclasses.fields(node):
-        if f.name == "span":
+    """Every AST node under `node` (itself included), depth first, in field order.
+
+    Iterative, with each node class's field names looked up once: a 5,000-row table is a large
+    tree, and every check that walks it stays linear and cheap.
+    """
+    stack = [node]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, tuple):
+            stack.extend(reversed(item))
             continue
-        yield from _walk_value(getattr(node, f.name))
+        names = _child_fields(type(item))
+        if names is None:
+            continue
+        yield item
+        stack.extend(getattr(item, name) for name in reversed(names))
 
 
-def _walk_value(value) -> Iterator:
-    if isinstance(value, tuple):
-        for item in value:
-            yield from _walk_value(item)
-    elif dataclasses.is_dataclass(value) and not isinstance(value, A.Span):
-        yield from walk(value)
+_FIELDS: dict[type, tuple[str, ...] | None] = {}
+
+
+def _child_fields(cls: type) -> tuple[str, ...] | None:
+    """The fields of an AST node class that can hold nodes (not `span`); None for a non-node."""
+    try:
+        return _FIELDS[cls]
+    except KeyError:
+        names = None
+        if dataclasses.is_dataclass(cls) and cls is not A.Span:
+            names = tuple(f.name for f in dataclasses.fields(cls) if f.name != "span")
+        _FIELDS[cls] = names
+        return names
 
 
 def warn(code: str, message: str, span: A.Span, hint: str | None = None) -> Diagnostic:
@@ -390,7 +405,7 @@ def _point_counts(ruleset: A.Ruleset) -> Iterator[tuple[A.Number, str]]:
             yield tier.threshold, f"the threshold of {tier.name}"
             if tier.keep is not None:
                 yield tier.keep, f"the `keep` target of {tier.name}"
-    for node in walk(ruleset):
+    for node in (n for rule in ruleset.rules for n in walk(rule)):  # caps and floors stand in rules only
         if isinstance(node, (A.AtMost, A.AtLeast)):
             word = "at most" if isinstance(node, A.AtMost) else "at least"
             limit = node.limit.operand if isinstance(node.limit, A.Neg) else node.limit

@@ -290,6 +290,8 @@ def _field_spec(decl: FieldDecl) -> str:
     if decl.required_when is not None:
         parts.append(f"required when ({format_cond(decl.required_when)})")
     parts += [f"{w.bound.op} {format_expr(w.bound.value)} when ({format_cond(w.when)})" for w in decl.bounds_when]
+    parts += [f"one of ({', '.join(_word(c) for c in w.choices)}) when ({format_cond(w.when)})"
+              for w in decl.choices_when]
     if decl.unique:
         parts.append("unique")
     if decl.default is not None:

@@ -9,6 +9,9 @@ Design:
   statement therefore never hides a mistake in the next, and each is reported once. Inside an
   open block a keyword only splits when it is not indented deeper than the block's statement,
   so a tier or field that happens to be spelled like a keyword does not cut a block in two.
+- Tables are data: a well-formed `table` statement is read straight from the scanner's tokens
+  (`_fast_table`, the same nodes and spans); anything it does not accept goes to the statement
+  parser, so a mistake in a table gets the statement parser's diagnostic, code and position.
 - Keywords are whole words: NAME is let into every state of the contextual lexer, so `halfup`
   is one unknown word and not `half up` (see `_WholeWords`).
 - The same scanner collects the comments (it knows where strings are), so the cached parser
@@ -44,7 +47,9 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from decimal import Decimal
 from functools import lru_cache
+from typing import NamedTuple
 from pathlib import Path
 
 from lark import Lark, Tree
@@ -53,8 +58,9 @@ from lark.lark import PostLex
 from lark.lexer import PatternStr
 
 from . import ast as A
-from .builder import Builder
+from .builder import Builder, unescape
 from .errors import Diagnostic, RulesetError, sort_diagnostics, source_lines
+from .limits import MAX_FRACTION_DIGITS, MAX_INTEGER_DIGITS, text_problem
 from .parse_errors import syntax_error
 
 MAX_DEPTH = 64  # parentheses and `not` / unary minus nested in one another
@@ -159,14 +165,14 @@ def _diag(code: str, message: str, span: A.Span, hint: str | None = None) -> Dia
 # --------------------------------------------------------------------------- scanning and splitting
 
 _SCAN = re.compile(r"""
-    (?P<nl>\n) | (?P<ws>[ \t\f\r\ufeff]+) | (?P<comment>\#[^\n]*)
+    [ \t\f\r\ufeff]*  # whitespace before a token is skipped inside the match
+    (?: (?P<nl>\n) | (?P<comment>\#[^\n]*)
   | (?P<string>"(?:[^"\\\n]|\\.)*"?) | (?P<word>[^\W\d_]\w*) | (?P<number>\d{4}-\d\d-\d\d|\d[\w.]*%?)
-  | (?P<op>->|==|!=|<=|>=) | (?P<other>.)
+  | (?P<op>->|==|!=|<=|>=) | (?P<other>.) )
 """, re.VERBOSE)
 
 
-@dataclass(frozen=True, slots=True)
-class _Tok:
+class _Tok(NamedTuple):  # a tuple: a large table has tens of thousands of tokens
     kind: str
     text: str
     start: int
@@ -189,12 +195,14 @@ class _Chunk:
 def _scan(text: str) -> list[_Tok]:
     """Comments and significant tokens with positions; whitespace is dropped."""
     out, line, line_start = [], 1, 0
+    append, new = out.append, tuple.__new__  # tuple.__new__: a _Tok without the namedtuple's own call
     for m in _SCAN.finditer(text):
         kind = m.lastgroup
         if kind == "nl":
             line, line_start = line + 1, m.end()
-        elif kind != "ws":
-            out.append(_Tok(kind, m.group(), m.start(), line, m.start() - line_start + 1))
+        else:
+            start = m.start(kind)
+            append(new(_Tok, (kind, m.group(kind), start, line, start - line_start + 1)))
     return out
 
 
@@ -238,6 +246,10 @@ def _tok_span(file: str, t: _Tok) -> A.Span:
 
 
 def _parse_chunk(chunk: _Chunk, file: str, text: str, diags: list[Diagnostic]) -> list:
+    if chunk.tokens and chunk.tokens[0].text == "table":
+        table = _fast_table(chunk.tokens, file)
+        if table is not None:
+            return [table]
     source = text[chunk.start:chunk.end]
     try:
         tree = _lark().parse(source)
@@ -252,6 +264,99 @@ def _parse_chunk(chunk: _Chunk, file: str, text: str, diags: list[Diagnostic]) -
     statements = builder.transform(tree)
     diags.extend(builder.errors)
     return statements
+
+
+# --------------------------------------------------------------------------- tables, read directly
+
+_NUMBER = re.compile(r"\d+(_\d+)*(\.\d+(_\d+)*)?")
+_STRING = re.compile(r'"([^"\\\n]|\\.)*"')
+_SHORT = min(MAX_INTEGER_DIGITS, MAX_FRACTION_DIGITS)  # a number this long is always in range
+
+
+def _fast_table(toks: list[_Tok], file: str) -> A.Table | None:
+    """A well-formed table statement read straight from the scanner's tokens, or None.
+
+    Tables are data: a 5,000-row table need not go through the statement parser row by row. This
+    reader accepts exactly what `table_block` of dsl/grammar.lark accepts when nothing in it is wrong
+    (names, closed strings with known escapes, numbers within range) and builds the same nodes with
+    the same spans as dsl.builder. Anything else (a mistake, an unusual token, too many entries)
+    returns None, and the statement parser reads the piece instead, so every diagnostic, code and
+    position stays the statement parser's.
+    """
+    n = len(toks)
+    Span, Number, Cell, number_text = A.Span, A.Number, A.Cell, _NUMBER.fullmatch
+    if n < 6 or toks[1].kind != "word" or toks[2].text != "by" or toks[3].kind != "word":
+        return None
+    keys = [toks[3].text]
+    i = 4
+    if toks[i].text == "," and i + 1 < n and toks[i + 1].kind == "word":
+        keys.append(toks[i + 1].text)
+        i += 2
+    if i >= n or toks[i].text != "{":
+        return None
+    i += 1
+    rows: list[A.TableRow] = []
+    while i < n and toks[i].text != "}":
+        key_tok = toks[i]
+        key = _fast_name(key_tok)
+        if key is None or i + 2 >= n or toks[i + 1].text != ":":
+            return None
+        i += 2
+        cells: list[A.Cell] = []
+        while True:
+            first = toks[i]
+            column = None
+            if first.kind == "word" or first.kind == "string":
+                column = _fast_name(first)
+                if column is None or i + 1 >= n:
+                    return None
+                i += 1
+            num = toks[i]
+            negative = num.text == "-"
+            if negative:
+                i += 1
+                if i >= n:
+                    return None
+                num = toks[i]
+            kind, digits, _, line, col = num
+            if kind != "number" or not number_text(digits) or (len(digits) > _SHORT and text_problem(digits)):
+                return None
+            value = Decimal(digits.replace("_", "") if "_" in digits else digits)
+            span = Span(file, line, col, line, col + len(digits))
+            if negative:
+                number = Number(-value, "-" + digits, span)
+            else:
+                number = Number(value, digits, span)
+            cells.append(Cell(column, number, span if first is num else
+                              Span(file, first.line, first.column, line, col + len(digits))))
+            i += 1
+            if i + 1 < n and toks[i].text == ",":
+                i += 1
+                continue
+            break
+        rows.append(A.TableRow(key, tuple(cells), _pos_span(file, key_tok, toks[i - 1])))
+        if i >= n:
+            return None
+    if i != n - 1 or 1 + len(keys) + len(rows) > MAX_ENTRIES:
+        return None
+    return A.Table(toks[1].text, tuple(keys), tuple(rows), _pos_span(file, toks[0], toks[i]))
+
+
+def _fast_name(t: _Tok) -> str | None:
+    """A NAME as written or a STRING's value; None for anything else or a string with a mistake."""
+    if t.kind == "word":
+        return t.text
+    if t.kind != "string" or not _STRING.fullmatch(t.text):
+        return None
+    body = t.text[1:-1]
+    if "\\" not in body:
+        return body
+    value, bad = unescape(body)
+    return None if bad is not None else value
+
+
+def _pos_span(file: str, first: _Tok, last: _Tok) -> A.Span:
+    return A.Span(file, first.line, first.column, last.line, last.column + len(last.text))
 
 
 def _check_limits(tree: Tree, file: str, line_off: int) -> Diagnostic | None:

@@ -259,8 +259,13 @@ def compile_ruleset(ruleset: ast.Ruleset) -> Plan:
 
 def narrow_key_getters(index: dict, fallback: tuple) -> dict:
     """Per known product (and None for any other) the key getter of its candidate rules' reads."""
+    made: dict = {}  # products with the same candidate rules (most, in a large table) share one getter
+
     def getter(rules) -> Callable[[dict], tuple]:
-        return key_getter(tuple(dict.fromkeys(name for rule in rules for name in rule.reads)))
+        key = tuple(map(id, rules))
+        if key not in made:
+            made[key] = key_getter(tuple(dict.fromkeys(name for rule in rules for name in rule.reads)))
+        return made[key]
 
     getters = {product: getter(rules) for product, rules in index.items()}
     getters[None] = getter(fallback)

@@ -45,7 +45,7 @@ from typing import Callable, Iterable, Iterator, Mapping
 
 from dsl import ast as A
 from dsl.ast import Span
-from dsl.formatter import format_cond, format_expr, format_modifier, format_node, format_points
+from dsl.formatter import _word, format_cond, format_expr, format_modifier, format_node, format_points
 
 AREAS = (
     "header", "input", "tier", "table", "table row", "table cell",
@@ -291,6 +291,9 @@ def _field_aspects(f: A.FieldDecl) -> dict[str, tuple[object, str | None]]:
         "bounds when": (frozenset((w.bound.op, _cmp_expr(w.bound.value), _cmp_cond(w.when)) for w in f.bounds_when),
                         ", ".join(f"{w.bound.op} {format_expr(w.bound.value)} when ({format_cond(w.when)})"
                                   for w in f.bounds_when) or None),
+        "list when": (frozenset((frozenset(w.choices), _cmp_cond(w.when)) for w in f.choices_when),
+                      ", ".join(f"one of ({', '.join(_word(c) for c in w.choices)}) when ({format_cond(w.when)})"
+                                for w in f.choices_when) or None),
     }
 
 

@@ -508,3 +508,133 @@ def _held_json(held: dict | None) -> dict | None:
     return {"status": held["status"], "origin": held["origin"], "decided": held["decided"],
             "target": fmt_points(held["target"]), "needed_to_keep": fmt_points(held["needed_to_keep"]),
             "after": held["after"], "review": held["review"]}
+
+
+# --------------------------------------------------------------------------- reading only the rows needed
+
+
+def contract_prefilter(program, contract_id: str):
+    """An `open_source` for RunOptions that reads only the lines of a CSV export that can hold
+    `contract_id`, or None when that could change the explanation for this program.
+
+    A line whose bytes do not contain the id cannot become a record with that `contract_id` (a text
+    field's value is its cell, trimmed or verbatim) nor a rejected row naming it; and without a
+    `unique` field other than `contract_id` such a line changes nothing about the lines that do
+    (validation is row by row, and an earlier duplicate has the same id, so it is read too). The
+    program must read `contract_id` as text without a default. Row numbers stay those of the file.
+    Files where lines are not records (a quote anywhere, a lone CR), other encodings, NUL bytes or
+    text that is not UTF-8 are read whole, by the reader itself, so everything stays as exact.
+    """
+    if not contract_id:
+        return None
+    for version in program.versions:
+        block = version.ruleset.input("contract")
+        decl = next((f for f in block.fields if f.name == "contract_id"), None) if block else None
+        if decl is None or decl.kind != "text" or decl.default is not None:
+            return None
+        if any(f.unique and f.name != "contract_id" for f in block.fields):
+            return None
+    needle = contract_id.encode("utf-8", "surrogatepass")
+
+    def open_source(path, options):
+        from engine.readers import open_rows
+
+        def whole():
+            return open_rows(path, delimiter=options.delimiter, encoding=options.encoding,
+                             **({"sheet": options.sheet} if options.sheet else {}))
+
+        picked = _picked_lines(path, options.encoding, needle)
+        if picked is None:
+            return whole()
+        header_check = whole()  # the header's own findings, naming the real file
+        header_check.close()
+        return _PickedRows(path, picked, options)
+    return open_source
+
+
+def _picked_lines(path, encoding: str, needle: bytes) -> tuple[bytes, list[int]] | None:
+    """The header line and the lines holding `needle` (as one text), and the file's line number of
+    each picked line; None when the file's lines might not be its records."""
+    from pathlib import Path
+
+    from engine.readers import KINDS
+
+    path = Path(path)
+    if KINDS.get(path.suffix.lower()) != "csv" or encoding.lower().replace("_", "-") not in ("utf-8", "utf8"):
+        return None
+    try:
+        data = path.read_bytes()
+    except OSError:
+        return None
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")) or b'"' in data or b"\x00" in data \
+            or data.count(b"\r") != data.count(b"\r\n"):
+        return None
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    first_end = data.find(b"\n")
+    if first_end < 0:
+        return None
+    parts, lines = [data[:first_end + 1]], []
+    line, counted_to = 1, 0
+    at = data.find(needle, first_end + 1)
+    while at >= 0:
+        start = data.rfind(b"\n", 0, at) + 1
+        end = data.find(b"\n", at)
+        end = len(data) if end < 0 else end + 1
+        line += data.count(b"\n", counted_to, start)
+        counted_to = start
+        parts.append(data[start:end] if data[end - 1:end] == b"\n" else data[start:end] + b"\n")
+        lines.append(line)
+        at = data.find(needle, end)
+    return b"".join(parts), lines
+
+
+class _PickedRows:
+    """The picked lines as a RowSource: read by the reader itself from a temporary file, each row
+    under its number in the real file."""
+
+    def __init__(self, path, picked: tuple[bytes, list[int]], options):
+        import tempfile
+        from pathlib import Path
+
+        from engine.readers import open_rows
+
+        text, self._lines = picked
+        self._dir = tempfile.TemporaryDirectory(prefix="points-explain-")
+        temp = Path(self._dir.name) / ("rows" + Path(path).suffix)
+        temp.write_bytes(text)
+        self._inner = open_rows(temp, delimiter=options.delimiter, encoding=options.encoding)
+        self._inner.path = Path(path)
+        self.path = Path(path)
+
+    def __getattr__(self, name):
+        return getattr(self._inner, name)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._inner.close()
+        self._dir.cleanup()
+
+    def fraction_read(self):
+        return self._inner.fraction_read()
+
+    def __iter__(self):
+        from engine.readers import BadRow
+
+        lines = self._lines
+        for row, raw in self._inner:
+            real = lines[row - 2]
+            if raw.__class__ is BadRow:
+                prefix = f"row {row}"
+                reason = raw.reason
+                if reason.startswith(prefix) and not reason[len(prefix):len(prefix) + 1].isdigit():
+                    reason = f"row {real}" + reason[len(prefix):]
+                raw = BadRow(real, reason, raw.field)
+            yield real, raw

@@ -2,14 +2,17 @@
 
 Both versions score the contracts of the data (as if each applied to every one of them) in one
 pass over the file: the runner's fixed lanes share reading and validation, so an impact run costs
-less than two evaluations. Rows are validated with the NEW version's `input` block. A row that no
+less than two evaluations. Each side reads the rows with its own version's `input` block (when the
+blocks differ, a row is converted once per block), so a change of strictness shows as rows that one
+side rejects and the other scores; each edit measured alone reads with the block of its version
+(the old one, or the new one for the edit of the input block). A row that no
 version of the program covers (signed before the program's first effective date) counts under
 neither version: it is unscored on both sides, with its reason, as in a real run.
 
 What the report holds:
 - per partner and period: points and tier under both versions (`--period` restricts the
   comparison to the partner-periods of the periods named, i.e. to the rows signed in them);
-- the rows each side left unscored, by reason, and the rows rejected (the same on both sides);
+- the rows each side left unscored, by reason, and the rows each side rejected, by field and code;
 - the tier-transition matrix per period, with totals, and the partners who change tier;
 - the status reviews under both versions (each version's review policy and tiers applied to every
   period, legacy statuses from `legacy`): upgrades, downgrades and who is held above the earned
@@ -171,7 +174,8 @@ class ImpactReport:
     periods: tuple[str, ...] = ()  # the periods compared; () = all
     unscored_old: Counter = field(default_factory=Counter)  # reason kind -> rows, in the compared periods
     unscored_new: Counter = field(default_factory=Counter)
-    rows_compared: int = 0  # valid rows in the compared periods
+    rows_compared: int = 0  # valid rows in the compared periods (of the old side)
+    rows_compared_new: int = 0  # the same of the new side (other rows when the input blocks differ)
     rows_outside: int = 0  # valid rows signed outside them
     edits: list[UnitImpact] = field(default_factory=list)
     reviews: Reviews | None = None
@@ -218,7 +222,8 @@ class ImpactReport:
             "points": {"old": fmt_points(self.old_total), "new": fmt_points(self.new_total),
                        "delta": fmt_points(self.delta)},
             "rows": {"old": self.counts_old.to_json(), "new": self.counts_new.to_json(),
-                     "compared": self.rows_compared, "outside_periods": self.rows_outside,
+                     "compared": self.rows_compared, "compared_new": self.rows_compared_new,
+                     "outside_periods": self.rows_outside,
                      "unscored_old": dict(sorted(self.unscored_old.items())),
                      "unscored_new": dict(sorted(self.unscored_new.items()))},
             "transitions": {period: [{"from": a, "to": b, "partners": n} for (a, b), n in sorted(c.items())]
@@ -311,6 +316,7 @@ def impact(old: Version, new: Version, data: str | Path, options: RunOptions | N
             report.rows_compared += pp.scored + pp.unscored
         else:
             report.rows_outside += pp.scored + pp.unscored
+    report.rows_compared_new = sum(pp.scored + pp.unscored for key, pp in lane_new.partners.items() if compared(key))
     if legacy is not None:
         report.reviews = _reviews(program, old, new, lane_old, lane_new, legacy,
                                   as_of or lane_old.counts.last_signed, order)
@@ -359,8 +365,7 @@ def _hybrids(old: Version, new: Version, unit_list: list[Unit]) -> tuple[list[Ve
             notes.append(f"cannot be applied alone ({err}); measured in the interaction")
             continue
         out.append(Version(ruleset, old.path, old.source, old.sha256, plan))
-        notes.append("rows are validated with the new version's input block on both sides"
-                     if unit.kind == "input" else "")
+        notes.append("")
     return out, notes
 
 
@@ -452,12 +457,14 @@ def side_by_side(old: Version, new: Version, data: str | Path, partner_id: str,
     def chosen(_row, rec) -> bool:
         return rec["partner_id"] == partner_id and (not wanted or period_of(rec["signed"], unit) in wanted)
 
-    sides = []
-    for version in (old, new):
-        found = []
-        opts = replace(base, trace_when=chosen, on_traced=found.append)
+    sides, refused = [], []
+    for version in (old, new):  # each side reads the rows with its own version's input block
+        found, rejected = [], []
+        opts = replace(base, trace_when=chosen, on_traced=found.append,
+                       on_reject=lambda r, rejected=rejected: rejected.append(r) if r.partner_id == partner_id else None)
         evaluate(program, data, opts, fixed=(version,))
         sides.append({t.row: t for t in found})
+        refused.append({r.row: r for r in rejected})
     rows = []
     for row in sorted(set(sides[0]) | set(sides[1])):
         a, b = sides[0].get(row), sides[1].get(row)
@@ -467,12 +474,15 @@ def side_by_side(old: Version, new: Version, data: str | Path, partner_id: str,
         rows.append({
             "row": row, "contract_id": any_side.record["contract_id"], "signed": any_side.record["signed"].isoformat(),
             "period": period_of(any_side.record["signed"], unit), "product": any_side.record.get("product"),
-            "old": _side(a), "new": _side(b), "delta": fmt_points(new_points - old_points),
+            "old": _side(a, refused[0].get(row)), "new": _side(b, refused[1].get(row)),
+            "delta": fmt_points(new_points - old_points),
         })
     return rows
 
 
-def _side(t) -> dict:
+def _side(t, rejected=None) -> dict:
+    if t is None and rejected is not None:  # this side's input block refuses the row
+        return {"status": "rejected", "field": rejected.field, "code": rejected.code, "reason": rejected.reason}
     if t is None:
         return {"status": "absent"}
     if t.status != "scored":

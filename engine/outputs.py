@@ -61,7 +61,8 @@ def evaluate_files(output_format: str = "csv") -> tuple[str, ...]:
     """The files `points evaluate --out` writes in an output format (csv or xlsx)."""
     return EVALUATE_XLSX_FILES if output_format == "xlsx" else EVALUATE_FILES
 STATUS_FILES = ("status.csv", "standing.csv")
-QUALITY_FILES = ("kpis.csv", "kpis_wide.csv", "findings.csv", "quality_rejects.csv", "quality_set_aside.csv")
+QUALITY_FILES = ("kpis.csv", "kpis_wide.csv", "findings.csv", "quality_rejects.csv", "quality_set_aside.csv",
+                 "manifest.json")
 IMPACT_FILES = ("impact.csv",)
 
 _RENAME_EXCHANGE = 2

@@ -157,6 +157,12 @@ def program_from_text(text: str, name: str = "<stdin>") -> Program:
     return _program([(name, *_parse_and_check_text(text, name))], False)
 
 
+def program_from_texts(texts: list[tuple[str, str]]) -> Program:
+    """A program of the versions `texts` holds as (file name, text) pairs, checked and compiled as a
+    folder of those files would be (an edited version checked with the others before it is saved)."""
+    return _program([(name, *_parse_and_check_text(text, name)) for name, text in texts], False)
+
+
 def _program(parsed: list, strict_warnings: bool) -> Program:
     """Check the version set and compile each version; `parsed` holds (name, ruleset, source, findings)."""
     from engine.compile import compile_ruleset

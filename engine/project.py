@@ -66,6 +66,14 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("output.format", "POINTS_OUTPUT_FORMAT", "--output-format", "choice", "csv", FORMATS,
             "csv files or xlsx workbooks"),
     Setting("workers", "POINTS_WORKERS", "--workers", "int", 1, help="processes for a large CSV"),
+    Setting("ledger", "POINTS_LEDGER", "--ledger", "ledger", None,
+            help="the run ledger: a SQLite file or postgresql://..."),
+    Setting("serve.token", "POINTS_SERVE_TOKEN", "-", "secret", None,
+            help="`points serve`: the token of the read-only role"),
+    Setting("serve.editor_token", "POINTS_SERVE_EDITOR_TOKEN", "-", "secret", None,
+            help="`points serve`: the token of the editor role"),
+    Setting("serve.users", "POINTS_SERVE_USERS", "-", "secret", None,
+            help="`points serve`: users as name:password:role (role viewer or editor), comma-separated"),
 )
 BY_KEY = {s.key: s for s in SETTINGS}
 _TRUE, _FALSE = ("true", "1", "yes", "on"), ("false", "0", "no", "off")
@@ -161,8 +169,8 @@ def _values(path: Path, text: str, data: dict) -> tuple[dict[str, object], dict[
             from dsl.errors import did_you_mean
 
             if isinstance(value, dict):
-                hint = did_you_mean(key, ["input", "output"])
-                known = f"; did you mean [{hint}]?" if hint else " (tables: [input], [output])"
+                hint = did_you_mean(key, ["input", "output", "serve"])
+                known = f"; did you mean [{hint}]?" if hint else " (tables: [input], [output], [serve])"
                 raise ProjectError(f"{where}: unknown table [{key}]{known}")
             hint = did_you_mean(key, list(BY_KEY))
             known = f"; did you mean '{hint}'?" if hint else f" (settings: {', '.join(BY_KEY)})"
@@ -218,6 +226,12 @@ def _from_file(setting: Setting, value, where: str, base: Path):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ProjectError(f"{where}: {setting.key} must be a whole number of 1 or more, not {_shown(value)}")
         return value
+    if kind == "secret":  # never repeated in a message: `points config` shows only that it is set
+        if isinstance(value, list) and value and all(isinstance(v, str) and v for v in value):
+            return ",".join(value)
+        if not isinstance(value, str) or not value:
+            raise ProjectError(f"{where}: {setting.key} must be a text (or a list of texts)")
+        return value
     if kind == "list":
         if isinstance(value, str):
             value = [value]
@@ -228,7 +242,9 @@ def _from_file(setting: Setting, value, where: str, base: Path):
         raise ProjectError(f"{where}: {setting.key} must be a text, not {_shown(value)}")
     if kind == "choice":
         return _choice(setting, value, where)
-    if kind == "path":
+    if kind == "ledger" and "://" in value:  # a database URL; a SQLite file is a path like any other
+        return value
+    if kind in ("path", "ledger"):
         from engine.program import display_path
 
         return display_path(base / value) if not Path(value).is_absolute() else value
@@ -238,6 +254,8 @@ def _from_file(setting: Setting, value, where: str, base: Path):
 def _from_env(setting: Setting, value: str):
     where = f"{setting.env}={value}"
     kind = setting.kind
+    if kind == "secret":
+        return value
     if kind == "bool":
         lowered = value.strip().lower()
         if lowered in _TRUE:

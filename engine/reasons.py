@@ -42,6 +42,7 @@ OUT_OF_RANGE = "out-of-range"
 DUPLICATE = "duplicate"
 REQUIRED_WHEN = "required-when"
 OUTSIDE_BOUNDS_WHEN = "outside-bounds-when"
+NOT_ONE_OF_WHEN = "not-one-of-when"
 INVALID_VALUE = "invalid-value"
 
 UNSCORED = {
@@ -71,6 +72,7 @@ REJECTED = {
     DUPLICATE: "a `unique` field repeats the value of an earlier row",
     REQUIRED_WHEN: "a field required when a condition holds (`required when`) is empty, and the condition holds",
     OUTSIDE_BOUNDS_WHEN: "a value is outside a bound that holds when a condition holds (`<= 100 when ...`)",
+    NOT_ONE_OF_WHEN: "a value is not in a list that holds when a condition holds (`one of (S, M) when ...`)",
     INVALID_VALUE: "a value the input block does not accept, for a reason without a code of its own",
 }
 

@@ -67,6 +67,13 @@ class RunOptions:
     project: dict | None = None  # the project file used: {"file": base name, "sha256": ...}
     engine: str = "python"  # python (the row engine), duckdb, or auto: duckdb for a large input it takes
     spark_master: str | None = None  # engine spark: the master URL (None: local[2])
+    # opens an input's RowSource instead of engine.readers.open_rows (explain reads only the rows it
+    # needs: engine.explain.prefiltered); None: open_rows
+    open_source: Callable[[Path, "RunOptions"], object] | None = None
+    # Receives every scored or unscored row of lane 0 as (file, row, record, version name, period,
+    # Outcome); set, the run takes the row path in one process (engine.ledger records a run so).
+    on_row: Callable[[str, int, dict, str, str, "Outcome"], None] | None = None
+    ledger_run: dict | None = None  # the ledger run this run is recorded as ({"ledger": ..., "run": id})
 
 
 @dataclass(frozen=True)
@@ -129,7 +136,7 @@ class Counts:
     uncovered: Counter = field(default_factory=Counter)  # (reason code, product, customer) no rule covers
     last_signed: date | None = None  # the latest signed date of a valid row
     # Values accepted only through a lenient reading (engine.validate): (field, reading) ->
-    # [count, the first few distinct values as given]; counted for the run, not per file.
+    # [count, the first few distinct values as given]; of the run, and of each file in `inputs`.
     lenient: dict = field(default_factory=dict)
 
     @property
@@ -371,7 +378,7 @@ def _evaluate(program: Program, paths: list[Path], options: RunOptions, out_dir:
               fixed: Iterable[Version] | None) -> RunResult:
     """`evaluate` into `out_dir` (a staging folder, or None)."""
     reason = None
-    if options.engine != "python":
+    if options.engine != "python" and options.open_source is None and options.on_row is None:
         from engine.sql.choose import try_duckdb
 
         if options.engine == "spark":
@@ -392,7 +399,7 @@ def _evaluate(program: Program, paths: list[Path], options: RunOptions, out_dir:
 def _evaluate_rows(program: Program, paths: list[Path], options: RunOptions, out_dir: Path | None,
                    fixed: Iterable[Version] | None) -> RunResult:
     """The row engine's run into `out_dir` (all but the manifest)."""
-    if len(paths) == 1 and not fixed and options.workers != 1:  # a large plain CSV may run split
+    if len(paths) == 1 and not fixed and options.workers != 1 and options.open_source is None and options.on_row is None:  # may run split
         from engine.parallel import evaluate_split
 
         result = evaluate_split(program, paths[0], options, out_dir)
@@ -403,7 +410,7 @@ def _evaluate_rows(program: Program, paths: list[Path], options: RunOptions, out
                 (out_dir / name).unlink(missing_ok=True)
     lanes = [Lane(program, v) for v in fixed] if fixed else [Lane(program)]
     outputs = _Outputs(Path(out_dir) if out_dir is not None else None)
-    validators = _validators(program, options.decimal_comma)
+    validators = _validators(program, options.decimal_comma, [lane.fixed for lane in lanes if lane.fixed])
     several = len(paths) > 1
     inputs, notes = [], []
     try:
@@ -414,14 +421,18 @@ def _evaluate_rows(program: Program, paths: list[Path], options: RunOptions, out
                 for validator in {id(v): v for v in validators.values()}.values():
                     validator.begin_file(label, index * FILE_BASE)
             outputs.begin_file(label)
-            with open_rows(path, delimiter=options.delimiter, encoding=options.encoding,
-                           **({"sheet": options.sheet} if options.sheet else {})) as source:
+            opened = options.open_source(path, options) if options.open_source is not None else \
+                open_rows(path, delimiter=options.delimiter, encoding=options.encoding,
+                          **({"sheet": options.sheet} if options.sheet else {}))
+            with opened as source:
                 if options.on_source is not None:
                     options.on_source(source)
                 loop = _Loop(program, source, options, lanes, outputs, validators)
                 loop.run()
             notes += [f"{shown}: {note}" for note in loop.notes] if several else loop.notes
             counts = lanes[0].counts.since(before) if several else lanes[0].counts
+            if several:
+                counts.lenient = loop.lenient.lenient
             inputs.append(InputFile(label, shown, sha256_of(path), counts))
     finally:
         outputs.close()
@@ -488,13 +499,19 @@ class _Loop:
         try:
             self._run()
         finally:
+            self.lenient = Counts()  # this file's lenient readings alone (its examples its own)
+            own = self._own_blocks()
             for validator in {id(v): v for v in self.validators.values()}.values():
                 for lane in self.lanes:
-                    lane.counts.add_lenient(validator.lenient)
+                    if not own or self.validators[id(lane.fixed)] is validator:  # a lane's own readings
+                        lane.counts.add_lenient(validator.lenient)
+                self.lenient.add_lenient(validator.lenient)
                 validator.lenient.clear()
 
     def _run(self) -> None:
         self._check_header()
+        if self._own_blocks():
+            return self._run_own_blocks()
         if self._batchable():
             with collector_paused():
                 _Batches(self, BATCH_ROWS, PROGRESS_EVERY).run()
@@ -542,6 +559,47 @@ class _Loop:
         if progress is not None:
             progress(count)
 
+    def _own_blocks(self) -> bool:
+        """Whether every lane is fixed to a version and some reads rows with another input block than
+        the newest version's (`points diff --impact` of a change of the input block, a side-by-side
+        of the older version): each lane then reads with its own."""
+        lanes = self.lanes
+        return (all(lane.fixed is not None for lane in lanes)
+                and any(self.validators[id(lane.fixed)] is not self.newest for lane in lanes))
+
+    def _run_own_blocks(self) -> None:
+        """The row loop when lanes read with their own blocks: a row is converted once per distinct
+        block, and the lanes of that block score it, or count it rejected (only lane 0 writes files)."""
+        header = self.source.header
+        groups: dict = {}  # id(validator) -> (convert, [lanes])
+        for lane in self.lanes:
+            validator = self.validators[id(lane.fixed)]
+            entry = groups.get(id(validator))
+            if entry is None:
+                conv = validator.convert if header is None else validator.for_header(header)
+                entry = groups[id(validator)] = (conv, [])
+            entry[1].append(lane)
+        progress, every, trace_when = self.options.progress, PROGRESS_EVERY, self.options.trace_when
+        count = 0
+        for row, raw in self.source:
+            count += 1
+            if progress is not None and count % every == 0:
+                progress(count)
+            if raw.__class__ is BadRow:
+                self._reject(row, raw.field, None, raw.reason, reasons.UNREADABLE_ROW, raw)
+                continue
+            for conv, lanes in groups.values():
+                try:
+                    record = conv(raw, row)
+                except RowReject as rej:
+                    self._reject(row, rej.field, rej.value, rej.reason, rej.code, raw, lanes)
+                    continue
+                traced = trace_when is not None and trace_when(row, record)
+                for lane in lanes:
+                    self._score(lane, row, record, traced)
+        if progress is not None:
+            progress(count)
+
     def _older_reading(self, convs: dict, raw, row: int, rejected: RowReject) -> dict | RowReject:
         """A row the newest input block refuses, read by the block of the version in force on its date
         when that block differs (a newer version may read more strictly than the one the contract
@@ -574,18 +632,20 @@ class _Loop:
         """Whether the batch path can run: see the module docstring (and engine.batch's)."""
         lane = self.lanes[0]
         return (len(self.lanes) == 1 and lane.fixed is None and self.options.trace_when is None
+                and self.options.on_row is None
                 and self.source.kind == "csv" and len({id(v) for v in self.validators.values()}) == 1
                 and {"contract_id", "partner_id", "signed"} <= set(self.newest.fields))
 
-    def _reject(self, row: int, field_name: str, value, reason: str, code: str, raw) -> None:
-        """Count and write a rejected row; its ids as given, except an id that was itself refused."""
-        for lane in self.lanes:
+    def _reject(self, row: int, field_name: str, value, reason: str, code: str, raw, lanes=None) -> None:
+        """Count and write a rejected row; its ids as given, except an id that was itself refused.
+        `lanes`: the lanes that reject it (default: all); only lane 0's rejects are written."""
+        for lane in self.lanes if lanes is None else lanes:
             lane.counts.rows += 1
             lane.counts.rejected += 1
             lane.counts.rejected_fields[field_name] += 1
             lane.counts.rejected_reasons[(field_name, code)] += 1
         outputs, on_reject = self.outputs, self.options.on_reject
-        if outputs.reject is None and on_reject is None:
+        if (outputs.reject is None and on_reject is None) or (lanes is not None and self.lanes[0] not in lanes):
             return
         contract_id, partner_id = ("", "") if raw.__class__ is BadRow else self.ids_of(raw)
         if code != reasons.DUPLICATE:  # a repeated id is a good id: it finds both rows
@@ -672,6 +732,8 @@ class _Loop:
                 ])
                 outputs.row([outputs.file, row, record["contract_id"], record["partner_id"], outcome.status,
                              outcome.code_text, outcome.reason_text])
+            if self.options.on_row is not None:
+                self.options.on_row(outputs.file, row, record, version_name, period, outcome)
             if traced and self.options.on_traced is not None:
                 self.options.on_traced(Traced(row, record, version, outcome.status, outcome.points,
                                               outcome.reason, outcome.score, tuple(tracer.events), outcome.code,
@@ -725,11 +787,12 @@ def _given(value) -> str:
     return shown_value(value)
 
 
-def _validators(program: Program, decimal_comma: bool) -> dict[int, RowValidator]:
-    """One compiled validator per distinct `input contract` block, keyed by id(version)."""
+def _validators(program: Program, decimal_comma: bool, more: Iterable[Version] = ()) -> dict[int, RowValidator]:
+    """One compiled validator per distinct `input contract` block, keyed by id(version) (the program's
+    versions, and `more`: the fixed versions of lanes, which each read rows with their own block)."""
     by_block: dict = {}
     out = {}
-    for v in program.versions:
+    for v in (*program.versions, *more):
         block = v.ruleset.input("contract")
         if block not in by_block:
             by_block[block] = RowValidator(block, decimal_comma=decimal_comma)
@@ -789,6 +852,7 @@ def manifest(result: RunResult, options: RunOptions) -> dict:
         "points_total": fmt_points(result.points_total),
         "partners": len({p.partner_id for p in result.partners}),
         "tiers": tier_counts(result),
+        **({"ledger": options.ledger_run} if options.ledger_run else {}),
     }
 
 

@@ -11,6 +11,8 @@
 """
 from __future__ import annotations
 
+import re
+
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
@@ -349,6 +351,9 @@ class QualityRun:
     rows: int
     rejects: list[tuple[int, str, str]]  # (row, field, reason)
     set_aside: list[tuple[int, str, str, str]] = field(default_factory=list)  # (row, contract_id, code, reason)
+    # Values of the rows not rejected that only a lenient reading accepted (engine.validate):
+    # (field, reading) -> [count, the first few distinct values as given].
+    lenient: dict = field(default_factory=dict)
 
 
 def quality_version(program: Program):
@@ -406,8 +411,12 @@ def run_quality(program: Program, data: str, options: RunOptions, contracts: Con
                 try:
                     report_period(record.get("reported"), spec.period)
                 except QualityError as err:
+                    validator.take_back_lenient()  # a rejected row's readings are not counted
                     rejects.append((n, "reported", str(err)))
                     continue
+                reading = label_reading(record.get("reported"))
+                if reading is not None:
+                    validator.note("reported", reading, record["reported"])
                 if spec.key == "contract":
                     partner, code = contracts.lookup(record.get("contract_id"), spec.counting)
                     if code is not None:
@@ -417,4 +426,21 @@ def run_quality(program: Program, data: str, options: RunOptions, contracts: Con
                 yield record
 
     report = compute_quality(records(), spec)
-    return QualityRun(report, count, rejects, set_aside)
+    return QualityRun(report, count, rejects, set_aside, dict(validator.lenient))
+
+
+_CANONICAL_PERIOD = re.compile(r"\d{4}(-Q[1-4]|-\d{2})?|\d{4}-\d{2}-\d{2}")
+_GERMAN_DAY = re.compile(r"\d{2}\.\d{2}\.\d{4}")
+
+
+def label_reading(reported) -> str | None:
+    """Of a `reported` text the period was read from: `german-date` for a German date, `label-form`
+    for a label not spelled 2016-05, 2016-Q2 or 2016 (`2016Q2`, `Q2 2016`, `2016-q2`), else None."""
+    from engine.validate import GERMAN_DATE, LABEL_FORM
+
+    if not isinstance(reported, str):
+        return None  # a date field: its own reading was counted by the validator
+    text = reported.strip()
+    if _CANONICAL_PERIOD.fullmatch(text):
+        return None
+    return GERMAN_DATE if _GERMAN_DAY.fullmatch(text) else LABEL_FORM

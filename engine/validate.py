@@ -38,7 +38,8 @@ Design:
   `RowValidator.lenient` once its row is accepted. Such a cell is never cached, so a cache hit
   is always a strict reading and the counting only looks at cache misses.
 - A row's checks run in a fixed order: each field in declaration order (its form, type, bounds,
-  `required`), then the conditional checks (`required when`, bounds `when`) in declaration order
+  `required`), then the conditional checks (`required when`, bounds `when`, `one of (...) when`,
+  in that order for each field) in declaration order
   (their conditions read values already accepted), then `unique`. The first failure is the row's
   reject.
 """
@@ -96,11 +97,13 @@ GERMAN_DATE = "german-date"
 ANY_CASE = "any-case"
 TRIMMED = "trimmed"
 NUMBER_FORM = "number-form"
+LABEL_FORM = "label-form"  # quality reports: a period label not written 2016-05, 2016-Q2 or 2016
 LENIENT_WORDS = {
     GERMAN_DATE: "in the German date form (01.03.2016), not ISO",
     ANY_CASE: "matched only ignoring case",
     TRIMMED: "with spaces around the text, trimmed",
     NUMBER_FORM: "in a number form strict numbers refuse (+3, .5, 5., -0)",
+    LABEL_FORM: "as a period label spelled otherwise than 2016-05, 2016-Q2 or 2016",
 }
 MAX_LENIENT_EXAMPLES = 3
 
@@ -672,6 +675,22 @@ def _conditional_checks(fields: tuple[FieldDecl, ...]) -> tuple:
                 return RowReject(name, raw, f"`{name}` must be {phrase} {shown} when ({text}) ({where}), "
                                  f"got {_shown(raw)}", code=reasons.OUTSIDE_BOUNDS_WHEN)
             checks.append((name, within, outside))
+        for item in decl.choices_when:
+            when = holds(item.when, name)
+            allowed = frozenset(item.choices)
+            listed = ", ".join(item.choices)
+            text, where = format_cond(item.when), _place(item.when.span)
+
+            def listed_value(record, when=when, allowed=allowed, name=name):
+                value = record[name]
+                return value is None or value in allowed or not when(record)
+
+            def unlisted(raw, name=name, listed=listed, text=text, where=where, choices=item.choices):
+                guess = did_you_mean(str(raw).strip(), choices) if isinstance(raw, str) else None
+                hint = f" (did you mean {guess}?)" if guess else ""
+                return RowReject(name, raw, f"`{name}` must be one of {listed} when ({text}) ({where}), "
+                                 f"got {_shown(raw)}{hint}", code=reasons.NOT_ONE_OF_WHEN)
+            checks.append((name, listed_value, unlisted))
     return tuple(checks)
 
 
@@ -691,7 +710,8 @@ class RowValidator:
         fields = tuple(resolved(block, f) for f in block.fields)
         self.cell_converters = tuple((f.name, _cell_converter(f, decimal_comma)) for f in fields)
         self._json = tuple((f.name, _json_converter(f, decimal_comma)) for f in fields)
-        # `required when` and bounds `when`, run on the typed record after every field is accepted.
+        # `required when`, bounds `when` and `one of (...) when`, run on the typed record after every
+        # field is accepted.
         self.conditions = _conditional_checks(fields)
         # Values accepted only through a lenient reading, once their row is accepted:
         # (field, reading) -> [count, up to MAX_LENIENT_EXAMPLES distinct raw values in first-seen order].

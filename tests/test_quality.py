@@ -120,6 +120,10 @@ def test_fixture(path, tmp_path):
         assert [f"row {r} {field}: {why}" for r, field, why in run.rejects] == data["rejects"]
         # every report row is accounted for: counted, rejected or set apart with its reason
         assert run.rows == report.records + len(run.rejects) + len(run.set_aside)
+        if "lenient" in data:  # values only a lenient reading accepted, as the manifest holds them
+            from engine.run import Counts
+
+            assert Counts(lenient=run.lenient).lenient_json() == data["lenient"]
         if "wide" in data:
             out = io.StringIO()
             w = csv.DictWriter(out, fieldnames=report.wide_header(), lineterminator="\n")
@@ -406,3 +410,34 @@ def test_a_run_folder_is_read_back_with_its_cells_restored(capsys, tmp_path):
     assert code == 0
     data_out = json.loads(out)
     assert data_out["counts"]["counted"] == 3 and data_out["counts"]["set_aside"] == 0
+
+
+def test_points_quality_prints_and_records_lenient_readings(tmp_path, monkeypatch, capsys):
+    from engine.cli import main
+
+    data = yaml.safe_load((FIXTURES / "lenient_readings.yaml").read_text(encoding="utf-8"))
+    (tmp_path / "program").mkdir()
+    (tmp_path / "program" / "v1.rules").write_text(PROGRAM_HEAD + data["ruleset"], encoding="utf-8")
+    (tmp_path / "reports.csv").write_text(data["reports"], encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("COLUMNS", "200")
+    assert main(["quality", "program", "reports.csv", "--out", "out"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[:5] == [
+        "quality rows: 9 read, 7 counted, 2 rejected",
+        "lenient: 1 partner_id value with spaces around the text, trimmed: 'P1 '",
+        "lenient: 1 reported value in the German date form (01.03.2016), not ISO: '30.04.2016'",
+        "lenient: 3 reported values as a period label spelled otherwise than 2016-05, 2016-Q2 or 2016: "
+        "'2016Q2', 'q2 2016', 'Q2-2016'",
+        "lenient: 2 usage_pct values in a number form strict numbers refuse (+3, .5, 5., -0): '.5', '+50'",
+    ]
+    manifest = json.loads((tmp_path / "out" / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["counts"]["lenient"] == data["lenient"]
+    assert manifest["inputs"][0]["file"] == "reports.csv" and manifest["inputs"][0]["counts"] == manifest["counts"]
+    assert sorted(manifest["outputs"]) == ["findings.csv", "kpis.csv", "kpis_wide.csv", "quality_rejects.csv",
+                                           "quality_set_aside.csv"]
+    assert main(["quality", "program", "reports.csv", "--out", "again"]) == 0
+    assert (tmp_path / "again" / "manifest.json").read_bytes() == (tmp_path / "out" / "manifest.json").read_bytes()
+    capsys.readouterr()
+    assert main(["quality", "program", "reports.csv", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["counts"]["lenient"] == data["lenient"]

@@ -36,16 +36,31 @@ def test_lenient_counts_in_the_manifest(path, tmp_path, monkeypatch):
         assert manifest["counts"].get("lenient", {}) == case["lenient"]
 
 
+@pytest.mark.parametrize("path", [p for p in LENIENT_CASES if "lenient_files" in yaml.safe_load(p.read_text("utf-8"))],
+                         ids=lambda p: p.stem)
+def test_lenient_counts_per_file_in_the_manifest(path, tmp_path, monkeypatch):
+    case, batch, rows = _run_case(path, tmp_path, monkeypatch)
+    for out in (batch, rows):
+        manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+        assert {i["file"]: i["counts"].get("lenient", {}) for i in manifest["inputs"]} == case["lenient_files"]
+
+
 def test_the_summary_says_what_was_read_leniently(tmp_path, monkeypatch, capsys):
     case, _, _ = _run_case(CASES / "lenient_counts.yaml", tmp_path, monkeypatch)
     monkeypatch.setenv("COLUMNS", "100")
     assert main(["evaluate", "program", "jan.csv", "feb.csv"]) == 0
-    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("lenient:")]
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("lenient")]
     assert lines == [
         "lenient: 5 customer values matched only ignoring case: 'New', 'EXISTING', 'eXisting'",
         "lenient: 1 partner_id value with spaces around the text, trimmed: ' P-1'",
         "lenient: 1 quantity value in a number form strict numbers refuse (+3, .5, 5., -0): '+2'",
         "lenient: 3 signed values in the German date form (01.03.2016), not ISO: '04.01.2016', '01.02.2016'",
+        "lenient in jan.csv: 4 customer values matched only ignoring case: 'New', 'EXISTING', 'eXisting'",
+        "lenient in jan.csv: 1 quantity value in a number form strict numbers refuse (+3, .5, 5., -0): '+2'",
+        "lenient in jan.csv: 2 signed values in the German date form (01.03.2016), not ISO: '04.01.2016'",
+        "lenient in feb.csv: 1 customer value matched only ignoring case: 'Existing'",
+        "lenient in feb.csv: 1 partner_id value with spaces around the text, trimmed: ' P-1'",
+        "lenient in feb.csv: 1 signed value in the German date form (01.03.2016), not ISO: '01.02.2016'",
     ]
 
 
@@ -58,6 +73,16 @@ def test_check_data_reports_lenient_readings(tmp_path, monkeypatch, capsys):
     found = json.loads(capsys.readouterr().out)["lenient"]
     assert [(f["field"], f["reading"], f["count"]) for f in found] == [
         ("customer", "any-case", 4), ("quantity", "number-form", 1), ("signed", "german-date", 2)]
+    # several files of one run: the run's counts, then each file's, named
+    assert main(["check", "program", "--data", "jan.csv", "--data", "feb.csv"]) == 0
+    out = [line for line in capsys.readouterr().out.splitlines() if "lenient" in line]
+    assert out[:1] == ["Lenient: lenient: 5 customer values matched only ignoring case: 'New', 'EXISTING', 'eXisting'"]
+    assert "Lenient: lenient in feb.csv: 1 customer value matched only ignoring case: 'Existing'" in out
+    assert len(out) == 10
+    assert main(["check", "program", "--data", "jan.csv", "--data", "feb.csv", "--json"]) == 0
+    found = json.loads(capsys.readouterr().out)["lenient"]
+    assert [(f.get("file"), f["field"], f["count"]) for f in found if f["field"] == "customer"] == [
+        (None, "customer", 5), ("jan.csv", "customer", 4), ("feb.csv", "customer", 1)]
 
 
 def test_a_value_from_a_file_is_escaped_in_the_summary(tmp_path, monkeypatch, capsys):

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import importlib
 
-MODULES = ("check", "evaluate", "explain", "diff", "status", "authoring", "config", "compile")
+MODULES = ("check", "evaluate", "explain", "diff", "status", "authoring", "config", "ledger", "statement",
+           "serve", "compile")
 
 
 def register_all(cli) -> None:

@@ -27,7 +27,9 @@ Exit codes: 0 no errors (warnings are shown), 1 errors (or warnings with --stric
 @click.command(epilog=CHECK_EXAMPLES)
 @click.argument("paths", nargs=-1, required=True, type=click.Path())
 @click.option("--strict", is_flag=True, help="Treat warnings as findings (exit 1).")
-@click.option("--data", type=click.Path(), help="Also report products and customer types in DATA that no rule covers.")
+@click.option("--data", type=click.Path(), multiple=True,
+              help="Also report products and customer types in DATA that no rule covers, and values read "
+                   "leniently (repeat for several export files of one run).")
 @read_options
 @json_option
 @format_option(("github", "sarif"))
@@ -79,7 +81,8 @@ def check(paths, strict, data, as_json, output_format, stdin_filename, **read):
             show_diagnostics(findings, sources, False)
         _print_coverage(coverage)
         for item in lenient:
-            click.echo(f"{visible(item['program'])}: lenient: {visible(item['sentence'])}")
+            where = f" in {visible(item['file'])}" if "file" in item else ""
+            click.echo(f"{visible(item['program'])}: lenient{where}: {visible(item['sentence'])}")
         n_err, n_warn = len(errors), len(findings) - len(errors)
         click.echo(f"{len(paths)} path(s) checked: {n_err} error(s), {n_warn} warning(s)"
                    + (f", {sum(c['rows'] for c in coverage)} row(s) not covered by any rule" if coverage else ""),
@@ -110,21 +113,25 @@ def _program_from_stdin(name: str, findings: list, sources: dict):
     return program
 
 
-def _coverage(programs, data: str, read: dict) -> tuple[list[dict], list[dict]]:
-    """Products (and customer types) in `data` that no rule of the version in force covers, and the
-    values accepted only through a lenient reading."""
+def _coverage(programs, data: tuple[str, ...], read: dict) -> tuple[list[dict], list[dict]]:
+    """Products (and customer types) in `data` (export files of one run) that no rule of the version
+    in force covers, and the values accepted only through a lenient reading: of the run, then (with
+    several files) of each file, an item with its `file`."""
     from engine.run import evaluate
     from engine.validate import lenient_sentence
 
     out, lenient = [], []
     for program in programs:
-        result = evaluate(program, data, run_options(**read))
+        result = evaluate(program, list(data), run_options(**read))
         for (kind, product, customer), rows in sorted(result.counts.uncovered.items()):
             out.append({"program": program.name, "reason": kind, "product": product, "customer": customer,
                         "rows": rows})
-        for (name, reading), (n, examples) in sorted(result.counts.lenient.items()):
-            lenient.append({"program": program.name, "field": name, "reading": reading, "count": n,
-                            "examples": list(examples), "sentence": lenient_sentence(name, reading, n, examples)})
+        files = [(None, result.counts)] + ([(f.file, f.counts) for f in result.files] if len(data) > 1 else [])
+        for file, counts in files:
+            for (name, reading), (n, examples) in sorted(counts.lenient.items()):
+                lenient.append({"program": program.name, **({"file": file} if file else {}), "field": name,
+                                "reading": reading, "count": n, "examples": list(examples),
+                                "sentence": lenient_sentence(name, reading, n, examples)})
     return out, lenient
 
 

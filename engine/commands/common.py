@@ -185,12 +185,13 @@ def read_stdin(name: str) -> str:
         raise Failure(f"{name}: standard input is not UTF-8 text (byte {err.start + 1})") from None
 
 
-def program_and_data(many: bool):
+def program_and_data(many: bool, optional: bool = False):
     """The `[PROGRAM] DATA` arguments of a command that reads a program and an export.
 
     PROGRAM may be left out when points.toml or POINTS_PROGRAM names the program (the first argument
     is then PROGRAM only when it is a folder, a .rules file or `folder@version`, as for `evaluate`).
-    The command is called with `program` and `data` (a tuple when `many`, else one path).
+    The command is called with `program` and `data` (a tuple when `many`, else one path); with
+    `optional`, both are None when no argument is given (the command then needs none, or says so).
     """
     import functools
 
@@ -200,12 +201,15 @@ def program_and_data(many: bool):
             from engine.commands.evaluate import split_program
 
             configured = settings()[1]["program"].value
+            if optional and not arguments:
+                return command(program=None, data=None, **kwargs)
             given, data = split_program(arguments, configured is not None)
             if not many and len(data) != 1:
                 raise click.UsageError(f"give one DATA file after PROGRAM, not {len(data)}")
             return command(program=given or configured, data=tuple(data) if many else data[0], **kwargs)
 
         metavar = "[PROGRAM] DATA..." if many else "[PROGRAM] DATA"
-        return click.argument("arguments", metavar=metavar, type=click.Path(), nargs=-1, required=True)(with_program)
+        return click.argument("arguments", metavar=metavar, type=click.Path(), nargs=-1,
+                              required=not optional)(with_program)
 
     return decorate

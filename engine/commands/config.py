@@ -27,7 +27,8 @@ def config(as_json):
     project, values = settings()
     if as_json:
         emit_json({"project": str(project.path) if project.path else None, "sha256": project.sha256,
-                   "settings": {s.key: {"value": list(v.value) if isinstance(v.value, tuple) else v.value,
+                   "settings": {s.key: {"value": _secret(v.value) if s.kind == "secret" else
+                                        list(v.value) if isinstance(v.value, tuple) else v.value,
                                         "source": v.source, "from": v.origin}
                                 for s in SETTINGS for v in [values[s.key]]}})
         return OK
@@ -47,9 +48,15 @@ def config(as_json):
     for s in SETTINGS:
         v = values[s.key]
         origin = v.source if v.source in ("default", "flag", "environment") else f"{v.origin}"
-        t.add_row(text(s.key), text(shown_value(v.value)), text(origin), text(s.env), text(s.flag))
+        shown = _secret(v.value) or "(none)" if s.kind == "secret" else shown_value(v.value)
+        t.add_row(text(s.key), text(shown), text(origin), text(s.env), text(s.flag))
     console.print(t)
     return OK
+
+
+def _secret(value) -> str | None:
+    """A secret setting as `config` shows it: only whether it is set."""
+    return None if value is None else "(set)"
 
 
 def register(cli) -> None:

@@ -192,12 +192,27 @@ def _print_rows(console, report, old_label: str, new_label: str) -> None:
     """What was compared: valid rows in the periods, and what each side left unscored, by reason."""
     from rich.table import Table
 
-    counts = report.counts_old
+    counts, counts_new = report.counts_old, report.counts_new
+    alike = counts.rejected_reasons == counts_new.rejected_reasons
     line = f"Rows: {counts.rows:,} read; {report.rows_compared:,} compared"
+    if not alike:
+        line += f" under {old_label}, {report.rows_compared_new:,} under {new_label}"
     if report.periods:
         line += f", {report.rows_outside:,} signed outside {', '.join(report.periods)}"
-    line += f"; {counts.rejected:,} rejected (the same under both)"
+    if alike:
+        line += f"; {counts.rejected:,} rejected (the same under both)"
+    else:
+        line += (f"; {counts.rejected:,} rejected under {old_label}, {counts_new.rejected:,} under {new_label} "
+                 "(each reads the rows with its own input block)")
     console.print(markup(line))
+    if not alike:
+        t = Table(title="Rejected rows, by field and code", title_justify="left")
+        for col in ("field", "code", old_label, new_label):
+            t.add_column(text(col), justify="right" if col in (old_label, new_label) else "left")
+        for key in sorted(set(counts.rejected_reasons) | set(counts_new.rejected_reasons)):
+            t.add_row(*cells(*key), f"{counts.rejected_reasons.get(key, 0):,}",
+                      f"{counts_new.rejected_reasons.get(key, 0):,}")
+        console.print(t)
     reasons = sorted(set(report.unscored_old) | set(report.unscored_new))
     if not reasons:
         return

@@ -45,11 +45,14 @@ sha256 and counts, engine version). Reason codes: docs/reasons/README.md.
                    "'partner-points[spark]').")
 @click.option("--master", "spark_master", metavar="URL",
               help="With --engine spark: the Spark master (default: local[2], this machine).")
+@click.option("--ledger", "ledger_url", metavar="URL",
+              help="Record the run in this ledger (a SQLite file or postgresql://...; default: points.toml's `ledger`).")
 @output_options
 @wait_option
 @read_options
 @json_option
-def evaluate(arguments, out_dir, strict, workers, engine, spark_master, wait, as_json, output_dialect, output_format, carry,
+def evaluate(arguments, out_dir, strict, workers, engine, spark_master, ledger_url, wait, as_json, output_dialect,
+             output_format, carry,
              **read):
     """Score every contract in DATA by the version of PROGRAM in force on its signed date.
 
@@ -68,17 +71,23 @@ def evaluate(arguments, out_dir, strict, workers, engine, spark_master, wait, as
                             "output.dialect": output_dialect, "output.format": output_format,
                             "input.carry": tuple(carry), "input.decimal_comma": read["decimal_comma"],
                             "input.delimiter": read["delimiter"], "input.encoding": read["encoding"],
-                            "input.sheet": read["sheet"]})
+                            "input.sheet": read["sheet"], "ledger": ledger_url})
     values = effective[1]
     program, out_dir = values["program"].value, values["output.folder"].value
     prog = load(program, as_json)
     hints = RejectHints(values["input.decimal_comma"].value)
+    recorder = None
+    if values["ledger"].value is not None:  # the run id first: manifest.json names it
+        from engine.commands.ledger import EvaluateRecorder
+
+        recorder = EvaluateRecorder(values["ledger"].value, prog, list(data))
     with Progress(f"scoring {', '.join(data)}", not as_json) as progress:
         options = run_options(progress=progress.update, on_source=progress.attach, workers=values["workers"].value,
                               wait=wait, effective=effective, output_dialect=values["output.dialect"].value,
                               output_format=values["output.format"].value, carry=values["input.carry"].value,
-                              on_reject=None if as_json else hints.add, engine=engine,
-                              spark_master=spark_master)
+                              engine=engine, spark_master=spark_master,
+                              **(recorder.options(None if as_json else hints.add) if recorder else
+                                 {"on_reject": None if as_json else hints.add}))
         try:
             result = run_evaluate(prog, list(data), options, out_dir=out_dir)
         except InputError as err:
@@ -86,10 +95,19 @@ def evaluate(arguments, out_dir, strict, workers, engine, spark_master, wait, as
             if hint is None:
                 raise
             raise Failure(f"{err}\nhint: {hint}") from None
+        except BaseException:
+            if recorder is not None:  # the reserved run id stays unrecorded (invisible)
+                recorder.close()
+            raise
+    run_id = recorder.finish(result, options, out_dir) if recorder is not None else None  # after the folder swap
     if as_json:
         emit_json(manifest(result, options) | {"out": out_dir})
     else:
         print_summary(result, out_dir, hints.lines(), options)
+        if run_id is not None:
+            from engine.terminal import markup
+
+            out_console().print(f"Recorded as run {run_id} in {markup(recorder.ledger.shown)}")
     return FINDINGS if strict and result.counts.rejected else OK
 
 
@@ -223,6 +241,9 @@ def print_summary(result, out_dir, hints: list[str] = (), options=None) -> None:
                       soft_wrap=True)
     for line in lenient_lines(c):
         console.print(f"[yellow]lenient:[/] {markup(line)}")
+    for f in files if len(files) > 1 else ():
+        for line in lenient_lines(f.counts):
+            console.print(f"[yellow]lenient in {markup(f.file)}:[/] {markup(line)}")
     if not c.reconciles:  # cannot happen; shown loudly if it ever does
         console.print("[bold red]rows do not reconcile[/]")
     _reasons(console, "Unscored, by reason", ("code",), {(code,): n for code, n in c.unscored_reasons.items()})

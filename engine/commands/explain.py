@@ -15,11 +15,15 @@ Examples:
   points explain rulesets/o2-business examples/contracts.csv --partner P-007 --period 2016
   points explain rulesets/o2-business examples/contracts.csv --partner P-007 --legacy examples/legacy.csv --json
   points explain rulesets/o2-business examples/contracts.csv --partner P-007 --side-by-side 2016.03 2017.01
+  points explain --run 3 --contract C-000123 --full --ledger out/demo.ledger      # from a recorded run
+  points explain --run 3 --partner P-007 --period 2016 --ledger out/demo.ledger
 """
 
 
 @click.command(epilog=EXAMPLES)
-@program_and_data(many=True)
+@program_and_data(many=True, optional=True)
+@click.option("--run", "run_id", type=int, help="Answer from this run of the ledger (no PROGRAM or DATA).")
+@click.option("--ledger", "ledger_url", metavar="URL", help="With --run: the ledger (default: points.toml's `ledger`).")
 @click.option("--contract", "contract_id", help="Explain this contract (its contract_id).")
 @click.option("--row", type=int, help="Explain the contract on this row of DATA (a rejected row: why).")
 @click.option("--file", "in_file", type=click.Path(),
@@ -35,8 +39,8 @@ Examples:
               help="With --partner: list every contract (default: the 20 with the most points; --json lists all).")
 @read_options
 @json_option
-def explain(program, data, contract_id, row, in_file, partner_id, period, why_not_rule, legacy, side_by_side, full,
-            all_contracts, as_json, **read):
+def explain(program, data, run_id, ledger_url, contract_id, row, in_file, partner_id, period, why_not_rule, legacy,
+            side_by_side, full, all_contracts, as_json, **read):
     """Explain one contract's points (or why a rule did not fire, or why its row was rejected), or one
     partner's total and tier. DATA is one export file or several (as `points evaluate` takes them)."""
     chosen = [x for x in (contract_id, row, partner_id) if x is not None]
@@ -44,6 +48,18 @@ def explain(program, data, contract_id, row, in_file, partner_id, period, why_no
         raise click.UsageError("give exactly one of --contract, --row or --partner")
     if in_file is not None and row is None:
         raise click.UsageError("--file goes with --row")
+    if run_id is not None:
+        from engine.commands.ledger import explain_from_ledger
+
+        if data is not None:
+            raise click.UsageError("--run answers from the ledger: give no PROGRAM or DATA")
+        if row is not None or why_not_rule or legacy or side_by_side:
+            raise click.UsageError("--run goes with --contract or --partner (and --period, --full, --all)")
+        return explain_from_ledger(ledger_url, run_id, contract_id, partner_id, period, full, all_contracts, as_json)
+    if data is None:
+        raise click.UsageError("Missing argument '[PROGRAM] DATA...' (or --run RUN to answer from the ledger)")
+    if ledger_url is not None:
+        raise click.UsageError("--ledger goes with --run")
     data = list(data) if len(data) > 1 else data[0]
     if why_not_rule and partner_id:
         raise click.UsageError("--why-not goes with --contract or --row")
@@ -69,15 +85,16 @@ def _shown(data) -> str:
     return ", ".join(data) if isinstance(data, list) else data
 
 
-def _traced_rows(prog, data, read: dict, when, reject_when=None):
-    """The rows `when` picks, traced; with `reject_when`, also the rejected rows it picks."""
+def _traced_rows(prog, data, read: dict, when, reject_when=None, open_source=None):
+    """The rows `when` picks, traced; with `reject_when`, also the rejected rows it picks.
+    `open_source` reads only the rows that can matter (engine.explain.contract_prefilter)."""
     from engine.run import evaluate
 
     found, rejected = [], []
     on_reject = None if reject_when is None else (lambda r: rejected.append(r) if reject_when(r) else None)
     with Progress(f"reading {_shown(data)}", True) as progress:
         options = run_options(progress=progress.update, on_source=progress.attach, trace_when=when,
-                              on_traced=found.append, on_reject=on_reject, **read)
+                              on_traced=found.append, on_reject=on_reject, open_source=open_source, **read)
         result = evaluate(prog, data, options)
     if reject_when is None:
         return found, result
@@ -101,8 +118,11 @@ def _contract(prog, data, contract_id, row, in_file, why_not_rule, level, as_jso
             raise click.UsageError(f"--file {in_file} is not one of the DATA files ({_shown(data)})")
         wanted = file_labels(files)[shown.index(display_path(Path(in_file)))]
     if contract_id is not None:
+        from engine.explain import contract_prefilter
+
         rows, rejected, _ = _traced_rows(prog, data, read, lambda n, rec: rec["contract_id"] == contract_id,
-                                         lambda r: r.contract_id == contract_id)
+                                         lambda r: r.contract_id == contract_id,
+                                         contract_prefilter(prog, contract_id))
         what = f"contract {contract_id}"
     else:
         rows, rejected, _ = _traced_rows(prog, data, read, lambda n, rec: n == row,
@@ -143,20 +163,41 @@ def _contract(prog, data, contract_id, row, in_file, why_not_rule, level, as_jso
 
 
 def _partner(prog, data, partner_id, period, legacy, level, as_json, read, all_contracts=False) -> int:
-    from engine.explain import TOP_CONTRACTS, explain_partner, partner_json, partner_tree
+    from engine.explain import TOP_CONTRACTS, partner_json, partner_tree
+
+    rows, result = _traced_rows(prog, data, read, lambda n, rec: rec["partner_id"] == partner_id)
+    explanations, chain = partner_explanations(prog, rows, result, partner_id, period, legacy, _shown(data))
+    if as_json:
+        emit_json({"partner_id": partner_id, "periods": [partner_json(e, prog.sources, level) for e in explanations],
+                   "status": chain})
+        return OK
+    for e in explanations:
+        _print(partner_tree(e, prog.sources, level, None if all_contracts else TOP_CONTRACTS))
+    if not explanations and chain:
+        from engine.terminal import visible
+
+        for line in chain:
+            click.echo(visible(line))
+    return OK
+
+
+def partner_explanations(prog, rows, result, partner_id, period, legacy, shown: str):
+    """A partner's explanation per period (of `period` only when given) and its status chain, from
+    its traced contracts `rows` of the run `result`; `legacy` the legacy statuses' file or None,
+    `shown` how the data is named in a Failure."""
+    from engine.explain import explain_partner
 
     from engine.statusrun import legacy_columns, read_legacy
 
-    rows, result = _traced_rows(prog, data, read, lambda n, rec: rec["partner_id"] == partner_id)
     legacy_status = read_legacy(legacy, *legacy_columns(prog)).get(partner_id) if legacy else None
     periods = sorted({_period(prog, r) for r in rows})
     if period is not None:
         if period not in periods and legacy_status is None:
-            raise Failure(f"{_shown(data)}: partner {partner_id} has no contracts in period {period}"
+            raise Failure(f"{shown}: partner {partner_id} has no contracts in period {period}"
                           + (f"; its periods: {', '.join(periods)}" if periods else ""))
         periods = [period]
     if not periods and not legacy:
-        raise Failure(f"{_shown(data)}: no valid row for partner {partner_id}")
+        raise Failure(f"{shown}: no valid row for partner {partner_id}")
     explanations = [explain_partner(prog, [r for r in rows if _period(prog, r) == p], partner_id, p) for p in periods]
     chain, report = _status_chain(prog, partner_id, rows, legacy_status, legacy, result.counts.last_signed) \
         if legacy or _has_review(prog) else ([], None)
@@ -174,18 +215,7 @@ def _partner(prog, data, partner_id, period, legacy, level, as_json, read, all_c
                 if e.tier_version is not None else []
             e.held = status_in_period(e.period, decisions, standing, report.current, order,
                                       next_period(e.period, prog.period))
-    if as_json:
-        emit_json({"partner_id": partner_id, "periods": [partner_json(e, prog.sources, level) for e in explanations],
-                   "status": chain})
-        return OK
-    for e in explanations:
-        _print(partner_tree(e, prog.sources, level, None if all_contracts else TOP_CONTRACTS))
-    if not explanations and chain:
-        from engine.terminal import visible
-
-        for line in chain:
-            click.echo(visible(line))
-    return OK
+    return explanations, chain
 
 
 def _version(prog, name: str):

@@ -38,10 +38,15 @@ the standing shows the points so far and what is still needed to keep the tier a
 @click.option("--as-of", "as_of", help="Review up to this date (YYYY-MM-DD; default: the end of the period of the latest "
               "valid signed date in DATA); a period it falls inside is current and gets a standing instead of a review.")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), help="Write status.csv and standing.csv here.")
+@click.option("--ledger", "ledger_url", metavar="URL",
+              help="Record the results with a run in this ledger (default: points.toml's `ledger` when --run is given).")
+@click.option("--run", "run_id", type=int,
+              help="With the ledger: the run to record them with (default: the latest run of PROGRAM that scored DATA).")
 @wait_option
 @read_options
 @json_option
-def status(program, data, legacy, legacy_partner, legacy_status, as_of, out_dir, wait, as_json, **read):
+def status(program, data, legacy, legacy_partner, legacy_status, as_of, out_dir, ledger_url, run_id, wait, as_json,
+           **read):
     """Review every partner's status at the end of every period, under each period's policy.
 
     Every partner with a valid contract in a period up to --as-of, and every partner of the legacy
@@ -73,13 +78,33 @@ def status(program, data, legacy, legacy_partner, legacy_status, as_of, out_dir,
         with folder:  # published whole when both are written
             _write_csv(folder.path("status.csv"), rows)
             _write_csv(folder.path("standing.csv"), stand)
+    recorded = _record(ledger_url, run_id, "status", prog, data, rows, stand, legacy)
     summary = {"as_of": report.as_of.isoformat(), "as_of_default": report.as_of_default,
                "reviewed_periods": report.reviewed, "current_period": report.current, "who_gets_a_row": WHO_GETS_A_ROW}
     if as_json:
-        emit_json({"program": prog.name} | summary | {"reviews": rows, "standing": stand})
+        emit_json({"program": prog.name} | summary | {"reviews": rows, "standing": stand}
+                  | ({"ledger": {"run": recorded}} if recorded is not None else {}))
         return OK
     _print_status(prog, rows, stand, report.current, summary)
+    _recorded_line(recorded)
     return OK
+
+
+def _record(ledger_url, run_id, kind: str, prog, data, *rows) -> int | None:
+    """With --ledger (or --run and a configured ledger): the results recorded with a run; its id."""
+    from engine.commands import ledger
+
+    url = ledger.resolve_ledger(ledger_url, required=run_id is not None)
+    if ledger_url is None and run_id is None:
+        return None  # a configured ledger records `status` and `quality` only when asked to
+    if kind == "status":
+        return ledger.record_status(url, run_id, prog, data, *rows)
+    return ledger.record_quality(url, run_id, prog, data, *rows)
+
+
+def _recorded_line(run_id: int | None) -> None:
+    if run_id is not None:
+        out_console().print(f"Recorded with run {run_id} in the ledger")
 
 
 def _summary_lines(summary: dict) -> list[str]:
@@ -193,10 +218,14 @@ Quality never changes points or tiers: it is reported beside them.
 @click.option("--flagged", is_flag=True, help="Show only flagged KPI values.")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False),
               help="Write kpis.csv, kpis_wide.csv, findings.csv, quality_rejects.csv, quality_set_aside.csv here.")
+@click.option("--ledger", "ledger_url", metavar="URL",
+              help="Record the results with a run in this ledger (default: points.toml's `ledger` when --run is given).")
+@click.option("--run", "run_id", type=int,
+              help="With the ledger: the run to record them with (default: the latest run of PROGRAM that scored DATA).")
 @wait_option
 @read_options
 @json_option
-def quality(program, data, contracts, flagged, out_dir, wait, as_json, **read):
+def quality(program, data, contracts, flagged, out_dir, ledger_url, run_id, wait, as_json, **read):
     """KPIs per partner and period from quality reports, their flags, and sustained findings."""
     from engine.statusrun import ContractIndex, quality_version, run_quality
 
@@ -227,24 +256,68 @@ def quality(program, data, contracts, flagged, out_dir, wait, as_json, **read):
             _write_csv(folder.path("findings.csv"), report.finding_rows())
             _write_csv(folder.path("quality_rejects.csv"), rejects)
             _write_csv(folder.path("quality_set_aside.csv"), aside)
+            _quality_manifest(folder, prog, data, contracts, read_back, report, _quality_counts(run, rejects, aside))
+    if ledger_url and run_id is None and contracts and Path(contracts, "manifest.json").is_file():  # names its run
+        import json
+
+        run_id = (json.loads(Path(contracts, "manifest.json").read_text(encoding="utf-8")).get("ledger") or {}).get("run")
+    recorded = _record(ledger_url, run_id, "quality", prog, data, contracts,
+                       report.csv_rows(), report.finding_rows(), run.rows)
+    counts = _quality_counts(run, rejects, aside)
+    if as_json:
+        emit_json(report.to_json() | {"reports_by": _reports_by(report.spec), "counts": counts, "rejects": rejects,
+                                      "set_aside": aside} | ({"ledger": {"run": recorded}} if recorded is not None else {}))
+        return OK
+    _print_quality(report, counts, rejects, flagged, aside, run.lenient)
+    _recorded_line(recorded)
+    return OK
+
+
+def _quality_counts(run, rejects: list[dict], aside: list[dict]) -> dict:
+    """Report rows by outcome, set-apart rows by code, and values read leniently (as a run's counts)."""
+    from engine.run import Counts
+
     reasons: dict[str, int] = {}
     for a in aside:
         reasons[a["code"]] = reasons.get(a["code"], 0) + 1
-    counts = {"rows": run.rows, "counted": report.records, "rejected": len(rejects), "set_aside": len(aside),
+    counts = {"rows": run.rows, "counted": run.report.records, "rejected": len(rejects), "set_aside": len(aside),
               "set_aside_reasons": dict(sorted(reasons.items()))}
-    if as_json:
-        emit_json(report.to_json() | {"reports_by": _reports_by(report.spec), "counts": counts, "rejects": rejects,
-                                      "set_aside": aside})
-        return OK
-    _print_quality(report, counts, rejects, flagged, aside)
-    return OK
+    if run.lenient:
+        counts["lenient"] = Counts(lenient=run.lenient).lenient_json()
+    return counts
+
+
+def _quality_manifest(folder, prog, data: str, contracts, read_back: list, report, counts: dict) -> None:
+    """manifest.json of a quality folder: the program, the inputs with their sha256, the counts and the
+    sha256 of every other file; no clock time, files by base name (as a run's manifest)."""
+    import json
+
+    from engine import __version__
+    from engine.readers import sha256_of
+    from engine.run import manifest_name
+
+    inputs = [{"file": manifest_name(data), "sha256": sha256_of(Path(data)), "counts": counts}]
+    given = [p for p in read_back if p and Path(p).is_file()] if contracts else []
+    out = {
+        "engine": {"name": "partner-points", "version": __version__},
+        "program": prog.name,
+        "versions": [v.describe() | {"file": manifest_name(v.path)} for v in prog.versions],
+        "reports_by": _reports_by(report.spec),
+        "inputs": inputs,
+        "contracts": [{"file": manifest_name(p), "sha256": sha256_of(Path(p))} for p in given],
+        "counts": counts,
+        "outputs": {name: sha256_of(folder.path(name)) for name in QUALITY_FILES if name != "manifest.json"},
+    }
+    with create(folder.path("manifest.json")) as f:
+        f.write(json.dumps(out, indent=2) + "\n")
 
 
 def _reports_by(spec) -> str:
     return "partner" if spec.key == "partner" else f"{spec.counting} contract"
 
 
-def _print_quality(report, counts: dict, rejects: list[dict], flagged: bool, aside: list[dict]) -> None:
+def _print_quality(report, counts: dict, rejects: list[dict], flagged: bool, aside: list[dict],
+                   report_lenient: dict | None = None) -> None:
     from rich.table import Table
 
     from engine.statusrun import SET_ASIDE
@@ -257,6 +330,11 @@ def _print_quality(report, counts: dict, rejects: list[dict], flagged: bool, asi
     for code, n in counts["set_aside_reasons"].items():
         examples = ", ".join(sorted({a["contract_id"] for a in aside if a["code"] == code and a["contract_id"]})[:3])
         console.print(markup(f"  {n:,} set aside: {SET_ASIDE[code]} [{code}]" + (f": {examples}" if examples else "")))
+    from engine.commands.evaluate import lenient_lines
+    from engine.run import Counts
+
+    for sentence in lenient_lines(Counts(lenient=report_lenient)) if report_lenient else ():
+        console.print(f"[yellow]lenient:[/] {markup(sentence)}")
     shares = {k.id: k.aggregate == "share" for k in report.spec.kpis}
     t = Table(title=text(f"KPIs per partner and {report.spec.period}"), title_justify="left")
     for col in ("partner", "period", "kpi", "reports", "value", "threshold", "flag"):

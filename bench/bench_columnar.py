@@ -1,0 +1,287 @@
+"""Benchmark: `points evaluate` beside a hand-written DuckDB job doing the same whole job.
+
+    python bench/bench_columnar.py [--rows 1000000] [--big] [--keep DIR]
+
+Generates N contracts (and 10 x N more with `--big`) over a synthetic program of two versions, once
+with 40 products and once with 5,000 (the mobile table grows), and runs each of these in a child
+process of its own, side by side on the same file:
+- a hand-written DuckDB query doing the whole job: reads the CSV, keeps the first row of each
+  contract_id, picks the version by signed date, looks the points up (tables as joins, caps,
+  rounding half up), writes a line per contract (CSV) and the partner totals per year (CSV);
+- `points evaluate --engine python` (the row engine; plain `points evaluate` where the installed
+  engine has no `--engine` option), CSV in, every output file out, untraced;
+- `points evaluate --engine duckdb`, when `points evaluate --help` offers it.
+For each: wall seconds, contracts/s (by wall time, the run less the fixed cost), and peak memory of
+the child (ru_maxrss from wait4). The fixed cost is printed apart: start-up, imports and program
+load (the same command on a one-contract file) and hashing (sha256 of the input). Then parse +
+check + compile of the 40- and the 5,000-product program, and `points explain --contract` on the
+N-row file. Figures vary with the machine: compare ratios within one run, and run it twice.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import hashlib
+import os
+import random
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import date, timedelta
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_evaluate import FIXED, LICENCE, POOL, fixed_points, mobile_points  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+POINTS = [sys.executable, "-m", "engine"]
+
+
+def mobile_names(products: int) -> list[str]:
+    return [f"Mobile {i:04d}" for i in range(products - len(FIXED) - len(LICENCE) - len(POOL))]
+
+
+def ruleset_text(version: int, mobile: list[str]) -> str:
+    """One version of the benchmark program (bench_evaluate's rules, `len(mobile)` mobile tariffs)."""
+    lines = [
+        'program "Benchmark Program"', f'version "{2015 + version}.01"', f"effective {2015 + version}-01-01", "",
+        "input contract {",
+        "  contract_id: text, required, unique", "  partner_id:  text, required", "  signed:      date, required",
+        "  product:     text, required", "  customer:    one of (new, existing), default new",
+        "  quantity:    integer >= 1, default 1", "  pool_gb:     decimal >= 0, default 0", "}", "",
+        "tiers {", "  Basic from 0", "  Advanced from 7_500", f"  Expert from {15_000 if version == 1 else 16_000}",
+        "  ExpertPlus from 45_000", "}", "", "table mobile by product, customer {",
+    ]
+    for i, name in enumerate(mobile):
+        new, existing = mobile_points(i, version)
+        lines.append(f'  "{name}": new {new}, existing {existing}')
+    lines += ["}", "", "table fixed by product {"]
+    lines += [f'  "{name}": {fixed_points(i, version)}' for i, name in enumerate(FIXED)]
+    lines += [
+        "}", "",
+        'rule "Mobile" {', "  when product in mobile", "  points mobile[product, customer] * quantity", "}", "",
+        'rule "Fixed" {', "  when product in fixed", "  points fixed[product] * quantity", "}", "",
+        'rule "Licences" {', '  when product in ("Cloud Phone", "Cloud Phone Pro")',
+        f"  points {20 if version == 1 else 25} per quantity, at most 400", "}", "",
+        'rule "Pool" {', '  when product in ("Data Pool", "Data Pool Plus")',
+        "  points 2.5 per pool_gb, at most 2_500, rounded half up", "}", "",
+    ]
+    return "\n".join(lines)
+
+
+def write_program(folder: Path, products: int) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    mobile = mobile_names(products)
+    for v in (1, 2):
+        (folder / f"v{v}.rules").write_text(ruleset_text(v, mobile), encoding="utf-8")
+    return folder
+
+
+def write_tables(path: Path, products: int) -> None:
+    """The hand-written job's own copy of the point tables: product, customer, version, points."""
+    with open(path, "w", encoding="utf-8", newline="") as f:
+        w = csv.writer(f, lineterminator="\n")
+        w.writerow(["product", "customer", "version", "points"])
+        for version in (1, 2):
+            for i, name in enumerate(mobile_names(products)):
+                new, existing = mobile_points(i, version)
+                w.writerow([name, "new", version, new])
+                w.writerow([name, "existing", version, existing])
+            for i, name in enumerate(FIXED):
+                w.writerow([name, "new", version, fixed_points(i, version)])
+                w.writerow([name, "existing", version, fixed_points(i, version)])
+
+
+def write_contracts(path: Path, rows: int, products: int, seed: int = 7) -> None:
+    """N contracts over 400 partners, signed across 2016 and 2017 (one version each)."""
+    rng = random.Random(seed)
+    start = date(2016, 1, 1)
+    days = [(start + timedelta(days=d)).isoformat() for d in range(730)]
+    partners = [f"P-{i:04d}" for i in range(400)]
+    names = mobile_names(products) + FIXED + LICENCE + POOL
+    with open(path, "w", encoding="utf-8", newline="") as f:
+        w = csv.writer(f, lineterminator="\n")
+        w.writerow(["contract_id", "partner_id", "signed", "product", "customer", "quantity", "pool_gb"])
+        batch = []
+        for n in range(rows):
+            product = rng.choice(names)
+            pool = f"{rng.randint(1, 2000) / 4}" if product in POOL else ""
+            batch.append([f"C{n:08d}", rng.choice(partners), rng.choice(days), product,
+                          rng.choice(("new", "existing")), rng.randint(1, 30), pool])
+            if len(batch) == 10_000:
+                w.writerows(batch)
+                batch.clear()
+        w.writerows(batch)
+
+
+DUCKDB_JOB = r"""
+import sys, duckdb
+data, tables, out, memory = sys.argv[1:5]
+con = duckdb.connect()
+con.execute(f"SET memory_limit = '{memory}'")
+con.execute(f"SET threads = {len(__import__('os').sched_getaffinity(0))}")
+con.execute(f'''
+CREATE TEMP TABLE scored AS
+WITH raw AS (
+  SELECT *, row_number() OVER () AS rn
+  FROM read_csv('{data}', header = true, all_varchar = true)
+), firsts AS (
+  SELECT * FROM raw QUALIFY row_number() OVER (PARTITION BY contract_id ORDER BY rn) = 1
+), typed AS (
+  SELECT rn + 1 AS row, contract_id, partner_id, CAST(signed AS DATE) AS signed, product,
+         coalesce(nullif(customer, ''), 'new') AS customer,
+         CAST(coalesce(nullif(quantity, ''), '1') AS INTEGER) AS quantity,
+         CAST(coalesce(nullif(pool_gb, ''), '0') AS DECIMAL(18, 4)) AS pool_gb
+  FROM firsts
+), versioned AS (
+  SELECT *, CASE WHEN signed < DATE '2017-01-01' THEN 1 ELSE 2 END AS version FROM typed
+)
+SELECT v.row, v.contract_id, v.partner_id, v.signed, CAST(year(v.signed) AS VARCHAR) AS period,
+       CASE v.version WHEN 1 THEN '2016.01' ELSE '2017.01' END AS version, v.product,
+       CASE
+         WHEN t.points IS NOT NULL THEN CAST(t.points * v.quantity AS DECIMAL(18, 4))
+         WHEN v.product IN ('Cloud Phone', 'Cloud Phone Pro')
+           THEN least(CAST(CASE v.version WHEN 1 THEN 20 ELSE 25 END * v.quantity AS DECIMAL(18, 4)), 400)
+         WHEN v.product IN ('Data Pool', 'Data Pool Plus')
+           THEN round(least(CAST(2.5 AS DECIMAL(18, 4)) * v.pool_gb, 2500), 0)
+       END AS points
+FROM versioned v
+LEFT JOIN read_csv('{tables}', header = true, all_varchar = false) t
+  ON t.product = v.product AND t.customer = v.customer AND t.version = v.version
+''')
+con.execute(f'''COPY (SELECT row, contract_id, partner_id, signed, period, version, product,
+                      CASE WHEN points IS NULL THEN 'unscored' ELSE 'scored' END AS status,
+                      CAST(CAST(points AS DECIMAL(18, 0)) AS VARCHAR) AS points
+               FROM scored ORDER BY row) TO '{out}/contracts.csv' (HEADER, DELIMITER ',')''')
+con.execute(f'''COPY (SELECT partner_id, period, CAST(CAST(sum(points) AS DECIMAL(18, 0)) AS VARCHAR) AS points,
+                      count(points) AS contracts_scored
+               FROM scored GROUP BY partner_id, period ORDER BY partner_id, period)
+               TO '{out}/partners.csv' (HEADER, DELIMITER ',')''')
+"""
+
+
+def child(argv: list[str], log: Path) -> tuple[float, int]:
+    """Wall seconds and peak memory (KiB) of one child process; exits with its output when it fails."""
+    with open(log, "w") as out:
+        t0 = time.perf_counter()
+        proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT)
+        _, status, usage = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - t0
+        proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode not in (0, 1):
+        sys.exit(f"{' '.join(map(str, argv))} failed ({proc.returncode}):\n{log.read_text()[-3000:]}")
+    return wall, usage.ru_maxrss
+
+
+def has_engine_option() -> set[str]:
+    """The engines `points evaluate --help` offers (empty when it has no --engine option)."""
+    text = subprocess.run([*POINTS, "evaluate", "--help"], capture_output=True, text=True, cwd=ROOT).stdout
+    if "--engine" not in text:
+        return set()
+    return {name for name in ("python", "duckdb", "spark") if name in text.split("--engine", 1)[1][:400]}
+
+
+def sha256_seconds(path: Path) -> float:
+    t0 = time.perf_counter()
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return time.perf_counter() - t0
+
+
+def load_seconds(program: Path) -> float:
+    """CPU seconds to parse, check and compile a program, in a fresh process (best of three)."""
+    code = ("import sys, time; sys.path.insert(0, '.'); from dsl.parser import _lark; _lark();"
+            "from engine.program import load_program; t = time.process_time();"
+            f"load_program({str(program)!r}); print(time.process_time() - t)")
+    return min(float(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT,
+                                    check=True).stdout) for _ in range(3))
+
+
+def run_size(work: Path, rows: int, products: int, engines: set[str], memory: str) -> list[tuple]:
+    """Every implementation on one generated file; rows of the table printed."""
+    tag = f"{rows}-{products}"
+    program = write_program(work / f"program-{products}", products)
+    tables = work / f"tables-{products}.csv"
+    write_tables(tables, products)
+    data = work / f"contracts-{tag}.csv"
+    if not data.exists():
+        write_contracts(data, rows, products)
+    one = work / f"one-{products}.csv"
+    write_contracts(one, 1, products)
+    hashing = sha256_seconds(data)
+    lines = []
+    out = work / f"duckdb-{tag}"
+    out.mkdir(exist_ok=True)
+    fixed_duck, _ = child([sys.executable, "-c", DUCKDB_JOB, str(one), str(tables), str(out), memory],
+                          work / "duckdb-one.log")
+    wall, peak = child([sys.executable, "-c", DUCKDB_JOB, str(data), str(tables), str(out), memory],
+                       work / f"duckdb-{tag}.log")
+    lines.append(("hand-written DuckDB SQL, the whole job", wall, fixed_duck, peak))
+    for engine in ["python", *sorted(engines - {"python"})] if engines else ["python"]:
+        if engine == "spark":
+            continue
+        flag = ["--engine", engine] if engines else []
+        fixed, _ = child([*POINTS, "evaluate", str(program), str(one), "--out", str(work / f"out-one-{engine}"),
+                          "--json", *flag], work / f"points-one-{engine}.log")
+        wall, peak = child([*POINTS, "evaluate", str(program), str(data), "--out",
+                            str(work / f"out-{engine}-{tag}"), "--json", *flag], work / f"points-{engine}-{tag}.log")
+        label = f"points evaluate --engine {engine}" if engines else "points evaluate (the row engine)"
+        lines.append((label, wall, fixed, peak))
+    print(f"\n{rows:,} contracts, {products:,} products ({data.stat().st_size / 1e6:,.1f} MB); "
+          f"hashing the input (sha256): {hashing:.2f} s")
+    print(f"{'implementation':<44} {'wall s':>8} {'fixed s':>8} {'contracts/s':>13} {'net/s':>13} {'peak MiB':>9}")
+    for label, wall, fixed, peak in lines:
+        net = max(wall - fixed, 1e-9)
+        print(f"{label:<44} {wall:>8.2f} {fixed:>8.2f} {rows / wall:>13,.0f} {rows / net:>13,.0f} {peak / 1024:>9,.0f}")
+    return lines
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--rows", type=int, default=1_000_000)
+    ap.add_argument("--big", action="store_true", help="Also 10 x --rows contracts (10,000,000 by default).")
+    ap.add_argument("--memory", default="1GB", help="DuckDB's memory limit for the hand-written job.")
+    ap.add_argument("--keep", type=Path, help="Keep generated files in this folder.")
+    args = ap.parse_args()
+    try:
+        import duckdb  # noqa: F401
+    except ImportError:
+        sys.exit("bench_columnar needs duckdb: pip install -e '.[frames]'")
+    work = args.keep or Path(tempfile.mkdtemp(prefix="points-columnar-"))
+    work.mkdir(parents=True, exist_ok=True)
+    engines = has_engine_option()
+    print(f"machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}; work folder {work}")
+    print("engines offered by points evaluate --engine: " + (", ".join(sorted(engines)) or "none (one engine)"))
+    print("wall s: the whole child process; fixed s: the same command on a one-contract file (start-up, imports, "
+          "program load); net/s: contracts per second of wall time less the fixed cost")
+    sizes = [args.rows] + ([args.rows * 10] if args.big else [])
+    results = {}
+    for rows in sizes:
+        for products in (40, 5_000):
+            results[rows, products] = run_size(work, rows, products, engines, args.memory)
+    print()
+    for products in (40, 5_000):
+        print(f"parse + check + compile, {products:,}-product program (2 versions): "
+              f"{load_seconds(work / f'program-{products}') * 1000:,.0f} ms")
+    for rows in sizes:
+        for index, (label, *_rest) in enumerate(results[rows, 40]):
+            small, large = results[rows, 40][index][1], results[rows, 5_000][index][1]
+            print(f"{rows:,} contracts, 5,000 products / 40 products, {label}: {large / small:.2f}x the time")
+    data = work / f"contracts-{args.rows}-40.csv"
+    wall, _ = child([*POINTS, "explain", str(work / "program-40"), str(data), "--contract", f"C{args.rows // 2:08d}"],
+                    work / "explain.log")
+    quoted = work / f"contracts-{args.rows}-40-quoted.csv"  # one id in quotes: explain reads the whole file
+    text = data.read_bytes()
+    last = text.rstrip(b"\n").rfind(b"\n") + 1
+    quoted.write_bytes(text[:last] + b'"' + text[last:last + 9] + b'"' + text[last + 9:])
+    whole, _ = child([*POINTS, "explain", str(work / "program-40"), str(quoted), "--contract",
+                      f"C{args.rows // 2:08d}"], work / "explain-whole.log")
+    print(f"points explain --contract on the {args.rows:,}-contract file: {wall:.2f} s (the process, start-up "
+          f"included); the same file with a quote in it, read whole: {whole:.2f} s")
+
+
+if __name__ == "__main__":
+    main()
