@@ -40,9 +40,9 @@ sha256 and counts, engine version). Reason codes: docs/reasons/README.md.
               help="Processes for a CSV of 20 MiB or more (opt-in: 2 or more split it at line ends; default: 1).")
 @click.option("--engine", "engine", type=click.Choice(["auto", "duckdb", "python", "spark"]), default="auto",
               show_default=True,
-              help="duckdb: the columnar engine (docs/sql.md); python: the row engine; auto: duckdb for a CSV "
-                   "of 2 MiB or more that it can take; spark: the columnar plan in Spark (pip install "
-                   "'partner-points[spark]').")
+              help="duckdb: the columnar engine (docs/sql.md), the same files; python: the row engine; auto: "
+                   "the faster for the input (the row engine at every size measured so far); spark: the "
+                   "columnar plan in Spark (pip install 'partner-points[spark]').")
 @click.option("--master", "spark_master", metavar="URL",
               help="With --engine spark: the Spark master (default: local[2], this machine).")
 @click.option("--ledger", "ledger_url", metavar="URL",
