@@ -66,6 +66,7 @@ class RunOptions:
     carry: tuple[str, ...] = ()  # export columns carried into contracts.csv and partners.csv
     project: dict | None = None  # the project file used: {"file": base name, "sha256": ...}
     engine: str = "python"  # python (the row engine), duckdb, or auto: duckdb for a large input it takes
+    spark_master: str | None = None  # engine spark: the master URL (None: local[2])
     # opens an input's RowSource instead of engine.readers.open_rows (explain reads only the rows it
     # needs: engine.explain.prefiltered); None: open_rows
     open_source: Callable[[Path, "RunOptions"], object] | None = None
@@ -377,9 +378,11 @@ def _evaluate(program: Program, paths: list[Path], options: RunOptions, out_dir:
               fixed: Iterable[Version] | None) -> RunResult:
     """`evaluate` into `out_dir` (a staging folder, or None)."""
     reason = None
-    if options.engine != "python":
+    if options.engine != "python" and options.open_source is None and options.on_row is None:
         from engine.sql.choose import try_duckdb
 
+        if options.engine == "spark":
+            from engine.sql.spark import try_spark as try_duckdb
         result, reason = try_duckdb(program, paths, options, out_dir, fixed)
         if result is not None:
             if out_dir is not None:

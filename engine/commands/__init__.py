@@ -4,7 +4,7 @@ from __future__ import annotations
 import importlib
 
 MODULES = ("check", "evaluate", "explain", "diff", "status", "authoring", "config", "ledger", "statement",
-           "serve")
+           "serve", "compile")
 
 
 def register_all(cli) -> None:

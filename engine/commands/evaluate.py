@@ -38,17 +38,21 @@ sha256 and counts, engine version). Reason codes: docs/reasons/README.md.
 @click.option("--strict", is_flag=True, help="Exit 1 when any row is rejected.")
 @click.option("--workers", type=click.IntRange(min=1),
               help="Processes for a CSV of 20 MiB or more (opt-in: 2 or more split it at line ends; default: 1).")
-@click.option("--engine", "engine", type=click.Choice(["auto", "duckdb", "python"]), default="auto", show_default=True,
+@click.option("--engine", "engine", type=click.Choice(["auto", "duckdb", "python", "spark"]), default="auto",
+              show_default=True,
               help="duckdb: the columnar engine (docs/sql.md), the same files; python: the row engine; auto: "
-                   "the faster for the input (the row engine at every size measured so far).")
+                   "the faster for the input (the row engine at every size measured so far); spark: the "
+                   "columnar plan in Spark (pip install 'partner-points[spark]').")
+@click.option("--master", "spark_master", metavar="URL",
+              help="With --engine spark: the Spark master (default: local[2], this machine).")
 @click.option("--ledger", "ledger_url", metavar="URL",
               help="Record the run in this ledger (a SQLite file or postgresql://...; default: points.toml's `ledger`).")
 @output_options
 @wait_option
 @read_options
 @json_option
-def evaluate(arguments, out_dir, strict, workers, engine, wait, as_json, output_dialect, output_format, carry,
-             ledger_url,
+def evaluate(arguments, out_dir, strict, workers, engine, spark_master, ledger_url, wait, as_json, output_dialect,
+             output_format, carry,
              **read):
     """Score every contract in DATA by the version of PROGRAM in force on its signed date.
 
@@ -81,9 +85,9 @@ def evaluate(arguments, out_dir, strict, workers, engine, wait, as_json, output_
         options = run_options(progress=progress.update, on_source=progress.attach, workers=values["workers"].value,
                               wait=wait, effective=effective, output_dialect=values["output.dialect"].value,
                               output_format=values["output.format"].value, carry=values["input.carry"].value,
+                              engine=engine, spark_master=spark_master,
                               **(recorder.options(None if as_json else hints.add) if recorder else
-                                 {"on_reject": None if as_json else hints.add}),
-                              engine=engine)
+                                 {"on_reject": None if as_json else hints.add}))
         try:
             result = run_evaluate(prog, list(data), options, out_dir=out_dir)
         except InputError as err:
@@ -232,7 +236,8 @@ def print_summary(result, out_dir, hints: list[str] = (), options=None) -> None:
     if result.engine != "python":
         console.print(f"engine: {markup(result.engine)}")
     elif result.engine_reason:
-        console.print(f"engine: python (DuckDB could not take the input: {markup(result.engine_reason)})",
+        asked = "Spark" if getattr(options, "engine", None) == "spark" else "DuckDB"
+        console.print(f"engine: python ({asked} could not take the input: {markup(result.engine_reason)})",
                       soft_wrap=True)
     for line in lenient_lines(c):
         console.print(f"[yellow]lenient:[/] {markup(line)}")
