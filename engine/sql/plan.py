@@ -61,6 +61,8 @@ def qualify_block(block: ast.InputBlock | None) -> None:
             raise NotCompiled(f"field `{f.name}` has a type the SQL engine does not read ({f.kind})")
         if f.kind == "text" and (f.bounds or f.bounds_when):
             raise NotCompiled(f"field `{f.name}` is text with bounds")
+        if getattr(f, "choices_when", ()):
+            raise NotCompiled(f"field `{f.name}` has a `one of (...) when (...)` list (checked by the row engine)")
     for needed in ("contract_id", "partner_id", "signed"):
         if needed not in names:
             raise NotCompiled(f"the input block has no `{needed}` field")
