@@ -27,14 +27,18 @@ demo: setup
 	$(BIN)/points check rulesets/o2-business
 	@echo; echo "== 2. Run the examples written in its rulesets as tests"
 	$(BIN)/points test rulesets/o2-business
-	@echo; echo "== 3. Score the bundled contract export"
-	$(BIN)/points evaluate rulesets/o2-business examples/contracts.csv --out out/demo
+	@echo; echo "== 3. Score the bundled contract export and record the run in a ledger (out/demo.ledger)"
+	@mkdir -p out && rm -f out/demo.ledger out/demo.ledger-wal out/demo.ledger-shm
+	$(BIN)/points evaluate rulesets/o2-business examples/contracts.csv --out out/demo --ledger out/demo.ledger
+	$(BIN)/points runs --ledger out/demo.ledger
+	$(BIN)/points history --partner P-008 --ledger out/demo.ledger
 	@echo; echo "== 4. Explain one partner's points and tier for 2017"
 	$(BIN)/points explain rulesets/o2-business examples/contracts.csv --partner P-008 --period 2017 --legacy examples/legacy.csv
 	@echo
-	@echo "Shown: a check, the program's examples, a scored export (files in out/demo/) and one explanation."
+	@echo "Shown: a check, the program's examples, a scored export (files in out/demo/, run in out/demo.ledger) and one explanation."
 	@echo "Try next (after '. $(VENV)/bin/activate'):"
 	@echo "  points explain rulesets/o2-business examples/contracts.csv --contract C-000100 --full"
+	@echo "  points explain --run 1 --contract C-000100 --full --ledger out/demo.ledger"
 	@echo "  points diff rulesets/o2-business@2016.03 rulesets/o2-business@2017.01 --impact examples/contracts.csv"
 	@echo "  points status rulesets/o2-business examples/contracts.csv --legacy examples/legacy.csv"
 	@echo "  points quality rulesets/o2-business examples/quality.csv --contracts out/demo"
@@ -61,6 +65,7 @@ screenshots: setup
 
 bench: setup
 	$(BIN)/python bench/bench_evaluate.py
+	$(BIN)/python bench/bench_ledger.py
 	$(BIN)/python bench/bench_columnar.py
 
 # Re-pin requirements.lock from pyproject.toml in a throwaway environment (run after changing

@@ -141,9 +141,11 @@ def test_adjustments_closes_restatements_and_history(capsys, url, tmp_path, monk
     monkeypatch.setenv("POINTS_LEDGER_NOW", "2026-01-02T03:04:05Z")
     evaluate(capsys, url)
     restated, contract = changed_export(tmp_path)
-    code, out, err = run(capsys, "close", "--run", 1, "--period", "2017", "--author", "ops", "--ledger", url)
-    assert (code, out) == (0, "period 2017 closed: run 1 is final\n")
+    code, out, err = run(capsys, "close", "--run", 1, "--period", "2016", "--author", "ops", "--ledger", url)
+    assert (code, out) == (0, "period 2016 closed: run 1 is final\n")
     evaluate(capsys, url, restated)
+    code, out, err = run(capsys, "close", "--run", 1, "--period", "2017", "--author", "ops", "--ledger", url)
+    assert out.startswith("period 2017 closed: run 1 is final\nrun 2 restates it: P-008 +"), err
     code, out, _ = run(capsys, "adjust", "--partner", "P-008", "--period", "2017", "--points", "500", "--reason",
                        "dispute 17-04", "--author", "J. Weber", "--ledger", url)
     assert out == "adjustment 1: partner P-008, period 2017: +500 points (dispute 17-04; J. Weber)\n"
@@ -156,7 +158,7 @@ def test_adjustments_closes_restatements_and_history(capsys, url, tmp_path, monk
     assert history["adjustments"][0]["reason"] == "dispute 17-04"
     before, after = Decimal(rows[(1, "2017")]["points"]), Decimal(rows[(2, "2017")]["points"])
     assert after > before
-    os.environ["COLUMNS"] = "120"
+    monkeypatch.setenv("COLUMNS", "120")
     code, out, _ = run(capsys, "history", "--partner", "P-008", "--ledger", url)
     assert f"restates run 1: +{after - before:,}" in out
     assert "  2017: +500 points, dispute 17-04 (J. Weber, 2026-01-02T03:04:05Z)" in out
@@ -167,7 +169,8 @@ def test_adjustments_closes_restatements_and_history(capsys, url, tmp_path, monk
     assert [r["period"] for r in changes["rules"]] == ["2017"]
     code, out, _ = run(capsys, "runs", "--ledger", url, "--json")
     listed = json.loads(out)["runs"]
-    assert [(r["id"], r["final"], r["restates"]) for r in listed] == [(1, ["2017"], {}), (2, [], {"2017": 1})]
+    assert [(r["id"], r["final"], r["restates"]) for r in listed] == [(1, ["2016", "2017"], {}),
+                                                                      (2, [], {"2016": 1, "2017": 1})]
     # a closed period stays closed; a run is never edited by an adjustment
     code, _, err = run(capsys, "close", "--run", 2, "--period", "2017", "--ledger", url)
     assert code == 2 and "period 2017 is already closed with run 1" in err
@@ -175,6 +178,28 @@ def test_adjustments_closes_restatements_and_history(capsys, url, tmp_path, monk
 
     with open_ledger(url) as ledger:
         assert ledger.partner_periods(1, "P-008", "2017")[0]["points"] == before
+
+
+RUNS_TABLE = """\
+Runs
+┏━━━━━┳━━━━━━━━━━━━━━━━━━┳━━━━━━━━━━━━━━━━━━━━━━┳━━━━━━━━━━━━━━━━━━━━━━┳━━━━━━━━━━━━━━━━━━━━━━━┳━━━━━━━┳━━━━━━━━┳━━━━━━━━━━┳━━━━━━━━━━┳━━━━━━━━━━━┳━━━━━━━━━━━━┓
+┃ run ┃ recorded (UTC)   ┃ program              ┃ versions             ┃ input                 ┃  rows ┃ scored ┃ unscored ┃ rejected ┃    points ┃ final      ┃
+┡━━━━━╇━━━━━━━━━━━━━━━━━━╇━━━━━━━━━━━━━━━━━━━━━━╇━━━━━━━━━━━━━━━━━━━━━━╇━━━━━━━━━━━━━━━━━━━━━━━╇━━━━━━━╇━━━━━━━━╇━━━━━━━━━━╇━━━━━━━━━━╇━━━━━━━━━━━╇━━━━━━━━━━━━┩
+│   1 │ 2026-01-02 03:04 │ O2 Business Partner  │ 2016.03, 2017.01,    │ examples/contracts.c… │ 4,000 │  3,815 │      150 │       35 │ 1,328,315 │ final 2017 │
+│     │                  │ Program              │ 2018.01              │                       │       │        │          │          │           │            │
+└─────┴──────────────────┴──────────────────────┴──────────────────────┴───────────────────────┴───────┴────────┴──────────┴──────────┴───────────┴────────────┘
+"""
+
+
+def test_runs_lists_each_run_for_a_person(capsys, url, monkeypatch):
+    monkeypatch.setenv("POINTS_LEDGER_NOW", "2026-01-02T03:04:05Z")
+    monkeypatch.setenv("COLUMNS", "160")
+    monkeypatch.chdir(ROOT)
+    code, _, err = run(capsys, "evaluate", "rulesets/o2-business", "examples/contracts.csv", "--ledger", url, "--json")
+    assert code == 0, err
+    run(capsys, "close", "--run", 1, "--period", "2017", "--ledger", url)
+    code, out, _ = run(capsys, "runs", "--ledger", url)
+    assert out == RUNS_TABLE
 
 
 def test_verify_says_identical_or_lists_the_differences(capsys, url, tmp_path):

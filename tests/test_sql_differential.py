@@ -10,9 +10,12 @@ import shutil
 import tempfile
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from engine.program import load_program
+
+pytest.importorskip("duckdb", reason="the DuckDB engine needs the duckdb package (pip install duckdb)")
 from engine.run import OUTPUT_FILES, RunOptions, evaluate
 
 PRODUCTS = ["Mobile S", "Mobile L", "DSL", "Pool", "Fax"]

@@ -13,6 +13,8 @@ import pytest
 import yaml
 
 from engine.program import load_program
+
+pytest.importorskip("duckdb", reason="the DuckDB engine needs the duckdb package (pip install duckdb)")
 from engine.run import OUTPUT_FILES, RunOptions, evaluate
 
 ROOT = Path(__file__).resolve().parent.parent

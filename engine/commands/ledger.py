@@ -161,16 +161,23 @@ def runs(ledger_url, as_json):
     for column, justify in (("run", "right"), ("recorded", "left"), ("program", "left"), ("versions", "left"),
                             ("input", "left"), ("rows", "right"), ("scored", "right"), ("unscored", "right"),
                             ("rejected", "right"), ("points", "right"), ("final", "left")):
+        if column == "recorded":
+            column += " (UTC)"
         t.add_column(column, justify=justify)
     for r in found:
         c = r["counts"]
         notes = [f"final {p}" for p in r["final"]] + [f"restates {p} (final: run {f})" for p, f in r["restates"].items()]
-        t.add_row(str(r["id"]), *cells(r["recorded_at"], r["program"], ", ".join(v["version"] for v in r["versions"]),
+        t.add_row(str(r["id"]), *cells(_when(r["recorded_at"]), r["program"], ", ".join(v["version"] for v in r["versions"]),
                                        r["input"]),
                   *(f"{c[k]:,}" for k in ("rows", "scored", "unscored", "rejected")), fmt_grouped(r["points_total"]),
                   *cells("; ".join(notes)))
     console.print(t)
     return OK
+
+
+def _when(at: str | None) -> str:
+    """A recorded time for a table: `2026-12-01 18:02` (UTC, as recorded)."""
+    return (at or "").replace("T", " ")[:16]
 
 
 def _run_json(r: dict) -> dict:
@@ -215,7 +222,7 @@ def history(partner_id, between, ledger_url, as_json):
     t = Table(title=f"History of partner {markup(partner_id)}", title_justify="left")
     for column, justify in (("period", "left"), ("run", "right"), ("recorded", "left"), ("points", "right"),
                             ("adjusted", "right"), ("total", "right"), ("tier", "left"), ("status", "left"),
-                            ("", "left")):
+                            ("note", "left")):
         t.add_column(column, justify=justify)
     for r in rows:
         note = r["role"]
@@ -223,7 +230,7 @@ def history(partner_id, between, ledger_url, as_json):
             final = finals.get((r["period"], r["final_run"]))
             if final is not None:
                 note = f"restates run {r['final_run']}: {_signed(r['points'] - final)}"
-        t.add_row(*cells(r["period"]), str(r["run"]), *cells(r["recorded_at"]), fmt_grouped(r["points"]),
+        t.add_row(*cells(r["period"]), str(r["run"]), *cells(_when(r["recorded_at"])), fmt_grouped(r["points"]),
                   _signed(r["adjustments"]) if r["adjustments"] else "", fmt_grouped(r["total"]),
                   *cells(r["tier"], r["status"] or "", note))
     console.print(t)

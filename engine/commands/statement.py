@@ -102,7 +102,7 @@ def statement(arguments, run_id, ledger_url, partner_id, period, every, doc_form
         from engine.report.model import Evaluation
 
         return _all(lambda: Evaluation.run(prog, shown_data, None, legacy, quality, options), period, doc_format,
-                    language, locales, limit, out, inputs, wait, f"{shown_data}")
+                    language, locales, limit, out, inputs, wait, ", ".join(data))
     from engine.report.model import StatementError, from_evaluation
 
     _refuse_input(out, inputs)

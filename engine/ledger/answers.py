@@ -39,13 +39,10 @@ def partner_answer(ledger, run_id: int, partner_id: str, period: str, top: int |
                                "adjustments": sum((a["points"] for a in adjustments), Decimal(0)),
                                "tier": "", "tier_version": "", "scored": 0, "unscored": 0}
     pp = dict(pp, total=pp["points"] + pp["adjustments"])
-    contracts = ledger.contracts(run_id, partner_id, period)
-    ranked = sorted(contracts, key=lambda c: (-c["points"], c["row"], c["file"]))
-    shown = ranked if top is None else ranked[:top]
-    rest = ranked[len(shown):]
+    shown, more, more_points = ledger.top_contracts(run_id, partner_id, period, top)
     status = ledger.status(run_id, partner_id)
     return {"run": run["id"], "program": run["program"], "partner": pp, "rules": ledger.rules(run_id, partner_id, period),
-            "contracts": shown, "more_contracts": len(rest), "more_points": sum((c["points"] for c in rest), Decimal(0)),
+            "contracts": shown, "more_contracts": more, "more_points": more_points,
             "adjustments": adjustments,
             "reviews": [r for r in status["reviews"] if r["period"] == period],
             "standing": [s for s in status["standing"] if s["period"] == period]}

@@ -96,7 +96,7 @@ class Database:
     # ------------------------------------------------------------------ statements
 
     def _sql(self, sql: str) -> str:
-        return sql.replace("?", "%s") if self.dialect == "postgresql" else sql
+        return sql.replace("%", "%%").replace("?", "%s") if self.dialect == "postgresql" else sql
 
     @contextlib.contextmanager
     def errors(self, doing: str):

@@ -69,7 +69,7 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             record {text} NOT NULL            -- the validated input record, JSON (engine.ledger.records)
         )""",
         "CREATE INDEX contracts_by_contract ON contracts (run_id, contract_id)",
-        "CREATE INDEX contracts_by_partner ON contracts (run_id, partner_id, period)",
+        "CREATE INDEX contracts_by_partner ON contracts (run_id, partner_id, period, points, input_row, file)",
         "CREATE INDEX contracts_by_row ON contracts (run_id, input_row, file)",
         """CREATE TABLE rejects (
             run_id {int} NOT NULL REFERENCES runs (id),

@@ -40,6 +40,10 @@ def qualify(program: Program, paths: list[Path], options, fixed) -> str | None:
         return "versions fixed per lane (an impact report)"
     if options.trace_when is not None or options.on_traced is not None:
         return "traced rows"
+    if getattr(options, "on_row", None) is not None or getattr(options, "ledger_run", None) is not None:
+        return "rows recorded one by one (a ledger run)"
+    if getattr(options, "open_source", None) is not None:
+        return "a reader of its own (explain's filtered rows)"
     if paths[0].suffix.lower() != ".csv":
         return f"a {paths[0].suffix.lower() or 'file without extension'} file (DuckDB reads CSV here)"
     blocks = {v.ruleset.input("contract") for v in program.versions}
