@@ -54,7 +54,7 @@ ROW_FALLBACKS = {
     "rejected": "the file has a row whose cells do not fit the header (line 15)",
     "unscored": "division is computed by the row engine",
     "stricter_version": "versions with different input blocks",
-    "conditional_lists": "has a `one of (...) when (...)` list",
+    "conditional_lists": "a `one of (...) when` list",
 }
 
 

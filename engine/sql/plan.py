@@ -62,7 +62,7 @@ def qualify_block(block: ast.InputBlock | None) -> None:
         if f.kind == "text" and (f.bounds or f.bounds_when):
             raise NotCompiled(f"field `{f.name}` is text with bounds")
         if getattr(f, "choices_when", ()):
-            raise NotCompiled(f"field `{f.name}` has a `one of (...) when (...)` list (checked by the row engine)")
+            raise NotCompiled(f"field `{f.name}` has a `one of (...) when` list (checked by the row engine)")
     for needed in ("contract_id", "partner_id", "signed"):
         if needed not in names:
             raise NotCompiled(f"the input block has no `{needed}` field")
