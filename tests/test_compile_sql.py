@@ -7,10 +7,8 @@ from __future__ import annotations
 
 import csv
 import io
-import os
-import shutil
-import socket
 import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
@@ -201,58 +199,32 @@ def test_spark_spelling():
 
 # --------------------------------------------------------------------------- PostgreSQL
 
-PG_BINS = ("/usr/lib/postgresql/15/bin", "/usr/lib/postgresql/16/bin", "/usr/lib/postgresql/17/bin")
-
-
 class Postgres:
-    def __init__(self, bin_dir: Path, folder: Path, port: int, prefix: list[str]):
-        self.bin_dir, self.folder, self.port, self.prefix = bin_dir, folder, port, prefix
+    """psql on the ledger tests' throwaway server (tests/pg_server.py)."""
+
+    def __init__(self, server):
+        self.server = server
 
     def psql(self, sql: str) -> str:
-        done = subprocess.run([*self.prefix, str(self.bin_dir / "psql"), "-X", "-q", "-v", "ON_ERROR_STOP=1", "-h",
-                               str(self.folder), "-p", str(self.port), "-U", "postgres", "-d", "postgres"],
+        s = self.server
+        done = subprocess.run([*s.as_user, str(s.bin_dir / "psql"), "-X", "-q", "-v", "ON_ERROR_STOP=1", "-h",
+                               str(s.folder), "-p", str(s.port), "-U", "postgres", "-d", "postgres"],
                               input=sql, capture_output=True, text=True, timeout=120)
         if done.returncode != 0:
             raise AssertionError(done.stderr)
         return done.stdout
 
 
-def _start_postgres():
-    bin_dir = next((Path(b) for b in PG_BINS if (Path(b) / "initdb").is_file()), None)
-    if bin_dir is None:
-        return None, "no PostgreSQL server binaries (initdb) are installed"
-    folder = Path(tempfile.mkdtemp(prefix="points-pg-"))
-    prefix: list[str] = []
-    if os.geteuid() == 0:
-        if shutil.which("runuser") is None:
-            return None, "running as root without runuser (initdb refuses root)"
-        prefix = ["runuser", "-u", "postgres", "--"]
-        shutil.chown(folder, "postgres")
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    data = folder / "data"
-    init = subprocess.run([*prefix, str(bin_dir / "initdb"), "-D", str(data), "-U", "postgres", "-A", "trust"],
-                          capture_output=True, text=True)
-    if init.returncode != 0:
-        return None, f"initdb failed: {init.stderr.strip()[:200]}"
-    start = subprocess.run([*prefix, str(bin_dir / "pg_ctl"), "-D", str(data), "-w", "-l", str(folder / "log"),
-                            "-o", f"-k {folder} -p {port} -c listen_addresses=''", "start"],
-                           capture_output=True, text=True)
-    if start.returncode != 0:
-        return None, f"the server did not start: {start.stderr.strip()[:200]}"
-    return Postgres(bin_dir, folder, port, prefix), None
-
-
 @pytest.fixture(scope="module")
 def postgres():
-    server, reason = _start_postgres()
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import pg_server
+
+    server, why = pg_server.start()
     if server is None:
-        pytest.skip(f"PostgreSQL: {reason}")
-    yield server
-    subprocess.run([*server.prefix, str(server.bin_dir / "pg_ctl"), "-D", str(server.folder / "data"), "-m", "fast",
-                    "stop"], capture_output=True)
-    shutil.rmtree(server.folder, ignore_errors=True)
+        pytest.skip(f"PostgreSQL: {why}")
+    yield Postgres(server)
+    server.stop()
 
 
 def test_example_program_on_postgres(postgres, tmp_path):
