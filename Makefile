@@ -32,10 +32,13 @@ demo: setup
 	$(BIN)/points evaluate rulesets/o2-business examples/contracts.csv --out out/demo --ledger out/demo.ledger
 	$(BIN)/points runs --ledger out/demo.ledger
 	$(BIN)/points history --partner P-008 --ledger out/demo.ledger
-	@echo; echo "== 4. Explain one partner's points and tier for 2017"
+	@echo; echo "== 4. A statement for P-008, 2017, from the recorded run (HTML; --format pdf for print)"
+	$(BIN)/points statement --run 1 --ledger out/demo.ledger --partner P-008 --period 2017 --format html --out out/statement-P-008-2017.html
+	@echo "Written: out/statement-P-008-2017.html"
+	@echo; echo "== 5. Explain one partner's points and tier for 2017"
 	$(BIN)/points explain rulesets/o2-business examples/contracts.csv --partner P-008 --period 2017 --legacy examples/legacy.csv
 	@echo
-	@echo "Shown: a check, the program's examples, a scored export (files in out/demo/, run in out/demo.ledger) and one explanation."
+	@echo "Shown: a check, the program's examples, a scored export (files in out/demo/, run in out/demo.ledger), a statement and one explanation."
 	@echo "Try next (after '. $(VENV)/bin/activate'):"
 	@echo "  points explain rulesets/o2-business examples/contracts.csv --contract C-000100 --full"
 	@echo "  points explain --run 1 --contract C-000100 --full --ledger out/demo.ledger"
