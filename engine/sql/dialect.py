@@ -84,15 +84,23 @@ class Dialect:
     def to_text(sql: str) -> str:
         return f"CAST({sql} AS VARCHAR)"
 
+    # A date as text in the dialect's format function: "date" (YYYY-MM-DD), "year", "month" (YYYY-MM).
+    DATE_FORMATS = {"date": "%Y-%m-%d", "year": "%Y", "month": "%Y-%m"}
+
+    def date_format(self, sql: str, part: str) -> str:
+        return f"strftime({sql}, '{self.DATE_FORMATS[part]}')"
+
+    def quarter_text(self, sql: str) -> str:
+        return f"CAST(quarter({sql}) AS VARCHAR)"
+
     def date_text(self, sql: str) -> str:
-        return f"strftime({sql}, '%Y-%m-%d')"
+        return self.date_format(sql, "date")
 
     def period(self, sql: str, unit: str) -> str:
-        if unit == "year":
-            return f"strftime({sql}, '%Y')"
-        if unit == "month":
-            return f"strftime({sql}, '%Y-%m')"
-        return f"(strftime({sql}, '%Y') || '-Q' || CAST(quarter({sql}) AS VARCHAR))"
+        """The period label engine.periods gives a date: 2016, 2016-03 or 2016-Q1."""
+        if unit in ("year", "month"):
+            return self.date_format(sql, unit)
+        return f"({self.date_format(sql, 'year')} || '-Q' || {self.quarter_text(sql)})"
 
     @staticmethod
     def try_date(sql: str) -> str:

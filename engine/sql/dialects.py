@@ -174,15 +174,10 @@ class SparkDialect(Dialect):
     def to_text(sql: str) -> str:
         return f"CAST({sql} AS VARCHAR)"
 
-    def date_text(self, sql: str) -> str:
-        return f"date_format({sql}, 'yyyy-MM-dd')"
+    DATE_FORMATS = {"date": "yyyy-MM-dd", "year": "yyyy", "month": "yyyy-MM"}
 
-    def period(self, sql: str, unit: str) -> str:
-        if unit == "year":
-            return f"date_format({sql}, 'yyyy')"
-        if unit == "month":
-            return f"date_format({sql}, 'yyyy-MM')"
-        return f"(date_format({sql}, 'yyyy') || '-Q' || CAST(quarter({sql}) AS VARCHAR))"
+    def date_format(self, sql: str, part: str) -> str:
+        return f"date_format({sql}, '{self.DATE_FORMATS[part]}')"
 
     def points_text(self, sql: str, scale: int) -> str:
         text = self.to_text(sql)
@@ -223,15 +218,13 @@ BEGIN RETURN CAST(t AS numeric(28,10)); EXCEPTION WHEN others THEN RETURN NULL; 
     def ascii(sql: str) -> str:
         return f"({sql} ~ '^[\\x01-\\x7f]*$')"  # a PostgreSQL text holds no NUL
 
-    def date_text(self, sql: str) -> str:
-        return f"to_char({sql}, 'YYYY-MM-DD')"
+    DATE_FORMATS = {"date": "YYYY-MM-DD", "year": "YYYY", "month": "YYYY-MM"}
 
-    def period(self, sql: str, unit: str) -> str:
-        if unit == "year":
-            return f"to_char({sql}, 'YYYY')"
-        if unit == "month":
-            return f"to_char({sql}, 'YYYY-MM')"
-        return f"(to_char({sql}, 'YYYY') || '-Q' || to_char({sql}, 'Q'))"
+    def date_format(self, sql: str, part: str) -> str:
+        return f"to_char({sql}, '{self.DATE_FORMATS[part]}')"
+
+    def quarter_text(self, sql: str) -> str:
+        return f"to_char({sql}, 'Q')"
 
     @staticmethod
     def try_date(sql: str) -> str:
