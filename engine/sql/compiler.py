@@ -22,7 +22,7 @@ from decimal import Decimal
 
 from dsl import ast
 from engine import reasons
-from engine.evaluate import BOOLEAN_WORDS, TableData, literal_name
+from engine.evaluate import TableData, literal_name
 from engine.sql.dialect import DUCKDB, Dialect
 
 EXACT_DIGITS = 28  # what the row engine's exact context holds

@@ -11,7 +11,6 @@ written by engine.run's own writers.
 """
 from __future__ import annotations
 
-from collections import Counter
 from decimal import Decimal
 from pathlib import Path
 
@@ -52,17 +51,17 @@ def qualify(program: Program, paths: list[Path], options, fixed) -> str | None:
     return None
 
 
-def evaluate_duckdb(program: Program, path: Path, options, out_dir: Path | None):
-    """One CSV export scored in DuckDB; raises Fallback (nothing written) when it cannot be."""
-    from engine import run as _run
-
+def checked_header(program: Program, path: Path, options, engine: str):
+    """The export's input block, header, delimiter, header notes and validator, once the file is one that `engine`
+    reads exactly as the row reader would; Fallback (with the reason) when it is not, InputError for a
+    header the row engine refuses too."""
     block = program.versions[-1].ruleset.input("contract")
     with open_rows(path, delimiter=options.delimiter, encoding=options.encoding) as source:
         header = list(source.header)
         delimiter = source.delimiter
         encoding = source.encoding
     if encoding not in ("utf-8", "utf-8-sig"):
-        raise Fallback(f"the {encoding} encoding (DuckDB reads UTF-8)")
+        raise Fallback(f"the {encoding} encoding ({engine} reads UTF-8)")
     validator = RowValidator(block, decimal_comma=options.decimal_comma)
     problems = validator.header_problems(header)
     if problems:
@@ -71,6 +70,14 @@ def evaluate_duckdb(program: Program, path: Path, options, out_dir: Path | None)
     reason = prescan(path, delimiter, len(header))
     if reason is not None:
         raise Fallback(f"the file has {reason}")
+    return block, header, delimiter, notes, validator
+
+
+def evaluate_duckdb(program: Program, path: Path, options, out_dir: Path | None):
+    """One CSV export scored in DuckDB; raises Fallback (nothing written) when it cannot be."""
+    from engine import run as _run
+
+    block, header, delimiter, notes, validator = checked_header(program, path, options, "DuckDB")
     try:
         checks = validation_sql(block, header, options.decimal_comma)
         versions = [version_sql(program, k, checks.columns) for k in range(len(program.versions))]

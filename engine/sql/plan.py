@@ -24,7 +24,7 @@ from engine.program import Program, Version
 from engine.sql.compiler import EXACT_DIGITS, Compiler, NotCompiled, Val, bound_of, integer_digits
 from engine.sql.dialect import DUCKDB, Dialect
 from engine.validate import (
-    DECIMAL_PATTERN, FIRST_DAY, LAST_DAY, LENIENT_FORMS, column_names, literal_value, resolved, typed_default,
+    DECIMAL_PATTERN, FIRST_DAY, LAST_DAY, column_names, resolved, typed_default,
     _bound_limit,
 )
 
@@ -283,7 +283,7 @@ def version_sql(program: Program, k: int, columns: dict, d: Dialect = DUCKDB) ->
     tables = {t.name: TableData.build(t) for t in ruleset.tables}
     compiler = Compiler(fields, tables, columns, d)
     product = columns.get("product")
-    inner, rules = ['"row"', *([f"{product} AS prod_"] if product else [])], []
+    inner = ['"row"', *([f"{product} AS prod_"] if product else [])]
     compiled = []
     for j, crule in enumerate(plan.rules):
         compiler.rule = crule.rule

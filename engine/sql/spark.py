@@ -19,11 +19,10 @@ from pathlib import Path
 
 from engine import reasons
 from engine.program import display_path
-from engine.readers import InputError, open_rows, sha256_of
+from engine.readers import sha256_of
 from engine.sql.compiler import NotCompiled
-from engine.sql.duck import FETCH, Fallback, _counts, _reject_entry, _write_rows, qualify
-from engine.sql.prescan import prescan
-from engine.validate import RowReject, RowValidator, _shown
+from engine.sql.duck import FETCH, Fallback, _counts, _reject_entry, _write_rows, checked_header, qualify
+from engine.validate import RowReject, _shown
 
 DEFAULT_MASTER = "local[2]"
 CONF = {
@@ -130,21 +129,7 @@ def evaluate_spark(program, path: Path, options, out_dir: Path | None):
     from engine.sql.dialects import SPARK
     from engine.sql.script import program_script
 
-    block = program.versions[-1].ruleset.input("contract")
-    with open_rows(path, delimiter=options.delimiter, encoding=options.encoding) as source:
-        header = list(source.header)
-        delimiter = source.delimiter
-        encoding = source.encoding
-    if encoding not in ("utf-8", "utf-8-sig"):
-        raise Fallback(f"the {encoding} encoding (Spark reads UTF-8)")
-    validator = RowValidator(block, decimal_comma=options.decimal_comma)
-    problems = validator.header_problems(header)
-    if problems:
-        raise InputError(path, "header (row 1): " + "; ".join(problems), row=1)
-    notes = [f"header (row 1): {note}" for note in validator.header_notes(header)]
-    reason = prescan(path, delimiter, len(header))
-    if reason is not None:
-        raise Fallback(f"the file has {reason}")
+    block, header, delimiter, notes, validator = checked_header(program, path, options, "Spark")
     try:
         script = program_script(program, SPARK, header=header, decimal_comma=options.decimal_comma)
     except NotCompiled as err:
@@ -185,8 +170,6 @@ def _load(spark, path: Path, delimiter: str, width: int) -> list:
 
 
 def _collect(con, program, path, header, script, validator, notes, options, out_dir, _run):
-    from pyspark.sql.utils import AnalysisException  # noqa: F401  (import check)
-
     checks = script.checks
     width = len(header)
     names = [f.name for f in checks.fields]
