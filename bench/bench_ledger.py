@@ -38,25 +38,21 @@ def timed(fn, *args):
     return time.perf_counter() - start, value
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rows", type=int, default=1_000_000)
-    parser.add_argument("--ledger", help="a ledger URL (default: a SQLite file in a temporary folder)")
-    parser.add_argument("--keep", type=Path, help="keep the generated files and ledger in this folder")
-    args = parser.parse_args()
-
+def build_ledger(folder: Path, rows: int, url: str | None = None, report=print):
+    """Write the synthetic program and export of `rows` contracts into `folder` (the export is kept
+    when it exists), score it with a Recording and record the run in the ledger `url` (default: a
+    SQLite file in `folder`). Returns (the open ledger, the run id, the run's result); `report`
+    gets the timing lines. bench_web.py builds its ledger with this."""
     from engine.ledger import Recording, open_ledger
-    from engine.ledger.answers import contract_answer, partner_answer, rederive
     from engine.program import load_program
     from engine.run import RunOptions, evaluate
 
-    folder = args.keep or Path(tempfile.mkdtemp(prefix="points-bench-ledger-"))
     folder.mkdir(parents=True, exist_ok=True)
     program_dir = write_program(folder / "program")
     data = folder / "contracts.csv"
     if not data.exists():
-        write_contracts(data, args.rows)
-    url = args.ledger or str(folder / "bench.ledger")
+        write_contracts(data, rows)
+    url = url or str(folder / "bench.ledger")
     program = load_program(program_dir)
 
     recording = Recording()
@@ -69,11 +65,25 @@ def main() -> None:
     recording_cpu = time.process_time() - cpu
     recording.close()
     n = result.counts.rows
-    print(f"{n:,} contracts ({result.counts.scored:,} scored), ledger {ledger.shown} ({ledger.db.dialect})")
-    print(f"scoring with the recording (row path): {scoring:6.1f} s wall, {scoring_cpu:6.1f} s CPU "
-          f"({n / scoring_cpu:,.0f} contracts per CPU second)")
-    print(f"recording the run (one transaction):   {recording_time:6.1f} s wall, {recording_cpu:6.1f} s CPU of this "
-          f"process ({n / recording_time:,.0f} contracts per second of wall time)")
+    report(f"{n:,} contracts ({result.counts.scored:,} scored), ledger {ledger.shown} ({ledger.db.dialect})")
+    report(f"scoring with the recording (row path): {scoring:6.1f} s wall, {scoring_cpu:6.1f} s CPU "
+           f"({n / scoring_cpu:,.0f} contracts per CPU second)")
+    report(f"recording the run (one transaction):   {recording_time:6.1f} s wall, {recording_cpu:6.1f} s CPU of this "
+           f"process ({n / recording_time:,.0f} contracts per second of wall time)")
+    return ledger, run_id, result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--ledger", help="a ledger URL (default: a SQLite file in a temporary folder)")
+    parser.add_argument("--keep", type=Path, help="keep the generated files and ledger in this folder")
+    args = parser.parse_args()
+
+    from engine.ledger.answers import contract_answer, partner_answer, rederive
+
+    folder = args.keep or Path(tempfile.mkdtemp(prefix="points-bench-ledger-"))
+    ledger, run_id, result = build_ledger(folder, args.rows, args.ledger)
 
     rng = random.Random(11)
     every_997th = "SELECT contract_id FROM contracts WHERE run_id = ? AND input_row - input_row / 997 * 997 = 0"
