@@ -415,3 +415,14 @@ def test_the_statement_of_a_partner_from_a_run(program, recorded):
     assert page.status_code == 200 and "P-008" in page.text and "6,110" in page.text
     assert page.headers["content-security-policy"].startswith("default-src 'none'")
     assert c.get("/statement", params={"id": "P-008", "period": "2018", "run": "1", "lang": "fr"}).status_code == 400
+
+
+def test_source_is_highlighted_once_per_text_and_anew_when_it_changes():
+    from engine.web.render import highlight_lines
+
+    text = 'program "P"\n# a comment <b>\n'
+    first = highlight_lines(text)
+    assert highlight_lines(text) is first  # a second rule of the same file reuses the lines
+    assert "&lt;b&gt;" in first[1]  # escaped, from the cache as well
+    changed = highlight_lines(text.replace("<b>", "<i>"))
+    assert changed is not first and "&lt;i&gt;" in changed[1]

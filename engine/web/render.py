@@ -3,14 +3,18 @@ Pygments lexer, dsl.highlight.PointsLexer) and charts as inline SVG. Everything 
 Pygments escapes the source's text, and every label of a chart goes through markupsafe."""
 from __future__ import annotations
 
+import functools
+
 from markupsafe import Markup, escape
 
 from dsl.errors import visible_lines
 
 
-def highlight_lines(text: str) -> list[Markup]:
+@functools.lru_cache(maxsize=64)
+def highlight_lines(text: str) -> tuple[Markup, ...]:
     """The lines of a ruleset as HTML (one entry per line as the language counts lines), coloured
-    by the language's lexer; control characters are shown as escapes (`\\x1b`)."""
+    by the language's lexer; control characters are shown as escapes (`\\x1b`). Kept per text: a
+    page shows several rules of one file, and each request shows the same files again."""
     from pygments import highlight
     from pygments.formatters import HtmlFormatter
 
@@ -20,7 +24,7 @@ def highlight_lines(text: str) -> list[Markup]:
     count = shown.count("\n") + (0 if shown.endswith("\n") or not shown else 1)
     html = highlight(shown, PointsLexer(stripnl=False, ensurenl=True), HtmlFormatter(nowrap=True))
     lines = html.split("\n")
-    return [Markup(line) for line in lines[:count]]
+    return tuple(Markup(line) for line in lines[:count])
 
 
 def highlight_html(text: str) -> Markup:
