@@ -166,22 +166,7 @@ def _run_sql(con, program, path, header, delimiter, options, out_dir, validator,
         con.execute(f"CREATE TEMP TABLE scored{k} AS {v.sql}")
     outcome_sql = outcome_query(program, checks, versions)
     con.execute(f"CREATE TEMP TABLE outcome AS {outcome_sql}")
-    counts, lane = _counts(con, program, checks, rejects, versions)
-    label = path.name
-    if out_dir is not None:
-        _write_rows(con, Path(out_dir), label, rejects, _run)
-    if options.on_reject is not None:
-        for row, field, value, reason, code, cid, pid in rejects:
-            options.on_reject(_run.Rejected(label, row, cid, pid, field, _run.shown_value(value), code, reason))
-    if options.progress is not None:
-        options.progress(counts.rows)
-    shown = display_path(path)
-    sha = sha256_of(path)
-    inputs = [_run.InputFile(label, shown, sha, counts)]
-    result = _run.RunResult(program, shown, sha, [lane], notes=notes, inputs=inputs)
-    result.engine = "duckdb"
-    _run.assign_tiers(lane)
-    return result
+    return finished_run(con, program, path, checks, rejects, versions, notes, options, out_dir, "duckdb")
 
 
 def _reject_entry(row, field, value, reason, code, ids) -> tuple:
@@ -328,3 +313,27 @@ def _write_rows(con, out_dir: Path, label: str, rejects: list, _run) -> None:
         while nxt is not None:
             wr.writerow((label, nxt[0], nxt[5], nxt[6], "rejected", nxt[4], nxt[3]))
             nxt = next(pending, None)
+
+
+def finished_run(con, program: Program, path: Path, checks, rejects: list, versions: list, notes: list[str],
+                 options, out_dir: Path | None, engine: str):
+    """The counts, per-contract files, rejects, progress and RunResult of one export whose outcome
+    table `con` holds (DuckDB's, or Spark's through its cursor)."""
+    from engine import run as _run
+
+    counts, lane = _counts(con, program, checks, rejects, versions)
+    label = path.name
+    if out_dir is not None:
+        _write_rows(con, Path(out_dir), label, rejects, _run)
+    if options.on_reject is not None:
+        for row, field, value, reason, code, cid, pid in rejects:
+            options.on_reject(_run.Rejected(label, row, cid, pid, field, _run.shown_value(value), code, reason))
+    if options.progress is not None:
+        options.progress(counts.rows)
+    shown = display_path(path)
+    sha = sha256_of(path)
+    inputs = [_run.InputFile(label, shown, sha, counts)]
+    result = _run.RunResult(program, shown, sha, [lane], notes=notes, inputs=inputs)
+    result.engine = engine
+    _run.assign_tiers(lane)
+    return result

@@ -18,10 +18,8 @@ import shutil
 from pathlib import Path
 
 from engine import reasons
-from engine.program import display_path
-from engine.readers import sha256_of
 from engine.sql.compiler import NotCompiled
-from engine.sql.duck import FETCH, Fallback, _counts, _reject_entry, _write_rows, checked_header, qualify
+from engine.sql.duck import FETCH, Fallback, _reject_entry, checked_header, finished_run, qualify
 from engine.validate import RowReject, _shown
 
 DEFAULT_MASTER = "local[2]"
@@ -199,22 +197,7 @@ def _collect(con, program, path, header, script, validator, notes, options, out_
                 rejects.append(_reject_entry(row, checks.unique, value, reason, reasons.DUPLICATE, ids_of(cells)))
     rejects.sort(key=lambda r: r[0])
     versions = [_VersionRules(rules) for rules in _rules_by_version(script, len(program.versions))]
-    counts, lane = _counts(con, program, checks, rejects, versions)
-    label = path.name
-    if out_dir is not None:
-        _write_rows(con, Path(out_dir), label, rejects, _run)
-    if options.on_reject is not None:
-        for row, field, value, reason, code, cid, pid in rejects:
-            options.on_reject(_run.Rejected(label, row, cid, pid, field, _run.shown_value(value), code, reason))
-    if options.progress is not None:
-        options.progress(counts.rows)
-    shown = display_path(path)
-    sha = sha256_of(path)
-    inputs = [_run.InputFile(label, shown, sha, counts)]
-    result = _run.RunResult(program, shown, sha, [lane], notes=notes, inputs=inputs)
-    result.engine = "spark"
-    _run.assign_tiers(lane)
-    return result
+    return finished_run(con, program, path, checks, rejects, versions, notes, options, out_dir, "spark")
 
 
 class _VersionRules:
