@@ -50,8 +50,12 @@ class Dialect:
         return "TRUE" if value else "FALSE"
 
     def strip(self, sql: str) -> str:
-        """Python's str.strip() of a text: every character str.isspace() holds, off both ends."""
-        return f"trim({sql}, {self.text(_SPACES)})"
+        """Python's str.strip() of a text: every character str.isspace() holds, off both ends.
+
+        trim() with the ~25 characters of that set costs ~0.4 s per million cells, so a text that
+        is empty, or starts and ends with a visible ASCII character (most cells), is taken as it is."""
+        return (f"(CASE WHEN {sql} = '' OR (ascii({sql}) BETWEEN 33 AND 126 AND ascii({sql}[-1:]) BETWEEN 33 AND 126) "
+                f"THEN {sql} ELSE trim({sql}, {self.text(_SPACES)}) END)")
 
     def full_match(self, sql: str, pattern: str) -> str:
         """Whether the whole text matches a regular expression (RE2 syntax)."""

@@ -108,7 +108,9 @@ def evaluate_duckdb(program: Program, path: Path, options, out_dir: Path | None)
         shutil.rmtree(spill, ignore_errors=True)
 
 
-def _run_sql(con, program, path, header, delimiter, options, out_dir, validator, checks, versions, notes, _run):
+def read_raw(con, path: Path, header: list[str], delimiter: str) -> None:
+    """The relation `raw`: the export as text, `row` as the row reader numbers it and one VARCHAR
+    column per header cell (`c0`, `c1`, ...), rows whose cells are all blank left out."""
     d = DUCKDB
     width = len(header)
     cols = ", ".join(f"'c{i}': 'VARCHAR'" for i in range(width))
@@ -120,9 +122,13 @@ def _run_sql(con, program, path, header, delimiter, options, out_dir, validator,
     # The rows were inserted in file order by one reader thread: rowid 0 is row 2.
     blank = " AND ".join(f"(c{i} IS NULL OR {d.strip(f'c{i}')} = '')" for i in range(width))
     surely_filled = "ascii(c0) > 32 AND ascii(c0) < 127"  # a visible ASCII character first: not blank
-    con.execute(f'CREATE TEMP TABLE raw AS SELECT rowid + 2 AS "row", * FROM raw0 '
+    con.execute(f'CREATE TEMP VIEW raw AS SELECT rowid + 2 AS "row", * FROM raw0 '
                 f'WHERE CASE WHEN {surely_filled} THEN TRUE ELSE NOT ({blank}) END')
-    con.execute("DROP TABLE raw0")
+
+
+def _run_sql(con, program, path, header, delimiter, options, out_dir, validator, checks, versions, notes, _run):
+    width = len(header)
+    read_raw(con, path, header, delimiter)
     con.execute(f"CREATE TEMP TABLE checked AS {checks.sql}")
     fields = checks.fields
     names = [f.name for f in fields]
