@@ -84,7 +84,7 @@ class Writer:
 
     def __init__(self, file):
         self._write = file.write
-        self._formatted = _Line()  # apart from the writer: no reference cycle (the batch path pauses the collector)
+        self._formatted = _Line()  # apart from the writer: no reference cycle
         self._csv = csv.writer(self._formatted, lineterminator="\r\n")
 
     def writerow(self, row: Iterable) -> None:
@@ -132,15 +132,6 @@ class DictWriter:
         if unknown:
             raise ValueError(f"dict contains fields not in fieldnames: {', '.join(map(repr, sorted(unknown)))}")
         return [row.get(name, "") for name in self.fieldnames]
-
-
-def fields(cells: Iterable) -> str:
-    """Cells as `writer` writes them in a line of an output file, without the line end."""
-    import io
-
-    out = io.StringIO()
-    Writer(out).writerow(cells)
-    return out.getvalue()[:-1]
 
 
 # Output dialects (`--output-dialect`): how the output CSVs are spelled for a spreadsheet. `csv` is

@@ -16,8 +16,8 @@ Design:
   without a saved value) is yielded as a `BadRow` (its `field` is `(row)` or the column at
   fault), so the caller rejects it and goes on. A file that cannot be read at all raises
   `InputError` with the path and, where known, the row, line or workbook part.
-- CSV goes through a text stream into `csv.reader` (lists of lines chained in C), and a runner
-  may take the rows in chunks (`batches`), so reading costs what the csv module costs. A chunk
+- CSV goes through a text stream into `csv.reader` (lists of lines chained in C), taken in chunks
+  (`batches`), so reading costs what the csv module costs. A chunk
   with a record the csv module cannot read (a cell over its field limit, a bare CR in an
   unquoted cell, a quote still open at the end of the file, or a record that swallowed lines
   and no longer fits the header) is read again from its kept lines one record at a time: the
@@ -313,34 +313,12 @@ class _CsvSource(_TextSource):
         except (OSError, ValueError):
             return None
 
-    @property
-    def header_lines(self) -> int:
-        """The lines the header record took (more than 1 when a quoted name holds a line break)."""
-        return self._header_lines
-
-    @property
-    def records_read(self) -> int:
-        """Records read so far, the header included, counting on from `restrict`'s `rows_before`."""
-        return self._rows_read
-
-    def restrict(self, start: int, end: int, rows_before: int, newline: str) -> None:
-        """From now on read only bytes [start, end) of the file, numbering its records after
-        `rows_before` (engine.parallel evaluates byte ranges of one export in several processes)."""
-        self._stream.close()  # and with it the whole file's handle
-        raw = io.BufferedReader(_ByteRange(self.path, start, end), buffer_size=_CHUNK)
-        self._handle = raw
-        self._stream = io.TextIOWrapper(raw, encoding=self.encoding, newline=newline)
-        self._lines_from(self._stream, [])
-        self._rows_read = rows_before
-        self._restricted = end < self.size  # a range that ends the file ends as the file does
-
     def __init__(self, path: Path, delimiter: str | None, encoding: str):
         if delimiter is not None and len(delimiter) != 1:
             raise InputError(path, f"the delimiter must be one character, got '{delimiter}'")
         super().__init__(path, encoding)
         self._rows_read = 0  # records taken from the reader, the header included
         self._row_iter = None
-        self._restricted = False
         try:
             self._start(delimiter)
         except Exception:
@@ -375,7 +353,6 @@ class _CsvSource(_TextSource):
         self.delimiter = delimiter or ("\t" if tsv else sniff(first))
         self._lines_from(self._stream, [first])
         names = self._guard(next, self._reader, None)
-        self._header_lines = self._reader.line_num
         self._advance()
         if names and _END_MARK in names[-1]:
             raise self._error("the header (row 1) opens a quote (\") that is never closed", 1)
@@ -537,8 +514,6 @@ class _CsvSource(_TextSource):
                     break
                 bad = None
                 if cells and _END_MARK in cells[-1]:
-                    if self._restricted:  # a quote open at the end of a byte range: one process decides
-                        raise self._error("a quote (\") is open at the end of the byte range", self._rows_read + 1)
                     bad = ("opens a quote (\") that is never closed")
                 elif _runaway(cells, width):
                     bad = (f"has {len(cells)} cells, the header has {width} columns: a quote (\") opened in this "
@@ -617,34 +592,6 @@ def _fitted(chunk: list, start: int, width: int) -> tuple[list, list]:
         rows.append(row)
         raws.append(_fit(cells, width, row, "csv"))
     return rows, raws
-
-
-class _ByteRange(io.RawIOBase):
-    """Bytes [start, end) of a file as a raw stream."""
-
-    def __init__(self, path: Path, start: int, end: int):
-        super().__init__()
-        self._file = open(path, "rb", buffering=0)
-        self._file.seek(start)
-        self._at, self._end = start, end
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer) -> int:
-        size = min(len(buffer), self._end - self._at)
-        if size <= 0:
-            return 0
-        n = self._file.readinto(memoryview(buffer).cast("B")[:size])
-        self._at += n
-        return n
-
-    def tell(self) -> int:
-        return self._at
-
-    def close(self) -> None:
-        self._file.close()
-        super().close()
 
 
 def sniff(line: str) -> str:

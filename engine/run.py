@@ -11,10 +11,8 @@ pass over the file, so an impact run reads and validates each row once.
 Speed: a score depends only on the plan's `key_fields`, so the untraced path memoises scores by
 those values; the traced path always scores afresh. A test scores the example data both ways.
 
-The common run (one lane by signed date, nothing traced, a CSV export, one input block for every
-version) takes the batch path of `engine.batch` instead of the row loop here, with the same
-outputs byte for byte; its design and figures are there. This module keeps what both paths
-share: the lanes, counts and partner totals, the outcomes, the output files and the manifest.
+This row loop is the reference engine: every run the columnar engine (engine.sql) does not take
+goes through it, and it alone traces. It runs in one process.
 """
 from __future__ import annotations
 
@@ -27,7 +25,6 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 from engine import __version__, cells, reasons
-from engine.batch import Batches as _Batches, collector_paused, csv_fields
 from engine.numbers import fmt_points
 from engine.outputs import EVALUATE_FILES, EVALUATE_XLSX_FILES, OutputFolder, create, program_files
 from engine.periods import period_bounds, period_of
@@ -36,7 +33,6 @@ from engine.readers import BadRow, open_rows, sha256_of
 from engine.validate import MAX_LENIENT_EXAMPLES, RowReject, RowValidator, column_names
 
 CACHE_LIMIT = 200_000
-BATCH_ROWS = 1024  # rows per batch: fewer instructions than 4,096 (smaller lists, warmer caches)
 WRITE_BUFFER = 1 << 20
 PROGRESS_EVERY = 10_000
 ZERO = Decimal(0)
@@ -58,7 +54,8 @@ class RunOptions:
     # it for fraction_read())
     trace_when: Callable[[int, dict], bool] | None = None  # (row, record): score it with a tracer?
     on_traced: Callable[["Traced"], None] | None = None  # receives each traced row
-    workers: int | None = 1  # processes for a large CSV (engine.parallel); None: one per core (at most 4)
+    workers: int | None = 1  # deprecated, without effect (the row engine runs in one process; large CSV
+    # exports go to the DuckDB engine with engine="auto")
     wait: bool = False  # with an output folder another run is writing: wait for it instead of refusing
     on_reject: Callable[["Rejected"], None] | None = None  # receives each rejected row (explain --row)
     output_dialect: str = "csv"  # output CSVs: csv (`,`, `.`) or excel-de (`;`, decimal comma, BOM)
@@ -74,6 +71,14 @@ class RunOptions:
     # Outcome); set, the run takes the row path in one process (engine.ledger records a run so).
     on_row: Callable[[str, int, dict, str, str, "Outcome"], None] | None = None
     ledger_run: dict | None = None  # the ledger run this run is recorded as ({"ledger": ..., "run": id})
+
+    def __post_init__(self):
+        if self.workers != 1:
+            import warnings
+
+            warnings.warn("RunOptions.workers is deprecated and has no effect: the row engine runs in one "
+                          "process, and large CSV exports go to the DuckDB engine with engine='auto'",
+                          DeprecationWarning, stacklevel=3)
 
 
 @dataclass(frozen=True)
@@ -198,7 +203,7 @@ class Outcome:
     """A score as the runner needs it, with its output text made once (scores are memoised)."""
 
     __slots__ = ("status", "scored", "points", "paid", "reason", "code", "points_text", "rules_text", "score",
-                 "reason_text", "code_text", "csv_text", "rows_text")
+                 "reason_text", "code_text")
 
     def __init__(self, score, reason: str | None, code: str | None):
         self.score = score
@@ -212,10 +217,6 @@ class Outcome:
         self.rules_text = ";".join(f"{rid}={fmt_points(p)}" for rid, p in self.paid)
         self.reason_text = self.reason or ""
         self.code_text = self.code or ""
-        # contracts.csv from `status` on, and rows.csv from `status` on: made once per outcome.
-        self.csv_text = csv_fields([self.status, self.points_text, self.rules_text, self.code_text,
-                                    self.reason_text])
-        self.rows_text = csv_fields([self.status, self.code_text, self.reason_text])
 
     @staticmethod
     def of(score, explain_reason) -> "Outcome":
@@ -307,29 +308,26 @@ class _Outputs:
     def __init__(self, out_dir: Path | None):
         self.out_dir = out_dir
         self._files = []
-        self.file, self.file_csv = "", ""  # the export file being read, as shown and as a CSV cell
+        self.file = ""  # the export file being read, as shown
         if out_dir is None:
-            self.contract = self.contract_rows = self.contract_file = self.reject = None
-            self.row = self.rows_file = None
+            self.contract = self.reject = self.row = None
             return
-        out_dir.mkdir(exist_ok=True)  # an output folder's staging folder (engine.outputs), or a part's
-        self.contract, self.contract_rows = self._writer("contracts.csv", CONTRACT_COLUMNS)
-        self.contract_file = self._files[-1]
-        self.reject, _ = self._writer("rejects.csv", REJECT_COLUMNS)
-        self.row, _ = self._writer("rows.csv", ROW_COLUMNS)
-        self.rows_file = self._files[-1]
+        out_dir.mkdir(exist_ok=True)  # an output folder's staging folder (engine.outputs)
+        self.contract = self._writer("contracts.csv", CONTRACT_COLUMNS)
+        self.reject = self._writer("rejects.csv", REJECT_COLUMNS)
+        self.row = self._writer("rows.csv", ROW_COLUMNS)
 
     def begin_file(self, shown: str) -> None:
         """The rows that follow come from the export file `shown`."""
-        self.file, self.file_csv = shown, csv_fields([shown])
+        self.file = shown
 
     def _writer(self, name: str, header: list[str]):
-        """(writerow, writerows) of a new CSV file with its header written."""
+        """The writerow of a new CSV file with its header written."""
         f = create(self.out_dir / name, buffering=WRITE_BUFFER)
         self._files.append(f)
         w = cells.writer(f)
         w.writerow(header)
-        return w.writerow, w.writerows
+        return w.writerow
 
     def close(self) -> None:
         """Close every file, even when one cannot be flushed (a full disk); then raise the first error."""
@@ -399,15 +397,6 @@ def _evaluate(program: Program, paths: list[Path], options: RunOptions, out_dir:
 def _evaluate_rows(program: Program, paths: list[Path], options: RunOptions, out_dir: Path | None,
                    fixed: Iterable[Version] | None) -> RunResult:
     """The row engine's run into `out_dir` (all but the manifest)."""
-    if len(paths) == 1 and not fixed and options.workers != 1 and options.open_source is None and options.on_row is None:  # may run split
-        from engine.parallel import evaluate_split
-
-        result = evaluate_split(program, paths[0], options, out_dir)
-        if result is not None:
-            return result
-        if out_dir is not None:  # the split stopped: what its first range wrote goes
-            for name in ("contracts.csv", "rejects.csv", "rows.csv"):
-                (out_dir / name).unlink(missing_ok=True)
     lanes = [Lane(program, v) for v in fixed] if fixed else [Lane(program)]
     outputs = _Outputs(Path(out_dir) if out_dir is not None else None)
     validators = _validators(program, options.decimal_comma, [lane.fixed for lane in lanes if lane.fixed])
@@ -469,8 +458,6 @@ class _Loop:
         self._unknown_reasons: dict = {}
         self.notes: list[str] = []  # warnings about the input as a whole (e.g. a misspelt column)
         self.ids_of = _ids_getter(source.header)
-        # The batch path holds a batch's rows.csv lines of rejects here, to write them in row order.
-        self.held_rows: list | None = None
 
     def _converters(self):
         """The convert function per validator, for this source's header (or JSON objects)."""
@@ -512,10 +499,6 @@ class _Loop:
         self._check_header()
         if self._own_blocks():
             return self._run_own_blocks()
-        if self._batchable():
-            with collector_paused():
-                _Batches(self, BATCH_ROWS, PROGRESS_EVERY).run()
-            return
         convs = self._converters()
         newest_conv = convs[id(self.program.versions[-1])]
         progress, every = self.options.progress, PROGRESS_EVERY
@@ -628,14 +611,6 @@ class _Loop:
             return record
         return rejected
 
-    def _batchable(self) -> bool:
-        """Whether the batch path can run: see the module docstring (and engine.batch's)."""
-        lane = self.lanes[0]
-        return (len(self.lanes) == 1 and lane.fixed is None and self.options.trace_when is None
-                and self.options.on_row is None
-                and self.source.kind == "csv" and len({id(v) for v in self.validators.values()}) == 1
-                and {"contract_id", "partner_id", "signed"} <= set(self.newest.fields))
-
     def _reject(self, row: int, field_name: str, value, reason: str, code: str, raw, lanes=None) -> None:
         """Count and write a rejected row; its ids as given, except an id that was itself refused.
         `lanes`: the lanes that reject it (default: all); only lane 0's rejects are written."""
@@ -656,11 +631,7 @@ class _Loop:
         if outputs.reject is not None:
             outputs.reject([outputs.file, row, contract_id, partner_id, field_name, shown_value(value), code,
                             reason])
-            line = [outputs.file, row, contract_id, partner_id, "rejected", code, reason]
-            if self.held_rows is not None:
-                self.held_rows.append((row, csv_fields(line)))
-            else:
-                outputs.row(line)
+            outputs.row([outputs.file, row, contract_id, partner_id, "rejected", code, reason])
         if on_reject is not None:
             on_reject(Rejected(outputs.file, row, contract_id, partner_id, field_name, shown_value(value), code,
                                reason))

@@ -29,8 +29,6 @@ Design:
   digits before the decimal point and 10 after it, what DECIMAL(28,10) holds exactly); a value
   beyond it is rejected as out of range, naming the field, before exact arithmetic on it could
   fail later, far from the row that caused it. Text is measured before it is converted.
-- Batches of CSV rows are converted a column at a time by `engine.columns`, which reuses these
-  cell converters (each carries its `cache`, or for plain text its `missing` value, for that).
 - How strict a value is read is declared (`FieldDecl.dates/case/spaces/numbers`, resolved against
   the block's `strict` by `InputBlock.form`); the defaults are the lenient readings above. A value
   accepted only through a lenient reading (a German date where ISO is the form, a `one of` value
@@ -560,8 +558,6 @@ def _cell_converter(decl: FieldDecl, comma: bool) -> Converter:
                 if raw.__class__ is str:
                     return raw if raw.strip() else missing(raw)
                 return missing(raw) if raw is None else present(raw)
-            verbatim_cell.missing = missing
-            verbatim_cell.verbatim = True  # the column form keeps the cells as they are
             return verbatim_cell
 
         def text_cell(raw):
@@ -569,7 +565,6 @@ def _cell_converter(decl: FieldDecl, comma: bool) -> Converter:
                 raw = raw.strip()
                 return raw if raw else missing(raw)
             return missing(raw) if raw is None else present(raw)
-        text_cell.missing = missing  # for the column form (engine.columns)
         return text_cell
     lenient = lenient_reading(decl, comma)
 
@@ -588,7 +583,7 @@ def _cell_converter(decl: FieldDecl, comma: bool) -> Converter:
                 return value  # a lenient reading is never cached: it is counted at every use
             return cache.put(raw, value)
         return missing(raw) if raw is None else present(raw)
-    cell.cache = cache  # for the column form (engine.columns)
+    cell.cache = cache  # the lenient counting skips a cached cell (always a strict reading)
     return cell
 
 
@@ -706,7 +701,7 @@ class RowValidator:
         self.decimal_comma = decimal_comma
         self.fields = tuple(f.name for f in block.fields)
         self._required = tuple(f.name for f in block.fields if f.required and f.default is None)
-        # (field name, cell converter) in declaration order; engine.columns makes their column forms.
+        # (field name, cell converter) in declaration order.
         fields = tuple(resolved(block, f) for f in block.fields)
         self.cell_converters = tuple((f.name, _cell_converter(f, decimal_comma)) for f in fields)
         self._json = tuple((f.name, _json_converter(f, decimal_comma)) for f in fields)
@@ -815,7 +810,7 @@ class RowValidator:
                 raise reject(raw_of(name))
 
     def conditions_hold(self, record: dict) -> bool:
-        """Whether the record passes every conditional check (the batch path's test)."""
+        """Whether the record passes every conditional check (one pass before looking for the failing one)."""
         return all(passes(record) for _, passes, _ in self.conditions)
 
     def note_cells(self, values) -> None:

@@ -2,7 +2,7 @@
 
 - Every number a ruleset writes fits DECIMAL(28,10) (dsl.limits); beyond it `check` reports P115 at
   the number, without converting the text (Python's int() refuses more than 4,300 digits).
-- Input values are held to the same range, on the row path and on the column-wise batch path.
+- Input values are held to the same range.
 - A huge ruleset is refused by a documented limit (P121) or checked in time linear in its size.
 - A line is what the language counts as one (`\\n` ends it); the excerpt under a message shows that
   line, whatever other line-break characters a comment holds.
@@ -21,7 +21,6 @@ from dsl.errors import RulesetError, source_lines
 from dsl.limits import text_problem, value_problem
 from dsl.parser import parse
 from engine.cli import main
-from engine.columns import batch_converter
 from engine.examples import run_all
 from engine.explain import source_text
 from engine.program import load_program
@@ -157,21 +156,6 @@ def test_input_values_beyond_the_range_are_rejected_naming_the_field():
             verdicts.append(reject.field)
     assert verdicts == [None, "quantity", "quantity", None, None, "quantity",
                         None, "pool_gb", "pool_gb", None, None, "pool_gb", "pool_gb"]
-
-
-def test_the_batch_path_rejects_the_same_rows_with_the_same_reasons():
-    rows = [[f"C-{i}", "P", "2017-02-01", "X", q, p] for i, (q, p) in enumerate(CELLS)]
-    numbers = list(range(2, len(rows) + 2))
-    one_by_one = []
-    convert = _validator().for_header(HEADER)
-    for n, cells in zip(numbers, rows):
-        try:
-            convert(cells, n)
-        except RowReject as reject:
-            one_by_one.append((n, reject.field, reject.reason))
-    _, kept, rejects = batch_converter(_validator(), HEADER)(numbers, rows)
-    assert [(n, r.field, r.reason) for n, r in rejects] == one_by_one
-    assert len(kept) + len(rejects) == len(rows) and len(one_by_one) == 7
 
 
 def test_json_values_beyond_the_range_are_rejected():

@@ -124,19 +124,6 @@ def test_the_dict_writer_refuses_an_unknown_key_and_writes_a_missing_one_empty()
         w.writerow({"c": 1})
 
 
-def test_batch_fields_are_the_writers_bytes():
-    from engine.batch import _plain_cells, csv_fields
-
-    cells_ = ["scored", "-0.25", "=x=1", "a\rb"]
-    assert csv_fields(cells_) + "\n" == written([cells_])
-    for value in HOSTILE + ["a\0=b"]:
-        if _plain_cells([value]):
-            assert written([[value]]) == value + "\n", value  # a plain cell is written as it is
-    assert _plain_cells(["C-1", "P-1", "O2 Business S", "x=y", "a+b", "0.25"])
-    for value in ("=x", "+x", "-x", "@x", "'x", "\tx", "-1"):
-        assert not _plain_cells(["C-1", value, "C-2"]), value
-
-
 # --------------------------------------------------------------------------- every output, end to end
 
 
@@ -211,25 +198,12 @@ def hostile_export(path: Path) -> Path:
     return path
 
 
-@pytest.mark.parametrize("path", ["batch", "rows"])
-def test_evaluate_outputs_read_back_to_the_values_written(capsys, tmp_path, handed, monkeypatch, path):
-    from engine import run as engine_run
-
-    if path == "rows":  # every row through the row path's writer
-        monkeypatch.setattr(engine_run._Loop, "_batchable", lambda self: False)
+def test_evaluate_outputs_read_back_to_the_values_written(capsys, tmp_path, handed):
     data = hostile_export(tmp_path / "hostile.csv")
     out = tmp_path / "out"
     run(capsys, "evaluate", PROGRAM, data, "--out", out)
     names = ("contracts.csv", "rejects.csv", "rows.csv", "partners.csv", "partner_rules.csv")
-    if path == "rows":
-        assert_round_trip(out, handed, names)
-    else:  # the batch path writes most lines itself: they must read back as the row path's
-        assert_round_trip(out, handed, ("rejects.csv", "partners.csv", "partner_rules.csv"))
-        rows_out = tmp_path / "rows"
-        monkeypatch.setattr(engine_run._Loop, "_batchable", lambda self: False)
-        run(capsys, "evaluate", PROGRAM, data, "--out", rows_out)
-        for name in names:
-            assert (out / name).read_bytes() == (rows_out / name).read_bytes(), name
+    assert_round_trip(out, handed, names)
 
     contracts = named(raw_cells(out / "contracts.csv"))
     ids = {row["contract_id"]: row for row in contracts}

@@ -396,53 +396,6 @@ def test_a_run_killed_while_writing_leaves_the_old_or_the_new_result(tmp_path, b
     assert complete(out) == old and leftovers(out) == []  # ... removed what a killed run left
 
 
-def _children(pid: int) -> set[int]:
-    kids = set()
-    for task in os.listdir(f"/proc/{pid}/task"):
-        try:
-            kids.update(int(k) for k in Path(f"/proc/{pid}/task/{task}/children").read_text().split())
-        except OSError:
-            pass
-    return kids
-
-
-def _alive(pid: int) -> bool:
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return False
-    return fields[0] not in ("Z", "X")  # a zombie is dead; its reaper may be slow
-
-
-@pytest.mark.skipif(not Path(f"/proc/{os.getpid()}/task/{os.getpid()}/children").exists(),
-                    reason="finding a process's children needs /proc/PID/task/TID/children")
-def test_a_split_run_killed_leaves_no_child_and_no_parts(tmp_path, big):
-    out = tmp_path / "out"
-    code = ("import sys; from engine import parallel; parallel.PARALLEL_BYTES = 0; "
-            "from engine.cli import main; sys.exit(main(sys.argv[1:]))")
-    proc = subprocess.Popen([sys.executable, "-c", code, "evaluate", str(PROGRAM), str(big), "--out", str(out),
-                             "--workers", "2"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=ROOT)
-    kids: set[int] = set()
-    deadline = time.monotonic() + 30
-    while not kids and proc.poll() is None and time.monotonic() < deadline:
-        kids = _children(proc.pid)
-        time.sleep(0.01)
-    assert kids, "the split run started no child"
-    time.sleep(0.2)
-    proc.kill()
-    proc.wait(timeout=30)
-    deadline = time.monotonic() + 10
-    while any(map(_alive, kids)) and time.monotonic() < deadline:
-        time.sleep(0.02)
-    left = [kid for kid in kids if _alive(kid)]
-    for kid in left:  # not to leave it blocked on its pipe after a failure
-        os.kill(kid, signal.SIGKILL)
-    assert not left, "a child outlived its killed parent"
-    assert not out.exists() or complete(out)
-    assert main(["evaluate", str(PROGRAM), str(DATA), "--out", str(out), "--json"]) == 0
-    assert leftovers(out) == [] and not list(out.glob(".points-parts-*"))
-
-
 # --------------------------------------------------------------------------- the manifest
 
 

@@ -1,20 +1,23 @@
-"""The batch path of the runner against the row path: the same bytes in every output file.
+"""The row engine's memoised scoring against scoring afresh, and against the DuckDB engine: the same
+bytes in every output file.
 
-The batch path (engine/batch.py `Batches`) is taken by a plain `evaluate`; a `trace_when` that
-never traces sends the same run down the row path, which scores one record at a time. The data
-is generated with every kind of trouble a batch must pass on exactly: unreadable and blank rows,
-refused cells, repeated ids (within a batch and across batches), unknown products, contracts
-signed before the first version, cells the CSV writer must quote, versions in force by date.
+A plain `evaluate` scores through the lane's memo (a score per distinct key); a `trace_when` that
+traces every row scores each one afresh with a tracer, and the DuckDB engine scores the whole file
+in SQL. The data is generated with every kind of trouble the row engine must pass on exactly:
+unreadable and blank rows, refused cells, repeated ids (near and far apart), unknown products,
+contracts signed before the first version, cells the CSV writer must quote, versions in force by
+date. The reader's chunk size (`RowSource.batches`) varies too: chunk boundaries change nothing.
 """
 from __future__ import annotations
 
+import functools
 import json
 import random
 from pathlib import Path
 
 import pytest
 
-from engine import run
+from engine import readers
 from engine.program import load_program
 from engine.run import RunOptions, evaluate
 
@@ -31,7 +34,7 @@ HOSTILE = ['=HYPERLINK("http://x","y")', "+cmd|' /C calc'!A0", "@SUM(A1)", "-2+3
 def _hostile(rng: random.Random, cells: list[str], n: int) -> list[str]:
     """About one row in thirteen with a cell a spreadsheet would run (engine.cells prefixes it) or a look-alike.
 
-    Its own random stream: `_row` (which tests/test_parallel.py shares) stays as it was. Line
+    Its own random stream: `_row` (which tests/test_reasons.py shares) stays as it was. Line
     breaks in cells are tests/test_output_cells.py's.
     """
     kind = rng.randrange(40)
@@ -89,12 +92,18 @@ def _write_csv(path: Path, rows: int, seed: int) -> Path:
     return path
 
 
-def _both_paths(program, data: Path, tmp_path: Path, **options) -> tuple[Path, Path]:
-    batch, rows = tmp_path / "batch", tmp_path / "rows"
-    result = evaluate(program, data, RunOptions(**options), out_dir=batch)
+def _chunks(monkeypatch, size: int) -> None:
+    """The CSV reader hands the rows over in chunks of `size` (the default is 1024)."""
+    monkeypatch.setattr(readers._CsvSource, "batches", functools.partialmethod(readers._CsvSource.batches, size))
+
+
+def _both_paths(program, data, tmp_path: Path, **options) -> tuple[Path, Path]:
+    """The run memoised and the run scored afresh (every row traced), into two folders."""
+    memo, afresh = tmp_path / "memo", tmp_path / "afresh"
+    result = evaluate(program, data, RunOptions(**options), out_dir=memo)
     assert result.counts.reconciles
-    evaluate(program, data, RunOptions(trace_when=lambda row, record: False, **options), out_dir=rows)
-    return batch, rows
+    evaluate(program, data, RunOptions(trace_when=lambda row, record: True, **options), out_dir=afresh)
+    return memo, afresh
 
 
 def _assert_same_outputs(a: Path, b: Path) -> None:
@@ -102,30 +111,23 @@ def _assert_same_outputs(a: Path, b: Path) -> None:
         assert (a / name).read_bytes() == (b / name).read_bytes(), name
 
 
-def test_the_batch_path_is_the_one_taken(program, tmp_path, monkeypatch):
-    taken = []
-    monkeypatch.setattr(run._Batches, "run", lambda self: taken.append(self))
-    evaluate(program, _write_csv(tmp_path / "c.csv", 10, seed=1), RunOptions())
-    assert len(taken) == 1
-
-
 @pytest.mark.parametrize("seed, rows, batch", [(1, 3000, 4096), (2, 3000, 64), (3, 500, 7), (4, 40, 1)])
 def test_generated_data_gives_the_same_bytes_both_ways(program, tmp_path, monkeypatch, seed, rows, batch):
-    monkeypatch.setattr(run, "BATCH_ROWS", batch)
+    _chunks(monkeypatch, batch)
     data = _write_csv(tmp_path / "contracts.csv", rows, seed)
-    batch_out, rows_out = _both_paths(program, data, tmp_path)
-    _assert_same_outputs(batch_out, rows_out)
-    counts = json.loads((batch_out / "manifest.json").read_text())["counts"]
+    memo_out, afresh_out = _both_paths(program, data, tmp_path)
+    _assert_same_outputs(memo_out, afresh_out)
+    counts = json.loads((memo_out / "manifest.json").read_text())["counts"]
     assert counts["rejected"] and counts["unscored"] and counts["scored"]  # the data has every outcome
-    if rows >= 500:  # and cells written with engine.cells' prefix, in batches the writer writes
-        text = (batch_out / "contracts.csv").read_text(encoding="utf-8")
+    if rows >= 500:  # and cells written with engine.cells' prefix
+        text = (memo_out / "contracts.csv").read_text(encoding="utf-8")
         assert ",'@SUM(A1)" in text and ",'-2+3+cmd" in text
 
 
 def test_the_example_export_gives_the_same_bytes_both_ways(program, tmp_path, monkeypatch):
-    monkeypatch.setattr(run, "BATCH_ROWS", 333)
-    batch_out, rows_out = _both_paths(program, ROOT / "examples" / "contracts.csv", tmp_path)
-    _assert_same_outputs(batch_out, rows_out)
+    _chunks(monkeypatch, 333)
+    memo_out, afresh_out = _both_paths(program, ROOT / "examples" / "contracts.csv", tmp_path)
+    _assert_same_outputs(memo_out, afresh_out)
 
 
 def test_semicolons_decimal_commas_and_a_bom(program, tmp_path):
@@ -134,13 +136,15 @@ def test_semicolons_decimal_commas_and_a_bom(program, tmp_path):
     text += "C-3;P-2;2017-02-01;O2 Business S;3;\r\n;;;;;\r\nC-1;P-2;2017-02-01;O2 Business S;3;\r\n"
     data = tmp_path / "export.csv"
     data.write_text(text, encoding="utf-8")
-    batch_out, rows_out = _both_paths(program, data, tmp_path, decimal_comma=True)
-    _assert_same_outputs(batch_out, rows_out)
-    assert (batch_out / "rejects.csv").read_text().count("\n") == 3  # header, 1.000, the repeated C-1
+    memo_out, afresh_out = _both_paths(program, data, tmp_path, decimal_comma=True)
+    _assert_same_outputs(memo_out, afresh_out)
+    assert (memo_out / "rejects.csv").read_text().count("\n") == 3  # header, 1.000, the repeated C-1
 
 
 def test_progress_reports_the_rows_read(program, tmp_path, monkeypatch):
-    monkeypatch.setattr(run, "BATCH_ROWS", 100)
+    from engine import run
+
+    _chunks(monkeypatch, 100)
     monkeypatch.setattr(run, "PROGRESS_EVERY", 250)
     seen = []
     data = _write_csv(tmp_path / "c.csv", 1000, seed=5)
@@ -149,34 +153,13 @@ def test_progress_reports_the_rows_read(program, tmp_path, monkeypatch):
     assert seen[-1] == result.counts.rows < 1000  # blank rows are not contracts
 
 
-def test_json_lines_take_the_row_path_and_agree_with_csv(program, tmp_path):
+def test_json_lines_give_the_same_bytes_both_ways(program, tmp_path):
     rng = random.Random(9)
     records = [dict(zip(HEADER, _row(rng, n)[:7])) for n in range(300)]
     lines = [json.dumps({k: v for k, v in r.items() if v and k not in ("quantity", "pool_gb")}) for r in records]
     (tmp_path / "c.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
-    batch_out, rows_out = _both_paths(program, tmp_path / "c.jsonl", tmp_path)
-    _assert_same_outputs(batch_out, rows_out)
-
-
-def test_the_collector_is_restored_and_no_cycle_is_left_per_row(program, tmp_path):
-    """The batch path pauses the cyclic collector, so it must leave no garbage cycle per row."""
-    import gc
-
-    def cycles_left(rows: int) -> int:
-        data = _write_csv(tmp_path / f"c{rows}.csv", rows, seed=2)
-        evaluate(program, data, RunOptions(), out_dir=tmp_path / "warm")
-        gc.collect()
-        gc.disable()  # nothing is collected behind our back: the count is all the run left
-        try:
-            evaluate(program, data, RunOptions(), out_dir=tmp_path / f"out{rows}")
-            assert not gc.isenabled()  # a paused collector stays paused
-            return gc.collect()
-        finally:
-            gc.enable()
-
-    assert cycles_left(3000) == cycles_left(40)  # rejects of every kind and repeats included
-    evaluate(program, _write_csv(tmp_path / "d.csv", 10, seed=3), RunOptions())
-    assert gc.isenabled()
+    memo_out, afresh_out = _both_paths(program, tmp_path / "c.jsonl", tmp_path)
+    _assert_same_outputs(memo_out, afresh_out)
 
 
 def _write_faulty_csv(path: Path, rows: int, seed: int, unclosed_at_end: bool) -> Path:
@@ -210,14 +193,14 @@ def _write_faulty_csv(path: Path, rows: int, seed: int, unclosed_at_end: bool) -
 @pytest.mark.parametrize("seed, rows, batch, unclosed", [(11, 2000, 1024, True), (12, 600, 5, False),
                                                          (13, 300, 1, True)])
 def test_unreadable_rows_give_the_same_bytes_both_ways(program, tmp_path, monkeypatch, seed, rows, batch, unclosed):
-    monkeypatch.setattr(run, "BATCH_ROWS", batch)
+    _chunks(monkeypatch, batch)
     data = _write_faulty_csv(tmp_path / "contracts.csv", rows, seed, unclosed)
-    batch_out, rows_out = _both_paths(program, data, tmp_path)
-    _assert_same_outputs(batch_out, rows_out)
-    rejects = (batch_out / "rejects.csv").read_text(encoding="utf-8")
+    memo_out, afresh_out = _both_paths(program, data, tmp_path)
+    _assert_same_outputs(memo_out, afresh_out)
+    rejects = (memo_out / "rejects.csv").read_text(encoding="utf-8")
     assert "longer than 131,072 characters" in rejects and "line break (CR)" in rejects
     assert "probably never closed" in rejects or "never closed" in rejects
-    counts = json.loads((batch_out / "manifest.json").read_text())["counts"]
+    counts = json.loads((memo_out / "manifest.json").read_text())["counts"]
     assert counts["scored"] and counts["rows"] == counts["scored"] + counts["unscored"] + counts["rejected"]
 
 
@@ -241,14 +224,13 @@ def test_unreadable_rows_are_the_same_in_any_chunk_size(tmp_path):
 def test_several_files_give_the_same_bytes_both_ways(program, tmp_path, monkeypatch, batch):
     """Three generated exports in one run (ids repeat within and across files): rows.csv, the codes,
     the file column and the per-file counts of the manifest are the same on both paths."""
-    monkeypatch.setattr(run, "BATCH_ROWS", batch)
+    _chunks(monkeypatch, batch)
     files = [_write_csv(tmp_path / f"part{i}.csv", 700, seed=20 + i) for i in range(3)]
-    batch_out, rows_out = tmp_path / "batch", tmp_path / "rows"
-    result = evaluate(program, files, RunOptions(workers=1), out_dir=batch_out)
-    evaluate(program, files, RunOptions(trace_when=lambda row, record: False), out_dir=rows_out)
-    _assert_same_outputs(batch_out, rows_out)
+    memo_out, afresh_out = _both_paths(program, files, tmp_path)
+    _assert_same_outputs(memo_out, afresh_out)
+    result = evaluate(program, files, RunOptions())
     assert result.counts.rows == sum(f.counts.rows for f in result.files)
-    rows_csv = (batch_out / "rows.csv").read_text(encoding="utf-8")
+    rows_csv = (memo_out / "rows.csv").read_text(encoding="utf-8")
     assert "part0.csv\n" in rows_csv and "part1.csv," in rows_csv  # ids of part0 repeated in part1
     assert len(rows_csv.splitlines()) == 1 + result.counts.rows
 
@@ -276,14 +258,50 @@ rule "All" {
 @pytest.mark.parametrize("seed, rows, batch", [(6, 3000, 64), (7, 400, 5)])
 def test_declared_forms_and_conditions_give_the_same_bytes_both_ways(tmp_path, monkeypatch, seed, rows, batch):
     """Strict forms, lenient fields, conditional checks and lenient counts (in the manifest) agree."""
-    monkeypatch.setattr(run, "BATCH_ROWS", batch)
+    _chunks(monkeypatch, batch)
     (tmp_path / "strict.rules").write_text(STRICT_PROGRAM, encoding="utf-8")
     program = load_program(tmp_path / "strict.rules")
     data = _write_csv(tmp_path / "contracts.csv", rows, seed)
-    batch_out, rows_out = _both_paths(program, data, tmp_path)
-    _assert_same_outputs(batch_out, rows_out)
-    counts = json.loads((batch_out / "manifest.json").read_text())["counts"]
+    memo_out, afresh_out = _both_paths(program, data, tmp_path)
+    _assert_same_outputs(memo_out, afresh_out)
+    counts = json.loads((memo_out / "manifest.json").read_text())["counts"]
     assert {"required-when", "outside-bounds-when", "not-one-of"} <= set(counts["rejected_reasons"].get(
         "pool_gb", {})) | set(counts["rejected_reasons"].get("quantity", {})) | set(
         counts["rejected_reasons"].get("customer", {}))
     assert set(counts["lenient"]) == {"partner_id", "signed"}  # "  P-002  ", "01.03.2016"
+
+
+def _write_plain_csv(path: Path, rows: int, seed: int) -> Path:
+    """The generated rows the DuckDB engine reads itself: no quote, comma or NUL in a cell, every row as
+    wide as the header (values may still be refused, ids repeat, products be unknown)."""
+    rng, hostile = random.Random(seed), random.Random(seed + 1000)
+    lines = [",".join(HEADER)]
+    for n in range(rows):
+        cells = _hostile(hostile, _row(rng, n), n)
+        if len(cells) != len(HEADER) or any('"' in c or "," in c or "\0" in c for c in cells):
+            continue
+        if cells[3] == "O2 Unite Pool" and not cells[6]:
+            continue  # `required when` names the line of another version's equal block on each engine
+        lines.append(",".join(cells))
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize("seed, rows", [(31, 3000), (32, 400)])
+def test_the_duckdb_engine_gives_the_row_engines_bytes(program, tmp_path, seed, rows):
+    pytest.importorskip("duckdb", reason="the DuckDB engine needs the duckdb package (pip install duckdb)")
+    data = _write_plain_csv(tmp_path / "contracts.csv", rows, seed)
+    evaluate(program, data, RunOptions(engine="python"), out_dir=tmp_path / "python")
+    duck = evaluate(program, data, RunOptions(engine="duckdb"), out_dir=tmp_path / "duckdb")
+    assert duck.engine == "duckdb", duck.engine_reason  # falling back cannot pass for identity
+    _assert_same_outputs_but_the_engine(tmp_path / "python", tmp_path / "duckdb")
+    counts = duck.counts
+    assert counts.rejected and counts.unscored and counts.scored
+
+
+def _assert_same_outputs_but_the_engine(a: Path, b: Path) -> None:
+    for name in OUTPUTS[:-1]:
+        assert (a / name).read_bytes() == (b / name).read_bytes(), name
+    manifests = [json.loads((folder / "manifest.json").read_text(encoding="utf-8")) for folder in (a, b)]
+    engines = [m.pop("engine")["evaluator"] for m in manifests]
+    assert engines == ["python", "duckdb"] and manifests[0] == manifests[1]

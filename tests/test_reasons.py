@@ -3,8 +3,8 @@
 The run cases in tests/cases/rows/*.yaml are data: a `program` (file name -> ruleset text, one
 version each), `files` (name and text of each export, in the order given to the run), optional
 `options` (engine.run.RunOptions fields) and the expected `rows` (rows.csv exactly) and optionally
-`rejects` (rejects.csv exactly). Each case runs on the batch path and on the row path, which
-must write the same bytes; every run is checked to account for each input row exactly once.
+`rejects` (rejects.csv exactly). Each case runs memoised and scored afresh (every row traced),
+which must write the same bytes; every run is checked to account for each input row exactly once.
 """
 from __future__ import annotations
 
@@ -53,9 +53,9 @@ def _run_case(path: Path, tmp_path: Path, monkeypatch) -> tuple[dict, Path, Path
     monkeypatch.chdir(tmp_path)
     names = [f["name"] for f in case["files"]]
     options = case.get("options", {})
-    evaluate(program, names, RunOptions(workers=1, **options), out_dir=tmp_path / "batch")
-    evaluate(program, names, RunOptions(trace_when=lambda row, record: False, **options), out_dir=tmp_path / "rows")
-    return case, tmp_path / "batch", tmp_path / "rows"
+    evaluate(program, names, RunOptions(**options), out_dir=tmp_path / "memo")
+    evaluate(program, names, RunOptions(trace_when=lambda row, record: True, **options), out_dir=tmp_path / "afresh")
+    return case, tmp_path / "memo", tmp_path / "afresh"
 
 
 def assert_accounted(out: Path) -> None:
@@ -95,13 +95,13 @@ def assert_accounted(out: Path) -> None:
 
 @pytest.mark.parametrize("path", sorted(CASES.glob("*.yaml")), ids=lambda p: p.stem)
 def test_run_case(path, tmp_path, monkeypatch):
-    case, batch, rows = _run_case(path, tmp_path, monkeypatch)
+    case, memo, afresh = _run_case(path, tmp_path, monkeypatch)
     for name in OUTPUT_FILES + ("manifest.json",):
-        assert (batch / name).read_bytes() == (rows / name).read_bytes(), name
-    assert (batch / "rows.csv").read_text(encoding="utf-8") == case["rows"]
+        assert (memo / name).read_bytes() == (afresh / name).read_bytes(), name
+    assert (memo / "rows.csv").read_text(encoding="utf-8") == case["rows"]
     if "rejects" in case:
-        assert (batch / "rejects.csv").read_text(encoding="utf-8") == case["rejects"]
-    assert_accounted(batch)
+        assert (memo / "rejects.csv").read_text(encoding="utf-8") == case["rejects"]
+    assert_accounted(memo)
 
 
 def test_every_code_is_produced_by_a_case():
@@ -162,7 +162,7 @@ def test_the_pages_show_messages_the_engine_gives():
 
 
 def test_the_example_export_is_accounted_for(tmp_path):
-    result = evaluate(load_program(PROGRAM), EXAMPLE, RunOptions(workers=1), out_dir=tmp_path)
+    result = evaluate(load_program(PROGRAM), EXAMPLE, RunOptions(), out_dir=tmp_path)
     assert result.counts.reconciles
     assert_accounted(tmp_path)
     rejects = list(csv.DictReader(open(tmp_path / "rejects.csv", encoding="utf-8", newline="")))
@@ -173,16 +173,16 @@ def test_the_example_export_is_accounted_for(tmp_path):
         f: {c: n for (f2, c), n in sorted(by_field.items()) if f2 == f} for f in sorted({f for f, _ in by_field})}
 
 
-def test_messy_data_is_accounted_for_on_both_paths(tmp_path):
+def test_messy_data_is_accounted_for_memoised_and_afresh(tmp_path):
     from test_perf_equivalence import _write_csv
 
     program = load_program(PROGRAM)
     data = _write_csv(tmp_path / "messy.csv", 2500, seed=11)
-    evaluate(program, data, RunOptions(workers=1), out_dir=tmp_path / "batch")
-    evaluate(program, data, RunOptions(trace_when=lambda row, record: False), out_dir=tmp_path / "rows")
+    evaluate(program, data, RunOptions(), out_dir=tmp_path / "memo")
+    evaluate(program, data, RunOptions(trace_when=lambda row, record: True), out_dir=tmp_path / "afresh")
     for name in OUTPUT_FILES:
-        assert (tmp_path / "batch" / name).read_bytes() == (tmp_path / "rows" / name).read_bytes(), name
-    assert_accounted(tmp_path / "batch")
+        assert (tmp_path / "memo" / name).read_bytes() == (tmp_path / "afresh" / name).read_bytes(), name
+    assert_accounted(tmp_path / "memo")
 
 
 def test_a_reject_carries_the_ids_as_given(tmp_path):
@@ -199,7 +199,7 @@ def test_a_reject_carries_the_ids_as_given(tmp_path):
 def _reject_rows(tmp_path: Path, text: str, name: str = "c.csv") -> list[dict]:
     data = tmp_path / name
     data.write_text(text, encoding="utf-8")
-    evaluate(load_program(PROGRAM), data, RunOptions(workers=1), out_dir=tmp_path / "out")
+    evaluate(load_program(PROGRAM), data, RunOptions(), out_dir=tmp_path / "out")
     return list(csv.DictReader(open(tmp_path / "out" / "rejects.csv", encoding="utf-8", newline="")))
 
 
@@ -224,7 +224,7 @@ def test_two_files_share_unique_and_name_their_rows(tmp_path, monkeypatch):
     Path("feb.csv").write_text(header + "C-3,P-2,2016-06-01,O2 Business S\nC-2,P-2,2016-06-02,O2 Business S\n"
                                "C-3,P-2,2016-06-03,O2 Business S\n", encoding="utf-8")
     program = load_program(PROGRAM)
-    result = evaluate(program, ["jan.csv", "feb.csv"], RunOptions(workers=1), out_dir="out")
+    result = evaluate(program, ["jan.csv", "feb.csv"], RunOptions(), out_dir="out")
     assert [(f.file, f.counts.rows, f.counts.rejected) for f in result.files] == [("jan.csv", 2, 0),
                                                                                   ("feb.csv", 3, 2)]
     assert Path("out/rows.csv").read_text(encoding="utf-8") == (
@@ -237,7 +237,7 @@ def test_two_files_share_unique_and_name_their_rows(tmp_path, monkeypatch):
     manifest = json.loads(Path("out/manifest.json").read_text(encoding="utf-8"))
     assert [(i["file"], len(i["sha256"])) for i in manifest["inputs"]] == [("jan.csv", 64), ("feb.csv", 64)]
     assert_accounted(Path("out"))
-    evaluate(program, ["jan.csv", "feb.csv"], RunOptions(trace_when=lambda r, rec: False), out_dir="rows")
+    evaluate(program, ["jan.csv", "feb.csv"], RunOptions(trace_when=lambda r, rec: True), out_dir="rows")
     for name in OUTPUT_FILES + ("manifest.json",):
         assert Path("out", name).read_bytes() == Path("rows", name).read_bytes(), name
 
@@ -259,20 +259,6 @@ def test_several_files_of_the_example_reconcile(tmp_path, monkeypatch):
     assert len([r for r in repeats if r["file"] == "b.csv" and "of a.csv" in r["reason"]]) == 11
     assert [r["reason"] for r in repeats if r["file"] == "c.jsonl"] == [
         "`contract_id` 'C-000005' repeats row 6 of a.csv"]
-
-
-def test_a_split_run_writes_rows_csv_as_one_process(tmp_path, monkeypatch):
-    from engine import parallel
-    from test_perf_equivalence import _write_csv
-
-    monkeypatch.setattr(parallel, "PARALLEL_BYTES", 0)
-    data = _write_csv(tmp_path / "c.csv", 3000, seed=4)
-    program = load_program(PROGRAM)
-    evaluate(program, data, RunOptions(workers=2), out_dir=tmp_path / "split")
-    evaluate(program, data, RunOptions(workers=1), out_dir=tmp_path / "one")
-    for name in OUTPUT_FILES + ("manifest.json",):
-        assert (tmp_path / "split" / name).read_bytes() == (tmp_path / "one" / name).read_bytes(), name
-    assert_accounted(tmp_path / "split")
 
 
 # --------------------------------------------------------------------------- the command line

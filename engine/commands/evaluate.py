@@ -37,7 +37,8 @@ sha256 and counts, engine version). Reason codes: docs/reasons/README.md.
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), help="Write result files into this folder.")
 @click.option("--strict", is_flag=True, help="Exit 1 when any row is rejected.")
 @click.option("--workers", type=click.IntRange(min=1),
-              help="Processes for a CSV of 20 MiB or more (opt-in: 2 or more split it at line ends; default: 1).")
+              help="Deprecated, without effect: the row engine runs in one process; large CSV exports go to "
+                   "the DuckDB engine with --engine auto.")
 @click.option("--engine", "engine", type=click.Choice(["auto", "duckdb", "python", "spark"]), default="auto",
               show_default=True,
               help="duckdb: the columnar engine (docs/sql.md), the same files; python: the row engine; auto: "
@@ -73,6 +74,7 @@ def evaluate(arguments, out_dir, strict, workers, engine, spark_master, ledger_u
                             "input.delimiter": read["delimiter"], "input.encoding": read["encoding"],
                             "input.sheet": read["sheet"], "ledger": ledger_url})
     values = effective[1]
+    workers_note(values["workers"])
     program, out_dir = values["program"].value, values["output.folder"].value
     prog = load(program, as_json)
     hints = RejectHints(values["input.decimal_comma"].value)
@@ -82,8 +84,7 @@ def evaluate(arguments, out_dir, strict, workers, engine, spark_master, ledger_u
 
         recorder = EvaluateRecorder(values["ledger"].value, prog, list(data))
     with Progress(f"scoring {', '.join(data)}", not as_json) as progress:
-        options = run_options(progress=progress.update, on_source=progress.attach, workers=values["workers"].value,
-                              wait=wait, effective=effective, output_dialect=values["output.dialect"].value,
+        options = run_options(progress=progress.update, on_source=progress.attach, wait=wait, effective=effective, output_dialect=values["output.dialect"].value,
                               output_format=values["output.format"].value, carry=values["input.carry"].value,
                               engine=engine, spark_master=spark_master,
                               **(recorder.options(None if as_json else hints.add) if recorder else
@@ -109,6 +110,19 @@ def evaluate(arguments, out_dir, strict, workers, engine, spark_master, ledger_u
 
             out_console().print(f"Recorded as run {run_id} in {markup(recorder.ledger.shown)}")
     return FINDINGS if strict and result.counts.rejected else OK
+
+
+def workers_note(workers) -> None:
+    """One note on stderr when `workers` was set (flag, environment or points.toml): it has no effect."""
+    if workers.source == "default":
+        return
+    import sys
+
+    from engine.terminal import visible
+
+    given = f"`workers` ({visible(workers.origin)})" if workers.source == "project file" else visible(workers.origin)
+    print(f"note: {given} is deprecated and has no effect: the row engine runs in one process, and large CSV "
+          "exports go to the DuckDB engine with --engine auto (docs/sql.md)", file=sys.stderr)
 
 
 _COMMA_DECIMAL = re.compile(r"[+-]?[0-9]+,[0-9]+")
