@@ -309,3 +309,30 @@ def test_example_data_falls_two_levels_under_each_policy(capsys):
 def test_fmt_on_a_folder_without_rulesets_is_an_input_error(capsys, tmp_path):
     code, _, err = run(capsys, "fmt", str(tmp_path))
     assert code == 2 and "no .rules files" in err
+
+
+WORKERS_NOTE = ("is deprecated and has no effect: the row engine runs in one process, and large CSV exports go "
+                "to the DuckDB engine with --engine auto (docs/sql.md)\n")
+
+
+def test_workers_is_accepted_without_effect_with_one_note(capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / ".git").mkdir()  # the project file is looked for up to here
+    code, _, err = run(capsys, "evaluate", PROGRAM, DATA, "--out", "plain", "--json")
+    assert (code, err) == (0, "")
+    code, _, err = run(capsys, "evaluate", PROGRAM, DATA, "--out", "flag", "--json", "--workers", "2")
+    assert (code, err) == (0, "note: --workers " + WORKERS_NOTE)
+    monkeypatch.setenv("POINTS_WORKERS", "3")
+    code, _, err = run(capsys, "evaluate", PROGRAM, DATA, "--out", "env", "--json")
+    assert (code, err) == (0, "note: POINTS_WORKERS " + WORKERS_NOTE)
+    monkeypatch.delenv("POINTS_WORKERS")
+    (tmp_path / "points.toml").write_text("workers = 2\n", encoding="utf-8")
+    code, _, err = run(capsys, "evaluate", PROGRAM, DATA, "--out", "file", "--json")
+    assert (code, err) == (0, f"note: `workers` ({tmp_path / 'points.toml'}:1:1) " + WORKERS_NOTE)
+    for name in ("contracts.csv", "rejects.csv", "rows.csv", "partners.csv", "partner_rules.csv"):
+        assert {(tmp_path / out / name).read_bytes() for out in ("plain", "flag", "env", "file")} == {
+            (tmp_path / "plain" / name).read_bytes()}, name
+    with pytest.warns(DeprecationWarning, match="RunOptions.workers is deprecated and has no effect"):
+        from engine.run import RunOptions
+
+        RunOptions(workers=2)
