@@ -5,17 +5,15 @@
 Generates a synthetic program (two versions, 40 products: mobile tariffs by customer type,
 fixed-line orders, per-licence and per-GB products with caps and rounding) and N contracts
 spread over both versions, then prints:
-- contracts/s of `points evaluate` as a separate process (CSV in, all output files written,
-  untraced), in one process (the default) and split over the cores (`--workers N`, a large CSV,
-  engine/parallel.py), and its peak memory, for N and for N/4 (memory must not grow with N);
+- contracts/s of `points evaluate --engine python` (the row engine, the reference) as a separate
+  process (CSV in, all output files written, untraced), and its peak memory, for N and for N/4
+  (memory must not grow with N); bench/bench_columnar.py puts the DuckDB engine beside it;
 - contracts/s of a minimal hand-written scorer (csv + dict lookup + Decimal) of the same rules,
   run in this process, and the ratio of the two;
 - parse + check + compile time of the example program, and the time to explain one partner-period.
 Figures vary with the machine: compare ratios, and run it twice. Speeds are given by CPU time
-(user + system of the `points` process and its children; process time of the hand-written scorer),
-which other work on the machine disturbs far less than wall time; wall time is shown beside it.
-With several processes wall time is what improves (CPU time grows a little), so the split run
-is given by both.
+(user + system of the `points` process; process time of the hand-written scorer), which other
+work on the machine disturbs far less than wall time; wall time is shown beside it.
 """
 from __future__ import annotations
 
@@ -159,18 +157,16 @@ try:
     runpy.run_module("engine", run_name="__main__")
 finally:
     usage = resource.getrusage(resource.RUSAGE_SELF)
-    children = resource.getrusage(resource.RUSAGE_CHILDREN)  # the processes of a split run
-    cpu = usage.ru_utime + usage.ru_stime + children.ru_utime + children.ru_stime
-    print(f"PEAK_KIB={max(usage.ru_maxrss, children.ru_maxrss)} CPU_S={cpu}", file=sys.stderr)
+    cpu = usage.ru_utime + usage.ru_stime
+    print(f"PEAK_KIB={usage.ru_maxrss} CPU_S={cpu}", file=sys.stderr)
 """
 
 
-def run_points(program: Path, data: Path, out: Path, workers: int | None = None) -> tuple[float, float, int]:
-    """Wall seconds, CPU seconds and peak RSS (KiB, the largest process) of `points evaluate` in its own process."""
+def run_points(program: Path, data: Path, out: Path) -> tuple[float, float, int]:
+    """Wall seconds, CPU seconds and peak RSS (KiB) of `points evaluate --engine python` in its own process."""
     t0 = time.perf_counter()
-    extra = ["--workers", str(workers)] if workers else []
     proc = subprocess.run([sys.executable, "-c", PEAK_WRAPPER, "evaluate", str(program), str(data), "--out", str(out),
-                           "--json", *extra], capture_output=True, text=True, cwd=ROOT)
+                           "--json", "--engine", "python"], capture_output=True, text=True, cwd=ROOT)
     elapsed = time.perf_counter() - t0
     if proc.returncode != 0:
         sys.exit(f"points evaluate failed:\n{proc.stderr}")
@@ -215,12 +211,8 @@ def main() -> None:
     print(f"generated {args.rows:,} contracts (40 products, 2 versions) in {time.perf_counter() - t0:.1f} s: {big}")
     print(f"machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}")
 
-    _, _, q_rss = run_points(program, small, work / "out-quarter", workers=1)
-    p_s, p_cpu, p_rss = run_points(program, big, work / "out", workers=1)
-    from engine.parallel import automatic_workers
-
-    _, _, q2_rss = run_points(program, small, work / "out-quarter-split", workers=automatic_workers())
-    s_s, s_cpu, s_rss = run_points(program, big, work / "out-split", workers=automatic_workers())
+    _, _, q_rss = run_points(program, small, work / "out-quarter")
+    p_s, p_cpu, p_rss = run_points(program, big, work / "out")
     t0, c0 = time.perf_counter(), time.process_time()
     count, hand_total = hand_written(big)
     h_s, h_cpu = time.perf_counter() - t0, time.process_time() - c0
@@ -228,24 +220,17 @@ def main() -> None:
     load_s, explain_s = time_example_program()
 
     print()
-    print(f"points evaluate, end to end (CSV in, 6 files out, untraced), one process (the default): "
+    print(f"points evaluate --engine python, end to end (CSV in, 6 files out, untraced): "
           f"{args.rows / p_cpu:>10,.0f} contracts/s by CPU ({p_cpu:.2f} s CPU, {p_s:.2f} s wall)")
-    print(f"points evaluate, the same, split (--workers {automatic_workers()}): "
-          f"{args.rows / s_s:>10,.0f} contracts/s by wall time ({s_s:.2f} s wall; {args.rows / s_cpu:,.0f} "
-          f"contracts/s by CPU, {s_cpu:.2f} s CPU)")
     print(f"hand-written plain-Python scorer (no outputs, no checks):  {count / h_cpu:>10,.0f} contracts/s  "
           f"({h_cpu:.2f} s CPU, {h_s:.2f} s wall)")
     print(f"ratio engine / hand-written, by CPU time (wall time):      {h_cpu / p_cpu:>10.2f}  ({h_s / p_s:.2f})")
     print(f"peak memory of points evaluate: {p_rss / 1024:,.0f} MiB for {args.rows:,} rows; "
-          f"{q_rss / 1024:,.0f} MiB for {args.rows // 4:,} rows (one process); split, the largest process: "
-          f"{s_rss / 1024:,.0f} MiB and {q2_rss / 1024:,.0f} MiB")
+          f"{q_rss / 1024:,.0f} MiB for {args.rows // 4:,} rows")
     print(f"parse + check + compile of rulesets/o2-business (3 versions): {load_s * 1000:,.0f} ms")
     print(f"explain one partner-period (P-007 over examples/contracts.csv): {explain_s * 1000:,.0f} ms")
     same = "yes" if engine_total == hand_total else f"NO: engine {engine_total} vs hand-written {hand_total}"
     print(f"points total equal to the hand-written scorer's: {same}")
-    files = ("contracts.csv", "rejects.csv", "partners.csv", "partner_rules.csv", "manifest.json")
-    differ = [name for name in files if (work / "out" / name).read_bytes() != (work / "out-split" / name).read_bytes()]
-    print(f"output files of the split run the same bytes as one process's: {'yes' if not differ else differ}")
 
 
 if __name__ == "__main__":
