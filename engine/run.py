@@ -68,7 +68,7 @@ class RunOptions:
     # needs: engine.explain.prefiltered); None: open_rows
     open_source: Callable[[Path, "RunOptions"], object] | None = None
     # Receives every scored or unscored row of lane 0 as (file, row, record, version name, period,
-    # Outcome); set, the run takes the row path in one process (engine.ledger records a run so).
+    # Outcome); set, the run takes the row engine (engine.ledger records a run so).
     on_row: Callable[[str, int, dict, str, str, "Outcome"], None] | None = None
     ledger_run: dict | None = None  # the ledger run this run is recorded as ({"ledger": ..., "run": id})
 

@@ -63,7 +63,7 @@ class Progress:
     """A progress bar on stderr for long inputs, shown only on a terminal.
 
     The runner reports rows; the open source (handed over through RunOptions.on_source) says how
-    much of the file has been read, which makes the bar. Without it (a split run's ranges) the bar
+    much of the file has been read, which makes the bar. Without it (a source that cannot tell) the bar
     is a spinner with the row count.
     """
 
