@@ -280,6 +280,7 @@ class VersionSQL:
     sql: str  # SELECT from `valid` of the rows this version scores
     rules: list  # (rule id, paid column, points column)
     scale: int  # the scale of the `points` column
+    relations: dict = field(default_factory=dict)  # name -> engine.sql.compiler.Relation the SQL reads
 
 
 def version_sql(program: Program, k: int, columns: dict, d: Dialect = DUCKDB, carry: tuple = ()) -> VersionSQL:
@@ -290,8 +291,16 @@ def version_sql(program: Program, k: int, columns: dict, d: Dialect = DUCKDB, ca
     block = ruleset.input("contract")
     fields = {f.name: f for f in block.fields}
     tables = {t.name: TableData.build(t) for t in ruleset.tables}
-    compiler = Compiler(fields, tables, columns, d)
+    compiler = Compiler(fields, tables, columns, d, prefix=f"lk{k}_")
     product = columns.get("product")
+
+    def among(name: str, values) -> str:
+        """SQL for `product IN (...)` of these names: a list, or a relation when it is long."""
+        values = sorted(values)
+        if d.relation_cells is not None and len(values) > d.relation_cells:
+            return f"SELECT k1 FROM {compiler.relation(name, ('k1',), [(v,) for v in values])}"
+        return ", ".join(d.text(v) for v in values)
+
     inner = ['"row"', *([f"{product} AS prod_"] if product else []), *[f"{sql} AS {name}" for name, sql in carry]]
     kept = [name for name, _ in carry]
     compiled = []
@@ -302,7 +311,7 @@ def version_sql(program: Program, k: int, columns: dict, d: Dialect = DUCKDB, ca
         if crule.pins is None or product is None:
             cand = "TRUE"
         else:
-            cand = f"COALESCE({product} IN ({', '.join(d.text(p) for p in sorted(crule.pins))}), FALSE)"
+            cand = f"COALESCE({product} IN ({among(f'pins:{j}', crule.pins)}), FALSE)"
         matched = f"({cand}) AND {cond.err or 'NULL'} IS NULL AND COALESCE({cond.sql}, FALSE)"
         inner.append(f"({matched}) AS m{j}")
         cerr = f"CASE WHEN {cand} THEN {cond.err} END" if cond.err else "NULL"
@@ -361,7 +370,7 @@ def version_sql(program: Program, k: int, columns: dict, d: Dialect = DUCKDB, ca
     if product is not None:
         product = "prod_"
         if plan.indexed and plan.products:
-            known = ", ".join(d.text(p) for p in sorted(plan.products))
+            known = among("products", plan.products)
             unknown = f"{product} IS NOT NULL AND {product} NOT IN ({known})"
         else:
             unknown = f"{product} IS NOT NULL"
@@ -422,4 +431,5 @@ def version_sql(program: Program, k: int, columns: dict, d: Dialect = DUCKDB, ca
         outer.append(f"p{j}")
     sql = (f"SELECT {', '.join(outer)} FROM (SELECT {', '.join(mid)} FROM (SELECT {', '.join(inner)} FROM valid "
            f"WHERE vidx = {k + 1}) a) b")
-    return VersionSQL(version, sql, [(r.id, f"paid{j}", f"p{j}") for j, (r, _) in enumerate(compiled)], scale)
+    return VersionSQL(version, sql, [(r.id, f"paid{j}", f"p{j}") for j, (r, _) in enumerate(compiled)], scale,
+                      compiler.relations)
