@@ -169,6 +169,8 @@ def _run_sql(con, program, path, header, delimiter, options, out_dir, validator,
                 reason = f"`{name}` {_shown(value)} repeats row {first}"
                 rejects.append(_reject_entry(row, name, value, reason, reasons.DUPLICATE, ids_of(cells)))
     rejects.sort(key=lambda r: r[0])
+    con.execute("DROP VIEW raw")  # every cell the run needs from here on is typed in `checked`
+    con.execute("DROP TABLE raw0")
     for k, v in enumerate(versions):
         create_relations(con, v.relations)
         con.execute(f"CREATE TEMP TABLE scored{k} AS {v.sql}")

@@ -7,7 +7,8 @@ Tables, in the order the runner builds them (engine.sql.duck):
   check the row engine makes before `unique` (form, type, bounds, `required`, `required when`,
   bounds `when`). The checks here are conservative: a row they refuse is handed to the row engine's
   validator for its field, code and sentence, and a row that validator accepts would be a
-  disagreement (the run then goes to the row engine). Lenient readings are flagged per field.
+  disagreement (the run then goes to the row engine). Lenient readings are flagged per field
+  (`l<i>`, with the raw text `r<i>` of such a value).
 - `valid`: the rows that are `ok` and do not repeat a `unique` value of an earlier valid row.
 - per version `scored<k>` (`version_sql`): each valid row signed while that version is in force,
   with its status, points, rules, code and reason, and per rule whether it paid and how much.
@@ -115,6 +116,8 @@ def validation_sql(block: ast.InputBlock, header: list[str], decimal_comma: bool
         if flag is not None and f.column is not None:
             f.lenient, f.reading = flag, reading
             lenient_cols.append(f"({flag}) AS l{i}")
+            # the raw text is kept only where it is a lenient reading's example (the rest is NULL)
+            lenient_cols.append(f"CASE WHEN {flag} THEN r{i} END AS r{i}")
     # stage 3: conditional checks on the typed values
     decls = {f.name: f.decl for f in fields}
     compiler = Compiler(decls, {}, columns, d)
@@ -130,12 +133,10 @@ def validation_sql(block: ast.InputBlock, header: list[str], decimal_comma: bool
             conditions.append(f"(v{i} IS NULL OR v{i} {SQL_OPS[item.bound.op]} {limit} OR NOT {held})")
     fields_ok = " AND ".join(f"COALESCE({o}, FALSE)" for o in oks) or "TRUE"
     conds_ok = " AND ".join(conditions) or "TRUE"
-    stage3 = ['"row"', *[f"r{i}" for i in range(len(fields))], *[f"v{i}" for i in range(len(fields))],
+    stage3 = ['"row"', *[f"v{i}" for i in range(len(fields))],
               f"(CASE WHEN {fields_ok} THEN {conds_ok} ELSE FALSE END) AS ok", *lenient_cols]
-    blank = " AND ".join(f"s{i} = ''" for i in range(len(fields)))
     sql = (f"SELECT {', '.join(stage3)} FROM (SELECT {', '.join(stage2)} FROM (SELECT {', '.join(stage2a)} FROM "
            f"(SELECT {', '.join(stage1)} FROM raw) t1) t2a) t2")
-    del blank
     unique = next((f.name for f in fields if f.decl.unique), None)
     return InputSQL(fields, sql, unique, columns)
 
