@@ -24,7 +24,7 @@ from engine.sql.prescan import prescan
 from engine.validate import RowReject, RowValidator, _shown
 
 FETCH = 65_536  # rows fetched from DuckDB at a time
-MEMORY_LIMIT = "1GB"
+MEMORY_LIMIT = "512MB"
 
 
 class Fallback(Exception):
