@@ -84,7 +84,8 @@ def evaluate(arguments, out_dir, strict, workers, engine, spark_master, ledger_u
 
         recorder = EvaluateRecorder(values["ledger"].value, prog, list(data))
     with Progress(f"scoring {', '.join(data)}", not as_json) as progress:
-        options = run_options(progress=progress.update, on_source=progress.attach, wait=wait, effective=effective, output_dialect=values["output.dialect"].value,
+        options = run_options(progress=progress.update, on_source=progress.attach,
+                              wait=wait, effective=effective, output_dialect=values["output.dialect"].value,
                               output_format=values["output.format"].value, carry=values["input.carry"].value,
                               engine=engine, spark_master=spark_master,
                               **(recorder.options(None if as_json else hints.add) if recorder else
