@@ -185,10 +185,16 @@ def create_relations(con, relations: dict) -> None:
         con.execute(f"CREATE TEMP TABLE {name} ({columns})")
         if not rel.rows:
             continue
-        # one list per column, as text (a DECIMAL column casts its text exactly), unnested side by side
-        lists = [[None if x is None else str(x) for x in column] for column in zip(*rel.rows)]
-        picks = ", ".join("unnest(CAST(? AS VARCHAR[]))" for _ in lists)
-        con.execute(f"INSERT INTO {name} SELECT {picks}", lists)
+        # as text literals (a DECIMAL column casts its text exactly); parameters cost a one-time ~0.9 s
+        texts = [[None if x is None else str(x) for x in row] for row in rel.rows]
+        if any("\x00" in x for row in texts for x in row if x is not None):  # no literal holds a NUL
+            picks = ", ".join("unnest(CAST(? AS VARCHAR[]))" for _ in rel.columns)
+            con.execute(f"INSERT INTO {name} SELECT {picks}", [list(column) for column in zip(*texts)])
+            continue
+        for begin in range(0, len(texts), 10_000):
+            values = ", ".join("(" + ", ".join("NULL" if x is None else DUCKDB.text(x) for x in row) + ")"
+                               for row in texts[begin:begin + 10_000])
+            con.execute(f"INSERT INTO {name} VALUES {values}")
 
 
 def _reject_entry(row, field, value, reason, code, ids) -> tuple:
