@@ -1,0 +1,161 @@
+"""Parquet files and DuckDB tables as exports: the row engine and the DuckDB engine read the same
+text cells, so their output folders are byte-identical (manifests equal but the engine entry) on
+Parquet and DuckDB-table versions of the tests' exports; rows are numbered 1, 2, ... in the
+export's order; bad paths and tables are one clear error naming the file and the table.
+"""
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+duckdb = pytest.importorskip("duckdb", reason="Parquet and DuckDB exports need the duckdb package (pip install duckdb)")
+
+from engine.cli import main  # noqa: E402
+from engine.program import load_program  # noqa: E402
+from engine.readers import InputError, open_rows, sha256_of  # noqa: E402
+from engine.run import OUTPUT_FILES, RunOptions, evaluate  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+ROW_CASES = ROOT / "tests" / "cases" / "rows"
+PROGRAM = ROOT / "rulesets" / "o2-business"
+EXAMPLE = ROOT / "examples" / "contracts.csv"
+BAD = ROOT / "tests" / "fixtures" / "bad_input" / "data"
+DATA = ROOT / "tests" / "fixtures" / "data"
+
+# Run cases whose program the DuckDB engine does not compile (the reason is the program's, not the file's).
+PROGRAM_FALLBACKS = {
+    "unscored": "division is computed by the row engine",
+    "stricter_version": "versions with different input blocks",
+    "conditional_lists": "a `one of (...) when` list",
+}
+
+
+def q(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def exports_of(text: str, folder: Path, stem: str = "export", delimiter: str = ",") -> tuple[Path, str]:
+    """The CSV text as a Parquet file (empty cells NULL) and as the table `contracts` of a DuckDB
+    database (empty cells '', rows a structural fault would spoil left out, one row deleted after a
+    first row inserted and removed, so that rowids have a gap)."""
+    rows = list(csv.reader(io.StringIO(text.lstrip("\ufeff")), delimiter=delimiter))
+    header, body = rows[0], [r for r in rows[1:] if len(r) == len(rows[0])]
+    database = folder / f"{stem}.duckdb"
+    parquet = folder / f"{stem}.parquet"
+    con = duckdb.connect(str(database))
+    columns = ", ".join(f"{q(h)} VARCHAR" for h in header)
+    con.execute(f"CREATE TABLE contracts ({columns})")
+    con.execute(f"INSERT INTO contracts VALUES ({', '.join('NULL' for _ in header)})")
+    con.execute("DELETE FROM contracts")
+    if body:
+        con.executemany(f"INSERT INTO contracts VALUES ({', '.join('?' for _ in header)})", body)
+    nulls = ", ".join(f"NULLIF({q(h)}, '') AS {q(h)}" for h in header)
+    con.execute(f"COPY (SELECT {nulls} FROM contracts ORDER BY rowid) TO '{parquet}' (FORMAT parquet)")
+    con.close()
+    return parquet, f"{database}:contracts"
+
+
+def run_both(program, path, tmp_path: Path, **options):
+    """Both engines into two folders; assert identical files; return the DuckDB run's result."""
+    name = Path(str(path)).name.replace(":", "-")
+    py_out, duck_out = tmp_path / f"{name}-python", tmp_path / f"{name}-duckdb"
+    py = evaluate(program, [path], RunOptions(engine="python", **options), out_dir=py_out)
+    duck = evaluate(program, [path], RunOptions(engine="duckdb", **options), out_dir=duck_out)
+    for file in OUTPUT_FILES:
+        assert (py_out / file).read_bytes() == (duck_out / file).read_bytes(), file
+    a = json.loads((py_out / "manifest.json").read_text("utf-8"))
+    b = json.loads((duck_out / "manifest.json").read_text("utf-8"))
+    assert a.pop("engine")["evaluator"] == "python" and py.engine == "python"
+    assert b.pop("engine")["evaluator"] == duck.engine
+    assert a == b
+    return duck
+
+
+@pytest.mark.parametrize("path", sorted(ROW_CASES.glob("*.yaml")), ids=lambda p: p.stem)
+def test_run_cases_as_parquet_and_duckdb_table(path, tmp_path, monkeypatch):
+    case = yaml.safe_load(path.read_text(encoding="utf-8"))
+    files = [f for f in case["files"] if f["name"].endswith(".csv")]
+    if len(files) != 1:
+        pytest.skip("not a case of one CSV export")
+    folder = tmp_path / "program"
+    folder.mkdir()
+    for name, text in case["program"].items():
+        (folder / name).write_text(text, encoding="utf-8")
+    program = load_program(folder)
+    monkeypatch.chdir(tmp_path)
+    for export in exports_of(files[0]["text"], tmp_path):
+        result = run_both(program, export, tmp_path, **case.get("options", {}))
+        expected = PROGRAM_FALLBACKS.get(path.stem)
+        if expected is None:
+            assert result.engine == "duckdb", result.engine_reason
+        else:
+            assert result.engine == "python" and expected in result.engine_reason
+
+
+@pytest.mark.parametrize("source, options", [
+    (EXAMPLE, {}),  # rows of the wrong width left out; quoted cells with commas, quotes and line breaks kept
+    (BAD / "messy.csv", {}),
+    (DATA / "contracts-excel-de.csv", {"decimal_comma": True}),
+], ids=lambda v: v.name if isinstance(v, Path) else "")
+def test_the_example_and_messy_exports(source, options, tmp_path, monkeypatch):
+    monkeypatch.chdir(ROOT)
+    text = source.read_text(encoding="utf-8")
+    delimiter = ";" if options.get("decimal_comma") else ","
+    for export in exports_of(text, tmp_path, delimiter=delimiter):
+        result = run_both(load_program(PROGRAM), export, tmp_path, **options)
+        assert result.engine == "duckdb", result.engine_reason
+        assert result.counts.rows > 0
+
+
+def test_typed_columns_are_read_as_duckdb_writes_them(tmp_path, monkeypatch):
+    """DATE, DECIMAL, INTEGER, BOOLEAN, DOUBLE and TIMESTAMP WITH TIME ZONE columns: each value as
+    DuckDB casts it to text, the same in both engines, and validated as that text."""
+    (tmp_path / "p.rules").write_text(
+        'program "Typed"\nversion "A"\neffective 2016-01-01\n\n'
+        "input contract {\n  contract_id: text, required, unique\n  partner_id: text, required\n"
+        "  signed: date, required\n  product: text, required\n  volume: decimal\n  loyal: boolean, default false\n"
+        "  score: decimal\n  stamp: text\n}\n\n"
+        'rule "All" {\n  when product == "Mobile"\n  points volume * 2\n}\n', encoding="utf-8")
+    program = load_program(tmp_path / "p.rules")
+    database = tmp_path / "typed.duckdb"
+    con = duckdb.connect(str(database))
+    con.execute("SET TimeZone = 'Europe/Berlin'")  # the export's zone is not the reading's
+    con.execute("CREATE TABLE contracts (contract_id BIGINT, partner_id VARCHAR, signed DATE, product VARCHAR, "
+                "volume DECIMAL(10,2), loyal BOOLEAN, score DOUBLE, stamp TIMESTAMPTZ)")
+    con.execute("INSERT INTO contracts VALUES "
+                "(1, 'P-1', DATE '2016-02-01', 'Mobile', 12.50, true, 0.1, TIMESTAMPTZ '2016-02-01 10:00:00+01'), "
+                "(2, 'P-1', DATE '2016-02-02', 'Mobile', NULL, true, NULL, NULL), "
+                "(1, 'P-2', DATE '2016-02-03', 'Mobile', 3.00, false, NULL, NULL), "
+                "(NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL), "
+                "(4, '', DATE '2016-02-04', 'Mobile', 1.25, true, NULL, NULL), "
+                "(6, 'P-1', DATE '2016-02-05', 'Mobile', 1.00, true, 1e300, NULL)")
+    con.execute(f"COPY contracts TO '{tmp_path / 'typed.parquet'}' (FORMAT parquet)")
+    con.close()
+    monkeypatch.chdir(tmp_path)
+    for export in ("typed.parquet", "typed.duckdb:contracts", "typed.duckdb"):
+        result = run_both(program, Path(export), tmp_path)
+        assert result.engine == "duckdb", result.engine_reason
+        label = Path(export).name
+        out = tmp_path / f"{label.replace(':', '-')}-python"
+        assert (out / "contracts.csv").read_text("utf-8").splitlines()[1:] == [
+            f"{label},1,1,P-1,2016-02-01,2016,A,Mobile,scored,25,all=25,,",
+            f"{label},2,2,P-1,2016-02-02,2016,A,Mobile,unscored,,,empty-field,\"rule \"\"All\"\": field volume is empty\"",
+        ]
+        assert (out / "rejects.csv").read_text("utf-8").splitlines()[1:] == [
+            f"{label},3,1,P-2,contract_id,1,duplicate,`contract_id` '1' repeats row 1",
+            f"{label},5,4,,partner_id,,missing-required,`partner_id` is required",
+            f"{label},6,6,P-1,score,1e+300,not-a-number,\"`score` must be a number like 2.5, got '1e+300'\"",
+        ]
+        with open_rows(export) as rows:
+            assert rows.header == ["contract_id", "partner_id", "signed", "product", "volume", "loyal", "score",
+                                   "stamp"]
+            got = list(rows)
+        assert [n for n, _ in got] == [1, 2, 3, 5, 6]  # row 4 (every cell NULL) is blank: skipped, counted
+        assert got[0][1] == ["1", "P-1", "2016-02-01", "Mobile", "12.50", "true", "0.1", "2016-02-01 09:00:00+00"]
+        assert got[1][1][4:7] == ["", "true", ""] and got[4][1][4:7] == ["1.00", "true", "1e+300"]
