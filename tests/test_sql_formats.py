@@ -107,7 +107,8 @@ def test_the_example_and_messy_exports(source, options, tmp_path, monkeypatch):
     monkeypatch.chdir(ROOT)
     text = source.read_text(encoding="utf-8")
     delimiter = ";" if options.get("decimal_comma") else ","
-    for export in exports_of(text, tmp_path, delimiter=delimiter):
+    parquet, table = exports_of(text, tmp_path, delimiter=delimiter)
+    for export in (parquet,) if source == EXAMPLE else (parquet, table):  # 4,000 rows: once is enough
         result = run_both(load_program(PROGRAM), export, tmp_path, **options)
         assert result.engine == "duckdb", result.engine_reason
         assert result.counts.rows > 0
@@ -159,3 +160,124 @@ def test_typed_columns_are_read_as_duckdb_writes_them(tmp_path, monkeypatch):
         assert [n for n, _ in got] == [1, 2, 3, 5, 6]  # row 4 (every cell NULL) is blank: skipped, counted
         assert got[0][1] == ["1", "P-1", "2016-02-01", "Mobile", "12.50", "true", "0.1", "2016-02-01 09:00:00+00"]
         assert got[1][1][4:7] == ["", "true", ""] and got[4][1][4:7] == ["1.00", "true", "1e+300"]
+
+
+SMALL = ("contract_id,partner_id,signed,product,customer,quantity,pool_gb,sales_rep\n"
+         "C-1,P-1,2016-04-01,O2 Business M,new,1,,A. Rep\n"
+         "C-2,P-1,2016-04-31,O2 Business M,new,1,,A. Rep\n"
+         "C-3,P-2,2016-05-02,O2 Business M,new,2,,A. Rep\n")
+
+
+def cli(capsys, *argv) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    assert "Traceback" not in out + err
+    return code, out, err
+
+
+def test_rows_are_numbered_from_1_in_the_exports_order(tmp_path, monkeypatch, capsys):
+    """The table's rowids have gaps (a row deleted before and one among them): rows count 1, 2, 3."""
+    monkeypatch.chdir(tmp_path)
+    database = duckdb.connect("gap.duckdb")
+    database.execute("CREATE TABLE contracts (contract_id VARCHAR, partner_id VARCHAR, signed VARCHAR, "
+                     "product VARCHAR, customer VARCHAR, quantity VARCHAR, pool_gb VARCHAR, sales_rep VARCHAR)")
+    rows = [r.split(",") for r in SMALL.splitlines()[1:]]
+    database.executemany("INSERT INTO contracts VALUES (?, ?, ?, ?, ?, ?, ?, ?)", [rows[0], rows[0], rows[1]])
+    database.execute("DELETE FROM contracts WHERE rowid = 1")
+    database.executemany("INSERT INTO contracts VALUES (?, ?, ?, ?, ?, ?, ?, ?)", [rows[2]])
+    database.close()
+    parquet, _ = exports_of(SMALL, tmp_path)
+    for export in ("gap.duckdb:contracts", parquet.name):
+        for engine in ("python", "duckdb"):
+            out = f"out-{engine}-{export.replace(':', '-')}"
+            code, stdout, _ = cli(capsys, "evaluate", str(PROGRAM), export, "--engine", engine, "--out", out)
+            assert code == 0
+            assert (tmp_path / out / "rows.csv").read_text("utf-8") == (
+                "file,row,contract_id,partner_id,status,code,reason\n"
+                f"{export},1,C-1,P-1,scored,,\n"
+                f"{export},2,C-2,P-1,rejected,not-a-date,\"`signed` must be a date like 2016-03-01 or 01.03.2016, "
+                "got '2016-04-31' (day is out of range for month)\"\n"
+                f"{export},3,C-3,P-2,scored,,\n")
+        assert (tmp_path / f"out-python-{export.replace(':', '-')}" / "rows.csv").read_bytes() == \
+            (tmp_path / f"out-duckdb-{export.replace(':', '-')}" / "rows.csv").read_bytes()
+
+
+def test_input_hashes(tmp_path, monkeypatch):
+    """A Parquet file's: the file's sha256. A table's: its canonical dump's, the same in a new database
+    file with the same rows, another when a value changes."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    parquet, table = exports_of(SMALL, tmp_path / "a")
+    _, same = exports_of(SMALL, tmp_path / "b")
+    assert sha256_of(parquet) == hashlib.sha256(parquet.read_bytes()).hexdigest()
+    rows = list(csv.reader(io.StringIO(SMALL)))
+    dump = "".join(json.dumps(r, ensure_ascii=False, separators=(",", ":")) + "\n" for r in rows)
+    assert sha256_of(table) == hashlib.sha256(dump.replace('""', "null").encode("utf-8")).hexdigest()
+    assert sha256_of(same) == sha256_of(table)
+    changed = tmp_path / "b" / "export.duckdb"
+    con = duckdb.connect(str(changed))
+    con.execute("UPDATE contracts SET quantity = '3' WHERE contract_id = 'C-3'")
+    con.close()
+    assert sha256_of(same) != sha256_of(table)
+    result = evaluate(load_program(PROGRAM), [table], RunOptions(engine="duckdb"), out_dir=tmp_path / "out")
+    manifest = json.loads((tmp_path / "out" / "manifest.json").read_text("utf-8"))
+    assert manifest["inputs"][0]["file"] == "export.duckdb:contracts"
+    assert manifest["inputs"][0]["sha256"] == sha256_of(table) == result.files[0].sha256
+
+
+def test_bad_paths_and_tables_are_one_clear_error(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    exports_of(SMALL, tmp_path)
+    con = duckdb.connect("export.duckdb")
+    con.execute("CREATE SCHEMA sales")
+    con.execute("CREATE TABLE sales.contracts AS SELECT * EXCLUDE (signed) FROM contracts")
+    con.execute("CREATE VIEW recent AS SELECT * FROM contracts")
+    con.close()
+    duckdb.connect("empty.duckdb").close()
+    Path("notes.parquet").write_text("not a parquet file\n", encoding="utf-8")
+    Path("notes.duckdb").write_text("not a database\n", encoding="utf-8")
+    cases = [
+        ("missing.parquet", "missing.parquet: no such file"),
+        ("missing.duckdb:contracts", "missing.duckdb: no such file"),
+        ("export.duckdb:contract", "export.duckdb:contract: the database has no table `contract` (did you mean "
+                                   "`contracts`? its tables: contracts, sales.contracts)"),
+        ("export.duckdb:recent", "export.duckdb:recent: `recent` is a view: its rows have no stored order; read a "
+                                 "table (CREATE TABLE ... AS SELECT ... ORDER BY ...)"),
+        ("export.duckdb", "export.duckdb: name the table to read, as export.duckdb:TABLE (its tables: contracts, "
+                          "sales.contracts)"),
+        ("export.duckdb:", "export.duckdb:: no table named after the `:` (its tables: contracts, sales.contracts)"),
+        ("empty.duckdb", "empty.duckdb: name the table to read, as empty.duckdb:TABLE (it has no tables)"),
+        ("export.duckdb:sales.contracts", "export.duckdb:sales.contracts: columns: the required column `signed` is "
+                                          "missing"),
+    ]
+    for engine in ("python", "duckdb"):
+        for export, message in cases:
+            code, out, err = cli(capsys, "evaluate", str(PROGRAM), export, "--engine", engine, "--out", "out")
+            assert (code, err.splitlines()[0]) == (2, f"error: {message}"), (engine, export)
+        for export, start in [("notes.parquet", "notes.parquet: cannot be read as a Parquet file ("),
+                              ("notes.duckdb:contracts", "notes.duckdb:contracts: cannot be opened as a DuckDB "
+                                                         "database (")]:
+            code, out, err = cli(capsys, "evaluate", str(PROGRAM), export, "--engine", engine, "--out", "out")
+            assert code == 2 and err.startswith(f"error: {start}"), err
+    assert not Path("out").exists()
+
+
+def test_spark_leaves_parquet_and_tables_to_the_row_engine(tmp_path, monkeypatch):
+    from engine.sql.duck import Fallback, checked_header
+
+    monkeypatch.chdir(tmp_path)
+    parquet, table = exports_of(SMALL, tmp_path)
+    program = load_program(PROGRAM)
+    for export, what in ((parquet, "a Parquet file"), (table, "a DuckDB table")):
+        with pytest.raises(Fallback, match=f"^{what} \\(Spark reads CSV here\\)$"):
+            checked_header(program, Path(export), RunOptions(), "Spark")
+
+
+def test_the_reader_names_its_columns_and_reads_no_view(tmp_path):
+    parquet, table = exports_of(SMALL, tmp_path)
+    with open_rows(parquet) as rows:
+        assert rows.kind == "parquet" and rows.header[:3] == ["contract_id", "partner_id", "signed"]
+        assert [n for n, _ in rows] == [1, 2, 3] and rows.fraction_read() == 1.0
+    with pytest.raises(InputError, match="no such file"):
+        open_rows(tmp_path / "nope.duckdb:contracts")
