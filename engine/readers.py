@@ -240,13 +240,12 @@ class _ColumnarSource(RowSource):
     def __iter__(self) -> Iterator[tuple[int, object]]:
         import duckdb
 
-        from engine.sql.sources import FETCH
+        from engine.sql.sources import batches
 
         if self._handle is None:
             return
         try:
-            cur = self._handle.execute(self._relation.cells_sql())
-            while batch := cur.fetchmany(FETCH):
+            for batch in batches(self._handle, self._relation):
                 for row, *cells in batch:
                     self._read = row
                     cells = ["" if c is None else c for c in cells]

@@ -212,8 +212,8 @@ def test_input_hashes(tmp_path, monkeypatch):
     _, same = exports_of(SMALL, tmp_path / "b")
     assert sha256_of(parquet) == hashlib.sha256(parquet.read_bytes()).hexdigest()
     rows = list(csv.reader(io.StringIO(SMALL)))
-    dump = "".join(json.dumps(r, ensure_ascii=False, separators=(",", ":")) + "\n" for r in rows)
-    assert sha256_of(table) == hashlib.sha256(dump.replace('""', "null").encode("utf-8")).hexdigest()
+    dump = json.dumps([[c or None for c in r] for r in rows], ensure_ascii=False, separators=(",", ":"))
+    assert sha256_of(table) == hashlib.sha256(dump.encode("utf-8")).hexdigest()
     assert sha256_of(same) == sha256_of(table)
     changed = tmp_path / "b" / "export.duckdb"
     con = duckdb.connect(str(changed))

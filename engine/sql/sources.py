@@ -15,8 +15,8 @@ export, used by the row reader (engine.readers) and by the DuckDB engine's `raw`
 
 Input hash: a Parquet file's is the sha256 of the file. A database file changes with every
 checkpoint whatever its tables hold, so a table's is the sha256 of a canonical dump of what the
-engines read: the header and then each row, as JSON arrays of its cells' texts (`null` for an
-empty cell), one a line, UTF-8 (`table_digest`).
+engines read: one JSON array (compact, UTF-8) of the header and then each row, each an array of its
+cells' texts (`null` for an empty cell) (`table_digest`).
 """
 from __future__ import annotations
 
@@ -70,7 +70,8 @@ def _first_line(error: Exception) -> str:
 
 class Relation:
     """The export opened on a DuckDB connection: `header` (column names as stored), `source` (SQL naming
-    the rows), `order` (SQL ordering them), `rows` (how many)."""
+    the rows), `number` (SQL giving each its row number), `order` (an ORDER BY the numbering needs, or
+    ""), `rows` (how many)."""
 
     def __init__(self, con, path: str | os.PathLike, export: Export):
         from engine.readers import InputError
@@ -103,7 +104,8 @@ class Relation:
                               "number it reads: rename that column")
         self.header = names
         self.source = scan
-        self.order = "file_row_number"
+        self.number = "file_row_number + 1"
+        self.order = ""  # a scan keeps the file's order (preserve_insertion_order)
 
     def _open_table(self, con) -> None:
         import duckdb
@@ -136,10 +138,15 @@ class Relation:
             schema, name = self._find(wanted, tables, views, listing, did_you_mean)
         self.what = f"table `{shown(schema, name)}`"
         self.source = f"{_ALIAS}.{quote(schema)}.{quote(name)}"
-        self.order = "rowid"
         described = con.execute(f"DESCRIBE {self.source}").fetchall()
         self.header = [d[0] for d in described]
-        self.rows = con.execute(f"SELECT count(*) FROM {self.source}").fetchone()[0]
+        self.rows, first, last = con.execute(f"SELECT count(*), min(rowid), max(rowid) FROM {self.source}").fetchone()
+        if not self.rows or last - first + 1 == self.rows:  # no gaps (no row deleted): the rowid says it
+            self.number = f"rowid - {first or 0} + 1"
+            self.order = ""  # a scan keeps the table's order (preserve_insertion_order)
+        else:
+            self.number = "row_number() OVER (ORDER BY rowid)"
+            self.order = " ORDER BY rowid"
 
     def _find(self, wanted: str, tables: list, views: list, listing: str, did_you_mean) -> tuple[str, str]:
         schema, dot, name = wanted.rpartition(".")
@@ -162,11 +169,12 @@ class Relation:
         hint = f"did you mean `{close}`? " if close else ""
         raise self._error(f"the database has no table `{wanted}` ({hint}its tables: {listing or 'none'})")
 
-    def cells_sql(self) -> str:
-        """`row` (1, 2, ... in the export's order) and c0, c1, ... as VARCHAR, NULL for an empty cell."""
+    def cells_sql(self, numbered: bool = True) -> str:
+        """`row` (1, 2, ... in the export's order; left out unless `numbered`) and c0, c1, ... as VARCHAR,
+        NULL for an empty cell."""
         cells = ", ".join(f"NULLIF(CAST({quote(name)} AS VARCHAR), '') AS c{i}" for i, name in enumerate(self.header))
-        return (f'SELECT row_number() OVER (ORDER BY {self.order}) AS "row", {cells} FROM {self.source} '
-                f'ORDER BY {self.order}')
+        number = f'{self.number} AS "row", ' if numbered else ""
+        return f'SELECT {number}{cells} FROM {self.source}{self.order}'
 
 
 def connect():
@@ -179,8 +187,10 @@ def connect():
 
 
 def prepare(con) -> None:
-    """Time stamps with a time zone are written in UTC, whatever the machine's zone."""
+    """Time stamps with a time zone are written in UTC, whatever the machine's zone; no progress bar
+    on the terminal."""
     con.execute("SET TimeZone = 'UTC'")
+    con.execute("SET enable_progress_bar = false")
 
 
 def raw_table(con, path: str | os.PathLike, export: Export, name: str) -> None:
@@ -196,21 +206,38 @@ def raw_table(con, path: str | os.PathLike, export: Export, name: str) -> None:
         con.execute(f"SET TimeZone = {text(zone)}")
 
 
+def batches(con, relation: Relation):
+    """The rows of `cells_sql` in lists of up to FETCH tuples (row, c0, c1, ...), in row order."""
+    from engine.readers import InputError
+
+    cur = con.execute(relation.cells_sql())
+    last = 0
+    while batch := cur.fetchmany(FETCH):
+        if batch[0][0] <= last or any(batch[i][0] >= batch[i + 1][0] for i in range(len(batch) - 1)):
+            raise InputError(relation.path, f"DuckDB gave the rows of the {relation.what} out of order (after row "
+                                            f"{last}); please report it")
+        last = batch[-1][0]
+        yield batch
+
+
 def table_digest(path: str | os.PathLike) -> str:
-    """The sha256 of a DuckDB table's canonical dump (see the module's docstring)."""
+    """The sha256 of a DuckDB table's canonical dump (see the module's docstring): the UTF-8 bytes of
+    `json.dumps([header, *rows], ensure_ascii=False, separators=(",", ":"))`, each row the list of its
+    cells (None for an empty one)."""
     export = export_of(path)
     digest = hashlib.sha256()
     con = connect()
     try:
         relation = Relation(con, path, export)
-        digest.update(_line(relation.header))
-        cur = con.execute(relation.cells_sql())
+        digest.update(b"[" + _dump(relation.header))
+        cur = con.execute(relation.cells_sql(numbered=False))  # the rows in the order `batches` gives them
         while batch := cur.fetchmany(FETCH):
-            digest.update(b"".join(_line(row[1:]) for row in batch))
+            digest.update(b"," + _dump(batch)[1:-1])
+        digest.update(b"]")
     finally:
         con.close()
     return digest.hexdigest()
 
 
-def _line(values) -> bytes:
-    return (json.dumps(list(values), ensure_ascii=False, separators=(",", ":")) + "\n").encode("utf-8")
+def _dump(values) -> bytes:
+    return json.dumps(values, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
