@@ -274,8 +274,9 @@ class VersionSQL:
     scale: int  # the scale of the `points` column
 
 
-def version_sql(program: Program, k: int, columns: dict, d: Dialect = DUCKDB) -> VersionSQL:
-    """The SELECT scoring the valid rows of version k (its `vidx` = k + 1)."""
+def version_sql(program: Program, k: int, columns: dict, d: Dialect = DUCKDB, carry: tuple = ()) -> VersionSQL:
+    """The SELECT scoring the valid rows of version k (its `vidx` = k + 1); `carry`: (name, SQL on
+    `valid`) of further columns the result keeps beside the row's outcome."""
     version = program.versions[k]
     ruleset, plan = version.ruleset, version.plan
     block = ruleset.input("contract")
@@ -283,7 +284,8 @@ def version_sql(program: Program, k: int, columns: dict, d: Dialect = DUCKDB) ->
     tables = {t.name: TableData.build(t) for t in ruleset.tables}
     compiler = Compiler(fields, tables, columns, d)
     product = columns.get("product")
-    inner = ['"row"', *([f"{product} AS prod_"] if product else [])]
+    inner = ['"row"', *([f"{product} AS prod_"] if product else []), *[f"{sql} AS {name}" for name, sql in carry]]
+    kept = [name for name, _ in carry]
     compiled = []
     for j, crule in enumerate(plan.rules):
         compiler.rule = crule.rule
@@ -396,14 +398,14 @@ def version_sql(program: Program, k: int, columns: dict, d: Dialect = DUCKDB) ->
               f"WHEN cnt = 0 THEN {no_match_reason} ELSE '' END")
     rule_texts = [f"CASE WHEN {paid[j]} THEN {d.text(r.id + '=')} || {d.points_text(f'p{j}', p.scale)} END"
                   for j, (r, p) in enumerate(compiled)]
-    mid = ['"row"', *(["prod_"] if columns.get("product") else []), *[f"m{j}" for j in range(n)], *[f"ce{j}" for j in range(n)], *[f"pe{j}" for j in range(n)],
+    mid = ['"row"', *kept, *(["prod_"] if columns.get("product") else []), *[f"m{j}" for j in range(n)], *[f"ce{j}" for j in range(n)], *[f"pe{j}" for j in range(n)],
            *[f"p{j}" for j in range(n)],
            f"{err} AS err", f"{count} AS cnt", f"{total} AS total",
            f"{d.concat_ws(chr(39) + ';' + chr(39), rule_texts)} AS rules_paid"]
     ok = "(err IS NULL AND cnt = 1)" if several else "(err IS NULL AND cnt > 0)"
     if check_sum:
         ok = f"(err IS NULL AND cnt > 0 AND NOT (cnt > 1 AND {d.significant_digits('total')} > {EXACT_DIGITS}))"
-    outer = ['"row"', f"({status}) AS status", f"CASE WHEN {ok} THEN total END AS points",
+    outer = ['"row"', *kept, f"({status}) AS status", f"CASE WHEN {ok} THEN total END AS points",
              f"CASE WHEN {ok} THEN {d.points_text('total', scale)} ELSE '' END AS points_text",
              f"CASE WHEN {ok} THEN rules_paid ELSE '' END AS rules_text",
              f"({code}) AS code", f"({reason}) AS reason"]
