@@ -281,3 +281,29 @@ def test_the_reader_names_its_columns_and_reads_no_view(tmp_path):
         assert [n for n, _ in rows] == [1, 2, 3] and rows.fraction_read() == 1.0
     with pytest.raises(InputError, match="no such file"):
         open_rows(tmp_path / "nope.duckdb:contracts")
+
+
+TRICKY = ['a"b', "a,b", "line\nbreak", "cr\ralone", "crlf\r\nend", " lead", "trail ", "=1+1", "@sum", "+49 30",
+          "-5", "'quoted", "tab\tin", "\u00e9t\u00e9 \u20ac", "\u2028sep", "\x7fdel", "\\back", "semi;colon", "  ",
+          "\u00a0nbsp\u00a0", "x\x1fy"]
+
+
+def test_cells_no_csv_export_could_carry_to_duckdb(tmp_path, monkeypatch):
+    """Quotes, delimiters, line breaks, formula starts, spaces and control characters in ids and
+    products (cells a CSV with them would take to the row engine): the same bytes from both engines."""
+    monkeypatch.chdir(tmp_path)
+    con = duckdb.connect("tricky.duckdb")
+    con.execute("CREATE TABLE contracts (contract_id VARCHAR, partner_id VARCHAR, signed VARCHAR, product VARCHAR, "
+                "customer VARCHAR, quantity VARCHAR, pool_gb VARCHAR, sales_rep VARCHAR)")
+    rows = []
+    for i, value in enumerate(TRICKY):
+        rows.append([f"C-{i}{value}", value, "2016-04-01", "O2 Business M", "new", "1", None, value])
+        rows.append([f"K-{i}", f"P-{i}", "2016-04-01", value, "new", "1", value, None])
+    rows.append(["C-0a\"b", "P-1", "2016-04-01", "O2 Business M", "new", "1", None, None])  # a duplicate id
+    con.executemany("INSERT INTO contracts VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
+    con.execute("COPY contracts TO 'tricky.parquet' (FORMAT parquet)")
+    con.close()
+    for export in ("tricky.duckdb:contracts", "tricky.parquet"):
+        result = run_both(load_program(PROGRAM), Path(export), tmp_path)
+        assert result.engine == "duckdb", result.engine_reason
+        assert result.counts.rows == len(rows) and result.counts.rejected and result.counts.scored
