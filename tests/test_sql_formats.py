@@ -236,6 +236,9 @@ def test_bad_paths_and_tables_are_one_clear_error(tmp_path, monkeypatch, capsys)
     con.close()
     duckdb.connect("empty.duckdb").close()
     Path("notes.parquet").write_text("not a parquet file\n", encoding="utf-8")
+    duckdb.sql("COPY (SELECT 1 AS file_row_number, 'C-1' AS contract_id) TO 'numbered.parquet' (FORMAT parquet)")
+    Path("numbered.parquet").rename("one[1].parquet")
+    duckdb.sql("COPY (SELECT 1 AS file_row_number, 'C-1' AS contract_id) TO 'numbered.parquet' (FORMAT parquet)")
     Path("notes.duckdb").write_text("not a database\n", encoding="utf-8")
     cases = [
         ("missing.parquet", "missing.parquet: no such file"),
@@ -250,6 +253,10 @@ def test_bad_paths_and_tables_are_one_clear_error(tmp_path, monkeypatch, capsys)
         ("empty.duckdb", "empty.duckdb: name the table to read, as empty.duckdb:TABLE (it has no tables)"),
         ("export.duckdb:sales.contracts", "export.duckdb:sales.contracts: columns: the required column `signed` is "
                                           "missing"),
+        ("numbered.parquet", "numbered.parquet: has a column named `file_row_number`, the name DuckDB gives the row "
+                             "number it reads: rename that column"),
+        ("one[1].parquet", "one[1].parquet: the path has a `*`, `?` or `[`, which DuckDB reads as a pattern of "
+                           "several files: rename the file"),
     ]
     for engine in ("python", "duckdb"):
         for export, message in cases:

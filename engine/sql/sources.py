@@ -90,18 +90,19 @@ class Relation:
         import duckdb
 
         self.what = "Parquet file"
-        scan = f"read_parquet({text(str(self.export.file))}, file_row_number=true)"
+        file = str(self.export.file)
+        if any(c in file for c in "*?["):
+            raise self._error("the path has a `*`, `?` or `[`, which DuckDB reads as a pattern of several files: "
+                              "rename the file")
+        scan = f"read_parquet({text(file)}, file_row_number=true)"
         try:
-            described = con.execute(f"DESCRIBE SELECT * FROM {scan}").fetchall()
+            names = [d[0] for d in con.execute(f"DESCRIBE SELECT * FROM read_parquet({text(file)})").fetchall()]
+            if "file_row_number" in names:
+                raise self._error("has a column named `file_row_number`, the name DuckDB gives the row "
+                                  "number it reads: rename that column")
             self.rows = con.execute(f"SELECT count(*) FROM {scan}").fetchone()[0]
         except duckdb.Error as error:
             raise self._error(f"cannot be read as a Parquet file ({_first_line(error)})") from None
-        names = [d[0] for d in described]
-        if names and names[-1] == "file_row_number":
-            names.pop()
-        if "file_row_number" in names:
-            raise self._error("has a column named `file_row_number`, the name DuckDB gives the row "
-                              "number it reads: rename that column")
         self.header = names
         self.source = scan
         self.number = "file_row_number + 1"
