@@ -7,7 +7,8 @@ Tables, in the order the runner builds them (engine.sql.duck):
   check the row engine makes before `unique` (form, type, bounds, `required`, `required when`,
   bounds `when`). The checks here are conservative: a row they refuse is handed to the row engine's
   validator for its field, code and sentence, and a row that validator accepts would be a
-  disagreement (the run then goes to the row engine). Lenient readings are flagged per field.
+  disagreement (the run then goes to the row engine). Lenient readings are flagged per field
+  (`l<i>`, with the raw text `r<i>` of such a value).
 - `valid`: the rows that are `ok` and do not repeat a `unique` value of an earlier valid row.
 - per version `scored<k>` (`version_sql`): each valid row signed while that version is in force,
   with its status, points, rules, code and reason, and per rule whether it paid and how much.
@@ -99,18 +100,24 @@ def validation_sql(block: ast.InputBlock, header: list[str], decimal_comma: bool
         raw = "''" if f.column is None else f"COALESCE(c{f.column}, '')"
         stage1.append(f"{raw} AS r{i}")
         stage1.append(f"{d.strip(raw)} AS s{i}")
-    # stage 2: typed values and per-field verdicts
+    # stage 2a: each present value typed once (p<i>); stage 2: typed values and per-field verdicts
+    stage2a = ['"row"']
+    for i, f in enumerate(fields):
+        present_value, _ = present_sql(f.decl, f"r{i}", f"s{i}", decimal_comma, d)
+        stage2a += [f"r{i}", f"s{i}", f"{present_value} AS p{i}"]
     stage2 = ['"row"']
     oks = []
     lenient_cols = []
     for i, f in enumerate(fields):
-        value, ok = field_sql(f, f"r{i}", f"s{i}", decimal_comma, d)
+        value, ok = field_sql(f, f"r{i}", f"s{i}", decimal_comma, d, typed=f"p{i}")
         stage2 += [f"r{i}", f"s{i}", f"{value} AS v{i}", f"({ok}) AS ok{i}"]
         oks.append(f"ok{i}")
         flag, reading = lenient_sql(f, f"r{i}", f"s{i}", decimal_comma, d)
         if flag is not None and f.column is not None:
             f.lenient, f.reading = flag, reading
             lenient_cols.append(f"({flag}) AS l{i}")
+            # the raw text is kept only where it is a lenient reading's example (the rest is NULL)
+            lenient_cols.append(f"CASE WHEN {flag} THEN r{i} END AS r{i}")
     # stage 3: conditional checks on the typed values
     decls = {f.name: f.decl for f in fields}
     compiler = Compiler(decls, {}, columns, d)
@@ -126,12 +133,10 @@ def validation_sql(block: ast.InputBlock, header: list[str], decimal_comma: bool
             conditions.append(f"(v{i} IS NULL OR v{i} {SQL_OPS[item.bound.op]} {limit} OR NOT {held})")
     fields_ok = " AND ".join(f"COALESCE({o}, FALSE)" for o in oks) or "TRUE"
     conds_ok = " AND ".join(conditions) or "TRUE"
-    stage3 = ['"row"', *[f"r{i}" for i in range(len(fields))], *[f"v{i}" for i in range(len(fields))],
+    stage3 = ['"row"', *[f"v{i}" for i in range(len(fields))],
               f"(CASE WHEN {fields_ok} THEN {conds_ok} ELSE FALSE END) AS ok", *lenient_cols]
-    blank = " AND ".join(f"s{i} = ''" for i in range(len(fields)))
-    sql = (f"SELECT {', '.join(stage3)} FROM (SELECT {', '.join(stage2)} FROM "
-           f"(SELECT {', '.join(stage1)} FROM raw) t1) t2")
-    del blank
+    sql = (f"SELECT {', '.join(stage3)} FROM (SELECT {', '.join(stage2)} FROM (SELECT {', '.join(stage2a)} FROM "
+           f"(SELECT {', '.join(stage1)} FROM raw) t1) t2a) t2")
     unique = next((f.name for f in fields if f.decl.unique), None)
     return InputSQL(fields, sql, unique, columns)
 
@@ -167,14 +172,18 @@ def default_sql(decl, d: Dialect) -> str:
     return d.boolean(bool(value))
 
 
-def field_sql(f: FieldSQL, r: str, s: str, comma: bool, d: Dialect) -> tuple[str, str]:
+def field_sql(f: FieldSQL, r: str, s: str, comma: bool, d: Dialect, typed: str | None = None) -> tuple[str, str]:
     """(typed value, accepted) of one field; conservative: refusing more than the row engine is
-    safe (the row engine's validator has the last word on a refused row), accepting more is not."""
+    safe (the row engine's validator has the last word on a refused row), accepting more is not.
+    `typed`: a column already holding the present value's typed form (computed once, not per use)."""
     decl = f.decl
     kind = decl.kind
     missing_ok = "FALSE" if decl.required and decl.default is None else "TRUE"
     default = default_sql(decl, d)
     present_value, present_ok = present_sql(decl, r, s, comma, d)
+    if typed is not None:
+        present_ok = present_ok.replace(present_value, typed)
+        present_value = typed
     if kind in ("integer", "decimal", "date") and decl.bounds:
         tests = " AND ".join(f"{present_value} {SQL_OPS[b.op]} {bound_literal(decl, b, d)}" for b in decl.bounds)
         present_ok = f"({present_ok}) AND COALESCE({tests}, FALSE)"
@@ -272,6 +281,7 @@ class VersionSQL:
     sql: str  # SELECT from `valid` of the rows this version scores
     rules: list  # (rule id, paid column, points column)
     scale: int  # the scale of the `points` column
+    relations: dict = field(default_factory=dict)  # name -> engine.sql.compiler.Relation the SQL reads
 
 
 def version_sql(program: Program, k: int, columns: dict, d: Dialect = DUCKDB, carry: tuple = ()) -> VersionSQL:
@@ -282,8 +292,16 @@ def version_sql(program: Program, k: int, columns: dict, d: Dialect = DUCKDB, ca
     block = ruleset.input("contract")
     fields = {f.name: f for f in block.fields}
     tables = {t.name: TableData.build(t) for t in ruleset.tables}
-    compiler = Compiler(fields, tables, columns, d)
+    compiler = Compiler(fields, tables, columns, d, prefix=f"lk{k}_")
     product = columns.get("product")
+
+    def among(name: str, values) -> str:
+        """SQL for `product IN (...)` of these names: a list, or a relation when it is long."""
+        values = sorted(values)
+        if d.relation_cells is not None and len(values) > d.relation_cells:
+            return f"SELECT k1 FROM {compiler.relation(name, ('k1',), [(v,) for v in values])}"
+        return ", ".join(d.text(v) for v in values)
+
     inner = ['"row"', *([f"{product} AS prod_"] if product else []), *[f"{sql} AS {name}" for name, sql in carry]]
     kept = [name for name, _ in carry]
     compiled = []
@@ -294,7 +312,7 @@ def version_sql(program: Program, k: int, columns: dict, d: Dialect = DUCKDB, ca
         if crule.pins is None or product is None:
             cand = "TRUE"
         else:
-            cand = f"COALESCE({product} IN ({', '.join(d.text(p) for p in sorted(crule.pins))}), FALSE)"
+            cand = f"COALESCE({product} IN ({among(f'pins:{j}', crule.pins)}), FALSE)"
         matched = f"({cand}) AND {cond.err or 'NULL'} IS NULL AND COALESCE({cond.sql}, FALSE)"
         inner.append(f"({matched}) AS m{j}")
         cerr = f"CASE WHEN {cand} THEN {cond.err} END" if cond.err else "NULL"
@@ -353,7 +371,7 @@ def version_sql(program: Program, k: int, columns: dict, d: Dialect = DUCKDB, ca
     if product is not None:
         product = "prod_"
         if plan.indexed and plan.products:
-            known = ", ".join(d.text(p) for p in sorted(plan.products))
+            known = among("products", plan.products)
             unknown = f"{product} IS NOT NULL AND {product} NOT IN ({known})"
         else:
             unknown = f"{product} IS NOT NULL"
@@ -414,4 +432,5 @@ def version_sql(program: Program, k: int, columns: dict, d: Dialect = DUCKDB, ca
         outer.append(f"p{j}")
     sql = (f"SELECT {', '.join(outer)} FROM (SELECT {', '.join(mid)} FROM (SELECT {', '.join(inner)} FROM valid "
            f"WHERE vidx = {k + 1}) a) b")
-    return VersionSQL(version, sql, [(r.id, f"paid{j}", f"p{j}") for j, (r, _) in enumerate(compiled)], scale)
+    return VersionSQL(version, sql, [(r.id, f"paid{j}", f"p{j}") for j, (r, _) in enumerate(compiled)], scale,
+                      compiler.relations)
