@@ -131,6 +131,9 @@ class Compiler:
         self.rule: ast.Rule | None = None
         self.prefix = prefix  # of the relations a large table is looked up in
         self.relations: dict[str, Relation] = {}  # relation name -> its rows (engine.sql.duck creates them)
+        # When a dict: each table lookup's value becomes a column computed once per row before the
+        # rules (name -> SQL), instead of its expression written out wherever the value is used.
+        self.staged: dict[str, str] | None = None
 
     def relation(self, name: str, columns: tuple[str, ...], rows: list[tuple]) -> str:
         """The name of a relation holding `rows` (text keys, then a DECIMAL value if any)."""
@@ -337,6 +340,12 @@ class Compiler:
         pairs_sql = " || ', ' || ".join(pairs)
         message = (f"(CASE WHEN {texts[0]} IS NOT NULL AND ({row_known}) THEN 'table {expr.table} has no cell for ' "
                    f"ELSE 'table {expr.table} has no row for ' END) || {pairs_sql}")
+        if self.staged is not None:
+            name = next((n for n, known in self.staged.items() if known == sql), None)
+            if name is None:
+                name = f"lv{len(self.staged)}"
+                self.staged[name] = sql
+            sql = name
         err = coalesce(*(k.err for k in keys), f"CASE WHEN {sql} IS NULL THEN {self.fail(reasons.NO_TABLE_ENTRY, message)} END")
         return Val(sql, err, "number", lo, hi, scale)
 

@@ -293,6 +293,7 @@ def version_sql(program: Program, k: int, columns: dict, d: Dialect = DUCKDB, ca
     fields = {f.name: f for f in block.fields}
     tables = {t.name: TableData.build(t) for t in ruleset.tables}
     compiler = Compiler(fields, tables, columns, d, prefix=f"lk{k}_")
+    compiler.staged = {}
     product = columns.get("product")
 
     def among(name: str, values) -> str:
@@ -430,7 +431,10 @@ def version_sql(program: Program, k: int, columns: dict, d: Dialect = DUCKDB, ca
     for j in range(n):
         outer.append(f"({ok} AND COALESCE({paid[j]}, FALSE)) AS paid{j}")
         outer.append(f"p{j}")
-    sql = (f"SELECT {', '.join(outer)} FROM (SELECT {', '.join(mid)} FROM (SELECT {', '.join(inner)} FROM valid "
-           f"WHERE vidx = {k + 1}) a) b")
+    rows = f"valid WHERE vidx = {k + 1}"
+    if compiler.staged:  # each lookup's value once per row
+        looked_up = ", ".join(f"{sql} AS {name}" for name, sql in compiler.staged.items())
+        rows = f"(SELECT *, {looked_up} FROM {rows}) staged"
+    sql = f"SELECT {', '.join(outer)} FROM (SELECT {', '.join(mid)} FROM (SELECT {', '.join(inner)} FROM {rows}) a) b"
     return VersionSQL(version, sql, [(r.id, f"paid{j}", f"p{j}") for j, (r, _) in enumerate(compiled)], scale,
                       compiler.relations)
