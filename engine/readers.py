@@ -1,4 +1,4 @@
-"""Streaming readers of contract exports: CSV, JSON Lines, XLSX.
+"""Streaming readers of contract exports: CSV, JSON Lines, XLSX, Parquet, a table of a DuckDB database.
 
 Design:
 - One entry point, `open_rows(path)`, chooses the format by extension and returns a `RowSource`:
@@ -29,6 +29,10 @@ Design:
   are dropped silently; any other difference from the header's width is a `BadRow`.
 - JSON Lines floats are parsed as `Decimal` (exact); `NaN`/`Infinity` and repeated keys make a
   line a `BadRow`.
+- Parquet files (`.parquet`) and tables of DuckDB databases (`exports.duckdb:contracts`) are read
+  through DuckDB as text cells: every value cast to VARCHAR, NULL as an empty cell, rows numbered
+  1, 2, ... in the file's or the table's stored order (engine/sql/sources.py, whose query the
+  DuckDB engine reads too); the column names are the header.
 - Line ends may be LF, CRLF or CR alone (older Excel for Mac). `fraction_read()` tells a
   progress bar how far the reading is (bytes for text files, rows for XLSX).
 """
@@ -52,8 +56,8 @@ from typing import Iterator
 from dsl.errors import did_you_mean
 
 KINDS = {".csv": "csv", ".txt": "csv", ".tsv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl",
-         ".xlsx": "xlsx", ".xlsm": "xlsx"}
-_KNOWN = ".csv, .jsonl or .xlsx"
+         ".xlsx": "xlsx", ".xlsm": "xlsx", ".parquet": "parquet"}
+_KNOWN = ".csv, .jsonl, .xlsx, .parquet or FILE.duckdb:TABLE"
 _DELIMITERS = (",", ";", "\t")
 _CHUNK = 1 << 20
 
@@ -81,7 +85,13 @@ class BadRow:
 
 
 def sha256_of(path: str | os.PathLike) -> str:
-    """The sha256 hex digest of a file, read in chunks."""
+    """The sha256 hex digest of a file, read in chunks; of a DuckDB table, of its canonical dump
+    (engine.sql.sources.table_digest)."""
+    export = _export_of(path)
+    if export is not None and export.kind == "duckdb":
+        from engine.sql.sources import table_digest
+
+        return table_digest(path)
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
         for chunk in iter(lambda: handle.read(_CHUNK), b""):
@@ -91,8 +101,13 @@ def sha256_of(path: str | os.PathLike) -> str:
 
 def open_rows(path: str | os.PathLike, *, delimiter: str | None = None, encoding: str = "utf-8",
               sheet: str | None = None) -> "RowSource":
-    """A streaming source of the rows of a CSV, JSON Lines or XLSX file, chosen by extension."""
+    """A streaming source of the rows of a CSV, JSON Lines, XLSX or Parquet file or a DuckDB table,
+    chosen by extension."""
     path = Path(path)
+    export = _export_of(path)
+    if export is not None:
+        _check_file(export.file)
+        return _ColumnarSource(path, export)
     _check_file(path)
     kind = _kind_of(path)
     if kind == "csv":
@@ -100,6 +115,13 @@ def open_rows(path: str | os.PathLike, *, delimiter: str | None = None, encoding
     if kind == "jsonl":
         return _JsonlSource(path, encoding)
     return _XlsxSource(path, sheet)
+
+
+def _export_of(path: str | os.PathLike):
+    """A Parquet file or a DuckDB table (engine.sql.sources.Export), or None."""
+    from engine.sql.sources import export_of
+
+    return export_of(path)
 
 
 def _kind_of(path: Path) -> str:
@@ -186,6 +208,57 @@ def _fit(cells: list, width: int, row: int, kind: str) -> list | BadRow:
 
 def _filled(cell: object) -> bool:
     return cell is not None and (not isinstance(cell, str) or cell.strip() != "")
+
+
+class _ColumnarSource(RowSource):
+    """A Parquet file or a DuckDB table read through DuckDB: the cells of `engine.sql.sources`' query,
+    as text ("" for NULL), rows whose cells are all blank skipped but counted."""
+
+    header_name = ("columns", None)  # where a header problem is: the row engine's and the DuckDB engine's notes
+
+    def __init__(self, path: Path, export):
+        try:
+            import duckdb  # noqa: F401
+        except ImportError:
+            raise InputError(path, "reading Parquet files and DuckDB tables needs the duckdb package "
+                                   "(pip install duckdb)") from None
+        from engine.sql.sources import connect, Relation
+
+        self.path = path
+        self.kind = export.kind
+        self.size = export.file.stat().st_size
+        self._read = 0
+        self._handle = connect()
+        try:
+            self._relation = Relation(self._handle, path, export)
+            self.rows = self._relation.rows
+            self.header = _check_header(self, self._relation.header)
+        except Exception:
+            self.close()
+            raise
+
+    def __iter__(self) -> Iterator[tuple[int, object]]:
+        import duckdb
+
+        from engine.sql.sources import batches
+
+        if self._handle is None:
+            return
+        try:
+            for batch in batches(self._handle, self._relation):
+                for row, *cells in batch:
+                    self._read = row
+                    cells = ["" if c is None else c for c in cells]
+                    if any(c.strip() for c in cells):
+                        yield row, cells
+        except duckdb.Error as error:
+            raise self._error(f"cannot be read (after row {self._read}: {str(error).splitlines()[0]})",
+                              self._read or None) from None
+        self._read = self.rows
+
+    def fraction_read(self) -> float | None:
+        """Rows read over the rows of the export."""
+        return min(self._read / self.rows, 1.0) if self.rows else None
 
 
 # --------------------------------------------------------------------------- text files

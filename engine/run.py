@@ -478,9 +478,10 @@ class _Loop:
         if self.source.header is None:
             return
         problems = self.newest.header_problems(self.source.header)
+        where, row = getattr(self.source, "header_name", ("header (row 1)", 1))  # a Parquet file's: its columns
         if problems:
-            raise InputError(self.source.path, "header (row 1): " + "; ".join(problems), row=1)
-        self.notes.extend(f"header (row 1): {note}" for note in self.newest.header_notes(self.source.header))
+            raise InputError(self.source.path, f"{where}: " + "; ".join(problems), row=row)
+        self.notes.extend(f"{where}: {note}" for note in self.newest.header_notes(self.source.header))
 
     def run(self) -> None:
         try:

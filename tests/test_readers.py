@@ -137,10 +137,10 @@ def test_duplicate_header_columns_stop_the_file(tmp_path):
     ("empty.jsonl", b"", "the file is empty"),
     ("blank.csv", b"\n\nid\n", "the header row (row 1) is empty: the first row must name the columns"),
     ("blank.jsonl", b"\n  \n", "the file has no records (only blank lines)"),
-    ("data.json", b"{}", "cannot read a file with extension '.json': use .csv, .jsonl or .xlsx "
-                         "(JSON Lines files, one object a line, end in .jsonl)"),
-    ("old.xls", b"x", "cannot read a file with extension '.xls': use .csv, .jsonl or .xlsx "
-                      "(save it from Excel as .xlsx)"),
+    ("data.json", b"{}", "cannot read a file with extension '.json': use .csv, .jsonl, .xlsx, .parquet or "
+                         "FILE.duckdb:TABLE (JSON Lines files, one object a line, end in .jsonl)"),
+    ("old.xls", b"x", "cannot read a file with extension '.xls': use .csv, .jsonl, .xlsx, .parquet or "
+                      "FILE.duckdb:TABLE (save it from Excel as .xlsx)"),
 ])
 def test_unreadable_files_raise_one_clear_error(tmp_path, name, data, message):
     assert input_error(write(tmp_path, name, data)).message == message

@@ -21,6 +21,7 @@ from engine.sql.compiler import EXACT_DIGITS, NotCompiled
 from engine.sql.dialect import DUCKDB
 from engine.sql.plan import validation_sql, version_sql
 from engine.sql.prescan import prescan
+from engine.sql.sources import export_of, raw_table
 from engine.validate import RowReject, RowValidator, _shown
 
 FETCH = 65_536  # rows fetched from DuckDB at a time
@@ -43,8 +44,9 @@ def qualify(program: Program, paths: list[Path], options, fixed) -> str | None:
         return "rows recorded one by one (a ledger run)"
     if getattr(options, "open_source", None) is not None:
         return "a reader of its own (explain's filtered rows)"
-    if paths[0].suffix.lower() != ".csv":
-        return f"a {paths[0].suffix.lower() or 'file without extension'} file (DuckDB reads CSV here)"
+    if paths[0].suffix.lower() != ".csv" and export_of(paths[0]) is None:
+        return (f"a {paths[0].suffix.lower() or 'file without extension'} file (DuckDB reads CSV, Parquet and "
+                "DuckDB tables here)")
     blocks = {v.ruleset.input("contract") for v in program.versions}
     if len(blocks) != 1:
         return "versions with different input blocks"
@@ -56,6 +58,20 @@ def checked_header(program: Program, path: Path, options, engine: str):
     reads exactly as the row reader would; Fallback (with the reason) when it is not, InputError for a
     header the row engine refuses too."""
     block = program.versions[-1].ruleset.input("contract")
+    export = export_of(path)
+    if export is not None:  # Parquet or a DuckDB table: cells as both engines read them, no byte pre-scan
+        if engine != "DuckDB":
+            raise Fallback(f"a {'Parquet file' if export.kind == 'parquet' else 'DuckDB table'} ({engine} reads "
+                           "CSV here)")
+        with open_rows(path) as source:
+            header = list(source.header)
+            where, row = source.header_name
+        validator = RowValidator(block, decimal_comma=options.decimal_comma)
+        problems = validator.header_problems(header)
+        if problems:
+            raise InputError(path, f"{where}: " + "; ".join(problems), row=row)
+        notes = [f"{where}: {note}" for note in validator.header_notes(header)]
+        return block, header, None, notes, validator
     with open_rows(path, delimiter=options.delimiter, encoding=options.encoding) as source:
         header = list(source.header)
         delimiter = source.delimiter
@@ -114,16 +130,21 @@ def read_raw(con, path: Path, header: list[str], delimiter: str) -> None:
     column per header cell (`c0`, `c1`, ...), rows whose cells are all blank left out."""
     d = DUCKDB
     width = len(header)
-    cols = ", ".join(f"'c{i}': 'VARCHAR'" for i in range(width))
-    con.execute(
-        f"CREATE TEMP TABLE raw0 AS SELECT * FROM read_csv({d.text(str(path))}, header=false, skip=1, "
-        f"delim={d.text(delimiter)}, quote='', escape='', columns={{{cols}}}, auto_detect=false, "
-        f"strict_mode=true, null_padding=false, parallel=false)")
+    export = export_of(path)
+    if export is not None:  # Parquet, a DuckDB table: "row" and c0 ... as the row reader reads them
+        raw_table(con, path, export, "raw0")
+    else:
+        cols = ", ".join(f"'c{i}': 'VARCHAR'" for i in range(width))
+        con.execute(
+            f"CREATE TEMP TABLE raw0 AS SELECT * FROM read_csv({d.text(str(path))}, header=false, skip=1, "
+            f"delim={d.text(delimiter)}, quote='', escape='', columns={{{cols}}}, auto_detect=false, "
+            f"strict_mode=true, null_padding=false, parallel=false)")
     # A row whose cells are all blank is left out, as the row reader leaves it out (its number counts).
     # The rows were inserted in file order by one reader thread: rowid 0 is row 2.
     blank = " AND ".join(f"(c{i} IS NULL OR {d.strip(f'c{i}')} = '')" for i in range(width))
     surely_filled = "ascii(c0) > 32 AND ascii(c0) < 127"  # a visible ASCII character first: not blank
-    con.execute(f'CREATE TEMP VIEW raw AS SELECT rowid + 2 AS "row", * FROM raw0 '
+    numbered = "*" if export is not None else 'rowid + 2 AS "row", *'
+    con.execute(f'CREATE TEMP VIEW raw AS SELECT {numbered} FROM raw0 '
                 f'WHERE CASE WHEN {surely_filled} THEN TRUE ELSE NOT ({blank}) END')
 
 
