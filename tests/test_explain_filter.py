@@ -265,3 +265,6 @@ def test_the_filter_steps_aside_for_fields_it_cannot_follow(tmp_path):
     assert source_ is None and reason == "`quantity` (unique) is not text without a default in version 2018.01"
     source_, reason = engine.explain.filtered_source(load_program(PROGRAM), [data], run_options(), "partner_id", " P-003")
     assert source_ is None and reason == "the partner_id is empty or has spaces around it"
+    source_, reason = engine.explain.filtered_source(load_program(PROGRAM), [data], run_options(), "partner_id", "P-0")
+    # every row but the blank one holds "P-0": reading them all is no saving
+    assert source_ is None and reason == f"{len(messy()) - 2:,} of the {len(messy()) - 1:,} rows are needed"

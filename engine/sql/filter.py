@@ -37,7 +37,7 @@ from pathlib import Path
 
 from engine.sql.dialect import DUCKDB
 
-MAX_PICKED = 200_000  # more rows than this and the filter would not save much: read whole
+MOST = 0.5  # more than this share of the rows picked, and the filter would save little: read whole
 LATEST_DAYS = 3  # with `latest`, the rows of the latest three signed dates are picked
 MAX_ROUNDS = 8  # rounds of the `unique` closure (one when a single field is unique)
 
@@ -189,14 +189,12 @@ def _select(con, paths, headers, target, value, uniques, latest) -> Selection:
                 f"ANTI JOIN picked p USING (f, \"row\")").fetchone()[0]
         if not grew or len(key_cols) == 1:  # one unique field: the rows added bring no new value
             break
-        if con.execute("SELECT count(*) FROM picked").fetchone()[0] > MAX_PICKED:
-            raise NotFiltered(f"more than {MAX_PICKED:,} rows would be read")
     else:
         if key_cols:
             raise NotFiltered("the rows that share unique values chain too far")
-    count = con.execute("SELECT count(*) FROM picked").fetchone()[0]
-    if count > MAX_PICKED:
-        raise NotFiltered(f"more than {MAX_PICKED:,} rows would be read")
+    count, total = con.execute('SELECT (SELECT count(*) FROM picked), (SELECT count(*) FROM rows_)').fetchone()
+    if count > MOST * total:
+        raise NotFiltered(f"{count:,} of the {total:,} rows are needed")
     bound = None
     if latest:
         bound = con.execute('SELECT max(day) FROM rows_ r ANTI JOIN picked p USING (f, "row")').fetchone()[0]
