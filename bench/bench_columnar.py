@@ -15,7 +15,8 @@ For each: wall seconds, contracts/s (by wall time, the run less the fixed cost),
 the child (ru_maxrss from wait4). The fixed cost is printed apart: start-up, imports and program
 load (the same command on a one-contract file) and hashing (sha256 of the input). Then parse +
 check + compile of the 40- and the 5,000-product program, and `points explain --contract`,
-`--partner` and `--partner --period` on the N-row file (`--explain-only`: those lines alone). Figures vary with the machine: compare ratios within one run, and run it twice.
+`--partner` and `--partner --period` on the N-row file (`--explain-only`: those lines alone).
+Figures vary with the machine: compare ratios within one run, and run it twice.
 """
 from __future__ import annotations
 
@@ -245,7 +246,8 @@ def main() -> None:
     ap.add_argument("--big", action="store_true", help="Also 10 x --rows contracts (10,000,000 by default).")
     ap.add_argument("--memory", default="1GB", help="DuckDB's memory limit for the hand-written job.")
     ap.add_argument("--keep", type=Path, help="Keep generated files in this folder.")
-    ap.add_argument("--explain-only", action="store_true", help="Only the `points explain` lines (on --rows contracts).")
+    ap.add_argument("--explain-only", action="store_true",
+                    help="Only the `points explain` lines (on --rows contracts).")
     args = ap.parse_args()
     try:
         import duckdb  # noqa: F401

@@ -231,14 +231,23 @@ def test_files_the_filter_cannot_read_exactly_are_read_whole(capsys, monkeypatch
 
         data = tmp_path / "contracts.jsonl"
         names = cells(HEADER)
-        data.write_text("".join(json.dumps(dict(zip(names, cells(line)))) + "\n" for line in lines[1:] if line.strip(",")),
-                        encoding="utf-8")
+        rows = (json.dumps(dict(zip(names, cells(line)))) + "\n" for line in lines[1:] if line.strip(","))
+        data.write_text("".join(rows), encoding="utf-8")
     else:
         data.write_bytes(("\n".join(lines) + "\n").encode(encoding))
     seen = taken(monkeypatch)
     argv = ["explain", PROGRAM, str(data), "--partner", "P-003", "--json", *extra]
     assert explain(capsys, monkeypatch, argv, True) == explain(capsys, monkeypatch, argv, False)
-    assert len(seen) == 1 and isinstance(seen[0], str), seen  # the reason the file is read whole
+    assert len(seen) == 1 and seen[0].startswith(REASONS[kind]), seen  # the reason the file is read whole
+
+
+REASONS = {
+    "wide rows": "DuckDB could not read the file as the row reader does (",  # DuckDB's own words follow
+    "blank line": "contracts.csv: the file has a blank line",
+    "quote": "contracts.csv: the file has a quote character (quoted cells are read by the row engine)",
+    "cp1252": "contracts.csv: the cp1252 encoding (the filter reads UTF-8)",
+    "jsonl": "an export that is not CSV",
+}
 
 
 def test_a_large_file_read_whole_says_why(capsys, monkeypatch, tmp_path):
@@ -246,7 +255,7 @@ def test_a_large_file_read_whole_says_why(capsys, monkeypatch, tmp_path):
     monkeypatch.setattr(engine.commands.explain, "WHOLE_NOTE_BYTES", 1000)
     code, out, err = explain(capsys, monkeypatch, ["explain", PROGRAM, str(data), "--partner", "P-003"], True)
     assert code == 0 and out.startswith("partner P-003, period 2016: ")
-    assert err == (f"note: reading all of {data}, not only the rows needed: contracts.csv: the file has a blank line\n")
+    assert err == f"note: reading all of {data}, not only the rows needed: contracts.csv: the file has a blank line\n"
     monkeypatch.setattr(engine.commands.explain, "WHOLE_NOTE_BYTES", 10 ** 9)
     assert explain(capsys, monkeypatch, ["explain", PROGRAM, str(data), "--partner", "P-003"], True)[2] == ""
 
@@ -255,16 +264,17 @@ def test_the_filter_steps_aside_for_fields_it_cannot_follow(tmp_path):
     data = write(tmp_path / "contracts.csv", messy())
     program = tmp_path / "p.rules"
     source = (ROOT / "rulesets" / "o2-business" / "2018-01.rules").read_text(encoding="utf-8")
+
+    def reason(program, value="P-003") -> str:
+        source_, why = engine.explain.filtered_source(load_program(program), [data], run_options(), "partner_id", value)
+        assert source_ is None
+        return why
     program.write_text(source.replace("partner_id:  text, required", 'partner_id:  text, default "P-000"', 1),
                        encoding="utf-8")
-    source_, reason = engine.explain.filtered_source(load_program(program), [data], run_options(), "partner_id", "P-003")
-    assert source_ is None and reason == "`partner_id` (the field explained) is not text without a default in version 2018.01"
+    assert reason(program) == "`partner_id` (the field explained) is not text without a default in version 2018.01"
     program.write_text(source.replace("quantity:    integer >= 1, default 1", "quantity:    integer >= 1, unique", 1),
                        encoding="utf-8")
-    source_, reason = engine.explain.filtered_source(load_program(program), [data], run_options(), "partner_id", "P-003")
-    assert source_ is None and reason == "`quantity` (unique) is not text without a default in version 2018.01"
-    source_, reason = engine.explain.filtered_source(load_program(PROGRAM), [data], run_options(), "partner_id", " P-003")
-    assert source_ is None and reason == "the partner_id is empty or has spaces around it"
-    source_, reason = engine.explain.filtered_source(load_program(PROGRAM), [data], run_options(), "partner_id", "P-0")
+    assert reason(program) == "`quantity` (unique) is not text without a default in version 2018.01"
+    assert reason(PROGRAM, " P-003") == "the partner_id is empty or has spaces around it"
     # every row but the blank one holds "P-0": reading them all is no saving
-    assert source_ is None and reason == f"{len(messy()) - 2:,} of the {len(messy()) - 1:,} rows are needed"
+    assert reason(PROGRAM, "P-0") == f"{len(messy()) - 2:,} of the {len(messy()) - 1:,} rows are needed"
