@@ -14,8 +14,9 @@ process of its own, side by side on the same file:
 For each: wall seconds, contracts/s (by wall time, the run less the fixed cost), and peak memory of
 the child (ru_maxrss from wait4). The fixed cost is printed apart: start-up, imports and program
 load (the same command on a one-contract file) and hashing (sha256 of the input). Then parse +
-check + compile of the 40- and the 5,000-product program, and `points explain --contract` on the
-N-row file. Figures vary with the machine: compare ratios within one run, and run it twice.
+check + compile of the 40- and the 5,000-product program, and `points explain --contract`,
+`--partner` and `--partner --period` on the N-row file (`--explain-only`: those lines alone).
+Figures vary with the machine: compare ratios within one run, and run it twice.
 """
 from __future__ import annotations
 
@@ -277,6 +278,8 @@ def main() -> None:
     ap.add_argument("--keep", type=Path, help="Keep generated files in this folder.")
     ap.add_argument("--spark", action="store_true",
                     help="Also `points evaluate --engine spark` (local mode) on the first size, 40 products.")
+    ap.add_argument("--explain-only", action="store_true",
+                    help="Only the `points explain` lines (on --rows contracts).")
     args = ap.parse_args()
     try:
         import duckdb  # noqa: F401
@@ -284,6 +287,9 @@ def main() -> None:
         sys.exit("bench_columnar needs duckdb: pip install -e '.[frames]'")
     work = args.keep or Path(tempfile.mkdtemp(prefix="points-columnar-"))
     work.mkdir(parents=True, exist_ok=True)
+    if args.explain_only:
+        explain_lines(work, args.rows)
+        return
     engines = has_engine_option()
     print(f"machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}; work folder {work}")
     print("engines offered by points evaluate --engine: " + (", ".join(sorted(engines)) or "none (one engine)"))
@@ -304,18 +310,29 @@ def main() -> None:
             small, large = results[rows, 40][index][1], results[rows, 5_000][index][1]
             print(f"{rows:,} contracts, 5,000 products / 40 products, {label}: {large / small:.2f}x the time")
     print_targets(results, sizes)
-    data = work / f"contracts-{args.rows}-40.csv"
-    wall, _ = child([*POINTS, "explain", str(work / "program-40"), str(data), "--contract", f"C{args.rows // 2:08d}"],
-                    work / "explain.log")
-    quoted = work / f"contracts-{args.rows}-40-quoted.csv"  # one id in quotes: explain reads the whole file
+    explain_lines(work, args.rows)
+
+
+def explain_lines(work: Path, rows: int) -> None:
+    """`points explain` on the N-row file: a contract, a partner, a partner-period (the rows DuckDB
+    picks are traced, engine.sql.filter), and the same on a copy with one quote in it (read whole)."""
+    data, program = work / f"contracts-{rows}-40.csv", work / "program-40"
+    if not program.exists():
+        write_program(program, 40)
+    if not data.exists():
+        write_contracts(data, rows, 40)
+    quoted = work / f"contracts-{rows}-40-quoted.csv"  # one id in quotes: explain reads the whole file
     text = data.read_bytes()
     last = text.rstrip(b"\n").rfind(b"\n") + 1
     quoted.write_bytes(text[:last] + b'"' + text[last:last + 9] + b'"' + text[last + 9:])
-    whole, _ = child([*POINTS, "explain", str(work / "program-40"), str(quoted), "--contract",
-                      f"C{args.rows // 2:08d}"], work / "explain-whole.log")
-    print(f"points explain --contract on the {args.rows:,}-contract file: {wall:.2f} s (the process, start-up "
-          f"included); the same file with a quote in it, read whole: {whole:.2f} s")
-
+    asks = [("--contract", f"C{rows // 2:08d}"), ("--partner", "P-0007"), ("--partner", "P-0007", "--period", "2016")]
+    for ask in asks:
+        times = []
+        for source in (data, quoted):
+            wall, _ = child([*POINTS, "explain", str(program), str(source), *ask], work / "explain.log")
+            times.append(wall)
+        print(f"points explain {' '.join(ask)} on the {rows:,}-contract file: {times[0]:.2f} s (the process, "
+              f"start-up included); the same file with a quote in it, read whole: {times[1]:.2f} s")
 
 if __name__ == "__main__":
     main()

@@ -638,3 +638,22 @@ class _PickedRows:
                     reason = f"row {real}" + reason[len(prefix):]
                 raw = BadRow(real, reason, raw.field)
             yield real, raw
+
+
+def filtered_source(program, paths, options, target: str, value: str, latest: bool = False):
+    """`(open_source, selection)`: an `open_source` for RunOptions that reads only the rows
+    engine.sql.filter picks in DuckDB for the rows whose `target` field is `value` (with `latest`,
+    also those that fix the latest valid signed date), each under its row number in the real file;
+    or `(None, reason)` when the files are to be read whole."""
+    from pathlib import Path
+
+    from engine.sql.filter import NotFiltered, select_rows
+
+    try:
+        selection = select_rows(program, [Path(p) for p in paths], options, target, value, latest)
+    except NotFiltered as err:
+        return None, str(err)
+
+    def open_source(path, options):
+        return _PickedRows(path, selection.picked[Path(path)], options)
+    return open_source, selection

@@ -85,9 +85,10 @@ def _shown(data) -> str:
     return ", ".join(data) if isinstance(data, list) else data
 
 
-def _traced_rows(prog, data, read: dict, when, reject_when=None, open_source=None):
+def _traced_rows(prog, data, read, when, reject_when=None, open_source=None, pick=None):
     """The rows `when` picks, traced; with `reject_when`, also the rejected rows it picks.
-    `open_source` reads only the rows that can matter (engine.explain.contract_prefilter)."""
+    `open_source` reads only the rows that can matter (engine.explain.contract_prefilter); `pick`,
+    `(field, value, latest)`, has DuckDB pick them (engine.explain.filtered_source) instead."""
     from engine.run import evaluate
 
     found, rejected = [], []
@@ -95,10 +96,43 @@ def _traced_rows(prog, data, read: dict, when, reject_when=None, open_source=Non
     with Progress(f"reading {_shown(data)}", True) as progress:
         options = run_options(progress=progress.update, on_source=progress.attach, trace_when=when,
                               on_traced=found.append, on_reject=on_reject, open_source=open_source, **read)
+        selection = None
+        if pick is not None and open_source is None:
+            from engine.explain import filtered_source
+
+            options.open_source, selection = filtered_source(prog, data if isinstance(data, list) else [data],
+                                                             options, *pick)
+            if options.open_source is None:
+                _note_whole(data, selection)
+                selection = None
         result = evaluate(prog, data, options)
+        if selection is not None and not selection.exact_for(result.counts.last_signed, prog.period):
+            # the period of the latest valid signed date may be on a row left out: the whole files decide it
+            found.clear()
+            rejected.clear()
+            options.open_source = None
+            result = evaluate(prog, data, options)
     if reject_when is None:
         return found, result
     return found, rejected, result
+
+
+WHOLE_NOTE_BYTES = 16 << 20  # files this large are read whole with a note saying why
+
+
+def _note_whole(data, reason: str) -> None:
+    """On stderr, for large files only: why they are read whole (it takes a while)."""
+    import os
+
+    from engine.terminal import visible
+
+    paths = data if isinstance(data, list) else [data]
+    try:
+        size = sum(os.path.getsize(p) for p in paths)
+    except OSError:
+        return
+    if size >= WHOLE_NOTE_BYTES:
+        click.echo(visible(f"note: reading all of {_shown(data)}, not only the rows needed: {reason}"), err=True)
 
 
 def _contract(prog, data, contract_id, row, in_file, why_not_rule, level, as_json, read) -> int:
@@ -122,7 +156,7 @@ def _contract(prog, data, contract_id, row, in_file, why_not_rule, level, as_jso
 
         rows, rejected, _ = _traced_rows(prog, data, read, lambda n, rec: rec["contract_id"] == contract_id,
                                          lambda r: r.contract_id == contract_id,
-                                         contract_prefilter(prog, contract_id))
+                                         contract_prefilter(prog, contract_id), ("contract_id", contract_id, False))
         what = f"contract {contract_id}"
     else:
         rows, rejected, _ = _traced_rows(prog, data, read, lambda n, rec: n == row,
@@ -165,7 +199,8 @@ def _contract(prog, data, contract_id, row, in_file, why_not_rule, level, as_jso
 def _partner(prog, data, partner_id, period, legacy, level, as_json, read, all_contracts=False) -> int:
     from engine.explain import TOP_CONTRACTS, partner_json, partner_tree
 
-    rows, result = _traced_rows(prog, data, read, lambda n, rec: rec["partner_id"] == partner_id)
+    rows, result = _traced_rows(prog, data, read, lambda n, rec: rec["partner_id"] == partner_id,
+                                pick=("partner_id", partner_id, bool(legacy) or _has_review(prog)))
     explanations, chain = partner_explanations(prog, rows, result, partner_id, period, legacy, _shown(data))
     if as_json:
         emit_json({"partner_id": partner_id, "periods": [partner_json(e, prog.sources, level) for e in explanations],
