@@ -51,3 +51,9 @@ def test_copy_writes_cells_as_the_python_writer(tmp_path_factory, rows):
                                   "''@", "-", "@", "\tx", "a,b", 'q"', "", "'''", "-.5", "+-1", "1,2,3"])
 def test_known_shapes(tmp_path, text):
     assert duckdb_lines([[text, "x"]], tmp_path) == python_lines([[text, "x"]])
+
+
+def test_the_spaces_strip_removes_are_every_space_python_knows():
+    from engine.sql.dialect import _SPACES
+
+    assert _SPACES == "".join(chr(c) for c in range(0x110000) if chr(c).isspace())

@@ -42,7 +42,7 @@ sha256 and counts, engine version). Reason codes: docs/reasons/README.md.
 @click.option("--engine", "engine", type=click.Choice(["auto", "duckdb", "python", "spark"]), default="auto",
               show_default=True,
               help="duckdb: the columnar engine (docs/sql.md), the same files; python: the row engine; auto: "
-                   "the faster for the input (the row engine at every size measured so far); spark: the "
+                   "DuckDB for an export of 2 MiB or more that it takes, the row engine below; spark: the "
                    "columnar plan in Spark (pip install 'partner-points[spark]').")
 @click.option("--master", "spark_master", metavar="URL",
               help="With --engine spark: the Spark master (default: local[2], this machine).")

@@ -57,7 +57,10 @@ def checked_header(program: Program, path: Path, options, engine: str):
     """The export's input block, header, delimiter, header notes and validator, once the file is one that `engine`
     reads exactly as the row reader would; Fallback (with the reason) when it is not, InputError for a
     header the row engine refuses too."""
-    block = program.versions[-1].ruleset.input("contract")
+    newest = program.versions[-1].ruleset.input("contract")
+    # the row engine's validator: of equal blocks (several versions), the first version's (its
+    # messages name that block's lines)
+    block = next(b for b in (v.ruleset.input("contract") for v in program.versions) if b == newest)
     export = export_of(path)
     if export is not None:  # Parquet or a DuckDB table: cells as both engines read them, no byte pre-scan
         if engine != "DuckDB":
