@@ -28,7 +28,10 @@ CONF = {
     "spark.sql.ansi.doubleQuotedIdentifiers": "true",  # the runner's own queries name "row"
     "spark.sql.decimalOperations.allowPrecisionLoss": "false",
     "spark.sql.session.timeZone": "UTC",
-    "spark.sql.shuffle.partitions": "2",
+    # results come back to this process a partition at a time: partitions of a few hundred thousand
+    # rows each (two partitions of 1,000,000 contracts lost their results in the block manager)
+    "spark.sql.shuffle.partitions": "8",
+    "spark.driver.memory": "2g",
     "spark.ui.enabled": "false",
     "spark.ui.showConsoleProgress": "false",
 }
@@ -59,7 +62,7 @@ def session(master: str | None = None):
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("ERROR")
     for key, value in CONF.items():  # a session that already ran gets the same settings
-        if not key.startswith("spark.ui"):
+        if not key.startswith(("spark.ui", "spark.driver")):  # fixed once the JVM runs
             spark.conf.set(key, value)
     _sessions[master] = spark
     return spark
@@ -116,10 +119,16 @@ def try_spark(program, paths: list[Path], options, out_dir: Path | None, fixed):
     try:
         return evaluate_spark(program, paths[0], options, out_dir), None
     except Fallback as err:
-        if out_dir is not None:
-            for name in ("contracts.csv", "rejects.csv", "rows.csv"):
-                (Path(out_dir) / name).unlink(missing_ok=True)
-        return None, str(err)
+        reason = str(err)
+    except Exception as err:  # noqa: BLE001 - Spark (py4j, the JVM) failed: the row engine has the last word
+        if type(err).__module__.split(".")[0] not in ("pyspark", "py4j"):
+            raise
+        text = str(err).strip().splitlines()
+        reason = f"Spark stopped: {text[0][:300] if text else type(err).__name__}"
+    if out_dir is not None:
+        for name in ("contracts.csv", "rejects.csv", "rows.csv"):
+            (Path(out_dir) / name).unlink(missing_ok=True)
+    return None, reason
 
 
 def evaluate_spark(program, path: Path, options, out_dir: Path | None):
