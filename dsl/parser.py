@@ -448,7 +448,49 @@ def _whole_table(text: str, start: int, line: int, file: str) -> tuple[A.Table, 
     values: dict[str, Decimal] = {}  # a table repeats its values: one Decimal per literal
     line_match, cells_of = _TABLE_LINE.match, _TABLE_CELL.finditer
     at, line = head.end(), line + 1
+    width, row_match = 0, None  # the cells of the last row, and the pattern of a row that wide
     while True:
+        m = row_match(text, at) if row_match is not None else None
+        if m is not None:  # a row as wide as the last: one match gives every cell
+            g = m.groups()
+            key = g[0]
+            if key[0] == '"':
+                key = _quoted_value(key)
+                if key is None:
+                    return None
+            cells = []
+            for j in range(1, 3 * width, 3):
+                column, minus, digits = g[j], g[j + 1], g[j + 2]
+                if len(digits) > _SHORT and text_problem(digits):
+                    return None
+                value = values.get(digits)
+                if value is None:
+                    value = values[digits] = Decimal(digits.replace("_", "") if "_" in digits else digits)
+                col = m.start(j + 3) - at + 1
+                end_col = col + len(digits)
+                span = Span(file, line, col, line, end_col)
+                if minus is None:
+                    number = Number(value, digits, span)
+                    if column is None:
+                        cells.append(Cell(None, number, span))
+                        continue
+                else:
+                    number = Number(-value, "-" + digits, span)
+                if column is None:
+                    cells.append(Cell(None, number, Span(file, line, m.start(j + 2) - at + 1, line, end_col)))
+                    continue
+                if column[0] == '"':
+                    column = _quoted_value(column)
+                    if column is None:
+                        return None
+                cells.append(Cell(column, number, Span(file, line, m.start(j + 1) - at + 1, line, end_col)))
+            rows.append(Row(key, tuple(cells), Span(file, line, m.start(1) - at + 1, line, end_col)))
+            comment = g[-1]
+            if comment is not None:
+                where = m.start(3 * width + 2)
+                comments.append(new(_Tok, ("comment", comment, where, line, where - at + 1)))
+            at, line = m.end(), line + 1
+            continue
         m = line_match(text, at)
         if m is None:
             break
@@ -484,6 +526,8 @@ def _whole_table(text: str, start: int, line: int, file: str) -> tuple[A.Table, 
                         return None
                 cells.append(Cell(column, number, Span(file, line, c.start() - at + 1, line, end_col)))
             rows.append(Row(key, tuple(cells), Span(file, line, m.start(1) - at + 1, line, end_col)))
+            if len(cells) != width and len(cells) <= _WIDEST:
+                width, row_match = len(cells), _row_of(len(cells)).match
         if m.group(3) is not None:
             where = m.start(3)
             comments.append(new(_Tok, ("comment", m.group(3), where, line, where - at + 1)))
@@ -497,6 +541,18 @@ def _whole_table(text: str, start: int, line: int, file: str) -> tuple[A.Table, 
         comments.append(new(_Tok, ("comment", end.group(2), where, line, where - at + 1)))
     table = A.Table(head.group(1), keys, tuple(rows), Span(file, first_line, 1, line, brace + 1))
     return table, end.end(), comments
+
+
+_WIDEST = 24  # rows of up to this many cells are read with one match each
+
+
+@lru_cache(maxsize=8)
+def _row_of(width: int) -> re.Pattern:
+    """A row of exactly `width` cells alone on its line; groups: the key, then column, minus sign
+    and digits of each cell, then the comment."""
+    cell = rf"(?:({_WORD}|{_QUOTED}){_W}*)?(?:(-){_W}*)?({_DIGITS})(?![\w.%-])"
+    return re.compile(rf"{_W}*({_WORD}|{_QUOTED}){_W}*:{_W}*{cell}" + rf"{_W}*,{_W}*{cell}" * (width - 1)
+                      + rf"{_W}*(\#[^\n]*)?\n")
 
 
 def _quoted_value(quoted: str) -> str | None:
