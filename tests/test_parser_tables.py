@@ -189,3 +189,32 @@ def test_a_large_table_is_read_a_line_at_a_time(monkeypatch):
     ruleset = parser.parse(text, "t.rules")
     assert calls == [] and len(ruleset.tables[0].rows) == 3000
     assert ruleset.tables[0].rows[-1].cells[1].value.value == parser.Decimal("3.5")
+
+
+def test_generated_tables_agree(monkeypatch):
+    """Tables of rows of varying width, spacing, signs, escapes and comments: the line reader takes
+    them, and gives what the token reader and the statement parser give."""
+    rng = random.Random(5)
+    space = [" ", "  ", "\t", ""]
+    for _ in range(60):
+        lines = [f"table t by product{rng.choice([', customer', ''])} {{" + rng.choice(["", "  # head"])]
+        for r in range(rng.randint(0, 12)):
+            width = rng.choice([1, 1, 2, 2, 3, 5])
+            cells = []
+            for c in range(width):
+                column = rng.choice(["", f"c{c} ", f'"c {c}" ', f'"c\\"{c}"'])
+                sign = rng.choice(["", "-", "- "])
+                number = rng.choice(["0", "7", "1_000", "2.5", "12.125", "99999"])
+                cells.append(column + sign + number)
+            key = rng.choice([f'"K {r}"', f"k{r}", f'"K\\\\{r}"', "rule", "by"])
+            sep = rng.choice(space) + "," + rng.choice(space)
+            lines.append(rng.choice(space) + key + rng.choice(space) + ":" + rng.choice(space) + sep.join(cells)
+                         + rng.choice(["", "  # note", " "]))
+            if rng.random() < 0.2:
+                lines.append(rng.choice(["", "  # between", "\t"]))
+        lines.append("}" + rng.choice(["", " # end", "  "]))
+        table = "\n".join(lines) + "\n"
+        text = HEAD + table + '\nrule "R" {\n  points 1\n}\n'
+        assert parser._whole_table(text, len(HEAD), 5, "t.rules") is not None, table
+        fast, slow = both(monkeypatch, text)
+        assert fast == slow, table
