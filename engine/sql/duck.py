@@ -14,7 +14,7 @@ from __future__ import annotations
 from decimal import Decimal
 from pathlib import Path
 
-from engine import reasons
+from engine import cells, reasons
 from engine.program import Program, display_path
 from engine.readers import InputError, open_rows, sha256_of
 from engine.sql.compiler import EXACT_DIGITS, NotCompiled
@@ -80,7 +80,8 @@ def evaluate_duckdb(program: Program, path: Path, options, out_dir: Path | None)
     block, header, delimiter, notes, validator = checked_header(program, path, options, "DuckDB")
     try:
         checks = validation_sql(block, header, options.decimal_comma)
-        versions = [version_sql(program, k, checks.columns) for k in range(len(program.versions))]
+        carry = outcome_columns(program, checks)
+        versions = [version_sql(program, k, checks.columns, carry=carry) for k in range(len(program.versions))]
     except NotCompiled as err:
         raise Fallback(str(err)) from None
     import shutil
@@ -129,9 +130,19 @@ def read_raw(con, path: Path, header: list[str], delimiter: str) -> None:
 def _run_sql(con, program, path, header, delimiter, options, out_dir, validator, checks, versions, notes, _run):
     width = len(header)
     read_raw(con, path, header, delimiter)
-    con.execute(f"CREATE TEMP TABLE checked AS {checks.sql}")
     fields = checks.fields
     names = [f.name for f in fields]
+    # One table of the typed rows: whether each is valid, the version in force on its signed date, and
+    # for `unique` its rank among the accepted rows with its value (the first valid row stands).
+    vidx = version_index(program, f"v{names.index('signed')}")
+    if checks.unique is not None:
+        u = f"v{names.index(checks.unique)}"
+        ranks = (f'CASE WHEN ok AND {u} IS NOT NULL THEN row_number() OVER (PARTITION BY ok, {u} ORDER BY "row") '
+                 f'ELSE 1 END AS rank_, min("row") OVER (PARTITION BY ok, {u}) AS first_')
+    else:
+        ranks = "1 AS rank_"
+    con.execute(f"CREATE TEMP TABLE checked AS SELECT *, {ranks}, {vidx} AS vidx FROM ({checks.sql}) typed")
+    con.execute("CREATE TEMP VIEW valid AS SELECT * FROM checked WHERE ok AND rank_ = 1")
     # rows refused: the row engine's validator gives field, code and sentence
     convert = validator.for_header(header, unique=False)
     ids_of = _run._ids_getter(header)
@@ -148,30 +159,19 @@ def _run_sql(con, program, path, header, delimiter, options, out_dir, validator,
                 rejects.append(_reject_entry(row, rej.field, rej.value, rej.reason, rej.code, ids_of(cells)))
                 continue
             raise Fallback(f"the SQL checks refused row {row}, which the row engine accepts")
-    # unique: the first valid row stands; a repeat is rejected and claims nothing
-    vidx = version_index(program, f"v{names.index('signed')}")
-    if checks.unique is not None:
-        u = f"v{names.index(checks.unique)}"
-        con.execute(f'CREATE TEMP TABLE ranked AS SELECT *, CASE WHEN {u} IS NULL THEN 1 ELSE row_number() OVER '
-                    f'(PARTITION BY {u} ORDER BY "row") END AS rank_, min("row") OVER (PARTITION BY {u}) AS first_ '
-                    f'FROM checked WHERE ok')
-        cur = con.execute(f'SELECT ranked."row", {u}, first_, {cells_sql} FROM ranked JOIN raw USING ("row") '
-                          f'WHERE rank_ > 1 ORDER BY ranked."row"')
+    if checks.unique is not None:  # a repeat is rejected and claims nothing
+        cur = con.execute(f'SELECT checked."row", {u}, first_, {cells_sql} FROM checked JOIN raw USING ("row") '
+                          f'WHERE ok AND rank_ > 1 ORDER BY checked."row"')
         name = checks.unique
         while batch := cur.fetchmany(FETCH):
             for row, value, first, *cells in batch:
                 cells = ["" if c is None else c for c in cells]
                 reason = f"`{name}` {_shown(value)} repeats row {first}"
                 rejects.append(_reject_entry(row, name, value, reason, reasons.DUPLICATE, ids_of(cells)))
-        con.execute(f"CREATE TEMP TABLE valid AS SELECT *, {vidx} AS vidx FROM ranked WHERE rank_ = 1")
-        con.execute("DROP TABLE ranked")
-    else:
-        con.execute(f"CREATE TEMP TABLE valid AS SELECT *, {vidx} AS vidx FROM checked WHERE ok")
     rejects.sort(key=lambda r: r[0])
     for k, v in enumerate(versions):
         con.execute(f"CREATE TEMP TABLE scored{k} AS {v.sql}")
-    outcome_sql = outcome_query(program, checks, versions)
-    con.execute(f"CREATE TEMP TABLE outcome AS {outcome_sql}")
+    con.execute(f"CREATE TEMP VIEW outcome AS {outcome_query(program, checks, versions)}")
     return finished_run(con, program, path, checks, rejects, versions, notes, options, out_dir, "duckdb")
 
 
@@ -192,33 +192,44 @@ def version_index(program: Program, signed: str) -> str:
     return f"(CASE {whens} ELSE 0 END)"
 
 
-def outcome_query(program: Program, checks, versions) -> str:
+def outcome_columns(program: Program, checks) -> list[tuple[str, str]]:
+    """(name, SQL on `valid`) of the columns of a row's outcome that come from its record."""
     d = DUCKDB
     names = [f.name for f in checks.fields]
 
     def col(name):
         return f"v{names.index(name)}"
 
-    scale = max((v.scale for v in versions), default=0)
-    typ = f"DECIMAL(38,{scale})"
-    parts = [f'SELECT "row", status, CAST(points AS {typ}) AS points, points_text, rules_text, code, reason '
-             f'FROM scored{k}' for k in range(len(versions))]
-    signed_text = d.date_text(col("signed"))
-    parts.append(f"SELECT \"row\", 'unscored', CAST(NULL AS {typ}), '', '', {d.text(reasons.NO_VERSION)}, "
-                 f"'no version in force on ' || {signed_text} FROM valid WHERE vidx = 0")
     version_name = "CASE vidx " + " ".join(f"WHEN {k + 1} THEN {d.text(v.name)}"
                                            for k, v in enumerate(program.versions)) + " ELSE '' END"
-    product = f"COALESCE({col('product')}, '')" if "product" in names else "''"
-    customer = col("customer") if "customer" in names else "NULL"
-    return (f'SELECT valid."row", {d.to_text(col("contract_id"))} AS contract_id, '
-            f'{d.to_text(col("partner_id"))} AS partner_id, {signed_text} AS signed, '
-            f'{d.period(col("signed"), program.period)} AS period, {version_name} AS version, {product} AS product, '
-            f'{customer} AS customer, s.status, s.points, s.points_text, s.rules_text, s.code, s.reason, vidx, '
-            f'{col("signed")} AS signed_day '
-            f'FROM valid JOIN ({" UNION ALL ".join(parts)}) s USING ("row")')
+    return [("contract_id", d.to_text(col("contract_id"))), ("partner_id", d.to_text(col("partner_id"))),
+            ("signed", d.date_text(col("signed"))), ("period", d.period(col("signed"), program.period)),
+            ("version", version_name),
+            ("product", f"COALESCE({col('product')}, '')" if "product" in names else "''"),
+            ("customer", col("customer") if "customer" in names else "CAST(NULL AS VARCHAR)"),
+            ("vidx", "vidx"), ("signed_day", col("signed"))]
 
 
-def _counts(con, program, checks, rejects, versions):
+def outcome_query(program: Program, checks, versions) -> str:
+    """The view `outcome`: every valid row with its record's columns and its outcome (the rows each
+    version scored, and those no version is in force for)."""
+    d = DUCKDB
+    carry = outcome_columns(program, checks)
+    kept = ", ".join(name for name, _ in carry)
+    scale = max((v.scale for v in versions), default=0)
+    typ = f"DECIMAL(38,{scale})"
+    parts = [f'SELECT "row", {kept}, status, CAST(points AS {typ}) AS points, points_text, rules_text, code, reason '
+             f'FROM scored{k}' for k in range(len(versions))]
+    computed = ", ".join(f"{sql} AS {name}" for name, sql in carry)
+    signed_text = dict(carry)["signed"]
+    parts.append(f"SELECT \"row\", {computed}, 'unscored', CAST(NULL AS {typ}), '', '', {d.text(reasons.NO_VERSION)}, "
+                 f"'no version in force on ' || {signed_text} FROM valid WHERE vidx = 0")
+    return " UNION ALL ".join(parts)
+
+
+def _counts(con, program, checks, rejects, versions, carried: bool = False):
+    """The lane of a run from the `outcome` relation; `carried`: each scored<k> holds its rows'
+    partner and period itself (DuckDB's), else they are joined from `outcome` (Spark's)."""
     from engine import run as _run
 
     lane = _run.Lane(program)
@@ -264,9 +275,10 @@ def _counts(con, program, checks, rejects, versions):
     scale = max((v.scale for v in versions), default=0)
     for k, v in enumerate(versions):
         for rule_id, paid, pts in v.rules:
-            parts.append(f"SELECT o.partner_id, o.period, {DUCKDB.text(rule_id)} AS rule, "
-                         f"CAST(s.{pts} AS DECIMAL(38,{scale})) AS points FROM scored{k} s "
-                         f"JOIN outcome o USING (\"row\") WHERE s.{paid}")
+            source = (f"scored{k} s" if carried else f"scored{k} s JOIN outcome o USING (\"row\")")
+            who = "s" if carried else "o"
+            parts.append(f"SELECT {who}.partner_id, {who}.period, {DUCKDB.text(rule_id)} AS rule, "
+                         f"CAST(s.{pts} AS DECIMAL(38,{scale})) AS points FROM {source} WHERE s.{paid}")
     if parts:
         for pid, period, rule, points, n in con.execute(
                 f"SELECT partner_id, period, rule, sum(points), count(*) FROM ({' UNION ALL '.join(parts)}) "
@@ -321,15 +333,77 @@ def _write_rows(con, out_dir: Path, label: str, rejects: list, _run) -> None:
             nxt = next(pending, None)
 
 
+def neutral_macro(con) -> None:
+    """`pp_neutral(x)`: engine.cells.neutral in SQL, the text with `'` before a formula's shape."""
+    d = DUCKDB
+    runs = ", ".join(str(ord(c)) for c in cells.RUN_FIRST)
+    signs = ", ".join(str(ord(c)) for c in cells.SIGN_FIRST)
+    con.execute(f"CREATE OR REPLACE TEMP MACRO pp_runs(t) AS (ascii(t) IN ({runs}) OR (ascii(t) IN ({signs}) "
+                f"AND NOT regexp_full_match(t, {d.text(cells.NUMBER_PATTERN)})))")
+    con.execute(f"CREATE OR REPLACE TEMP MACRO pp_neutral(x) AS (CASE WHEN ascii(x) NOT IN ({runs}, {signs}, 39) "
+                f"THEN x WHEN pp_runs(ltrim(x, chr(39))) THEN chr(39) || x ELSE x END)")
+
+
+def copy_csv(con, select: str, target: Path) -> None:
+    """COPY a query's rows to a CSV file as engine.cells.writer writes them, header first.
+
+    The query gives every text cell neutralised (pp_neutral, or a literal through cells.neutral)
+    and an empty text as NULL: DuckDB's writer then quotes exactly where Python's csv writer does
+    (a cell holding `,`, `"`, CR or LF; tests/test_sql_cells.py), writes NULL as nothing, and ends
+    lines in LF."""
+    con.execute(f"COPY ({select}) TO {DUCKDB.text(str(target))} (FORMAT csv, HEADER true, DELIMITER ',', "
+                f"QUOTE '\"', ESCAPE '\"', NEW_LINE '\\n')")
+
+
+def _copy_rows(con, program: Program, out_dir: Path, label: str, rejects: list, _run) -> None:
+    """contracts.csv and rows.csv written by DuckDB in row order; rejects.csv from Python (few rows)."""
+    from engine.outputs import create
+
+    d = DUCKDB
+    neutral_macro(con)
+    with create(out_dir / "rejects.csv", buffering=_run.WRITE_BUFFER) as f:
+        w = cells.writer(f)
+        w.writerow(_run.REJECT_COLUMNS)
+        w.writerows([label, row, cid, pid, field, _run.shown_value(value), code, reason]
+                    for row, field, value, reason, code, cid, pid in rejects)
+
+    def text(sql: str) -> str:
+        return f"NULLIF(pp_neutral({sql}), '')"
+
+    def literal(value: str) -> str:
+        return d.text(cells.neutral(value)) if value else "NULL"
+
+    name = literal(label)
+    version = ("CASE vidx " + " ".join(f"WHEN {k + 1} THEN {literal(v.name)}" for k, v in enumerate(program.versions))
+               + " END")
+    ids = f'{name} AS "file", "row", {text("contract_id")} AS contract_id, {text("partner_id")} AS partner_id'
+    copy_csv(con, f"SELECT {ids}, signed, period, {version} AS version, {text('product')} AS product, status, "
+                  f"NULLIF(points_text, '') AS points, {text('rules_text')} AS rules, NULLIF(code, '') AS code, "
+                  f"{text('reason')} AS reason FROM outcome ORDER BY \"row\"", out_dir / "contracts.csv")
+    con.execute('CREATE TEMP TABLE rejected_rows ("row" BIGINT, contract_id VARCHAR, partner_id VARCHAR, '
+                'code VARCHAR, reason VARCHAR)')
+    items = [(row, cid, pid, code, reason) for row, field, value, reason, code, cid, pid in rejects]
+    for begin in range(0, len(items), 400):
+        part = items[begin:begin + 400]
+        con.execute("INSERT INTO rejected_rows VALUES " + ", ".join("(?, ?, ?, ?, ?)" for _ in part),
+                    [x for item in part for x in item])
+    copy_csv(con, f"SELECT {ids}, status, NULLIF(code, '') AS code, {text('reason')} AS reason FROM "
+                  f"(SELECT \"row\", contract_id, partner_id, status, code, reason FROM outcome UNION ALL "
+                  f"SELECT \"row\", contract_id, partner_id, 'rejected', code, reason FROM rejected_rows) "
+                  f"ORDER BY \"row\"", out_dir / "rows.csv")
+
+
 def finished_run(con, program: Program, path: Path, checks, rejects: list, versions: list, notes: list[str],
                  options, out_dir: Path | None, engine: str):
     """The counts, per-contract files, rejects, progress and RunResult of one export whose outcome
     table `con` holds (DuckDB's, or Spark's through its cursor)."""
     from engine import run as _run
 
-    counts, lane = _counts(con, program, checks, rejects, versions)
+    counts, lane = _counts(con, program, checks, rejects, versions, carried=engine == "duckdb")
     label = path.name
-    if out_dir is not None:
+    if out_dir is not None and engine == "duckdb":
+        _copy_rows(con, program, Path(out_dir), label, rejects, _run)
+    elif out_dir is not None:
         _write_rows(con, Path(out_dir), label, rejects, _run)
     if options.on_reject is not None:
         for row, field, value, reason, code, cid, pid in rejects:

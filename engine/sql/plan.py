@@ -99,12 +99,16 @@ def validation_sql(block: ast.InputBlock, header: list[str], decimal_comma: bool
         raw = "''" if f.column is None else f"COALESCE(c{f.column}, '')"
         stage1.append(f"{raw} AS r{i}")
         stage1.append(f"{d.strip(raw)} AS s{i}")
-    # stage 2: typed values and per-field verdicts
+    # stage 2a: each present value typed once (p<i>); stage 2: typed values and per-field verdicts
+    stage2a = ['"row"']
+    for i, f in enumerate(fields):
+        present_value, _ = present_sql(f.decl, f"r{i}", f"s{i}", decimal_comma, d)
+        stage2a += [f"r{i}", f"s{i}", f"{present_value} AS p{i}"]
     stage2 = ['"row"']
     oks = []
     lenient_cols = []
     for i, f in enumerate(fields):
-        value, ok = field_sql(f, f"r{i}", f"s{i}", decimal_comma, d)
+        value, ok = field_sql(f, f"r{i}", f"s{i}", decimal_comma, d, typed=f"p{i}")
         stage2 += [f"r{i}", f"s{i}", f"{value} AS v{i}", f"({ok}) AS ok{i}"]
         oks.append(f"ok{i}")
         flag, reading = lenient_sql(f, f"r{i}", f"s{i}", decimal_comma, d)
@@ -129,8 +133,8 @@ def validation_sql(block: ast.InputBlock, header: list[str], decimal_comma: bool
     stage3 = ['"row"', *[f"r{i}" for i in range(len(fields))], *[f"v{i}" for i in range(len(fields))],
               f"(CASE WHEN {fields_ok} THEN {conds_ok} ELSE FALSE END) AS ok", *lenient_cols]
     blank = " AND ".join(f"s{i} = ''" for i in range(len(fields)))
-    sql = (f"SELECT {', '.join(stage3)} FROM (SELECT {', '.join(stage2)} FROM "
-           f"(SELECT {', '.join(stage1)} FROM raw) t1) t2")
+    sql = (f"SELECT {', '.join(stage3)} FROM (SELECT {', '.join(stage2)} FROM (SELECT {', '.join(stage2a)} FROM "
+           f"(SELECT {', '.join(stage1)} FROM raw) t1) t2a) t2")
     del blank
     unique = next((f.name for f in fields if f.decl.unique), None)
     return InputSQL(fields, sql, unique, columns)
@@ -167,14 +171,18 @@ def default_sql(decl, d: Dialect) -> str:
     return d.boolean(bool(value))
 
 
-def field_sql(f: FieldSQL, r: str, s: str, comma: bool, d: Dialect) -> tuple[str, str]:
+def field_sql(f: FieldSQL, r: str, s: str, comma: bool, d: Dialect, typed: str | None = None) -> tuple[str, str]:
     """(typed value, accepted) of one field; conservative: refusing more than the row engine is
-    safe (the row engine's validator has the last word on a refused row), accepting more is not."""
+    safe (the row engine's validator has the last word on a refused row), accepting more is not.
+    `typed`: a column already holding the present value's typed form (computed once, not per use)."""
     decl = f.decl
     kind = decl.kind
     missing_ok = "FALSE" if decl.required and decl.default is None else "TRUE"
     default = default_sql(decl, d)
     present_value, present_ok = present_sql(decl, r, s, comma, d)
+    if typed is not None:
+        present_ok = present_ok.replace(present_value, typed)
+        present_value = typed
     if kind in ("integer", "decimal", "date") and decl.bounds:
         tests = " AND ".join(f"{present_value} {SQL_OPS[b.op]} {bound_literal(decl, b, d)}" for b in decl.bounds)
         present_ok = f"({present_ok}) AND COALESCE({tests}, FALSE)"
@@ -274,8 +282,9 @@ class VersionSQL:
     scale: int  # the scale of the `points` column
 
 
-def version_sql(program: Program, k: int, columns: dict, d: Dialect = DUCKDB) -> VersionSQL:
-    """The SELECT scoring the valid rows of version k (its `vidx` = k + 1)."""
+def version_sql(program: Program, k: int, columns: dict, d: Dialect = DUCKDB, carry: tuple = ()) -> VersionSQL:
+    """The SELECT scoring the valid rows of version k (its `vidx` = k + 1); `carry`: (name, SQL on
+    `valid`) of further columns the result keeps beside the row's outcome."""
     version = program.versions[k]
     ruleset, plan = version.ruleset, version.plan
     block = ruleset.input("contract")
@@ -283,7 +292,8 @@ def version_sql(program: Program, k: int, columns: dict, d: Dialect = DUCKDB) ->
     tables = {t.name: TableData.build(t) for t in ruleset.tables}
     compiler = Compiler(fields, tables, columns, d)
     product = columns.get("product")
-    inner = ['"row"', *([f"{product} AS prod_"] if product else [])]
+    inner = ['"row"', *([f"{product} AS prod_"] if product else []), *[f"{sql} AS {name}" for name, sql in carry]]
+    kept = [name for name, _ in carry]
     compiled = []
     for j, crule in enumerate(plan.rules):
         compiler.rule = crule.rule
@@ -396,14 +406,14 @@ def version_sql(program: Program, k: int, columns: dict, d: Dialect = DUCKDB) ->
               f"WHEN cnt = 0 THEN {no_match_reason} ELSE '' END")
     rule_texts = [f"CASE WHEN {paid[j]} THEN {d.text(r.id + '=')} || {d.points_text(f'p{j}', p.scale)} END"
                   for j, (r, p) in enumerate(compiled)]
-    mid = ['"row"', *(["prod_"] if columns.get("product") else []), *[f"m{j}" for j in range(n)], *[f"ce{j}" for j in range(n)], *[f"pe{j}" for j in range(n)],
+    mid = ['"row"', *kept, *(["prod_"] if columns.get("product") else []), *[f"m{j}" for j in range(n)], *[f"ce{j}" for j in range(n)], *[f"pe{j}" for j in range(n)],
            *[f"p{j}" for j in range(n)],
            f"{err} AS err", f"{count} AS cnt", f"{total} AS total",
            f"{d.concat_ws(chr(39) + ';' + chr(39), rule_texts)} AS rules_paid"]
     ok = "(err IS NULL AND cnt = 1)" if several else "(err IS NULL AND cnt > 0)"
     if check_sum:
         ok = f"(err IS NULL AND cnt > 0 AND NOT (cnt > 1 AND {d.significant_digits('total')} > {EXACT_DIGITS}))"
-    outer = ['"row"', f"({status}) AS status", f"CASE WHEN {ok} THEN total END AS points",
+    outer = ['"row"', *kept, f"({status}) AS status", f"CASE WHEN {ok} THEN total END AS points",
              f"CASE WHEN {ok} THEN {d.points_text('total', scale)} ELSE '' END AS points_text",
              f"CASE WHEN {ok} THEN rules_paid ELSE '' END AS rules_text",
              f"({code}) AS code", f"({reason}) AS reason"]

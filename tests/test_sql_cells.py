@@ -1,0 +1,53 @@
+"""The DuckDB engine writes contracts.csv and rows.csv with DuckDB's COPY; every cell must come out
+as engine.cells.writer writes it (neutralised formulas, Python's quoting, empty cells bare)."""
+from __future__ import annotations
+
+import io
+
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from engine import cells
+
+duckdb = pytest.importorskip("duckdb", reason="the DuckDB engine needs the duckdb package")
+
+from engine.sql.duck import copy_csv, neutral_macro  # noqa: E402
+
+# The characters that decide neutralising and quoting, and some that must change nothing.
+ALPHABET = st.sampled_from(list("=@+-'\t\r\n,\";.eE0123456789 aZ") + ["\x00", "\x01", "\u00e9", "\u2028",
+                                                                        "\u0301", "\U0001f600", "\u00a0"])
+TEXTS = st.text(ALPHABET, max_size=8)
+
+
+def python_lines(rows: list[list[str]]) -> str:
+    out = io.StringIO()
+    w = cells.writer(out)
+    w.writerow(["n", "a", "b"])
+    w.writerows([[str(n), *row] for n, row in enumerate(rows)])
+    return out.getvalue()
+
+
+def duckdb_lines(rows: list[list[str]], tmp_path) -> str:
+    con = duckdb.connect()
+    neutral_macro(con)
+    con.execute("CREATE TABLE t (n BIGINT, a VARCHAR, b VARCHAR)")
+    if rows:
+        con.executemany("INSERT INTO t VALUES (?, ?, ?)", [(n, *row) for n, row in enumerate(rows)])
+    target = tmp_path / "out.csv"
+    target.unlink(missing_ok=True)
+    copy_csv(con, "SELECT n, NULLIF(pp_neutral(a), '') AS a, NULLIF(pp_neutral(b), '') AS b FROM t ORDER BY n",
+             target)
+    return target.read_bytes().decode("utf-8")
+
+
+@settings(max_examples=60, deadline=None, derandomize=True)
+@given(st.lists(st.lists(TEXTS, min_size=2, max_size=2), max_size=30))
+def test_copy_writes_cells_as_the_python_writer(tmp_path_factory, rows):
+    tmp_path = tmp_path_factory.mktemp("cells")
+    assert duckdb_lines(rows, tmp_path) == python_lines(rows)
+
+
+@pytest.mark.parametrize("text", ["=HYPERLINK(\"x\")", "+cmd|' /C calc'!A0", "-1,5", "-0.25", "+3", "2e3", "'=x",
+                                  "''@", "-", "@", "\tx", "a,b", 'q"', "", "'''", "-.5", "+-1", "1,2,3"])
+def test_known_shapes(tmp_path, text):
+    assert duckdb_lines([[text, "x"]], tmp_path) == python_lines([[text, "x"]])
