@@ -26,6 +26,16 @@ BAD = ROOT / "tests" / "fixtures" / "bad_input" / "data"
 DATA = ROOT / "tests" / "fixtures" / "data"
 
 
+@pytest.fixture(autouse=True, params=["case", "joins"])
+def lookups(request, monkeypatch):
+    """Every data set twice: point tables and product lists as CASE expressions, and as joins on
+    relations of their own (what a large table takes)."""
+    from engine.sql.dialect import Dialect
+
+    monkeypatch.setattr(Dialect, "relation_cells", None if request.param == "case" else 0)
+    return request.param
+
+
 def run_both(program, paths, tmp_path: Path, **options):
     """Both engines into two folders; assert identical files; return the DuckDB run's result."""
     py = evaluate(program, paths, RunOptions(engine="python", **options), out_dir=tmp_path / "python")

@@ -30,6 +30,16 @@ FIELD_INTEGER_DIGITS = 18
 FIELD_SCALE = 10
 
 
+@dataclass(frozen=True)
+class Relation:
+    """The rows of a table's keys or cells, for lookups as joins: `columns` are `name` (VARCHAR) or
+    `name TYPE`."""
+
+    key: tuple
+    columns: tuple[str, ...]
+    rows: list
+
+
 class NotCompiled(Exception):
     """A construct the SQL engine does not compile; the message is the fallback reason."""
 
@@ -113,12 +123,32 @@ def kind_of_python(value) -> str | None:
 class Compiler:
     """Compiles conditions and points of one ruleset (or one input block's conditional checks)."""
 
-    def __init__(self, fields: dict, tables: dict, columns: dict, d: Dialect = DUCKDB):
+    def __init__(self, fields: dict, tables: dict, columns: dict, d: Dialect = DUCKDB, prefix: str = "lk"):
         self.fields = fields  # name -> FieldDecl
         self.tables = tables  # name -> TableData
         self.columns = columns  # field name -> SQL of its typed value
         self.d = d
         self.rule: ast.Rule | None = None
+        self.prefix = prefix  # of the relations a large table is looked up in
+        self.relations: dict[str, Relation] = {}  # relation name -> its rows (engine.sql.duck creates them)
+        # When a dict: each table lookup's value becomes a column computed once per row before the
+        # rules (name -> SQL), instead of its expression written out wherever the value is used.
+        self.staged: dict[str, str] | None = None
+
+    def relation(self, name: str, columns: tuple[str, ...], rows: list[tuple]) -> str:
+        """The name of a relation holding `rows` (text keys, then a DECIMAL value if any)."""
+        key = (name, columns)
+        for rel_name, rel in self.relations.items():
+            if rel.key == key:
+                return rel_name
+        rel_name = f"{self.prefix}{len(self.relations)}"
+        self.relations[rel_name] = Relation(key, columns, rows)
+        return rel_name
+
+    def large(self, data: TableData) -> bool:
+        """Whether a table is looked up in a relation rather than a CASE over its cells."""
+        limit = self.d.relation_cells
+        return limit is not None and sum(len(cells) for _, cells in data.rows.values()) > limit
 
     # ------------------------------------------------------------------ helpers
 
@@ -282,21 +312,40 @@ class Compiler:
             lo, hi, scale = Decimal(0), Decimal(0), 0
         digits = integer_digits(max(abs(lo), abs(hi)))
         typ_args = (digits + scale, scale)
-        whens = []
-        for row_key, column, value in cells:
-            test = f"{texts[0]} = {d.text(row_key)}"
+        if self.large(data):  # a join on the table's cells (a subquery DuckDB turns into a hash join)
+            typ = d.decimal_type(*typ_args)
             if len(keys) > 1:
-                test += f" AND {texts[1]} = {d.text(column)}"
-            elif column is not None:
-                continue  # a one-key lookup reads the cell without a column
-            whens.append(f"WHEN {test} THEN {d.decimal(value, *typ_args)}")
-        sql = f"(CASE {' '.join(whens)} END)" if whens else "NULL"
-        row_known = " OR ".join(f"{texts[0]} = {d.text(k)}" for k in data.rows) or "FALSE"
+                cells_of = self.relation(f"{expr.table}:cells", ("k1", "k2", f"v {typ}"),
+                                         [(k, c, v) for k, c, v in cells if c is not None])
+                sql = (f"(SELECT max(v) FROM {cells_of} WHERE {cells_of}.k1 = {texts[0]} "
+                       f"AND {cells_of}.k2 = {texts[1]})")
+            else:
+                cells_of = self.relation(f"{expr.table}:cell", ("k1", f"v {typ}"),
+                                         [(k, v) for k, c, v in cells if c is None])
+                sql = f"(SELECT max(v) FROM {cells_of} WHERE {cells_of}.k1 = {texts[0]})"
+            row_known = f"{texts[0]} IN (SELECT k1 FROM {self.relation(expr.table + ':rows', ('k1',), [(k,) for k in data.rows])})"
+        else:
+            whens = []
+            for row_key, column, value in cells:
+                test = f"{texts[0]} = {d.text(row_key)}"
+                if len(keys) > 1:
+                    test += f" AND {texts[1]} = {d.text(column)}"
+                elif column is not None:
+                    continue  # a one-key lookup reads the cell without a column
+                whens.append(f"WHEN {test} THEN {d.decimal(value, *typ_args)}")
+            sql = f"(CASE {' '.join(whens)} END)" if whens else "NULL"
+            row_known = " OR ".join(f"{texts[0]} = {d.text(k)}" for k in data.rows) or "FALSE"
         names = data.table.keys
         pairs = [f"{d.text(n + ' ')} || {self.shown(k)}" for n, k in zip(names, keys)]
         pairs_sql = " || ', ' || ".join(pairs)
         message = (f"(CASE WHEN {texts[0]} IS NOT NULL AND ({row_known}) THEN 'table {expr.table} has no cell for ' "
                    f"ELSE 'table {expr.table} has no row for ' END) || {pairs_sql}")
+        if self.staged is not None:
+            name = next((n for n, known in self.staged.items() if known == sql), None)
+            if name is None:
+                name = f"lv{len(self.staged)}"
+                self.staged[name] = sql
+            sql = name
         err = coalesce(*(k.err for k in keys), f"CASE WHEN {sql} IS NULL THEN {self.fail(reasons.NO_TABLE_ENTRY, message)} END")
         return Val(sql, err, "number", lo, hi, scale)
 
@@ -341,6 +390,8 @@ class Compiler:
                 return Val("FALSE", None, "bool")
             key = self.key_text(operand)
             listed = ", ".join(self.d.text(k) for k in data.rows)
+            if listed and self.large(data):
+                listed = f"SELECT k1 FROM {self.relation(c.table + ':rows', ('k1',), [(k,) for k in data.rows])}"
             inside = f"{key} IN ({listed})" if listed else "FALSE"
             sql = f"({operand.sql} IS NOT NULL AND {'NOT ' if c.negated else ''}({inside}))"
             return Val(sql, operand.err, "bool")

@@ -24,6 +24,9 @@ class Dialect:
 
     name = "duckdb"
     max_precision = 38
+    # A table of more cells than this is looked up in a relation of its own (a join) rather than a
+    # CASE over its cells; None: always a CASE (the dialects whose scripts stand alone).
+    relation_cells: int | None = 64
 
     @staticmethod
     def quote(name: str) -> str:

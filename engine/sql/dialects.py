@@ -154,6 +154,7 @@ class SparkDialect(Dialect):
     """Spark SQL with `spark.sql.ansi.enabled` and without decimal precision loss."""
 
     name = "spark"
+    relation_cells = None
 
     @staticmethod
     def decimal_type(precision: int, scale: int) -> str:
@@ -198,6 +199,7 @@ class PostgresDialect(Dialect):
     """PostgreSQL 15 or later."""
 
     name = "postgres"
+    relation_cells = None
     preamble = """\
 -- Helpers: PostgreSQL has no TRY_CAST; these return NULL where the cast fails.
 CREATE OR REPLACE FUNCTION points_try_date(t text) RETURNS date LANGUAGE plpgsql IMMUTABLE AS $$

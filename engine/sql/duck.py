@@ -24,7 +24,7 @@ from engine.sql.prescan import prescan
 from engine.validate import RowReject, RowValidator, _shown
 
 FETCH = 65_536  # rows fetched from DuckDB at a time
-MEMORY_LIMIT = "1GB"
+MEMORY_LIMIT = "512MB"
 
 
 class Fallback(Exception):
@@ -169,10 +169,26 @@ def _run_sql(con, program, path, header, delimiter, options, out_dir, validator,
                 reason = f"`{name}` {_shown(value)} repeats row {first}"
                 rejects.append(_reject_entry(row, name, value, reason, reasons.DUPLICATE, ids_of(cells)))
     rejects.sort(key=lambda r: r[0])
+    con.execute("DROP VIEW raw")  # every cell the run needs from here on is typed in `checked`
+    con.execute("DROP TABLE raw0")
     for k, v in enumerate(versions):
+        create_relations(con, v.relations)
         con.execute(f"CREATE TEMP TABLE scored{k} AS {v.sql}")
     con.execute(f"CREATE TEMP VIEW outcome AS {outcome_query(program, checks, versions)}")
     return finished_run(con, program, path, checks, rejects, versions, notes, options, out_dir, "duckdb")
+
+
+def create_relations(con, relations: dict) -> None:
+    """The tables a version's SQL looks large point tables and product lists up in."""
+    for name, rel in relations.items():
+        columns = ", ".join(c if " " in c else f"{c} VARCHAR" for c in rel.columns)
+        con.execute(f"CREATE TEMP TABLE {name} ({columns})")
+        if not rel.rows:
+            continue
+        # one list per column, as text (a DECIMAL column casts its text exactly), unnested side by side
+        lists = [[None if x is None else str(x) for x in column] for column in zip(*rel.rows)]
+        picks = ", ".join(f"unnest(CAST(? AS VARCHAR[]))" for _ in lists)
+        con.execute(f"INSERT INTO {name} SELECT {picks}", lists)
 
 
 def _reject_entry(row, field, value, reason, code, ids) -> tuple:

@@ -7,7 +7,8 @@ Tables, in the order the runner builds them (engine.sql.duck):
   check the row engine makes before `unique` (form, type, bounds, `required`, `required when`,
   bounds `when`). The checks here are conservative: a row they refuse is handed to the row engine's
   validator for its field, code and sentence, and a row that validator accepts would be a
-  disagreement (the run then goes to the row engine). Lenient readings are flagged per field.
+  disagreement (the run then goes to the row engine). Lenient readings are flagged per field
+  (`l<i>`, with the raw text `r<i>` of such a value).
 - `valid`: the rows that are `ok` and do not repeat a `unique` value of an earlier valid row.
 - per version `scored<k>` (`version_sql`): each valid row signed while that version is in force,
   with its status, points, rules, code and reason, and per rule whether it paid and how much.
@@ -115,6 +116,8 @@ def validation_sql(block: ast.InputBlock, header: list[str], decimal_comma: bool
         if flag is not None and f.column is not None:
             f.lenient, f.reading = flag, reading
             lenient_cols.append(f"({flag}) AS l{i}")
+            # the raw text is kept only where it is a lenient reading's example (the rest is NULL)
+            lenient_cols.append(f"CASE WHEN {flag} THEN r{i} END AS r{i}")
     # stage 3: conditional checks on the typed values
     decls = {f.name: f.decl for f in fields}
     compiler = Compiler(decls, {}, columns, d)
@@ -130,12 +133,10 @@ def validation_sql(block: ast.InputBlock, header: list[str], decimal_comma: bool
             conditions.append(f"(v{i} IS NULL OR v{i} {SQL_OPS[item.bound.op]} {limit} OR NOT {held})")
     fields_ok = " AND ".join(f"COALESCE({o}, FALSE)" for o in oks) or "TRUE"
     conds_ok = " AND ".join(conditions) or "TRUE"
-    stage3 = ['"row"', *[f"r{i}" for i in range(len(fields))], *[f"v{i}" for i in range(len(fields))],
+    stage3 = ['"row"', *[f"v{i}" for i in range(len(fields))],
               f"(CASE WHEN {fields_ok} THEN {conds_ok} ELSE FALSE END) AS ok", *lenient_cols]
-    blank = " AND ".join(f"s{i} = ''" for i in range(len(fields)))
     sql = (f"SELECT {', '.join(stage3)} FROM (SELECT {', '.join(stage2)} FROM (SELECT {', '.join(stage2a)} FROM "
            f"(SELECT {', '.join(stage1)} FROM raw) t1) t2a) t2")
-    del blank
     unique = next((f.name for f in fields if f.decl.unique), None)
     return InputSQL(fields, sql, unique, columns)
 
@@ -280,6 +281,7 @@ class VersionSQL:
     sql: str  # SELECT from `valid` of the rows this version scores
     rules: list  # (rule id, paid column, points column)
     scale: int  # the scale of the `points` column
+    relations: dict = field(default_factory=dict)  # name -> engine.sql.compiler.Relation the SQL reads
 
 
 def version_sql(program: Program, k: int, columns: dict, d: Dialect = DUCKDB, carry: tuple = ()) -> VersionSQL:
@@ -290,8 +292,17 @@ def version_sql(program: Program, k: int, columns: dict, d: Dialect = DUCKDB, ca
     block = ruleset.input("contract")
     fields = {f.name: f for f in block.fields}
     tables = {t.name: TableData.build(t) for t in ruleset.tables}
-    compiler = Compiler(fields, tables, columns, d)
+    compiler = Compiler(fields, tables, columns, d, prefix=f"lk{k}_")
+    compiler.staged = {}
     product = columns.get("product")
+
+    def among(name: str, values) -> str:
+        """SQL for `product IN (...)` of these names: a list, or a relation when it is long."""
+        values = sorted(values)
+        if d.relation_cells is not None and len(values) > d.relation_cells:
+            return f"SELECT k1 FROM {compiler.relation(name, ('k1',), [(v,) for v in values])}"
+        return ", ".join(d.text(v) for v in values)
+
     inner = ['"row"', *([f"{product} AS prod_"] if product else []), *[f"{sql} AS {name}" for name, sql in carry]]
     kept = [name for name, _ in carry]
     compiled = []
@@ -302,7 +313,7 @@ def version_sql(program: Program, k: int, columns: dict, d: Dialect = DUCKDB, ca
         if crule.pins is None or product is None:
             cand = "TRUE"
         else:
-            cand = f"COALESCE({product} IN ({', '.join(d.text(p) for p in sorted(crule.pins))}), FALSE)"
+            cand = f"COALESCE({product} IN ({among(f'pins:{j}', crule.pins)}), FALSE)"
         matched = f"({cand}) AND {cond.err or 'NULL'} IS NULL AND COALESCE({cond.sql}, FALSE)"
         inner.append(f"({matched}) AS m{j}")
         cerr = f"CASE WHEN {cand} THEN {cond.err} END" if cond.err else "NULL"
@@ -361,7 +372,7 @@ def version_sql(program: Program, k: int, columns: dict, d: Dialect = DUCKDB, ca
     if product is not None:
         product = "prod_"
         if plan.indexed and plan.products:
-            known = ", ".join(d.text(p) for p in sorted(plan.products))
+            known = among("products", plan.products)
             unknown = f"{product} IS NOT NULL AND {product} NOT IN ({known})"
         else:
             unknown = f"{product} IS NOT NULL"
@@ -420,6 +431,10 @@ def version_sql(program: Program, k: int, columns: dict, d: Dialect = DUCKDB, ca
     for j in range(n):
         outer.append(f"({ok} AND COALESCE({paid[j]}, FALSE)) AS paid{j}")
         outer.append(f"p{j}")
-    sql = (f"SELECT {', '.join(outer)} FROM (SELECT {', '.join(mid)} FROM (SELECT {', '.join(inner)} FROM valid "
-           f"WHERE vidx = {k + 1}) a) b")
-    return VersionSQL(version, sql, [(r.id, f"paid{j}", f"p{j}") for j, (r, _) in enumerate(compiled)], scale)
+    rows = f"valid WHERE vidx = {k + 1}"
+    if compiler.staged:  # each lookup's value once per row
+        looked_up = ", ".join(f"{sql} AS {name}" for name, sql in compiler.staged.items())
+        rows = f"(SELECT *, {looked_up} FROM {rows}) staged"
+    sql = f"SELECT {', '.join(outer)} FROM (SELECT {', '.join(mid)} FROM (SELECT {', '.join(inner)} FROM {rows}) a) b"
+    return VersionSQL(version, sql, [(r.id, f"paid{j}", f"p{j}") for j, (r, _) in enumerate(compiled)], scale,
+                      compiler.relations)
