@@ -389,10 +389,12 @@ class Compiler:
             if operand.kind is None:
                 return Val("FALSE", None, "bool")
             key = self.key_text(operand)
-            listed = ", ".join(self.d.text(k) for k in data.rows)
-            if listed and self.large(data):
-                listed = f"SELECT k1 FROM {self.relation(c.table + ':rows', ('k1',), [(k,) for k in data.rows])}"
-            inside = f"{key} IN ({listed})" if listed else "FALSE"
+            if not data.rows:
+                inside = "FALSE"
+            elif self.large(data):
+                inside = f"{key} IN (SELECT k1 FROM {self.relation(c.table + ':rows', ('k1',), [(k,) for k in data.rows])})"
+            else:
+                inside = self.d.is_in(key, [self.d.text(k) for k in data.rows])
             sql = f"({operand.sql} IS NOT NULL AND {'NOT ' if c.negated else ''}({inside}))"
             return Val(sql, operand.err, "bool")
         raise NotCompiled(f"{type(c).__name__} is not compiled")

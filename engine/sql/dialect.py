@@ -60,6 +60,16 @@ class Dialect:
         return (f"(CASE WHEN {sql} = '' OR (ascii({sql}) BETWEEN 33 AND 126 AND ascii({sql}[-1:]) BETWEEN 33 AND 126) "
                 f"THEN {sql} ELSE trim({sql}, {self.text(_SPACES)}) END)")
 
+    @staticmethod
+    def is_in(sql: str, items: list[str]) -> str:
+        """`sql IN (items)` for a list of literals (none NULL): NULL for a NULL value.
+
+        DuckDB plans an IN list over a large input as a join (a mark join per use, ~0.1-0.4 s per
+        million rows each); list_contains is a plain function of the row."""
+        if not items:
+            return f"({sql} IS NOT NULL AND FALSE)"
+        return f"list_contains([{', '.join(items)}], {sql})"
+
     def full_match(self, sql: str, pattern: str) -> str:
         """Whether the whole text matches a regular expression (RE2 syntax)."""
         return f"regexp_full_match({sql}, {self.text(pattern)})"

@@ -157,6 +157,10 @@ class SparkDialect(Dialect):
     relation_cells = None
 
     @staticmethod
+    def is_in(sql: str, items: list[str]) -> str:
+        return f"({sql} IN ({', '.join(items)}))" if items else f"({sql} IS NOT NULL AND FALSE)"
+
+    @staticmethod
     def decimal_type(precision: int, scale: int) -> str:
         return f"DECIMAL({max(precision, scale, 1)},{scale})"
 
@@ -200,6 +204,10 @@ class PostgresDialect(Dialect):
 
     name = "postgres"
     relation_cells = None
+
+    @staticmethod
+    def is_in(sql: str, items: list[str]) -> str:
+        return f"({sql} IN ({', '.join(items)}))" if items else f"({sql} IS NOT NULL AND FALSE)"
     preamble = """\
 -- Helpers: PostgreSQL has no TRY_CAST; these return NULL where the cast fails.
 CREATE OR REPLACE FUNCTION points_try_date(t text) RETURNS date LANGUAGE plpgsql IMMUTABLE AS $$

@@ -233,13 +233,10 @@ def present_sql(decl, r: str, s: str, comma: bool, d: Dialect) -> tuple[str, str
         ok = f"{value} IS NOT NULL AND {value} BETWEEN {d.date(FIRST_DAY)} AND {d.date(LAST_DAY)}"
         return value, ok
     if kind == "boolean":
-        words_true = ", ".join(d.text(w) for w in BOOLEAN_TRUE)
-        words_all = ", ".join(d.text(w) for w in BOOLEAN_TRUE + BOOLEAN_FALSE)
-        value = f"(lower({s}) IN ({words_true}))"
-        return value, f"{d.ascii(s)} AND lower({s}) IN ({words_all})"
+        value = d.is_in(f"lower({s})", [d.text(w) for w in BOOLEAN_TRUE])
+        return value, f"{d.ascii(s)} AND {d.is_in(f'lower({s})', [d.text(w) for w in BOOLEAN_TRUE + BOOLEAN_FALSE])}"
     if kind == "choice":
-        exact = ", ".join(d.text(c) for c in decl.choices)
-        whens = [f"WHEN {s} IN ({exact}) THEN {s}"] if decl.choices else []
+        whens = [f"WHEN {d.is_in(s, [d.text(c) for c in decl.choices])} THEN {s}"] if decl.choices else []
         if decl.case != "exact":
             folded: dict = {}
             for choice in decl.choices:
@@ -264,8 +261,9 @@ def lenient_sql(f: FieldSQL, r: str, s: str, comma: bool, d: Dialect) -> tuple[s
     if decl.kind == "date" and decl.dates == "both":
         return d.full_match(s, r"[0-9]{1,2}\.[0-9]{1,2}\.[0-9]{4}"), GERMAN_DATE
     if decl.kind == "choice" and decl.case == "any":
-        exact = ", ".join(d.text(c) for c in decl.choices) or "NULL"
-        return f"{s} <> '' AND {s} NOT IN ({exact})", ANY_CASE
+        if not decl.choices:
+            return "FALSE", ANY_CASE
+        return f"{s} <> '' AND NOT {d.is_in(s, [d.text(c) for c in decl.choices])}", ANY_CASE
     if decl.kind in ("integer", "decimal") and decl.numbers == "any":
         plain = r"-?[0-9]+" if decl.kind == "integer" else (r"-?[0-9]+(,[0-9]+)?" if comma else r"-?[0-9]+(\.[0-9]+)?")
         return (f"{s} <> '' AND (NOT {d.full_match(s, plain)} OR {d.full_match(s, NEGATIVE_ZERO)})"), NUMBER_FORM
@@ -296,12 +294,12 @@ def version_sql(program: Program, k: int, columns: dict, d: Dialect = DUCKDB, ca
     compiler.staged = {}
     product = columns.get("product")
 
-    def among(name: str, values) -> str:
-        """SQL for `product IN (...)` of these names: a list, or a relation when it is long."""
+    def among(sql: str, name: str, values) -> str:
+        """Whether `sql` is one of these names: in a list, or in a relation (a join) when it is long."""
         values = sorted(values)
         if d.relation_cells is not None and len(values) > d.relation_cells:
-            return f"SELECT k1 FROM {compiler.relation(name, ('k1',), [(v,) for v in values])}"
-        return ", ".join(d.text(v) for v in values)
+            return f"({sql} IN (SELECT k1 FROM {compiler.relation(name, ('k1',), [(v,) for v in values])}))"
+        return d.is_in(sql, [d.text(v) for v in values])
 
     inner = ['"row"', *([f"{product} AS prod_"] if product else []), *[f"{sql} AS {name}" for name, sql in carry]]
     kept = [name for name, _ in carry]
@@ -313,7 +311,7 @@ def version_sql(program: Program, k: int, columns: dict, d: Dialect = DUCKDB, ca
         if crule.pins is None or product is None:
             cand = "TRUE"
         else:
-            cand = f"COALESCE({product} IN ({among(f'pins:{j}', crule.pins)}), FALSE)"
+            cand = f"COALESCE({among(product, f'pins:{j}', crule.pins)}, FALSE)"
         matched = f"({cand}) AND {cond.err or 'NULL'} IS NULL AND COALESCE({cond.sql}, FALSE)"
         inner.append(f"({matched}) AS m{j}")
         cerr = f"CASE WHEN {cand} THEN {cond.err} END" if cond.err else "NULL"
@@ -372,8 +370,7 @@ def version_sql(program: Program, k: int, columns: dict, d: Dialect = DUCKDB, ca
     if product is not None:
         product = "prod_"
         if plan.indexed and plan.products:
-            known = among("products", plan.products)
-            unknown = f"{product} IS NOT NULL AND {product} NOT IN ({known})"
+            unknown = f"{product} IS NOT NULL AND NOT {among(product, 'products', plan.products)}"
         else:
             unknown = f"{product} IS NOT NULL"
         others: dict = {}
@@ -385,8 +382,8 @@ def version_sql(program: Program, k: int, columns: dict, d: Dialect = DUCKDB, ca
         whens = " ".join(f"WHEN {product} = {d.text(p)} THEN {d.text('; it is in ' + ', '.join(vs))}"
                          for p, vs in sorted(others.items()))
         tail = f"(CASE {whens} ELSE ' (no version knows it)' END)" if whens else "' (no version knows it)'"
-        known_elsewhere = ", ".join(d.text(p) for p in sorted(others)) or "NULL"
-        code_tail = (f"(CASE WHEN {product} IN ({known_elsewhere}) THEN {d.text(reasons.PRODUCT_NOT_IN_VERSION)} "
+        known_elsewhere = among(product, "elsewhere", others) if others else "FALSE"
+        code_tail = (f"(CASE WHEN {known_elsewhere} THEN {d.text(reasons.PRODUCT_NOT_IN_VERSION)} "
                      f"ELSE {d.text(reasons.UNKNOWN_PRODUCT)} END)")
         no_match_code = f"(CASE WHEN {unknown} THEN {code_tail} ELSE {no_match_code} END)"
         no_match_reason = f"(CASE WHEN {unknown} THEN {prefix} || {tail} ELSE {no_match_reason} END)"
