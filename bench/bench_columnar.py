@@ -1,6 +1,6 @@
 """Benchmark: `points evaluate` beside a hand-written DuckDB job doing the same whole job.
 
-    python bench/bench_columnar.py [--rows 1000000] [--big] [--spark] [--keep DIR]
+    python bench/bench_columnar.py [--rows 1000000] [--big] [--spark] [--keep DIR] [--load-only]
 
 Generates N contracts (and 10 x N more with `--big`) over a synthetic program of two versions, once
 with 40 products and once with 5,000 (the mobile table grows), and runs each of these in a child
@@ -14,7 +14,8 @@ process of its own, side by side on the same file:
 For each: wall seconds, contracts/s (by wall time, the run less the fixed cost), and peak memory of
 the child (ru_maxrss from wait4). The fixed cost is printed apart: start-up, imports and program
 load (the same command on a one-contract file) and hashing (sha256 of the input). Then parse +
-check + compile of the 40- and the 5,000-product program, and `points explain --contract`,
+check + compile of the 40- and the 5,000-product program (and, each alone, the imports, parse, check
+and compile; `--load-only` prints these lines alone), and `points explain --contract`,
 `--partner` and `--partner --period` on the N-row file (`--explain-only`: those lines alone).
 Figures vary with the machine: compare ratios within one run, and run it twice.
 """
@@ -201,6 +202,46 @@ def load_seconds(program: Path) -> float:
                                     check=True).stdout) for _ in range(3))
 
 
+STAGES = r"""
+import sys, time; sys.path.insert(0, '.')
+from pathlib import Path
+from dsl.parser import _lark; _lark()
+from engine.program import _no_collection, load_program, ruleset_files
+clock = time.process_time
+program = Path(sys.argv[1])
+t0 = clock()
+import dsl.checks, engine.compile
+t1 = clock()
+with _no_collection():
+    trees = [dsl.parser.parse_file(f) for f in ruleset_files(program)]
+    t2 = clock()
+    found = [dsl.checks.check(r) for r in trees]
+    t3 = clock()
+    plans = [engine.compile.compile_ruleset(r) for r in trees]
+    t4 = clock()
+print(t1 - t0, t2 - t1, t3 - t2, t4 - t3)
+"""
+
+
+def load_stages(program: Path) -> list[float]:
+    """CPU seconds of imports, parse, check and compile, each alone, in a fresh process (best of three)."""
+    runs = [[float(x) for x in subprocess.run([sys.executable, "-c", STAGES, str(program)], capture_output=True,
+                                              text=True, cwd=ROOT, check=True).stdout.split()] for _ in range(3)]
+    return [min(run[i] for run in runs) for i in range(4)]
+
+
+def print_load(work: Path) -> None:
+    """parse + check + compile of the 40- and the 5,000-product program, and where the time goes."""
+    for products in (40, 5_000):
+        program = write_program(work / f"program-{products}", products)
+        print(f"parse + check + compile, {products:,}-product program (2 versions): "
+              f"{load_seconds(program) * 1000:,.0f} ms")
+        imports, parse, check, compile_ = (s * 1000 for s in load_stages(program))
+        print(f"  of which, {products:,}-product program: imports {imports:,.0f} ms, parse {parse:,.0f} ms, "
+              f"check {check:,.0f} ms, compile {compile_:,.0f} ms (best of three each; the rest: version checks, "
+              "hashing, the collector)")
+
+
 def run_size(work: Path, rows: int, products: int, engines: set[str], memory: str, spark: bool = False) -> list[tuple]:
     """Every implementation on one generated file; rows of the table printed."""
     tag = f"{rows}-{products}"
@@ -282,7 +323,14 @@ def main() -> None:
                                        "row engine takes minutes at 10,000,000 contracts).")
     ap.add_argument("--explain-only", action="store_true",
                     help="Only the `points explain` lines (on --rows contracts).")
+    ap.add_argument("--load-only", action="store_true",
+                    help="Only parse + check + compile of the two programs (no contracts, no DuckDB).")
     args = ap.parse_args()
+    if args.load_only:
+        work = args.keep or Path(tempfile.mkdtemp(prefix="points-columnar-"))
+        print(f"machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}; work folder {work}")
+        print_load(work)
+        return
     try:
         import duckdb  # noqa: F401
     except ImportError:
@@ -306,9 +354,7 @@ def main() -> None:
             results[rows, products] = run_size(work, rows, products, engines, args.memory,
                                                spark=args.spark and rows == sizes[0])
     print()
-    for products in (40, 5_000):
-        print(f"parse + check + compile, {products:,}-product program (2 versions): "
-              f"{load_seconds(work / f'program-{products}') * 1000:,.0f} ms")
+    print_load(work)
     for rows in sizes:
         for index, (label, *_rest) in enumerate(results[rows, 40][:len(results[rows, 5_000])]):
             small, large = results[rows, 40][index][1], results[rows, 5_000][index][1]

@@ -110,7 +110,7 @@ def parse(text: str, file: str = "<string>") -> A.Ruleset:
     """Parse ruleset text; raise RulesetError carrying every syntax finding (P1xx)."""
     if len(text.encode("utf-8", "surrogatepass")) > MAX_BYTES:
         raise _file_error(file, "is larger than 1 MB; a ruleset must be smaller", text)
-    toks = _scan(text)
+    toks, whole = _scan_tables(text, file)
     comments = tuple(A.Comment(t.text[1:].rstrip(), _tok_span(file, t)) for t in toks if t.kind == "comment")
     sig = [t for t in toks if t.kind != "comment"]
     chunks = _split(text, sig)
@@ -126,7 +126,7 @@ def parse(text: str, file: str = "<string>") -> A.Ruleset:
                                "and symbols)", _tok_span(file, chunk.tokens[MAX_RULE_TOKENS]),
                                "split it into several rules, or put the values into a table"))
             continue
-        statements.extend(_parse_chunk(chunk, file, text, diags))
+        statements.extend(_parse_chunk(chunk, file, text, diags, whole))
     if diags:
         raise RulesetError(sort_diagnostics(diags), {file: text})
     lines = source_lines(text) or [""]
@@ -192,11 +192,16 @@ class _Chunk:
     tokens: list
 
 
-def _scan(text: str) -> list[_Tok]:
-    """Comments and significant tokens with positions; whitespace is dropped."""
-    out, line, line_start = [], 1, 0
+def _scan(text: str, pos: int = 0, endpos: int | None = None, line: int = 1) -> list[_Tok]:
+    """Comments and significant tokens with positions; whitespace is dropped.
+
+    `pos` .. `endpos` scans a part of the text that starts at the beginning of line `line` and
+    ends at the end of a line (no token spans a line break, so the part gives the tokens the whole
+    text has there).
+    """
+    out, line_start = [], pos
     append, new = out.append, tuple.__new__  # tuple.__new__: a _Tok without the namedtuple's own call
-    for m in _SCAN.finditer(text):
+    for m in _SCAN.finditer(text, pos, len(text) if endpos is None else endpos):
         kind = m.lastgroup
         if kind == "nl":
             line, line_start = line + 1, m.end()
@@ -211,6 +216,11 @@ def _split(text: str, toks: list[_Tok]) -> list[_Chunk]:
     chunks = [_Chunk(0, len(text), 1, [])]
     depth, head_col, prev_line = 0, 1, 0
     for i, t in enumerate(toks):
+        if t.kind == "table":  # a table read whole (_scan_tables): its own piece, braces balanced
+            chunks[-1].end = t.start
+            chunks.append(_Chunk(t.start, len(text), t.line, [t]))
+            depth, head_col, prev_line = 0, 1, t.line
+            continue
         if t.line != prev_line and t.kind == "word" and _starts_statement(toks, i, depth, head_col):
             start = t.start - t.column + 1
             chunks[-1].end = start
@@ -232,7 +242,7 @@ def _starts_statement(toks: list[_Tok], i: int, depth: int, head_col: int) -> bo
     t = toks[i]
     if t.text not in TOP_KEYWORDS:
         # after a closed block only a statement can follow: a misspelt one starts a new piece
-        return depth == 0 and i > 0 and toks[i - 1].text == "}"
+        return depth == 0 and i > 0 and (toks[i - 1].text == "}" or toks[i - 1].kind == "table")
     if i + 1 < len(toks) and toks[i + 1].text == ":":
         return False  # a field or key spelled like a keyword
     return depth == 0 or (t.text != "period" and t.column <= head_col)
@@ -245,7 +255,14 @@ def _tok_span(file: str, t: _Tok) -> A.Span:
 # --------------------------------------------------------------------------- parsing one piece
 
 
-def _parse_chunk(chunk: _Chunk, file: str, text: str, diags: list[Diagnostic]) -> list:
+def _parse_chunk(chunk: _Chunk, file: str, text: str, diags: list[Diagnostic], whole: dict | None = None) -> list:
+    if chunk.tokens and chunk.tokens[0].kind == "table":
+        first = chunk.tokens[0]
+        table, end = whole[first.start]
+        if len(chunk.tokens) == 1:
+            return [table]
+        # something follows the table in its piece: read the piece from its ordinary tokens
+        chunk.tokens[:1] = [t for t in _scan(text, first.start, end, first.line) if t.kind != "comment"]
     if chunk.tokens and chunk.tokens[0].text == "table":
         table = _fast_table(chunk.tokens, file)
         if table is not None:
@@ -357,6 +374,194 @@ def _fast_name(t: _Tok) -> str | None:
 
 def _pos_span(file: str, first: _Tok, last: _Tok) -> A.Span:
     return A.Span(file, first.line, first.column, last.line, last.column + len(last.text))
+
+
+# --------------------------------------------------------------------------- tables, read whole
+
+_W = r"[ \t\f\r\ufeff]"  # the scanner's whitespace
+_WORD = r"[^\W\d_]\w*(?!\w)"  # a NAME, as the scanner reads a word: all of it
+_QUOTED = r'"(?:[^"\\\n]|\\.)*"'
+_DIGITS = r"[0-9]+(?:_[0-9]+)*(?:\.[0-9]+(?:_[0-9]+)*)?"
+_CELL = rf"(?:(?:{_WORD}|{_QUOTED}){_W}*)?(?:-{_W}*)?{_DIGITS}(?![\w.%-])"
+_TABLE_AT = re.compile(r"^table(?!\w)", re.M)
+_TABLE_HEAD = re.compile(
+    rf"table{_W}*({_WORD}){_W}*by(?!\w){_W}*({_WORD})(?:{_W}*,{_W}*({_WORD}))?{_W}*\{{{_W}*(\#[^\n]*)?\n")
+_TABLE_LINE = re.compile(  # a row alone on its line, a blank line or a comment line
+    rf"{_W}*(?:({_WORD}|{_QUOTED}){_W}*:{_W}*({_CELL}(?:{_W}*,{_W}*{_CELL})*){_W}*)?(\#[^\n]*)?\n")
+_TABLE_CELL = re.compile(rf"(?:({_WORD}|{_QUOTED}){_W}*)?(?:(-){_W}*)?({_DIGITS})")
+_TABLE_END = re.compile(rf"{_W}*(\}}){_W}*(\#[^\n]*)?(?:\n|\Z)")
+
+
+def _scan_tables(text: str, file: str) -> tuple[list[_Tok], dict]:
+    """The tokens `_scan` gives, except that a table written plainly is one token of kind "table".
+
+    A table statement that starts a line and is written one row to a line (`"A": new 10, existing
+    5`, comments and blank lines between) is read from the text a line at a time (`_whole_table`)
+    instead of token by token; the result maps the offset of each such table to (Table, end
+    offset). Its comments stay in the token list. Any other table, a well-formed one written
+    otherwise or one with a mistake, is left to the scanner's tokens, so it is read (and its
+    mistakes reported) exactly as before.
+    """
+    toks: list[_Tok] = []
+    whole: dict = {}
+    pos, line = 0, 1  # the part not yet scanned, and its first line
+    counted, counted_line = 0, 1  # how far lines have been counted
+    for m in _TABLE_AT.finditer(text):
+        start = m.start()
+        if start < pos:
+            continue
+        counted_line += text.count("\n", counted, start)
+        counted = start
+        found = _whole_table(text, start, counted_line, file)
+        if found is None:
+            continue
+        table, end, comments = found
+        toks += _scan(text, pos, start, line)
+        toks.append(tuple.__new__(_Tok, ("table", "table", start, counted_line, 1)))
+        toks += comments
+        whole[start] = (table, end)
+        counted_line += text.count("\n", start, end)
+        pos, line, counted = end, counted_line, end
+    toks += _scan(text, pos, None, line)
+    return toks, whole
+
+
+def _whole_table(text: str, start: int, line: int, file: str) -> tuple[A.Table, int, list[_Tok]] | None:
+    """The table statement at `start` (a line start) read a line at a time, or None.
+
+    It gives the nodes and spans `_fast_table` gives for the same text, for the tables it accepts:
+    the header on one line ending in `{`, then one row to a line, then `}` alone on its line (each
+    line may end in a comment). Returns the table, the offset after its last line, and the comment
+    tokens. None for anything else (the scanner's tokens then read it).
+    """
+    head = _TABLE_HEAD.match(text, start)
+    if head is None:
+        return None
+    Span, Number, Cell, Row, new = A.Span, A.Number, A.Cell, A.TableRow, tuple.__new__
+    first_line = line
+    comments = []
+    if head.group(4) is not None:
+        at = head.start(4)
+        comments.append(new(_Tok, ("comment", head.group(4), at, line, at - start + 1)))
+    keys = (head.group(2),) if head.group(3) is None else (head.group(2), head.group(3))
+    rows: list[A.TableRow] = []
+    values: dict[str, Decimal] = {}  # a table repeats its values: one Decimal per literal
+    line_match, cells_of = _TABLE_LINE.match, _TABLE_CELL.finditer
+    at, line = head.end(), line + 1
+    width, row_match = 0, None  # the cells of the last row, and the pattern of a row that wide
+    while True:
+        m = row_match(text, at) if row_match is not None else None
+        if m is not None:  # a row as wide as the last: one match gives every cell
+            g = m.groups()
+            key = g[0]
+            if key[0] == '"':
+                key = _quoted_value(key)
+                if key is None:
+                    return None
+            cells = []
+            for j in range(1, 3 * width, 3):
+                column, minus, digits = g[j], g[j + 1], g[j + 2]
+                if len(digits) > _SHORT and text_problem(digits):
+                    return None
+                value = values.get(digits)
+                if value is None:
+                    value = values[digits] = Decimal(digits.replace("_", "") if "_" in digits else digits)
+                col = m.start(j + 3) - at + 1
+                end_col = col + len(digits)
+                span = Span(file, line, col, line, end_col)
+                if minus is None:
+                    number = Number(value, digits, span)
+                    if column is None:
+                        cells.append(Cell(None, number, span))
+                        continue
+                else:
+                    number = Number(-value, "-" + digits, span)
+                if column is None:
+                    cells.append(Cell(None, number, Span(file, line, m.start(j + 2) - at + 1, line, end_col)))
+                    continue
+                if column[0] == '"':
+                    column = _quoted_value(column)
+                    if column is None:
+                        return None
+                cells.append(Cell(column, number, Span(file, line, m.start(j + 1) - at + 1, line, end_col)))
+            rows.append(Row(key, tuple(cells), Span(file, line, m.start(1) - at + 1, line, end_col)))
+            comment = g[-1]
+            if comment is not None:
+                where = m.start(3 * width + 2)
+                comments.append(new(_Tok, ("comment", comment, where, line, where - at + 1)))
+            at, line = m.end(), line + 1
+            continue
+        m = line_match(text, at)
+        if m is None:
+            break
+        key = m.group(1)
+        if key is not None:
+            if key[0] == '"':
+                key = _quoted_value(key)
+                if key is None:
+                    return None
+            cells = []
+            end_col = 0
+            for c in cells_of(text, m.start(2), m.end(2)):
+                digits = c.group(3)
+                if len(digits) > _SHORT and text_problem(digits):
+                    return None
+                value = values.get(digits)
+                if value is None:
+                    value = values[digits] = Decimal(digits.replace("_", "") if "_" in digits else digits)
+                col = c.start(3) - at + 1
+                end_col = col + len(digits)
+                span = Span(file, line, col, line, end_col)
+                column = c.group(1)
+                if c.group(2) is None:
+                    number = Number(value, digits, span)
+                    if column is None:
+                        cells.append(Cell(None, number, span))
+                        continue
+                else:
+                    number = Number(-value, "-" + digits, span)
+                if column is not None and column[0] == '"':
+                    column = _quoted_value(column)
+                    if column is None:
+                        return None
+                cells.append(Cell(column, number, Span(file, line, c.start() - at + 1, line, end_col)))
+            rows.append(Row(key, tuple(cells), Span(file, line, m.start(1) - at + 1, line, end_col)))
+            if len(cells) != width and len(cells) <= _WIDEST:
+                width, row_match = len(cells), _row_of(len(cells)).match
+        if m.group(3) is not None:
+            where = m.start(3)
+            comments.append(new(_Tok, ("comment", m.group(3), where, line, where - at + 1)))
+        at, line = m.end(), line + 1
+    end = _TABLE_END.match(text, at)
+    if end is None or 1 + len(keys) + len(rows) > MAX_ENTRIES:
+        return None
+    brace = end.start(1) - at + 1
+    if end.group(2) is not None:
+        where = end.start(2)
+        comments.append(new(_Tok, ("comment", end.group(2), where, line, where - at + 1)))
+    table = A.Table(head.group(1), keys, tuple(rows), Span(file, first_line, 1, line, brace + 1))
+    return table, end.end(), comments
+
+
+_WIDEST = 24  # rows of up to this many cells are read with one match each
+
+
+@lru_cache(maxsize=8)
+def _row_of(width: int) -> re.Pattern:
+    """A row of exactly `width` cells alone on its line; groups: the key, then column, minus sign
+    and digits of each cell, then the comment."""
+    cell = rf"(?:({_WORD}|{_QUOTED}){_W}*)?(?:(-){_W}*)?({_DIGITS})(?![\w.%-])"
+    return re.compile(rf"{_W}*({_WORD}|{_QUOTED}){_W}*:{_W}*{cell}" + rf"{_W}*,{_W}*{cell}" * (width - 1)
+                      + rf"{_W}*(\#[^\n]*)?\n")
+
+
+def _quoted_value(quoted: str) -> str | None:
+    """A closed STRING's value; None when it has an unknown escape."""
+    body = quoted[1:-1]
+    if "\\" not in body:
+        return body
+    value, bad = unescape(body)
+    return None if bad is not None else value
 
 
 def _check_limits(tree: Tree, file: str, line_off: int) -> Diagnostic | None:

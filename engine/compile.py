@@ -260,11 +260,16 @@ def compile_ruleset(ruleset: ast.Ruleset) -> Plan:
 def narrow_key_getters(index: dict, fallback: tuple) -> dict:
     """Per known product (and None for any other) the key getter of its candidate rules' reads."""
     made: dict = {}  # products with the same candidate rules (most, in a large table) share one getter
+    seen: dict = {}  # id of a candidates tuple -> its getter (build_index shares the tuples; all live here)
 
     def getter(rules) -> Callable[[dict], tuple]:
+        found = seen.get(id(rules))
+        if found is not None:
+            return found
         key = tuple(map(id, rules))
         if key not in made:
             made[key] = key_getter(tuple(dict.fromkeys(name for rule in rules for name in rule.reads)))
+        seen[id(rules)] = made[key]
         return made[key]
 
     getters = {product: getter(rules) for product, rules in index.items()}
@@ -400,5 +405,18 @@ def known_products(rules, fields: dict, ruleset: ast.Ruleset) -> frozenset:
 def build_index(rules, products: frozenset) -> tuple[dict, tuple]:
     """For each known product its candidate rules in file order; the unpinned rules for the rest."""
     fallback = tuple(r for r in rules if r.pins is None)
-    index = {p: tuple(r for r in rules if r.pins is None or p in r.pins) for p in sorted(products)}
+    pinned: dict = {}  # product -> the indices of the pinned rules that name it, in file order
+    for i, rule in enumerate(rules):
+        if rule.pins is not None:
+            for p in rule.pins:
+                pinned.setdefault(p, []).append(i)
+    shared: dict = {(): fallback}  # products with the same candidates (most, in a large table) share one tuple
+    index = {}
+    for p in sorted(products):
+        which = tuple(pinned.get(p, ()))
+        found = shared.get(which)
+        if found is None:
+            named = set(which)
+            found = shared[which] = tuple(r for i, r in enumerate(rules) if r.pins is None or i in named)
+        index[p] = found
     return index, fallback

@@ -247,3 +247,22 @@ def test_the_shipped_rulesets_compile_and_index_their_products():
         plan = compile_ruleset(parse_file(str(path)))
         assert plan.products, path
         assert all(plan.candidates(p) for p in plan.products), path
+
+
+def test_index_holds_each_products_candidates_in_file_order():
+    """The product index as its definition says: per known product the rules pinned to it or to
+    none, in file order; products with the same candidates share one key getter."""
+    from engine.compile import build_index
+    from engine.program import load_program
+
+    for version in load_program("rulesets/o2-business").versions:
+        plan = version.plan
+        index, fallback = build_index(plan.rules, plan.products)
+        assert fallback == tuple(r for r in plan.rules if r.pins is None)
+        assert list(index) == sorted(plan.products)
+        for product, rules in index.items():
+            assert rules == tuple(r for r in plan.rules if r.pins is None or product in r.pins), product
+        by_rules = {}
+        for product, rules in index.items():
+            getter = plan.narrow_keys[product]
+            assert by_rules.setdefault(tuple(map(id, rules)), getter) is getter

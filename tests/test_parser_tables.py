@@ -1,5 +1,6 @@
-"""Tables are read by a direct reader (dsl.parser._fast_table); the statement parser reads whatever
-it does not accept. Both must give the same nodes, spans and diagnostics."""
+"""Tables are read by direct readers: a table written one row to a line straight from the text
+(dsl.parser._whole_table), any other from the scanner's tokens (dsl.parser._fast_table); the statement
+parser reads whatever neither accepts. All must give the same nodes, spans and diagnostics."""
 from __future__ import annotations
 
 import dataclasses
@@ -70,10 +71,15 @@ def outcome(text: str):
 
 
 def both(monkeypatch, text: str):
+    """The outcome with the direct readers, and with the statement parser alone; the outcome with
+    the token reader alone must be the first too."""
     fast = outcome(text)
     with monkeypatch.context() as m:
+        m.setattr(parser, "_whole_table", lambda text, start, line, file: None)
+        tokens = outcome(text)
         m.setattr(parser, "_fast_table", lambda toks, file: None)
         slow = outcome(text)
+    assert tokens == fast, text
     return fast, slow
 
 
@@ -109,3 +115,106 @@ def test_mutated_tables_agree(monkeypatch):
         program = HEAD + "".join(text) + '\nrule "R" {\n  points 1\n}\n'
         fast, slow = both(monkeypatch, program)
         assert fast == slow, program
+
+
+WHOLE = [  # tables the line reader takes
+    'table t by product {\n  "A": 10\n  "B": -5\n  C: 1_000.25\n}\n',
+    'table t by product, customer {\n  "O2 \\"S\\"": new 100, existing 40\n  "x\\\\y": new -1, "existing" - 2\n}\n',
+    'table t by product {\n  "A": 10 # a comment\n  # another\n\n  from: 3\n  by: 4\n} # done\n',
+    'table t by product {  # rows below\n}\n',
+    'table tarife by produkt {\n  "Größe": 7\n  ünter: 8\n}\n',
+    'table t by product {\n\t"A":\t1\r\n  "B": 2\f\n}\r\n',
+    'table t by product, customer {\n  "A": new 1, existing 2, "a b" 3,x 4\n  "#{}": new 5\n}',
+]
+
+
+@pytest.mark.parametrize("table", WHOLE)
+def test_line_reader_takes_tables_written_a_row_to_a_line(monkeypatch, table):
+    text = HEAD + table + '\nrule "R" {\n  points 1\n}\n'
+    found = parser._whole_table(text, len(HEAD), HEAD.count("\n") + 1, "t.rules")
+    assert found is not None and found[1] == len(HEAD) + len(table.rstrip("\n")) + 1
+    fast, slow = both(monkeypatch, text)
+    assert fast == slow
+
+
+AFTER = ["}\n", "} extra\n", "}\nextra\n", "}\n: 1\n", "}\nrule: 1\n", '}\n  "B": 2\n', "}\n}\n",
+         '  "B": 2 }\n', '  "B": 2\n', "}"]
+
+
+@pytest.mark.parametrize("after", AFTER)
+def test_what_follows_a_table_is_read_as_before(monkeypatch, after):
+    """A table followed by something that does not start a statement: the piece is read from its
+    tokens, and every diagnostic is the statement parser's."""
+    text = HEAD + 'table t by product {\n  "A": 10\n' + after + '\nrule "R" {\n  points t[product]\n}\n'
+    fast, slow = both(monkeypatch, text)
+    assert fast == slow
+
+
+def test_tables_inside_an_unclosed_block_and_in_a_row(monkeypatch):
+    text = (HEAD + 'input contract {\n  product: text\ntable t by product {\n  "A": 1\n}\n'
+            'table u by product {\n  "B": 2\n}\ntable v by product {\n  "C": 3\n}\n')
+    fast, slow = both(monkeypatch, text)
+    assert fast == slow and fast[0] == "error"
+
+
+def test_mutated_plain_tables_agree(monkeypatch):
+    """Random edits of tables written a row to a line, comments and blank lines among the rows."""
+    rng = random.Random(29)
+    base = ('# before\ntable t by product, customer {  # head\n  "A\\\\n": new 10, existing -5  # one\n\n'
+            '  # between\n  B: new 1_000.5, "existing" 2\n  rule: new - 3\n}  # end\n'
+            'table u by product {\n  "A": 1\n}\n')
+    alphabet = ' \n",:-_.{}#xt19%\\\r\t'
+    for _ in range(400):
+        text = list(base)
+        for _ in range(rng.randint(1, 3)):
+            at = rng.randrange(len(text))
+            op = rng.randrange(3)
+            if op == 0:
+                del text[at]
+            elif op == 1:
+                text.insert(at, text[at])
+            else:
+                text[at] = rng.choice(alphabet)
+        program = HEAD + "".join(text) + '\nrule "R" {\n  points 1\n}\n'
+        fast, slow = both(monkeypatch, program)
+        assert fast == slow, program
+
+
+def test_a_large_table_is_read_a_line_at_a_time(monkeypatch):
+    rows = "".join(f'  "P {i:04d}": new {i}, existing {i % 7}.5\n' for i in range(3000))
+    text = HEAD + "input contract {\n  product: text\n}\n" + "table t by product, customer {\n" + rows + "}\n"
+    calls = []
+    real = parser._fast_table
+    monkeypatch.setattr(parser, "_fast_table", lambda toks, file: calls.append(len(toks)) or real(toks, file))
+    ruleset = parser.parse(text, "t.rules")
+    assert calls == [] and len(ruleset.tables[0].rows) == 3000
+    assert ruleset.tables[0].rows[-1].cells[1].value.value == parser.Decimal("3.5")
+
+
+def test_generated_tables_agree(monkeypatch):
+    """Tables of rows of varying width, spacing, signs, escapes and comments: the line reader takes
+    them, and gives what the token reader and the statement parser give."""
+    rng = random.Random(5)
+    space = [" ", "  ", "\t", ""]
+    for _ in range(60):
+        lines = [f"table t by product{rng.choice([', customer', ''])} {{" + rng.choice(["", "  # head"])]
+        for r in range(rng.randint(0, 12)):
+            width = rng.choice([1, 1, 2, 2, 3, 5])
+            cells = []
+            for c in range(width):
+                column = rng.choice(["", f"c{c} ", f'"c {c}" ', f'"c\\"{c}"'])
+                sign = rng.choice(["", "-", "- "])
+                number = rng.choice(["0", "7", "1_000", "2.5", "12.125", "99999"])
+                cells.append(column + sign + number)
+            key = rng.choice([f'"K {r}"', f"k{r}", f'"K\\\\{r}"', "rule", "by"])
+            sep = rng.choice(space) + "," + rng.choice(space)
+            lines.append(rng.choice(space) + key + rng.choice(space) + ":" + rng.choice(space) + sep.join(cells)
+                         + rng.choice(["", "  # note", " "]))
+            if rng.random() < 0.2:
+                lines.append(rng.choice(["", "  # between", "\t"]))
+        lines.append("}" + rng.choice(["", " # end", "  "]))
+        table = "\n".join(lines) + "\n"
+        text = HEAD + table + '\nrule "R" {\n  points 1\n}\n'
+        assert parser._whole_table(text, len(HEAD), 5, "t.rules") is not None, table
+        fast, slow = both(monkeypatch, text)
+        assert fast == slow, table
