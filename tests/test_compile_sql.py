@@ -100,6 +100,17 @@ def test_example_program_on_duckdb(tmp_path):
     assert got == want
 
 
+def test_example_program_on_duckdb_with_tables_as_relations(tmp_path, monkeypatch):
+    """Large tables become relations of their own (a stage each, from a VALUES list) and are joined."""
+    from engine.sql.dialect import Dialect
+
+    monkeypatch.setattr(Dialect, "relation_cells", 0)
+    program = load_program(PROGRAM)
+    script = render(program_script(program, DIALECTS["duckdb"]), DIALECTS["duckdb"], "p")
+    assert "CREATE TEMPORARY TABLE lk0_0 AS" in script and "(VALUES (" in script
+    assert run_duckdb(program, EXAMPLE) == expected(program, EXAMPLE, tmp_path / "out")
+
+
 @pytest.mark.parametrize("path", sorted((ROOT / "tests" / "cases").glob("*.yaml")), ids=lambda p: p.stem)
 def test_scoring_cases_on_duckdb(path, tmp_path, monkeypatch):
     """Every contract of a scoring case file, as rows of one export, through the script."""

@@ -99,8 +99,11 @@ def program_script(program: Program, d: Dialect, header: list[str] | None = None
     for k, v in enumerate(versions):
         tables = [t.name for t in v.version.ruleset.tables]
         lookups = (f" Lookups: table{'s' if len(tables) > 1 else ''} {', '.join(tables)} as CASE expressions "
-                   "on the key values (a missing row or cell makes the contract unscored)."
+                   "on the key values (a large one: a join on a relation of its own) (a missing row or cell makes the contract unscored)."
                    if tables else "")
+        for name, rel in v.relations.items():  # a large table's keys or cells, joined rather than a CASE
+            stages.append(Stage(name, f"Version {v.version.name}: {rel.key[0]} ({len(rel.rows):,} rows), looked up "
+                                      "by a join.", relation_sql(rel, d)))
         rules = ", ".join(r for r, _, _ in v.rules) or "none"
         stages.append(Stage(f"scored{k}", f"Rules of version {v.version.name} (combine {v.version.plan.combine}; "
                             f"rules {rules}): m<j> matched, p<j> points, err the first failure "
@@ -185,6 +188,17 @@ def _bound(value) -> tuple[int, int]:
 
     digits, scale = bound_of(value)
     return digits + scale, scale
+
+
+def relation_sql(rel, d: Dialect) -> str:
+    """The SELECT of a relation's rows (engine.sql.compiler.Relation) from a VALUES list."""
+    names = [c.split(" ", 1)[0] for c in rel.columns]
+    typed = [f"CAST({n} AS {c.split(' ', 1)[1]}) AS {n}" if " " in c else f"CAST({n} AS VARCHAR) AS {n}"
+             for n, c in zip(names, rel.columns)]
+    rows = ", ".join("(" + ", ".join("NULL" if x is None else d.text(str(x)) for x in row) + ")" for row in rel.rows)
+    if not rows:
+        return f"SELECT {', '.join(f'CAST(NULL AS VARCHAR) AS {n}' for n in names)} WHERE FALSE"
+    return f"SELECT {', '.join(typed)} FROM (VALUES {rows}) AS t({', '.join(names)})"
 
 
 def render(script: Script, d: Dialect, source: str) -> str:
