@@ -198,11 +198,3 @@ RUN_FIRST = "".join(sorted(_RUNS))  # first characters that always make a formul
 SIGN_FIRST = "".join(sorted(_SIGNS))  # first characters that make one unless the cell is a number
 NUMBER_PATTERN = _NUMBER.pattern  # what a number is (a full match)
 
-
-def cell(text: str) -> str:
-    """One text cell as `writer` writes it in a line of several cells: neutralised, quoted where needed."""
-    import io
-
-    line = io.StringIO()
-    writer(line).writerow([text, ""])
-    return line.getvalue()[:-2]  # the line less the empty last cell's "," and the "\n"

@@ -4,10 +4,10 @@ as the row engine (engine.run), byte for byte.
 `evaluate_duckdb(program, paths, options, out_dir)` returns a RunResult, or raises `Fallback` with
 the reason the row engine must take the run (docs/sql.md lists them) before anything is written.
 DuckDB reads the export (after the byte pre-scan of engine.sql.prescan), types and checks the
-values, picks the version by signed date, scores, and totals per partner and period; Python
-writes the files from DuckDB's result in batches, and gives the rows DuckDB refuses to the row
-engine's validator for their field, code and sentence. Partner-level files and the manifest are
-written by engine.run's own writers.
+values, picks the version by signed date, scores, and totals per partner and period; DuckDB's
+COPY writes contracts.csv and rows.csv (cells neutralised in SQL as engine.cells does), and the
+rows DuckDB refuses go to the row engine's validator for their field, code and sentence
+(rejects.csv). Partner-level files and the manifest are written by engine.run's own writers.
 """
 from __future__ import annotations
 
