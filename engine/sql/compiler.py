@@ -134,6 +134,7 @@ class Compiler:
         # When a dict: each table lookup's value becomes a column computed once per row before the
         # rules (name -> SQL), instead of its expression written out wherever the value is used.
         self.staged: dict[str, str] | None = None
+        self.staged_prefix = ""  # of the staged columns' names
 
     def relation(self, name: str, columns: tuple[str, ...], rows: list[tuple]) -> str:
         """The name of a relation holding `rows` (text keys, then a DECIMAL value if any)."""
@@ -343,7 +344,7 @@ class Compiler:
         if self.staged is not None:
             name = next((n for n, known in self.staged.items() if known == sql), None)
             if name is None:
-                name = f"lv{len(self.staged)}"
+                name = f"{self.staged_prefix}lv{len(self.staged)}"
                 self.staged[name] = sql
             sql = name
         err = coalesce(*(k.err for k in keys), f"CASE WHEN {sql} IS NULL THEN {self.fail(reasons.NO_TABLE_ENTRY, message)} END")

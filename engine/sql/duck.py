@@ -11,6 +11,7 @@ rows DuckDB refuses go to the row engine's validator for their field, code and s
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 
@@ -99,8 +100,8 @@ def evaluate_duckdb(program: Program, path: Path, options, out_dir: Path | None)
     block, header, delimiter, notes, validator = checked_header(program, path, options, "DuckDB")
     try:
         checks = validation_sql(block, header, options.decimal_comma)
-        carry = outcome_columns(program, checks)
-        versions = [version_sql(program, k, checks.columns, carry=carry) for k in range(len(program.versions))]
+        versions = [version_sql(program, k, checks.columns, q=f"k{k}_") for k in range(len(program.versions))]
+        scored = scored_sql(program, checks, versions)
     except NotCompiled as err:
         raise Fallback(str(err)) from None
     import shutil
@@ -113,7 +114,7 @@ def evaluate_duckdb(program: Program, path: Path, options, out_dir: Path | None)
                                  "temp_directory": spill})
     try:
         return _run_sql(con, program, path, header, delimiter, options, out_dir, validator, checks, versions,
-                        notes, _run)
+                        scored, notes, _run)
     except duckdb.InvalidInputException as err:
         import re
 
@@ -151,22 +152,25 @@ def read_raw(con, path: Path, header: list[str], delimiter: str) -> None:
                 f'WHERE CASE WHEN {surely_filled} THEN TRUE ELSE NOT ({blank}) END')
 
 
-def _run_sql(con, program, path, header, delimiter, options, out_dir, validator, checks, versions, notes, _run):
+def _run_sql(con, program, path, header, delimiter, options, out_dir, validator, checks, versions, scored, notes,
+             _run):
     width = len(header)
     read_raw(con, path, header, delimiter)
     fields = checks.fields
     names = [f.name for f in fields]
-    # One table of the typed rows: whether each is valid, the version in force on its signed date, and
-    # for `unique` its rank among the accepted rows with its value (the first valid row stands).
+    # One table of the typed rows: whether each is valid and the version in force on its signed date.
     vidx = version_index(program, f"v{names.index('signed')}")
+    create_in_row_order(con, "checked", f"SELECT *, {vidx} AS vidx FROM ({checks.sql}) typed")
+    # `unique`: the first accepted row of a value stands; `repeats` holds the later ones, each with the
+    # row it repeats (an aggregate over the values: a window over the whole table costs ~3x as much,
+    # spills at ten million rows and leaves the rows out of order)
+    repeated = 0
     if checks.unique is not None:
         u = f"v{names.index(checks.unique)}"
-        ranks = (f'CASE WHEN ok AND {u} IS NOT NULL THEN row_number() OVER (PARTITION BY ok, {u} ORDER BY "row") '
-                 f'ELSE 1 END AS rank_, min("row") OVER (PARTITION BY ok, {u}) AS first_')
-    else:
-        ranks = "1 AS rank_"
-    con.execute(f"CREATE TEMP TABLE checked AS SELECT *, {ranks}, {vidx} AS vidx FROM ({checks.sql}) typed")
-    con.execute("CREATE TEMP VIEW valid AS SELECT * FROM checked WHERE ok AND rank_ = 1")
+        con.execute(f'CREATE TEMP TABLE repeats AS SELECT c."row", c.{u} AS value_, f.first_ FROM checked c JOIN '
+                    f'(SELECT {u}, min("row") AS first_ FROM checked WHERE ok AND {u} IS NOT NULL GROUP BY {u} '
+                    f'HAVING count(*) > 1) f ON c.{u} = f.{u} WHERE c.ok AND c."row" <> f.first_')
+        repeated = con.execute("SELECT count(*) FROM repeats").fetchone()[0]
     # rows refused: the row engine's validator gives field, code and sentence
     convert = validator.for_header(header, unique=False)
     ids_of = _run._ids_getter(header)
@@ -183,9 +187,9 @@ def _run_sql(con, program, path, header, delimiter, options, out_dir, validator,
                 rejects.append(_reject_entry(row, rej.field, rej.value, rej.reason, rej.code, ids_of(given)))
                 continue
             raise Fallback(f"the SQL checks refused row {row}, which the row engine accepts")
-    if checks.unique is not None:  # a repeat is rejected and claims nothing
-        cur = con.execute(f'SELECT checked."row", {u}, first_, {cells_sql} FROM checked JOIN raw USING ("row") '
-                          f'WHERE ok AND rank_ > 1 ORDER BY checked."row"')
+    if repeated:  # a repeat is rejected and claims nothing
+        cur = con.execute(f'SELECT repeats."row", value_, first_, {cells_sql} FROM repeats JOIN raw USING ("row") '
+                          f'ORDER BY repeats."row"')
         name = checks.unique
         while batch := cur.fetchmany(FETCH):
             for row, value, first, *given in batch:
@@ -193,13 +197,109 @@ def _run_sql(con, program, path, header, delimiter, options, out_dir, validator,
                 reason = f"`{name}` {_shown(value)} repeats row {first}"
                 rejects.append(_reject_entry(row, name, value, reason, reasons.DUPLICATE, ids_of(given)))
     rejects.sort(key=lambda r: r[0])
+    if repeated:  # from here on a repeat is a row refused (an update in place keeps the rows' order)
+        con.execute('UPDATE checked SET ok = FALSE WHERE "row" IN (SELECT "row" FROM repeats)')
+    con.execute("CREATE TEMP VIEW valid AS SELECT * FROM checked WHERE ok")
     con.execute("DROP VIEW raw")  # every cell the run needs from here on is typed in `checked`
     con.execute("DROP TABLE raw0")
-    for k, v in enumerate(versions):
+    for v in versions:
         create_relations(con, v.relations)
-        con.execute(f"CREATE TEMP TABLE scored{k} AS {v.sql}")
-    con.execute(f"CREATE TEMP VIEW outcome AS {outcome_query(program, checks, versions)}")
-    return finished_run(con, program, path, checks, rejects, versions, notes, options, out_dir, "duckdb")
+    create_in_row_order(con, "scored", scored.sql)
+    lenient = lenient_counts(con, checks)
+    con.execute("DROP VIEW valid")
+    con.execute("DROP TABLE checked")
+    con.execute(f"CREATE TEMP VIEW outcome AS SELECT *, {scored.view} FROM scored")
+    return finished_run(con, program, path, checks, rejects, versions, notes, options, out_dir, "duckdb",
+                        slots=scored.slots, lenient=lenient)
+
+
+def create_in_row_order(con, name: str, select: str) -> None:
+    """CREATE TEMP TABLE name AS select, its rows in the order of "row": as the select gives them when
+    DuckDB's plan keeps the order of its input (a batch insert: projections and filters of a table in
+    row order), else sorted (a join in the plan, e.g. a large point table)."""
+    plan = "".join(r[1] for r in con.execute(f"EXPLAIN CREATE TEMP TABLE {name} AS {select}").fetchall())
+    order = "" if "BATCH_CREATE_TABLE_AS" in plan else ' ORDER BY "row"'
+    con.execute(f"CREATE TEMP TABLE {name} AS {select}{order}")
+
+
+@dataclass
+class ScoredSQL:
+    sql: str  # SELECT of every valid row's outcome from `valid`
+    view: str  # the outcome's further columns computed from the table's (signed, period, version)
+    slots: list  # per points column pr<i>: [(version index, rule index)] it holds the points of
+
+
+def scored_sql(program: Program, checks, versions) -> ScoredSQL:
+    """One SELECT scoring every valid row by the version in force on its signed date (vidx), all
+    versions' stages side by side, each computed only for its version's rows (a CASE evaluates its
+    branch for the rows that take it): no union and no sort, the rows stay in their order."""
+    d = DUCKDB
+    names = [f.name for f in checks.fields]
+    carry = dict(outcome_columns(program, checks))
+    product = checks.columns.get("product")
+    base = f"SELECT *{f', {product} AS prod_' if product else ''} FROM valid"
+
+    def guarded(k: int, items: list[str], part: str = "") -> list[str]:
+        """The columns of version k's rows (NULL on the others'); part "match": a rule's match and
+        condition failure, "points": its points and their failure, computed only where it matched
+        (they are read nowhere else)."""
+        out = []
+        for item in items:
+            sql, name = item.rsplit(" AS ", 1)
+            rule = name[len(f"k{k}_"):]
+            if part and (rule.startswith(("m", "ce")) != (part == "match")):
+                continue
+            test = f"vidx = {k + 1}"
+            if part == "points":
+                test += f" AND k{k}_m{rule.lstrip('pe')}"
+            out.append(f"CASE WHEN {test} THEN {sql} END AS {name}")
+        return out
+
+    stages = [[c for k, v in enumerate(versions) for c in guarded(k, [f"{sql} AS {name}" for name, sql
+                                                                      in v.staged.items()])],
+              [c for k, v in enumerate(versions) for c in guarded(k, v.inner, "match")],
+              [c for k, v in enumerate(versions) for c in guarded(k, v.inner, "points")],
+              [c for k, v in enumerate(versions) for c in guarded(k, v.mid)]]
+    sql = base
+    for n, columns in enumerate(stages):
+        if columns:
+            sql = f"SELECT *, {', '.join(columns)} FROM ({sql}) s{n}"
+    scale = max((v.scale for v in versions), default=0)
+    signed = f"v{names.index('signed')}"
+    no_version = {"status": "'unscored'", "points": "NULL", "points_text": "''", "rules_text": "''",
+                  "code": d.text(reasons.NO_VERSION), "reason": f"'no version in force on ' || {d.date_text(signed)}"}
+
+    def by_version(name: str, cast: str | None = None) -> str:
+        whens = " ".join(f"WHEN {k + 1} THEN {f'CAST({dict(v.outcome)[name]} AS {cast})' if cast else dict(v.outcome)[name]}"
+                         for k, v in enumerate(versions))
+        return f"CASE vidx {whens} ELSE {no_version[name]} END"
+
+    final = ['"row"', *(f"{carry[c]} AS {c}" for c in ("contract_id", "partner_id", "product", "customer", "vidx",
+                                                        "signed_day")),
+             f"{by_version('status')} AS status", f"{by_version('points', f'DECIMAL(38,{scale})')} AS points",
+             *(f"{by_version(c)} AS {c}" for c in ("points_text", "rules_text", "code", "reason"))]
+    # per rule slot, the points of the rule that paid (the partner-rule totals); versions share a
+    # slot when one DECIMAL holds all their values
+    slots = []
+    for j in range(max((len(v.paid_points) for v in versions), default=0)):
+        holders = [k for k, v in enumerate(versions) if j < len(v.paid_points)]
+        digits = max(versions[k].rule_types[j][0] for k in holders)
+        rule_scale = max(versions[k].rule_types[j][1] for k in holders)
+        groups = [holders] if digits + rule_scale <= d.max_precision else [[k] for k in holders]
+        for group in groups:
+            g_digits = max(versions[k].rule_types[j][0] for k in group)
+            g_scale = max(versions[k].rule_types[j][1] for k in group)
+            typ = d.decimal_type(g_digits + g_scale, g_scale)
+            whens = " ".join(f"WHEN {k + 1} THEN CAST(CASE WHEN {versions[k].paid_points[j][0]} THEN "
+                             f"{versions[k].paid_points[j][1]} END AS {typ})" for k in group)
+            final.append(f"CASE vidx {whens} END AS pr{len(slots)}")
+            slots.append([(k, j) for k in group])
+    sql = f"SELECT {', '.join(final)} FROM ({sql}) s"
+    version_name = ("CASE vidx " + " ".join(f"WHEN {k + 1} THEN {d.text(v.name)}" for k, v in enumerate(program.versions))
+                    + " ELSE '' END")
+    view = (f"{d.date_text('signed_day')} AS signed, {d.period('signed_day', program.period)} AS period, "
+            f"{version_name} AS version")
+    return ScoredSQL(sql, view, slots)
 
 
 def create_relations(con, relations: dict) -> None:
@@ -256,26 +356,23 @@ def outcome_columns(program: Program, checks) -> list[tuple[str, str]]:
             ("vidx", "vidx"), ("signed_day", col("signed"))]
 
 
-def outcome_query(program: Program, checks, versions) -> str:
-    """The view `outcome`: every valid row with its record's columns and its outcome (the rows each
-    version scored, and those no version is in force for)."""
-    d = DUCKDB
-    carry = outcome_columns(program, checks)
-    kept = ", ".join(name for name, _ in carry)
-    scale = max((v.scale for v in versions), default=0)
-    typ = f"DECIMAL(38,{scale})"
-    parts = [f'SELECT "row", {kept}, status, CAST(points AS {typ}) AS points, points_text, rules_text, code, reason '
-             f'FROM scored{k}' for k in range(len(versions))]
-    computed = ", ".join(f"{sql} AS {name}" for name, sql in carry)
-    signed_text = dict(carry)["signed"]
-    parts.append(f"SELECT \"row\", {computed}, 'unscored', CAST(NULL AS {typ}), '', '', {d.text(reasons.NO_VERSION)}, "
-                 f"'no version in force on ' || {signed_text} FROM valid WHERE vidx = 0")
-    return " UNION ALL ".join(parts)
+def lenient_counts(con, checks) -> dict:
+    """(field, reading) -> [valid rows read so, the first three raw texts] of `valid`."""
+    found = {}
+    for i, f in enumerate(checks.fields):
+        if f.lenient is None:
+            continue
+        n = con.execute(f"SELECT count(*) FROM valid WHERE l{i}").fetchone()[0]
+        if n:
+            examples = [r for (r,) in con.execute(
+                f'SELECT r{i} FROM valid WHERE l{i} GROUP BY r{i} ORDER BY min("row") LIMIT 3').fetchall()]
+            found[(f.name, f.reading)] = [n, examples]
+    return found
 
 
-def _counts(con, program, checks, rejects, versions, carried: bool = False):
-    """The lane of a run from the `outcome` relation; `carried`: each scored<k> holds its rows'
-    partner and period itself (DuckDB's), else they are joined from `outcome` (Spark's)."""
+def _counts(con, program, checks, rejects, versions, slots: list | None = None, lenient: dict | None = None):
+    """The lane of a run from the `outcome` relation; `slots` (DuckDB's): the points columns pr<i> of
+    `outcome` holding the rules' points (scored_sql), else each scored<k> holds its rules' (Spark's)."""
     from engine import run as _run
 
     lane = _run.Lane(program)
@@ -296,15 +393,7 @@ def _counts(con, program, checks, rejects, versions, carried: bool = False):
             if code in _run.UNCOVERED_CODES:
                 counts.uncovered[(code, product or None, customer)] += n
     counts.last_signed = con.execute("SELECT max(signed_day) FROM outcome").fetchone()[0]
-    for f in checks.fields:
-        if f.lenient is None:
-            continue
-        i = checks.fields.index(f)
-        n = con.execute(f"SELECT count(*) FROM valid WHERE l{i}").fetchone()[0]
-        if n:
-            examples = [r for (r,) in con.execute(
-                f'SELECT r{i} FROM valid WHERE l{i} GROUP BY r{i} ORDER BY min("row") LIMIT 3').fetchall()]
-            counts.lenient[(f.name, f.reading)] = [n, examples]
+    counts.lenient.update(lenient if lenient is not None else lenient_counts(con, checks))
     total = Decimal(0)
     for pid, period, points, scored, unscored in con.execute(
             "SELECT partner_id, period, sum(points), count(*) FILTER (WHERE status = 'scored'), "
@@ -317,12 +406,15 @@ def _counts(con, program, checks, rejects, versions, carried: bool = False):
     for pid, period, code, n in con.execute(
             "SELECT partner_id, period, code, count(*) FROM outcome WHERE status <> 'scored' GROUP BY ALL").fetchall():
         lane.partners[(pid, period)].reasons[code] = n
-    parts = []
     scale = max((v.scale for v in versions), default=0)
+    if slots is not None:
+        _rule_totals(con, lane, versions, slots, scale)
+        return counts, lane
+    parts = []
     for k, v in enumerate(versions):
         for rule_id, paid, pts in v.rules:
-            source = (f"scored{k} s" if carried else f"scored{k} s JOIN outcome o USING (\"row\")")
-            who = "s" if carried else "o"
+            source = f"scored{k} s JOIN outcome o USING (\"row\")"
+            who = "o"
             parts.append(f"SELECT {who}.partner_id, {who}.period, {DUCKDB.text(rule_id)} AS rule, "
                          f"CAST(s.{pts} AS DECIMAL(38,{scale})) AS points FROM {source} WHERE s.{paid}")
     if parts:
@@ -333,6 +425,31 @@ def _counts(con, program, checks, rejects, versions, carried: bool = False):
             pp.by_rule[rule] = _exact(points)
             pp.rule_contracts[rule] = n
     return counts, lane
+
+
+def _rule_totals(con, lane, versions, slots: list, scale: int) -> None:
+    """Per partner, period and rule the points paid and the contracts that paid them, from the
+    points columns of `outcome` (a rule's name may stand in several versions: summed over them)."""
+    if not slots:
+        return
+    typ = f"DECIMAL(38,{scale})"
+    sums = ", ".join(f"sum(CAST(pr{i} AS {typ})), count(pr{i})" for i in range(len(slots)))
+    totals: dict = {}
+    for pid, period, vidx, *figures in con.execute(
+            f"SELECT partner_id, period, vidx, {sums} FROM outcome WHERE vidx > 0 GROUP BY ALL").fetchall():
+        for i, holders in enumerate(slots):
+            points, n = figures[2 * i], figures[2 * i + 1]
+            if not n:
+                continue
+            for k, j in holders:
+                if vidx == k + 1:
+                    key = (pid, period, versions[k].rules[j][0])
+                    before = totals.get(key, (Decimal(0), 0))
+                    totals[key] = (before[0] + points, before[1] + n)
+    for (pid, period, rule), (points, n) in totals.items():
+        pp = lane.partners[(pid, period)]
+        pp.by_rule[rule] = _exact(points)
+        pp.rule_contracts[rule] = n
 
 
 def _exact(value: Decimal) -> Decimal:
@@ -392,15 +509,22 @@ def neutral_macro(con) -> None:
                 f"ascii(x)) THEN x WHEN pp_runs(ltrim(x, chr(39))) THEN chr(39) || x ELSE x END)")
 
 
-def copy_csv(con, select: str, target: Path) -> None:
-    """COPY a query's rows to a CSV file as engine.cells.writer writes them, header first.
+def copy_csv(con, select: str, target: Path, by_row: bool = False) -> None:
+    """COPY a query's rows to a CSV file as engine.cells.writer writes them, header first; `by_row`:
+    in the order of its "row" column (sorted unless DuckDB's plan keeps the order of a table in row
+    order: a batch copy).
 
     The query gives every text cell neutralised (pp_neutral, or a literal through cells.neutral)
     and an empty text as NULL: DuckDB's writer then quotes exactly where Python's csv writer does
     (a cell holding `,`, `"`, CR or LF; tests/test_sql_cells.py), writes NULL as nothing, and ends
     lines in LF."""
-    con.execute(f"COPY ({select}) TO {DUCKDB.text(str(target))} (FORMAT csv, HEADER true, DELIMITER ',', "
-                f"QUOTE '\"', ESCAPE '\"', NEW_LINE '\\n')")
+    options = "(FORMAT csv, HEADER true, DELIMITER ',', QUOTE '\"', ESCAPE '\"', NEW_LINE '\\n')"
+    if by_row:
+        plan = "".join(r[1] for r in con.execute(f"EXPLAIN COPY ({select}) TO {DUCKDB.text(str(target))} "
+                                                 f"{options}").fetchall())
+        if "BATCH_COPY_TO_FILE" not in plan:
+            select += ' ORDER BY "row"'
+    con.execute(f"COPY ({select}) TO {DUCKDB.text(str(target))} {options}")
 
 
 def _copy_rows(con, program: Program, out_dir: Path, label: str, rejects: list, _run) -> None:
@@ -427,7 +551,11 @@ def _copy_rows(con, program: Program, out_dir: Path, label: str, rejects: list, 
     ids = f'{name} AS "file", "row", {text("contract_id")} AS contract_id, {text("partner_id")} AS partner_id'
     copy_csv(con, f"SELECT {ids}, signed, period, {version} AS version, {text('product')} AS product, status, "
                   f"NULLIF(points_text, '') AS points, {text('rules_text')} AS rules, NULLIF(code, '') AS code, "
-                  f"{text('reason')} AS reason FROM outcome ORDER BY \"row\"", out_dir / "contracts.csv")
+                  f"{text('reason')} AS reason FROM outcome", out_dir / "contracts.csv", by_row=True)
+    if not rejects:  # rows.csv: the outcome's rows alone, in their order
+        copy_csv(con, f"SELECT {ids}, status, NULLIF(code, '') AS code, {text('reason')} AS reason FROM outcome",
+                 out_dir / "rows.csv", by_row=True)
+        return
     con.execute('CREATE TEMP TABLE rejected_rows ("row" BIGINT, contract_id VARCHAR, partner_id VARCHAR, '
                 'code VARCHAR, reason VARCHAR)')
     items = [(row, cid, pid, code, reason) for row, field, value, reason, code, cid, pid in rejects]
@@ -442,12 +570,12 @@ def _copy_rows(con, program: Program, out_dir: Path, label: str, rejects: list, 
 
 
 def finished_run(con, program: Program, path: Path, checks, rejects: list, versions: list, notes: list[str],
-                 options, out_dir: Path | None, engine: str):
+                 options, out_dir: Path | None, engine: str, slots: list | None = None, lenient: dict | None = None):
     """The counts, per-contract files, rejects, progress and RunResult of one export whose outcome
     table `con` holds (DuckDB's, or Spark's through its cursor)."""
     from engine import run as _run
 
-    counts, lane = _counts(con, program, checks, rejects, versions, carried=engine == "duckdb")
+    counts, lane = _counts(con, program, checks, rejects, versions, slots=slots, lenient=lenient)
     label = path.name
     if out_dir is not None and engine == "duckdb":
         _copy_rows(con, program, Path(out_dir), label, rejects, _run)

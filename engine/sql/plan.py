@@ -280,11 +280,23 @@ class VersionSQL:
     rules: list  # (rule id, paid column, points column)
     scale: int  # the scale of the `points` column
     relations: dict = field(default_factory=dict)  # name -> engine.sql.compiler.Relation the SQL reads
+    # The stages of `sql`, for a SELECT of its own over every version (engine.sql.duck): lookups
+    # staged once per row, the rules' columns, the combined columns (each "SQL AS name", the names
+    # prefixed by version_sql's `q`), the outcome's columns (name, SQL) and per rule (paid, points)
+    staged: dict = field(default_factory=dict)
+    inner: list = field(default_factory=list)
+    mid: list = field(default_factory=list)
+    outcome: list = field(default_factory=list)
+    paid_points: list = field(default_factory=list)
+    rule_types: list = field(default_factory=list)  # per rule (integer digits, scale) of its points
 
 
-def version_sql(program: Program, k: int, columns: dict, d: Dialect = DUCKDB, carry: tuple = ()) -> VersionSQL:
+def version_sql(program: Program, k: int, columns: dict, d: Dialect = DUCKDB, carry: tuple = (),
+                q: str = "") -> VersionSQL:
     """The SELECT scoring the valid rows of version k (its `vidx` = k + 1); `carry`: (name, SQL on
-    `valid`) of further columns the result keeps beside the row's outcome."""
+    `valid`) of further columns the result keeps beside the row's outcome; `q`: a prefix of the
+    names of the columns computed on the way (the stages of VersionSQL), so that several versions'
+    stages can share one SELECT."""
     version = program.versions[k]
     ruleset, plan = version.ruleset, version.plan
     block = ruleset.input("contract")
@@ -292,6 +304,7 @@ def version_sql(program: Program, k: int, columns: dict, d: Dialect = DUCKDB, ca
     tables = {t.name: TableData.build(t) for t in ruleset.tables}
     compiler = Compiler(fields, tables, columns, d, prefix=f"lk{k}_")
     compiler.staged = {}
+    compiler.staged_prefix = q
     product = columns.get("product")
 
     def among(sql: str, name: str, values) -> str:
@@ -313,11 +326,11 @@ def version_sql(program: Program, k: int, columns: dict, d: Dialect = DUCKDB, ca
         else:
             cand = f"COALESCE({among(product, f'pins:{j}', crule.pins)}, FALSE)"
         matched = f"({cand}) AND {cond.err or 'NULL'} IS NULL AND COALESCE({cond.sql}, FALSE)"
-        inner.append(f"({matched}) AS m{j}")
+        inner.append(f"({matched}) AS {q}m{j}")
         cerr = f"CASE WHEN {cand} THEN {cond.err} END" if cond.err else "NULL"
-        inner.append(f"{cerr} AS ce{j}")
-        inner.append(f"{pts.err or 'CAST(NULL AS VARCHAR)'} AS pe{j}")
-        inner.append(f"{pts.sql} AS p{j}")
+        inner.append(f"{cerr} AS {q}ce{j}")
+        inner.append(f"{pts.err or 'CAST(NULL AS VARCHAR)'} AS {q}pe{j}")
+        inner.append(f"{pts.sql} AS {q}p{j}")
         compiled.append((crule, pts))
     compiler.rule = None
     scale = max((p.scale for _, p in compiled), default=0)
@@ -337,32 +350,32 @@ def version_sql(program: Program, k: int, columns: dict, d: Dialect = DUCKDB, ca
     zero = f"CAST(0 AS {typ})"
 
     def e(j):  # the failure of rule j, once considered: its condition's, or its points' when it matched
-        return f"(CASE WHEN ce{j} IS NOT NULL THEN ce{j} WHEN m{j} THEN pe{j} END)"
+        return f"(CASE WHEN {q}ce{j} IS NOT NULL THEN {q}ce{j} WHEN {q}m{j} THEN {q}pe{j} END)"
 
     if plan.combine == "sum":
         err = f"COALESCE({', '.join(e(j) for j in range(n))})" if n else "CAST(NULL AS VARCHAR)"
-        count = " + ".join(f"(CASE WHEN m{j} THEN 1 ELSE 0 END)" for j in range(n)) or "0"
-        total = " + ".join(f"(CASE WHEN m{j} THEN CAST(p{j} AS {typ}) ELSE {zero} END)" for j in range(n)) or zero
-        paid = [f"m{j}" for j in range(n)]
+        count = " + ".join(f"(CASE WHEN {q}m{j} THEN 1 ELSE 0 END)" for j in range(n)) or "0"
+        total = " + ".join(f"(CASE WHEN {q}m{j} THEN CAST({q}p{j} AS {typ}) ELSE {zero} END)" for j in range(n)) or zero
+        paid = [f"{q}m{j}" for j in range(n)]
         several = None
     elif plan.combine == "first":
-        whens = " ".join(f"WHEN {e(j)} IS NOT NULL THEN {-(j + 1)} WHEN m{j} THEN {j + 1}" for j in range(n))
+        whens = " ".join(f"WHEN {e(j)} IS NOT NULL THEN {-(j + 1)} WHEN {q}m{j} THEN {j + 1}" for j in range(n))
         state = f"(CASE {whens} ELSE 0 END)" if n else "0"
         err = (f"(CASE {' '.join(f'WHEN {state} = {-(j + 1)} THEN {e(j)}' for j in range(n))} END)" if n
                else "CAST(NULL AS VARCHAR)")
         count = f"(CASE WHEN {state} > 0 THEN 1 ELSE 0 END)"
-        total = (f"(CASE {' '.join(f'WHEN {state} = {j + 1} THEN CAST(p{j} AS {typ})' for j in range(n))} "
+        total = (f"(CASE {' '.join(f'WHEN {state} = {j + 1} THEN CAST({q}p{j} AS {typ})' for j in range(n))} "
                  f"ELSE {zero} END)" if n else zero)
         paid = [f"({state} = {j + 1})" for j in range(n)]
         several = None
     else:  # exclusive
-        cerr = f"COALESCE({', '.join(f'ce{j}' for j in range(n))})" if n else "CAST(NULL AS VARCHAR)"
-        count = " + ".join(f"(CASE WHEN m{j} THEN 1 ELSE 0 END)" for j in range(n)) or "0"
-        perr = f"(CASE {' '.join(f'WHEN m{j} THEN pe{j}' for j in range(n))} END)" if n else "NULL"
+        cerr = f"COALESCE({', '.join(f'{q}ce{j}' for j in range(n))})" if n else "CAST(NULL AS VARCHAR)"
+        count = " + ".join(f"(CASE WHEN {q}m{j} THEN 1 ELSE 0 END)" for j in range(n)) or "0"
+        perr = f"(CASE {' '.join(f'WHEN {q}m{j} THEN {q}pe{j}' for j in range(n))} END)" if n else "NULL"
         err = f"COALESCE({cerr}, CASE WHEN ({count}) = 1 THEN {perr} END)"
-        total = " + ".join(f"(CASE WHEN m{j} THEN CAST(p{j} AS {typ}) ELSE {zero} END)" for j in range(n)) or zero
-        paid = [f"m{j}" for j in range(n)]
-        names = d.concat_ws("', '", [f"CASE WHEN m{j} THEN {d.text(chr(34) + r.name + chr(34))} END"
+        total = " + ".join(f"(CASE WHEN {q}m{j} THEN CAST({q}p{j} AS {typ}) ELSE {zero} END)" for j in range(n)) or zero
+        paid = [f"{q}m{j}" for j in range(n)]
+        names = d.concat_ws("', '", [f"CASE WHEN {q}m{j} THEN {d.text(chr(34) + r.name + chr(34))} END"
                                      for j, (r, _) in enumerate(compiled)])
         several = f"'matches several rules: ' || {names}"
     # why no rule matched (engine.compile.Plan.no_match and the runner's unknown-product reason)
@@ -392,11 +405,11 @@ def version_sql(program: Program, k: int, columns: dict, d: Dialect = DUCKDB, ca
     if check_sum:
         # engine.compile.combine_sum: an Unscorable of the default code (no-rule), which the runner's
         # unknown-product reason may then rename
-        over = f"OR (err IS NULL AND cnt > 1 AND {d.significant_digits('total')} > {EXACT_DIGITS}) "
+        over = f"OR ({q}err IS NULL AND {q}cnt > 1 AND {d.significant_digits(q + 'total')} > {EXACT_DIGITS}) "
         sentence = d.text("the points of the rules that paid add up to more than 28 digits, more than exact "
                           "arithmetic holds")
         unknown_code, unknown_reason = (no_match_code, no_match_reason) if product is not None else ("''", "''")
-        test = f"cnt > 1 AND {d.significant_digits('total')} > {EXACT_DIGITS}"
+        test = f"{q}cnt > 1 AND {d.significant_digits(q + 'total')} > {EXACT_DIGITS}"
         if product is not None:
             over_code = f"WHEN {test} THEN (CASE WHEN {unknown} THEN {code_tail} ELSE {d.text(reasons.NO_RULE)} END) "
             over_reason = f"WHEN {test} THEN (CASE WHEN {unknown} THEN {prefix} || {tail} ELSE {sentence} END) "
@@ -404,34 +417,41 @@ def version_sql(program: Program, k: int, columns: dict, d: Dialect = DUCKDB, ca
             over_code = f"WHEN {test} THEN {d.text(reasons.NO_RULE)} "
             over_reason = f"WHEN {test} THEN {sentence} "
         del unknown_code, unknown_reason
-    status = (f"CASE WHEN err IS NOT NULL OR cnt = 0 {over}{'OR cnt > 1 ' if several else ''}THEN 'unscored' "
+    status = (f"CASE WHEN {q}err IS NOT NULL OR {q}cnt = 0 {over}{f'OR {q}cnt > 1 ' if several else ''}THEN 'unscored' "
               f"ELSE 'scored' END")
-    code = (f"CASE WHEN err IS NOT NULL THEN split_part(err, chr(9), 1) {over_code}"
-            f"{'WHEN cnt > 1 THEN ' + d.text(reasons.SEVERAL_RULES) + ' ' if several else ''}"
-            f"WHEN cnt = 0 THEN {no_match_code} ELSE '' END")
-    reason = (f"CASE WHEN err IS NOT NULL THEN substr(err, strpos(err, chr(9)) + 1) {over_reason}"
-              f"{'WHEN cnt > 1 THEN ' + several + ' ' if several else ''}"
-              f"WHEN cnt = 0 THEN {no_match_reason} ELSE '' END")
-    rule_texts = [f"CASE WHEN {paid[j]} THEN {d.text(r.id + '=')} || {d.points_text(f'p{j}', p.scale)} END"
+    code = (f"CASE WHEN {q}err IS NOT NULL THEN split_part({q}err, chr(9), 1) {over_code}"
+            f"{'WHEN ' + q + 'cnt > 1 THEN ' + d.text(reasons.SEVERAL_RULES) + ' ' if several else ''}"
+            f"WHEN {q}cnt = 0 THEN {no_match_code} ELSE '' END")
+    reason = (f"CASE WHEN {q}err IS NOT NULL THEN substr({q}err, strpos({q}err, chr(9)) + 1) {over_reason}"
+              f"{'WHEN ' + q + 'cnt > 1 THEN ' + several + ' ' if several else ''}"
+              f"WHEN {q}cnt = 0 THEN {no_match_reason} ELSE '' END")
+    rule_texts = [f"CASE WHEN {paid[j]} THEN {d.text(r.id + '=')} || {d.points_text(f'{q}p{j}', p.scale)} END"
                   for j, (r, p) in enumerate(compiled)]
-    mid = ['"row"', *kept, *(["prod_"] if columns.get("product") else []), *[f"m{j}" for j in range(n)], *[f"ce{j}" for j in range(n)], *[f"pe{j}" for j in range(n)],
-           *[f"p{j}" for j in range(n)],
-           f"{err} AS err", f"{count} AS cnt", f"{total} AS total",
-           f"{d.concat_ws(chr(39) + ';' + chr(39), rule_texts)} AS rules_paid"]
-    ok = "(err IS NULL AND cnt = 1)" if several else "(err IS NULL AND cnt > 0)"
+    mid_computed = [f"{err} AS {q}err", f"{count} AS {q}cnt", f"{total} AS {q}total",
+                    f"{d.concat_ws(chr(39) + ';' + chr(39), rule_texts)} AS {q}rules_paid"]
+    mid = ['"row"', *kept, *(["prod_"] if columns.get("product") else []), *[f"{q}m{j}" for j in range(n)],
+           *[f"{q}ce{j}" for j in range(n)], *[f"{q}pe{j}" for j in range(n)], *[f"{q}p{j}" for j in range(n)],
+           *mid_computed]
+    ok = f"({q}err IS NULL AND {q}cnt = 1)" if several else f"({q}err IS NULL AND {q}cnt > 0)"
     if check_sum:
-        ok = f"(err IS NULL AND cnt > 0 AND NOT (cnt > 1 AND {d.significant_digits('total')} > {EXACT_DIGITS}))"
-    outer = ['"row"', *kept, f"({status}) AS status", f"CASE WHEN {ok} THEN total END AS points",
-             f"CASE WHEN {ok} THEN {d.points_text('total', scale)} ELSE '' END AS points_text",
-             f"CASE WHEN {ok} THEN rules_paid ELSE '' END AS rules_text",
-             f"({code}) AS code", f"({reason}) AS reason"]
-    for j in range(n):
-        outer.append(f"({ok} AND COALESCE({paid[j]}, FALSE)) AS paid{j}")
-        outer.append(f"p{j}")
+        ok = (f"({q}err IS NULL AND {q}cnt > 0 AND NOT ({q}cnt > 1 AND {d.significant_digits(q + 'total')} > "
+              f"{EXACT_DIGITS}))")
+    outcome = [("status", f"({status})"), ("points", f"CASE WHEN {ok} THEN {q}total END"),
+               ("points_text", f"CASE WHEN {ok} THEN {d.points_text(q + 'total', scale)} ELSE '' END"),
+               ("rules_text", f"CASE WHEN {ok} THEN {q}rules_paid ELSE '' END"),
+               ("code", f"({code})"), ("reason", f"({reason})")]
+    paid_points = [(f"({ok} AND COALESCE({paid[j]}, FALSE))", f"{q}p{j}") for j in range(n)]
+    outer = ['"row"', *kept, *(f"{sql} AS {name}" for name, sql in outcome)]
+    for j, (paid_sql, points_sql) in enumerate(paid_points):
+        outer.append(f"{paid_sql} AS paid{j}")
+        outer.append(points_sql if points_sql == f"p{j}" else f"{points_sql} AS p{j}")
     rows = f"valid WHERE vidx = {k + 1}"
     if compiler.staged:  # each lookup's value once per row
         looked_up = ", ".join(f"{sql} AS {name}" for name, sql in compiler.staged.items())
         rows = f"(SELECT *, {looked_up} FROM {rows}) staged"
     sql = f"SELECT {', '.join(outer)} FROM (SELECT {', '.join(mid)} FROM (SELECT {', '.join(inner)} FROM {rows}) a) b"
     return VersionSQL(version, sql, [(r.id, f"paid{j}", f"p{j}") for j, (r, _) in enumerate(compiled)], scale,
-                      compiler.relations)
+                      compiler.relations, staged=dict(compiler.staged),
+                      inner=inner[1 + len(kept) + (1 if columns.get("product") else 0):], mid=mid_computed,
+                      outcome=outcome, paid_points=paid_points,
+                      rule_types=[(integer_digits(max(abs(p.lo), abs(p.hi))), p.scale) for _, p in compiled])
