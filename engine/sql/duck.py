@@ -139,12 +139,13 @@ def read_raw(con, path: Path, header: list[str], delimiter: str) -> None:
         raw_table(con, path, export, "raw0")
     else:
         cols = ", ".join(f"'c{i}': 'VARCHAR'" for i in range(width))
-        con.execute(
-            f"CREATE TEMP TABLE raw0 AS SELECT * FROM read_csv({d.text(str(path))}, header=false, skip=1, "
-            f"delim={d.text(delimiter)}, quote='', escape='', columns={{{cols}}}, auto_detect=false, "
-            f"strict_mode=true, null_padding=false, parallel=false)")
+        # read by DuckDB's threads, the rows inserted in file order (a batch insert; else a reader of
+        # one thread): rowid 0 is row 2
+        read = (f"SELECT * FROM read_csv({d.text(str(path))}, header=false, skip=1, delim={d.text(delimiter)}, "
+                f"quote='', escape='', columns={{{cols}}}, auto_detect=false, strict_mode=true, null_padding=false")
+        plan = "".join(r[1] for r in con.execute(f"EXPLAIN CREATE TEMP TABLE raw0 AS {read})").fetchall())
+        con.execute(f"CREATE TEMP TABLE raw0 AS {read}{'' if 'BATCH_CREATE_TABLE_AS' in plan else ', parallel=false'})")
     # A row whose cells are all blank is left out, as the row reader leaves it out (its number counts).
-    # The rows were inserted in file order by one reader thread: rowid 0 is row 2.
     blank = " AND ".join(f"(c{i} IS NULL OR {d.strip(f'c{i}')} = '')" for i in range(width))
     surely_filled = "ascii(c0) > 32 AND ascii(c0) < 127"  # a visible ASCII character first: not blank
     numbered = "*" if export is not None else 'rowid + 2 AS "row", *'
