@@ -92,3 +92,30 @@ def test_create_in_row_order_sorts_what_a_join_reorders():
     for name, n in (("kept", 400_000), ("joined", 600_000)):
         rows = [r for (r,) in con.execute(f'SELECT "row" FROM {name}').fetchall()]
         assert len(rows) == n and rows == sorted(rows), name
+
+
+def test_lenient_examples_found_past_the_first_rows(tmp_path):
+    """The first three distinct texts of a lenient reading, the third far past the first rows read
+    so (the DuckDB engine looks a few rows up first, then more): as the row engine lists them."""
+    import json
+
+    program = tmp_path / "program"
+    program.mkdir()
+    rows = "\n".join(f'  "P{i:02d}": {i + 1}' for i in range(3))
+    (program / "v.rules").write_text(PROGRAM.format(name="2016.01", effective="2016-01-01", gold=50, rows=rows),
+                                     encoding="utf-8")
+    lines = ["contract_id,partner_id,signed,product,quantity"]
+    for n in range(3_000):
+        partner = "R003 " if n == 2_500 else ("R001 " if n % 2 else "R002 ") if n < 1_000 else "R004"
+        lines.append(f"C{n},{partner},2016-05-01,P0{n % 3},1")
+    export = tmp_path / "contracts.csv"
+    export.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    manifests = []
+    for engine in ("python", "duckdb"):
+        result = evaluate(load_program(program), [export], RunOptions(engine=engine), out_dir=tmp_path / engine)
+        assert result.engine == engine
+        manifest = json.loads((tmp_path / engine / "manifest.json").read_text("utf-8"))
+        manifest.pop("engine")
+        manifests.append(manifest)
+    assert manifests[0] == manifests[1]
+    assert "R003 " in json.dumps(manifests[1])

@@ -99,7 +99,7 @@ def evaluate_duckdb(program: Program, path: Path, options, out_dir: Path | None)
 
     block, header, delimiter, notes, validator = checked_header(program, path, options, "DuckDB")
     try:
-        checks = validation_sql(block, header, options.decimal_comma)
+        checks = validation_sql(block, header, options.decimal_comma, examples=False)
         versions = [version_sql(program, k, checks.columns, q=f"k{k}_") for k in range(len(program.versions))]
         scored = scored_sql(program, checks, versions)
     except NotCompiled as err:
@@ -201,12 +201,12 @@ def _run_sql(con, program, path, header, delimiter, options, out_dir, validator,
     if repeated:  # from here on a repeat is a row refused (an update in place keeps the rows' order)
         con.execute('UPDATE checked SET ok = FALSE WHERE "row" IN (SELECT "row" FROM repeats)')
     con.execute("CREATE TEMP VIEW valid AS SELECT * FROM checked WHERE ok")
+    lenient = lenient_examples(con, checks)
     con.execute("DROP VIEW raw")  # every cell the run needs from here on is typed in `checked`
     con.execute("DROP TABLE raw0")
     for v in versions:
         create_relations(con, v.relations)
     create_in_row_order(con, "scored", scored.sql)
-    lenient = lenient_counts(con, checks)
     con.execute("DROP VIEW valid")
     con.execute("DROP TABLE checked")
     con.execute(f"CREATE TEMP VIEW outcome AS SELECT *, {scored.view} FROM scored")
@@ -368,6 +368,30 @@ def lenient_counts(con, checks) -> dict:
             examples = [r for (r,) in con.execute(
                 f'SELECT r{i} FROM valid WHERE l{i} GROUP BY r{i} ORDER BY min("row") LIMIT 3').fetchall()]
             found[(f.name, f.reading)] = [n, examples]
+    return found
+
+
+def lenient_examples(con, checks) -> dict:
+    """lenient_counts with the raw texts from `raw` (`checked` keeps no raw text): the first three
+    distinct texts are those of the first rows read so, so a few rows are looked up, more only
+    while fewer than three texts are found."""
+    found = {}
+    for i, f in enumerate(checks.fields):
+        if f.lenient is None:
+            continue
+        n = con.execute(f"SELECT count(*) FROM valid WHERE l{i}").fetchone()[0]
+        if not n:
+            continue
+        first = 64
+        while True:
+            texts = [t for t, _ in con.execute(
+                f'SELECT COALESCE(raw.c{f.column}, \'\') AS t, min(raw."row") AS r FROM (SELECT "row" FROM valid '
+                f'WHERE l{i} ORDER BY "row" LIMIT {first}) v JOIN raw USING ("row") GROUP BY t ORDER BY r '
+                f'LIMIT 3').fetchall()]
+            if len(texts) == 3 or first >= n:
+                break
+            first *= 16
+        found[(f.name, f.reading)] = [n, texts]
     return found
 
 

@@ -86,8 +86,10 @@ def qualify_block(block: ast.InputBlock | None) -> None:
         raise NotCompiled(f"`unique` field `{unique[0].name}` is a {unique[0].kind}")
 
 
-def validation_sql(block: ast.InputBlock, header: list[str], decimal_comma: bool, d: Dialect = DUCKDB) -> InputSQL:
-    """The SELECT that types and checks every raw row (see the module docstring)."""
+def validation_sql(block: ast.InputBlock, header: list[str], decimal_comma: bool, d: Dialect = DUCKDB,
+                   examples: bool = True) -> InputSQL:
+    """The SELECT that types and checks every raw row (see the module docstring); `examples`: with
+    the raw text r<i> of each lenient reading (else the runner finds its examples in `raw`)."""
     qualify_block(block)
     index: dict[str, int] = {}
     for position, column in enumerate(column_names(header)):
@@ -117,7 +119,8 @@ def validation_sql(block: ast.InputBlock, header: list[str], decimal_comma: bool
             f.lenient, f.reading = flag, reading
             lenient_cols.append(f"({flag}) AS l{i}")
             # the raw text is kept only where it is a lenient reading's example (the rest is NULL)
-            lenient_cols.append(f"CASE WHEN {flag} THEN r{i} END AS r{i}")
+            if examples:
+                lenient_cols.append(f"CASE WHEN {flag} THEN r{i} END AS r{i}")
     # stage 3: conditional checks on the typed values
     decls = {f.name: f.decl for f in fields}
     compiler = Compiler(decls, {}, columns, d)
