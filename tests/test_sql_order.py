@@ -7,7 +7,6 @@ repeats, refused rows and two versions interleaved.
 from __future__ import annotations
 
 import random
-from pathlib import Path
 
 import pytest
 
