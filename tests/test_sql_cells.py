@@ -57,3 +57,15 @@ def test_the_spaces_strip_removes_are_every_space_python_knows():
     from engine.sql.dialect import _SPACES
 
     assert _SPACES == "".join(chr(c) for c in range(0x110000) if chr(c).isspace())
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.text(st.sampled_from(list(" \t\x0b\x0c\x1c\x1f\x85\xa0\u2000\u3000\u200bab=1\u00e9\U0001f600")),
+                        max_size=6), min_size=1, max_size=20))
+def test_strip_is_python_strip(texts):
+    """Dialect.strip (the fast path for visible ends, trim() for the rest) is str.strip."""
+    from engine.sql.dialect import DUCKDB
+
+    con = duckdb.connect()
+    got = con.execute(f"SELECT {DUCKDB.strip('x')} FROM unnest(CAST(? AS VARCHAR[])) AS t(x)", [texts]).fetchall()
+    assert [g for (g,) in got] == [t.strip() for t in texts]
