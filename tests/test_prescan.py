@@ -1,0 +1,37 @@
+"""The byte pre-scan reads a file in blocks; whether it lets a file through must not depend on where
+a block ends (a blank line, a CR alone, a UTF-8 character or the header cut at a block's edge).
+Which reason it names for a file with several faults may (the first fault of the first block that
+shows one)."""
+from __future__ import annotations
+
+from hypothesis import given, settings, strategies as st
+
+from engine.sql import prescan as pre
+
+PIECES = st.sampled_from([b"a", b"b,c", b",", b"\n", b"\r\n", b"\r", b"\xc3\xa9", b"\xe2\x82\xac", b"\xff", b'"',
+                          b"\x00", b"\xef\xbb\xbf", b" "])
+
+
+@settings(max_examples=400, deadline=None)
+@given(body=st.lists(PIECES, max_size=24), block=st.integers(1, 9))
+def test_the_verdict_does_not_depend_on_the_block_size(tmp_path_factory, body, block):
+    path = tmp_path_factory.mktemp("scan") / "x.csv"
+    path.write_bytes(b"a,b\n" + b"".join(body))
+    whole = pre.prescan(path, ",", 2)
+    saved = pre.BLOCK
+    pre.BLOCK = block
+    try:
+        assert (pre.prescan(path, ",", 2) is None) == (whole is None)
+    finally:
+        pre.BLOCK = saved
+
+
+def test_what_it_refuses(tmp_path):
+    cases = {b"a,b\n1,2\n\n3,4\n": "a blank line", b"a,b\n1,2\r\n\r\n": "a blank line",
+             b"a,b\n1,2\r3,4\n": "a line break that is a CR alone", b"a,b\n\xe9,1\n": "the file is not UTF-8",
+             b'a,b\n"1",2\n': "a quote character (quoted cells are read by the row engine)",
+             b"a,b\n1,\x00\n": "a NUL character", b"a,b\n1,2\n3,4": None, b"\xef\xbb\xbfa,b\r\n1,\xc3\xa9\r\n": None}
+    for n, (data, reason) in enumerate(cases.items()):
+        path = tmp_path / f"{n}.csv"
+        path.write_bytes(data)
+        assert pre.prescan(path, ",", 2) == reason, data
