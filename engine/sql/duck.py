@@ -139,12 +139,10 @@ def read_raw(con, path: Path, header: list[str], delimiter: str) -> None:
         raw_table(con, path, export, "raw0")
     else:
         cols = ", ".join(f"'c{i}': 'VARCHAR'" for i in range(width))
-        # read by DuckDB's threads, the rows inserted in file order (a batch insert; else a reader of
-        # one thread): rowid 0 is row 2
-        read = (f"SELECT * FROM read_csv({d.text(str(path))}, header=false, skip=1, delim={d.text(delimiter)}, "
-                f"quote='', escape='', columns={{{cols}}}, auto_detect=false, strict_mode=true, null_padding=false")
-        plan = "".join(r[1] for r in con.execute(f"EXPLAIN CREATE TEMP TABLE raw0 AS {read})").fetchall())
-        con.execute(f"CREATE TEMP TABLE raw0 AS {read}{'' if 'BATCH_CREATE_TABLE_AS' in plan else ', parallel=false'})")
+        create_in_file_order(con, f"CREATE TEMP TABLE raw0 AS SELECT * FROM read_csv({d.text(str(path))}, header=false, "
+                                  f"skip=1, delim={d.text(delimiter)}, quote='', escape='', columns={{{cols}}}, "
+                                  f"auto_detect=false, strict_mode=true, null_padding=false)")
+        # rowid 0 is row 2
     # A row whose cells are all blank is left out, as the row reader leaves it out (its number counts).
     blank = " AND ".join(f"(c{i} IS NULL OR {d.strip(f'c{i}')} = '')" for i in range(width))
     surely_filled = "ascii(c0) > 32 AND ascii(c0) < 127"  # a visible ASCII character first: not blank
@@ -212,6 +210,14 @@ def _run_sql(con, program, path, header, delimiter, options, out_dir, validator,
     con.execute(f"CREATE TEMP VIEW outcome AS SELECT *, {scored.view} FROM scored")
     return finished_run(con, program, path, checks, rejects, versions, notes, options, out_dir, "duckdb",
                         slots=scored.slots, lenient=lenient)
+
+
+def create_in_file_order(con, create: str) -> None:
+    """Run `CREATE TEMP TABLE ... AS SELECT ... FROM read_csv(...)` (the statement ending in the
+    read_csv call's closing parenthesis) so that the rows are inserted in the file's order: read by
+    DuckDB's threads when its plan keeps the order (a batch insert), else by one reader thread."""
+    plan = "".join(r[1] for r in con.execute(f"EXPLAIN {create}").fetchall())
+    con.execute(create if "BATCH_CREATE_TABLE_AS" in plan else create[:-1] + ", parallel=false)")
 
 
 def create_in_row_order(con, name: str, select: str) -> None:

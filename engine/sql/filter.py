@@ -151,6 +151,8 @@ def select_rows(program, paths: list[Path], options, target: str, value: str, la
 
 
 def _select(con, paths, headers, target, value, uniques, latest) -> Selection:
+    from engine.sql.duck import create_in_file_order
+
     d = DUCKDB
     key_cols = [f"u{i}" for i in range(len(uniques))]
     parts = []
@@ -165,10 +167,10 @@ def _select(con, paths, headers, target, value, uniques, latest) -> Selection:
             # reader accepts gets its date, any other cell its date or NULL (a NULL is picked)
             day = (f", CASE WHEN {cell} LIKE '____-__-__' THEN TRY_CAST({cell} AS DATE) "
                    f"ELSE try_strptime({cell}, '%d.%m.%Y')::DATE END AS day")
-        # One row per line (the pre-scan saw to it); the rows are inserted in file order
-        # (preserve_insertion_order), so rowid 0 is line 2.
-        con.execute(
-            f"CREATE TEMP TABLE f{index} AS SELECT contains(c{where[target]}, {d.text(value)}) AS hit"
+        # One row per line (the pre-scan saw to it); the rows are inserted in file order, so rowid 0
+        # is line 2.
+        create_in_file_order(
+            con, f"CREATE TEMP TABLE f{index} AS SELECT contains(c{where[target]}, {d.text(value)}) AS hit"
             f"{', ' + keys if keys else ''}{day} FROM read_csv({d.text(str(path))}, header=false, skip=1, "
             f"delim={d.text(delimiter)}, quote='', escape='', columns={{{cols}}}, auto_detect=false, "
             f"strict_mode=true, null_padding=false)")
