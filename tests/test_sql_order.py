@@ -118,3 +118,18 @@ def test_lenient_examples_found_past_the_first_rows(tmp_path):
         manifests.append(manifest)
     assert manifests[0] == manifests[1]
     assert "R003 " in json.dumps(manifests[1])
+
+
+def test_relations_load_every_value_exactly(tmp_path):
+    """A large table's relation (engine.sql.duck.create_relations) holds its rows' texts and
+    numbers exactly: quotes, line breaks, NUL, non-ASCII, NULL, and decimals cast from their text."""
+    from engine.sql.compiler import Relation
+    from engine.sql.duck import create_relations
+
+    con = duckdb.connect(config={"temp_directory": str(tmp_path)})
+    rows = [(f"k{i}'\"\n\x00\u00e9\U0001f600", None if i % 7 == 0 else "new", f"{i}.25") for i in range(30_000)]
+    columns = ("k1", "k2", "v DECIMAL(9,2)")
+    create_relations(con, {"rel": Relation(("t", columns), columns, rows)})
+    got = con.execute("SELECT k1, k2, CAST(v AS VARCHAR) FROM rel").fetchall()
+    assert sorted(got) == sorted(rows)
+    assert list(tmp_path.iterdir()) == []  # the file the rows came through is gone

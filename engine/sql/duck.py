@@ -310,22 +310,33 @@ def scored_sql(program: Program, checks, versions) -> ScoredSQL:
 
 
 def create_relations(con, relations: dict) -> None:
-    """The tables a version's SQL looks large point tables and product lists up in."""
+    """The tables a version's SQL looks large point tables and product lists up in.
+
+    Their rows go through a JSON file in DuckDB's temporary folder, a list of JSON strings per
+    column (a DECIMAL column casts its text exactly): 10,000 rows load in ~0.03 s, where a VALUES
+    list takes ~0.13 s to parse and list parameters make DuckDB import numpy and pandas (~0.4 s)."""
+    import json
+    import os
+    import tempfile
+
+    folder = con.execute("SELECT current_setting('temp_directory')").fetchone()[0] or None
     for name, rel in relations.items():
         columns = ", ".join(c if " " in c else f"{c} VARCHAR" for c in rel.columns)
         con.execute(f"CREATE TEMP TABLE {name} ({columns})")
         if not rel.rows:
             continue
-        # as text literals (a DECIMAL column casts its text exactly); parameters cost a one-time ~0.9 s
-        texts = [[None if x is None else str(x) for x in row] for row in rel.rows]
-        if any("\x00" in x for row in texts for x in row if x is not None):  # no literal holds a NUL
-            picks = ", ".join("unnest(CAST(? AS VARCHAR[]))" for _ in rel.columns)
-            con.execute(f"INSERT INTO {name} SELECT {picks}", [list(column) for column in zip(*texts)])
-            continue
-        for begin in range(0, len(texts), 10_000):
-            values = ", ".join("(" + ", ".join("NULL" if x is None else DUCKDB.text(x) for x in row) + ")"
-                               for row in texts[begin:begin + 10_000])
-            con.execute(f"INSERT INTO {name} VALUES {values}")
+        keys = [f"x{i}" for i in range(len(rel.columns))]
+        fd, path = tempfile.mkstemp(suffix=".json", dir=folder)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as f:  # one object: a list per column
+                json.dump({k: [None if x is None else str(x) for x in column]
+                           for k, column in zip(keys, zip(*rel.rows))}, f)
+            types = ", ".join(f"{DUCKDB.text(k)}: 'VARCHAR[]'" for k in keys)
+            unnest = ", ".join(f"unnest({k})" for k in keys)  # side by side: the lists are zipped
+            con.execute(f"INSERT INTO {name} SELECT {unnest} FROM read_json({DUCKDB.text(path)}, format='unstructured', "
+                        f"columns={{{types}}}, maximum_object_size={os.path.getsize(path) + 1024})")
+        finally:
+            os.unlink(path)
 
 
 def _reject_entry(row, field, value, reason, code, ids) -> tuple:
