@@ -419,14 +419,16 @@ def _counts(con, program, checks, rejects, versions, slots: list | None = None, 
 
     lane = _run.Lane(program)
     counts = lane.counts
-    valid_rows = con.execute("SELECT count(*) FROM outcome").fetchone()[0]
-    counts.rows = valid_rows + len(rejects)
     counts.rejected = len(rejects)
     for row, field, value, reason, code, cid, pid in rejects:
         counts.rejected_fields[field] += 1
         counts.rejected_reasons[(field, code)] += 1
-    for status, code, product, customer, n in con.execute(
-            "SELECT status, code, product, customer, count(*) FROM outcome GROUP BY ALL ORDER BY ALL").fetchall():
+    valid_rows, days = 0, []
+    for status, code, product, customer, n, last in con.execute(
+            "SELECT status, code, product, customer, count(*), max(signed_day) FROM outcome GROUP BY ALL "
+            "ORDER BY ALL").fetchall():
+        valid_rows += n
+        days.append(last)
         if status == "scored":
             counts.scored += n
         else:
@@ -434,8 +436,13 @@ def _counts(con, program, checks, rejects, versions, slots: list | None = None, 
             counts.unscored_reasons[code] += n
             if code in _run.UNCOVERED_CODES:
                 counts.uncovered[(code, product or None, customer)] += n
-    counts.last_signed = con.execute("SELECT max(signed_day) FROM outcome").fetchone()[0]
+    counts.rows = valid_rows + len(rejects)
+    counts.last_signed = max((d for d in days if d is not None), default=None)
     counts.lenient.update(lenient if lenient is not None else lenient_counts(con, checks))
+    scale = max((v.scale for v in versions), default=0)
+    if slots is not None:
+        _lane_totals(con, lane, versions, slots, scale)
+        return counts, lane
     total = Decimal(0)
     for pid, period, points, scored, unscored in con.execute(
             "SELECT partner_id, period, sum(points), count(*) FILTER (WHERE status = 'scored'), "
@@ -448,10 +455,6 @@ def _counts(con, program, checks, rejects, versions, slots: list | None = None, 
     for pid, period, code, n in con.execute(
             "SELECT partner_id, period, code, count(*) FROM outcome WHERE status <> 'scored' GROUP BY ALL").fetchall():
         lane.partners[(pid, period)].reasons[code] = n
-    scale = max((v.scale for v in versions), default=0)
-    if slots is not None:
-        _rule_totals(con, lane, versions, slots, scale)
-        return counts, lane
     parts = []
     for k, v in enumerate(versions):
         for rule_id, paid, pts in v.rules:
@@ -469,26 +472,44 @@ def _counts(con, program, checks, rejects, versions, slots: list | None = None, 
     return counts, lane
 
 
-def _rule_totals(con, lane, versions, slots: list, scale: int) -> None:
-    """Per partner, period and rule the points paid and the contracts that paid them, from the
-    points columns of `outcome` (a rule's name may stand in several versions: summed over them)."""
-    if not slots:
-        return
+def _lane_totals(con, lane, versions, slots: list, scale: int) -> None:
+    """Per partner and period the points, the contracts scored and unscored, the unscored reasons,
+    and per rule the points paid and the contracts that paid them (a rule's name may stand in
+    several versions: summed over them), from one pass over `outcome` and its points columns."""
     typ = f"DECIMAL(38,{scale})"
-    sums = ", ".join(f"sum(CAST(pr{i} AS {typ})), count(pr{i})" for i in range(len(slots)))
-    totals: dict = {}
-    for pid, period, vidx, *figures in con.execute(
-            f"SELECT partner_id, period, vidx, {sums} FROM outcome WHERE vidx > 0 GROUP BY ALL").fetchall():
+    sums = "".join(f", sum(CAST(pr{i} AS {typ})), count(pr{i})" for i in range(len(slots)))
+    partners: dict = {}
+    rules: dict = {}
+    for pid, period, vidx, status, code, points, n, *figures in con.execute(
+            f"SELECT partner_id, period, vidx, status, code, sum(points), count(*){sums} FROM outcome "
+            f"GROUP BY ALL ORDER BY ALL").fetchall():
+        entry = partners.setdefault((pid, period), [Decimal(0), 0, 0, {}])
+        if points is not None:
+            entry[0] += points
+        if status == "scored":
+            entry[1] += n
+        else:
+            entry[2] += n
+            entry[3][code] = entry[3].get(code, 0) + n
         for i, holders in enumerate(slots):
-            points, n = figures[2 * i], figures[2 * i + 1]
-            if not n:
+            paid, contracts = figures[2 * i], figures[2 * i + 1]
+            if not contracts:
                 continue
             for k, j in holders:
                 if vidx == k + 1:
                     key = (pid, period, versions[k].rules[j][0])
-                    before = totals.get(key, (Decimal(0), 0))
-                    totals[key] = (before[0] + points, before[1] + n)
-    for (pid, period, rule), (points, n) in totals.items():
+                    before = rules.get(key, (Decimal(0), 0))
+                    rules[key] = (before[0] + paid, before[1] + contracts)
+    total = Decimal(0)
+    for (pid, period), (points, scored, unscored, reasons_) in partners.items():
+        pp = lane.partner(pid, period)
+        pp.points = _exact(points)
+        pp.scored, pp.unscored = scored, unscored
+        for code, n in reasons_.items():
+            pp.reasons[code] = n
+        total += pp.points
+    lane.points_total = _exact(total)
+    for (pid, period, rule), (points, n) in rules.items():
         pp = lane.partners[(pid, period)]
         pp.by_rule[rule] = _exact(points)
         pp.rule_contracts[rule] = n
