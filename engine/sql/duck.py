@@ -139,9 +139,9 @@ def read_raw(con, path: Path, header: list[str], delimiter: str) -> None:
         raw_table(con, path, export, "raw0")
     else:
         cols = ", ".join(f"'c{i}': 'VARCHAR'" for i in range(width))
-        create_in_file_order(con, f"CREATE TEMP TABLE raw0 AS SELECT * FROM read_csv({d.text(str(path))}, header=false, "
-                                  f"skip=1, delim={d.text(delimiter)}, quote='', escape='', columns={{{cols}}}, "
-                                  f"auto_detect=false, strict_mode=true, null_padding=false)")
+        create_in_file_order(con, f"CREATE TEMP TABLE raw0 AS SELECT * FROM read_csv({d.text(str(path))}, "
+                                  f"header=false, skip=1, delim={d.text(delimiter)}, quote='', escape='', "
+                                  f"columns={{{cols}}}, auto_detect=false, strict_mode=true, null_padding=false)")
         # rowid 0 is row 2
     # A row whose cells are all blank is left out, as the row reader leaves it out (its number counts).
     blank = " AND ".join(f"(c{i} IS NULL OR {d.strip(f'c{i}')} = '')" for i in range(width))
@@ -277,9 +277,12 @@ def scored_sql(program: Program, checks, versions) -> ScoredSQL:
                   "code": d.text(reasons.NO_VERSION), "reason": f"'no version in force on ' || {d.date_text(signed)}"}
 
     def by_version(name: str, cast: str | None = None) -> str:
-        whens = " ".join(f"WHEN {k + 1} THEN {f'CAST({dict(v.outcome)[name]} AS {cast})' if cast else dict(v.outcome)[name]}"
-                         for k, v in enumerate(versions))
-        return f"CASE vidx {whens} ELSE {no_version[name]} END"
+        """An outcome column: each version's for its rows, the no-version one's for the rest."""
+        whens = []
+        for k, v in enumerate(versions):
+            sql = dict(v.outcome)[name]
+            whens.append(f"WHEN {k + 1} THEN {f'CAST({sql} AS {cast})' if cast else sql}")
+        return f"CASE vidx {' '.join(whens)} ELSE {no_version[name]} END"
 
     final = ['"row"', *(f"{carry[c]} AS {c}" for c in ("contract_id", "partner_id", "product", "customer", "vidx",
                                                         "signed_day")),
@@ -302,8 +305,8 @@ def scored_sql(program: Program, checks, versions) -> ScoredSQL:
             final.append(f"CASE vidx {whens} END AS pr{len(slots)}")
             slots.append([(k, j) for k in group])
     sql = f"SELECT {', '.join(final)} FROM ({sql}) s"
-    version_name = ("CASE vidx " + " ".join(f"WHEN {k + 1} THEN {d.text(v.name)}" for k, v in enumerate(program.versions))
-                    + " ELSE '' END")
+    version_name = ("CASE vidx " + " ".join(f"WHEN {k + 1} THEN {d.text(v.name)}"
+                                            for k, v in enumerate(program.versions)) + " ELSE '' END")
     view = (f"{d.date_text('signed_day')} AS signed, {d.period('signed_day', program.period)} AS period, "
             f"{version_name} AS version")
     return ScoredSQL(sql, view, slots)
@@ -333,8 +336,9 @@ def create_relations(con, relations: dict) -> None:
                            for k, column in zip(keys, zip(*rel.rows))}, f)
             types = ", ".join(f"{DUCKDB.text(k)}: 'VARCHAR[]'" for k in keys)
             unnest = ", ".join(f"unnest({k})" for k in keys)  # side by side: the lists are zipped
-            con.execute(f"INSERT INTO {name} SELECT {unnest} FROM read_json({DUCKDB.text(path)}, format='unstructured', "
-                        f"columns={{{types}}}, maximum_object_size={os.path.getsize(path) + 1024})")
+            con.execute(f"INSERT INTO {name} SELECT {unnest} FROM read_json({DUCKDB.text(path)}, "
+                        f"format='unstructured', columns={{{types}}}, "
+                        f"maximum_object_size={os.path.getsize(path) + 1024})")
         finally:
             os.unlink(path)
 
