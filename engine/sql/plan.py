@@ -294,10 +294,8 @@ class VersionSQL:
     rule_types: list = field(default_factory=list)  # per rule (integer digits, scale) of its points
 
 
-def version_sql(program: Program, k: int, columns: dict, d: Dialect = DUCKDB, carry: tuple = (),
-                q: str = "") -> VersionSQL:
-    """The SELECT scoring the valid rows of version k (its `vidx` = k + 1); `carry`: (name, SQL on
-    `valid`) of further columns the result keeps beside the row's outcome; `q`: a prefix of the
+def version_sql(program: Program, k: int, columns: dict, d: Dialect = DUCKDB, q: str = "") -> VersionSQL:
+    """The SELECT scoring the valid rows of version k (its `vidx` = k + 1); `q`: a prefix of the
     names of the columns computed on the way (the stages of VersionSQL), so that several versions'
     stages can share one SELECT."""
     version = program.versions[k]
@@ -317,8 +315,7 @@ def version_sql(program: Program, k: int, columns: dict, d: Dialect = DUCKDB, ca
             return f"({sql} IN (SELECT k1 FROM {compiler.relation(name, ('k1',), [(v,) for v in values])}))"
         return d.is_in(sql, [d.text(v) for v in values])
 
-    inner = ['"row"', *([f"{product} AS prod_"] if product else []), *[f"{sql} AS {name}" for name, sql in carry]]
-    kept = [name for name, _ in carry]
+    inner = ['"row"', *([f"{product} AS prod_"] if product else [])]
     compiled = []
     for j, crule in enumerate(plan.rules):
         compiler.rule = crule.rule
@@ -432,7 +429,7 @@ def version_sql(program: Program, k: int, columns: dict, d: Dialect = DUCKDB, ca
                   for j, (r, p) in enumerate(compiled)]
     mid_computed = [f"{err} AS {q}err", f"{count} AS {q}cnt", f"{total} AS {q}total",
                     f"{d.concat_ws(chr(39) + ';' + chr(39), rule_texts)} AS {q}rules_paid"]
-    mid = ['"row"', *kept, *(["prod_"] if columns.get("product") else []), *[f"{q}m{j}" for j in range(n)],
+    mid = ['"row"', *(["prod_"] if columns.get("product") else []), *[f"{q}m{j}" for j in range(n)],
            *[f"{q}ce{j}" for j in range(n)], *[f"{q}pe{j}" for j in range(n)], *[f"{q}p{j}" for j in range(n)],
            *mid_computed]
     ok = f"({q}err IS NULL AND {q}cnt = 1)" if several else f"({q}err IS NULL AND {q}cnt > 0)"
@@ -444,7 +441,7 @@ def version_sql(program: Program, k: int, columns: dict, d: Dialect = DUCKDB, ca
                ("rules_text", f"CASE WHEN {ok} THEN {q}rules_paid ELSE '' END"),
                ("code", f"({code})"), ("reason", f"({reason})")]
     paid_points = [(f"({ok} AND COALESCE({paid[j]}, FALSE))", f"{q}p{j}") for j in range(n)]
-    outer = ['"row"', *kept, *(f"{sql} AS {name}" for name, sql in outcome)]
+    outer = ['"row"', *(f"{sql} AS {name}" for name, sql in outcome)]
     for j, (paid_sql, points_sql) in enumerate(paid_points):
         outer.append(f"{paid_sql} AS paid{j}")
         outer.append(points_sql if points_sql == f"p{j}" else f"{points_sql} AS p{j}")
@@ -455,6 +452,6 @@ def version_sql(program: Program, k: int, columns: dict, d: Dialect = DUCKDB, ca
     sql = f"SELECT {', '.join(outer)} FROM (SELECT {', '.join(mid)} FROM (SELECT {', '.join(inner)} FROM {rows}) a) b"
     return VersionSQL(version, sql, [(r.id, f"paid{j}", f"p{j}") for j, (r, _) in enumerate(compiled)], scale,
                       compiler.relations, staged=dict(compiler.staged),
-                      inner=inner[1 + len(kept) + (1 if columns.get("product") else 0):], mid=mid_computed,
+                      inner=inner[1 + (1 if columns.get("product") else 0):], mid=mid_computed,
                       outcome=outcome, paid_points=paid_points,
                       rule_types=[(integer_digits(max(abs(p.lo), abs(p.hi))), p.scale) for _, p in compiled])
