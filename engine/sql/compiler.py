@@ -307,8 +307,9 @@ class Compiler:
         cells = [(row_key, column, Decimal(value)) for row_key, (_, cells) in data.rows.items()
                  for column, value in cells.items()]
         if cells:
-            lo, hi = interval(v for *_, v in cells)
-            scale = max(bound_of(v)[1] for *_, v in cells)
+            values = {v for *_, v in cells}  # equal values have one bound: a table of 5,000 rows has few
+            lo, hi = interval(values)
+            scale = max(bound_of(v)[1] for v in values)
         else:
             lo, hi, scale = Decimal(0), Decimal(0), 0
         digits = integer_digits(max(abs(lo), abs(hi)))

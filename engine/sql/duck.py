@@ -332,8 +332,9 @@ def create_relations(con, relations: dict) -> None:
         fd, path = tempfile.mkstemp(suffix=".json", dir=folder)
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as f:  # one object: a list per column
-                json.dump({k: [None if x is None else str(x) for x in column]
-                           for k, column in zip(keys, zip(*rel.rows))}, f)
+                # dumps, not dump: dump encodes in Python chunk by chunk (~9 ms per 10,000 cells)
+                f.write(json.dumps({k: [None if x is None else str(x) for x in column]
+                                    for k, column in zip(keys, zip(*rel.rows))}))
             types = ", ".join(f"{DUCKDB.text(k)}: 'VARCHAR[]'" for k in keys)
             unnest = ", ".join(f"unnest({k})" for k in keys)  # side by side: the lists are zipped
             con.execute(f"INSERT INTO {name} SELECT {unnest} FROM read_json({DUCKDB.text(path)}, "
