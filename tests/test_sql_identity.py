@@ -26,13 +26,15 @@ BAD = ROOT / "tests" / "fixtures" / "bad_input" / "data"
 DATA = ROOT / "tests" / "fixtures" / "data"
 
 
-@pytest.fixture(autouse=True, params=["case", "joins"])
+@pytest.fixture(autouse=True, params=["lists", "case", "joins"])
 def lookups(request, monkeypatch):
-    """Every data set twice: point tables and product lists as CASE expressions, and as joins on
-    relations of their own (what a large table takes)."""
+    """Every data set three times: point tables read from list literals by the keys' positions
+    (DuckDB's way with a small table), as CASE expressions (the other dialects' way), and as joins
+    on relations of their own (what a large table takes)."""
     from engine.sql.dialect import Dialect
 
-    monkeypatch.setattr(Dialect, "relation_cells", None if request.param == "case" else 0)
+    monkeypatch.setattr(Dialect, "relation_cells", 0 if request.param == "joins" else None)
+    monkeypatch.setattr(Dialect, "cell_lists", request.param == "lists")
     return request.param
 
 

@@ -29,6 +29,9 @@ class Dialect:
     # A table of more cells than this is looked up in a relation of its own (a join) rather than a
     # CASE over its cells; None: always a CASE (the dialects whose scripts stand alone).
     relation_cells: int | None = 64
+    # A smaller table's cell is read from a list literal by the keys' positions (list_position);
+    # False: a CASE over the cells.
+    cell_lists = True
 
     @staticmethod
     def quote(name: str) -> str:

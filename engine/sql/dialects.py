@@ -155,6 +155,7 @@ class SparkDialect(Dialect):
 
     name = "spark"
     relation_cells = None
+    cell_lists = False
 
     @staticmethod
     def is_in(sql: str, items: list[str]) -> str:
@@ -204,6 +205,7 @@ class PostgresDialect(Dialect):
 
     name = "postgres"
     relation_cells = None
+    cell_lists = False
 
     @staticmethod
     def is_in(sql: str, items: list[str]) -> str:
