@@ -146,6 +146,22 @@ class Compiler:
         self.relations[rel_name] = Relation(key, columns, rows)
         return rel_name
 
+    def stage(self, sql: str) -> str:
+        """A column computed once per row before the rules (a lookup, a join's membership) when the
+        version's SELECT stages them, else the SQL itself; the same SQL is one column."""
+        if self.staged is None:
+            return sql
+        name = next((n for n, known in self.staged.items() if known == sql), None)
+        if name is None:
+            name = f"{self.staged_prefix}lv{len(self.staged)}"
+            self.staged[name] = sql
+        return name
+
+    def among_rows(self, key: str, table: str, data: TableData) -> str:
+        """Whether a key is a row of a large table: a join, staged so that its uses share it."""
+        rows = self.relation(table + ":rows", ("k1",), [(k,) for k in data.rows])
+        return self.stage(f"({key} IN (SELECT k1 FROM {rows}))")
+
     def large(self, data: TableData) -> bool:
         """Whether a table is looked up in a relation rather than a CASE over its cells."""
         limit = self.d.relation_cells
@@ -346,7 +362,7 @@ class Compiler:
                 cells_of = self.relation(f"{expr.table}:cell", ("k1", f"v {typ}"),
                                          [(k, v) for k, c, v in cells if c is None])
                 sql = f"(SELECT max(v) FROM {cells_of} WHERE {cells_of}.k1 = {texts[0]})"
-            row_known = f"{texts[0]} IN (SELECT k1 FROM {self.relation(expr.table + ':rows', ('k1',), [(k,) for k in data.rows])})"
+            row_known = self.among_rows(texts[0], expr.table, data)
         elif d.cell_lists and cells:
             sql = self.cell_list(texts, data, cells, typ_args)
             row_known = d.is_in(texts[0], [d.text(k) for k in data.rows])
@@ -366,12 +382,7 @@ class Compiler:
         pairs_sql = " || ', ' || ".join(pairs)
         message = (f"(CASE WHEN {texts[0]} IS NOT NULL AND ({row_known}) THEN 'table {expr.table} has no cell for ' "
                    f"ELSE 'table {expr.table} has no row for ' END) || {pairs_sql}")
-        if self.staged is not None:
-            name = next((n for n, known in self.staged.items() if known == sql), None)
-            if name is None:
-                name = f"{self.staged_prefix}lv{len(self.staged)}"
-                self.staged[name] = sql
-            sql = name
+        sql = self.stage(sql)
         err = coalesce(*(k.err for k in keys), f"CASE WHEN {sql} IS NULL THEN {self.fail(reasons.NO_TABLE_ENTRY, message)} END")
         return Val(sql, err, "number", lo, hi, scale)
 
@@ -418,7 +429,7 @@ class Compiler:
             if not data.rows:
                 inside = "FALSE"
             elif self.large(data):
-                inside = f"{key} IN (SELECT k1 FROM {self.relation(c.table + ':rows', ('k1',), [(k,) for k in data.rows])})"
+                inside = self.among_rows(key, c.table, data)
             else:
                 inside = self.d.is_in(key, [self.d.text(k) for k in data.rows])
             sql = f"({operand.sql} IS NOT NULL AND {'NOT ' if c.negated else ''}({inside}))"

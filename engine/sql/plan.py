@@ -308,11 +308,13 @@ def version_sql(program: Program, k: int, columns: dict, d: Dialect = DUCKDB, q:
     compiler.staged_prefix = q
     product = columns.get("product")
 
-    def among(sql: str, name: str, values) -> str:
-        """Whether `sql` is one of these names: in a list, or in a relation (a join) when it is long."""
+    def among(sql: str, name: str, values, staged: bool = False) -> str:
+        """Whether `sql` is one of these names: in a list, or in a relation (a join) when it is long
+        (`staged`: a column of the staged rows, for the rules' stage)."""
         values = sorted(values)
         if d.relation_cells is not None and len(values) > d.relation_cells:
-            return f"({sql} IN (SELECT k1 FROM {compiler.relation(name, ('k1',), [(v,) for v in values])}))"
+            member = f"({sql} IN (SELECT k1 FROM {compiler.relation(name, ('k1',), [(v,) for v in values])}))"
+            return compiler.stage(member) if staged else member
         return d.is_in(sql, [d.text(v) for v in values])
 
     inner = ['"row"', *([f"{product} AS prod_"] if product else [])]
@@ -324,7 +326,7 @@ def version_sql(program: Program, k: int, columns: dict, d: Dialect = DUCKDB, q:
         if crule.pins is None or product is None:
             cand = "TRUE"
         else:
-            cand = f"COALESCE({among(product, f'pins:{j}', crule.pins)}, FALSE)"
+            cand = f"COALESCE({among(product, f'pins:{j}', crule.pins, staged=True)}, FALSE)"
         matched = f"({cand}) AND {cond.err or 'NULL'} IS NULL AND COALESCE({cond.sql}, FALSE)"
         inner.append(f"({matched}) AS {q}m{j}")
         cerr = f"CASE WHEN {cand} THEN {cond.err} END" if cond.err else "NULL"
