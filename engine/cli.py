@@ -78,6 +78,14 @@ def load(path: str, as_json: bool = False):
         raise Failure(f"{path}: the ruleset cannot be used until the errors above are fixed", USAGE) from None
     if program.warnings and not as_json:  # a usable ruleset that probably does not mean what it says
         show_diagnostics(program.warnings, program.sources, False)
+    if _ONE_COMMAND:
+        # The process lives as long as its program: out of the collector's sight, the program's tree
+        # (some 50,000 objects for a 5,000-row table) is not walked again by every collection the
+        # command's own allocations trigger (~0.2 s of compiling a 5,000-product program to SQL).
+        # Reference counting still frees what is dropped.
+        import gc
+
+        gc.freeze()
     return program
 
 
@@ -184,8 +192,14 @@ def _closed_pipe() -> int:
     return OK
 
 
+# True in the console script, a process for one command; not where commands run in-process (tests).
+_ONE_COMMAND = False
+
+
 def entry() -> None:
     """The console script."""
+    global _ONE_COMMAND
+    _ONE_COMMAND = True
     code = main()
     try:
         sys.stdout.flush()
