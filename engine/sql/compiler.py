@@ -344,7 +344,7 @@ class Compiler:
         cells = [(row_key, column, Decimal(value)) for row_key, (_, cells) in data.rows.items()
                  for column, value in cells.items()]
         if cells:
-            values = {v for *_, v in cells}  # equal values have one bound: a table of 5,000 rows has few
+            values = {v for *_, v in cells}  # a value repeated in many cells is bounded once
             lo, hi = interval(values)
             scale = max(bound_of(v)[1] for v in values)
         else:
