@@ -5,9 +5,14 @@ control characters (an ANSI escape in a partner id) are first made visible (`\\x
 terminal (engine.terminal). A value a spreadsheet would run (`=HYPERLINK(...)`) is only text in a
 document and is shown as written. The page is laid out for A4 in DejaVu Sans, the font Debian
 ships with fontconfig, so the PDF renders the same on every machine that has it; the same
-statement gives the same bytes (the PDF carries no creation time).
+statement gives the same bytes (the PDF carries no creation time, and the fonts it embeds carry
+the fixed time of SOURCE_DATE_EPOCH: where HarfBuzz cannot subset them, fontTools does and would
+stamp each with the moment of rendering).
 """
 from __future__ import annotations
+
+import os
+import threading
 
 from engine.report.locale import Words
 from engine.report.model import Statement, StatementError
@@ -51,4 +56,17 @@ def pdf_of_html(document: str) -> bytes:
         from weasyprint import HTML
     except ImportError as err:  # the optional extra `pdf`
         raise StatementError(f"PDF statements need WeasyPrint (pip install 'partner-points[pdf]'): {err}") from None
-    return HTML(string=document, base_url=None).write_pdf(uncompressed_pdf=False)
+    with _FIXED_TIME:
+        # fontTools (WeasyPrint's font subsetter without HarfBuzz-Subset) stamps a subset font's `head`
+        # table with the time now unless SOURCE_DATE_EPOCH sets one (reproducible-builds.org)
+        before = os.environ.get("SOURCE_DATE_EPOCH")
+        if before is None:
+            os.environ["SOURCE_DATE_EPOCH"] = "0"
+        try:
+            return HTML(string=document, base_url=None).write_pdf(uncompressed_pdf=False)
+        finally:
+            if before is None:
+                os.environ.pop("SOURCE_DATE_EPOCH", None)
+
+
+_FIXED_TIME = threading.Lock()  # the environment is the process's: one PDF rendered at a time
