@@ -191,3 +191,93 @@ def test_the_summary_names_the_engine_and_why_not_duckdb(tmp_path, monkeypatch, 
             "header (line 440))") in out
     assert main(["evaluate", str(PROGRAM), str(clean)]) == 0  # auto: a small file goes to the row engine
     assert "engine" not in capsys.readouterr().out
+
+
+BOUNDED = """program "Bounded"
+version "1"
+effective 2016-01-01
+
+input contract {
+  contract_id: text, required, unique
+  partner_id:  text, required
+  signed:      date, required
+  product:     text, required
+  quantity:    integer >= 1, default 1
+  amount:      decimal <= 50
+}
+
+rule "Pool" {
+  when product == "Pool"
+  points amount * 2.5, at most 100, rounded half up
+}
+
+rule "Capped" {
+  when product == "Capped"
+  points min(amount, 40) * 2
+}
+
+rule "Licences" {
+  when product == "Licence"
+  points 25 per quantity
+}
+"""
+
+
+def bounded_export(path: Path, quantities: list[str], amounts: list[str]) -> Path:
+    lines = ["contract_id,partner_id,signed,product,quantity,amount"]
+    for n, (quantity, amount) in enumerate(zip(quantities, amounts)):
+        product = ("Pool", "Capped", "Licence")[n % 3]
+        lines.append(f"C-{n},P-{n % 2},2016-0{1 + n % 9}-15,{product},{quantity},{amount}")
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize("quantities, amounts", [
+    # small values: every number column read as a narrow DECIMAL; empty amounts (unscored, the
+    # rule's failure) where a cap or min() would otherwise stand in for the missing value
+    (["1", "2", "", "3", "1", "2", "4", "1", "2"], ["1.5", "", "-1.75", "", "0.0001", "", "3", "", "2.25"]),
+    # values at the declared limits: 18-digit quantities, amounts far below zero (not narrowed)
+    (["999999999999999999", "1", "2", "123456789012345678", "5", "1"],
+     ["-99999999999999999.9", "", "7", "-0.0000000001", "49.9999999999", "1"]),
+])
+def test_numbers_computed_on_the_bounds_the_rows_hold(quantities, amounts, tmp_path):
+    folder = tmp_path / "program"
+    folder.mkdir()
+    (folder / "v1.rules").write_text(BOUNDED, encoding="utf-8")
+    export = bounded_export(tmp_path / "export.csv", quantities, amounts)
+    result = run_both(load_program(folder), [export], tmp_path)
+    assert result.engine == "duckdb", result.engine_reason
+    assert result.counts.scored and result.counts.unscored
+
+
+def test_observed_bounds_narrow_each_step(tmp_path):
+    import re
+
+    import duckdb
+
+    from engine.sql.duck import observed_bounds
+    from engine.sql.plan import validation_sql, version_sql
+
+    folder = tmp_path / "program"
+    folder.mkdir()
+    (folder / "v1.rules").write_text(BOUNDED, encoding="utf-8")
+    program = load_program(folder)
+    block = program.versions[0].ruleset.input("contract")
+    header = ["contract_id", "partner_id", "signed", "product", "quantity", "amount"]
+    checks = validation_sql(block, header, False, examples=False)
+    con = duckdb.connect()
+    con.execute("CREATE TABLE valid (v4 BIGINT, v5 DECIMAL(28,10))")
+    con.execute("INSERT INTO valid VALUES (1, 12.5), (30, NULL), (7, -1.75)")
+    observed = observed_bounds(con, checks)
+    assert observed == {"quantity": (1, 30, 0), "amount": (Decimal("-1.75"), Decimal("12.5"), 10)}
+
+    def widest(sql: str) -> int:
+        return max(int(p) for p in re.findall(r"DECIMAL\((\d+),", sql))
+
+    declared = version_sql(program, 0, checks.columns)
+    narrow = version_sql(program, 0, checks.columns, observed=observed)
+    assert widest(declared.sql) > 18 >= widest(narrow.sql)
+    assert "REPLACE (CAST(v4 AS DECIMAL(2,0)) AS v4, CAST(v5 AS DECIMAL(12,10)) AS v5)" in narrow.sql
+    # beyond 18 digits a column stays as validation typed it (a DECIMAL of 128 bits either way)
+    con.execute("INSERT INTO valid VALUES (1, 123456789.5)")
+    assert set(observed_bounds(con, checks)) == {"quantity"}

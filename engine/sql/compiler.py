@@ -135,6 +135,10 @@ class Compiler:
         # rules (name -> SQL), instead of its expression written out wherever the value is used.
         self.staged: dict[str, str] | None = None
         self.staged_prefix = ""  # of the staged columns' names
+        # field name -> (lowest, highest, scale) of the values the rows being scored hold (engine.sql.duck
+        # observes them once the rows are checked): the field's bound is its declared one narrowed to
+        # these, and so is the DECIMAL of each step computed from it
+        self.observed: dict[str, tuple[Decimal, Decimal, int]] = {}
 
     def relation(self, name: str, columns: tuple[str, ...], rows: list[tuple]) -> str:
         """The name of a relation holding `rows` (text keys, then a DECIMAL value if any)."""
@@ -196,6 +200,9 @@ class Compiler:
         if kind is None:
             raise NotCompiled(f"field `{name}` has a type the SQL engine does not read ({decl.kind})")
         lo, hi, scale = field_bound(decl)
+        seen = self.observed.get(name)
+        if seen is not None:
+            lo, hi, scale = max(lo, seen[0]), min(hi, seen[1]), min(scale, seen[2])
         return Val(self.columns[name], None, kind, lo, hi, scale)
 
     def numeric(self, v: Val, lo: Decimal, hi: Decimal, scale: int, err: str | None, span) -> Val:
@@ -276,7 +283,10 @@ class Compiler:
             typ = d.decimal_type(digits + scale, scale)
             func = "least" if expr.func == "min" else "greatest"
             pick = min if expr.func == "min" else max
-            sql = f"{func}({', '.join(f'CAST({a.sql} AS {typ})' for a in args)})"
+            # least/greatest pass over a NULL (an empty field, whose failure the row carries): its
+            # value would be another argument's, perhaps outside the bound its DECIMAL is cast to
+            present = " AND ".join(f"{a.sql} IS NOT NULL" for a in args)
+            sql = f"(CASE WHEN {present} THEN {func}({', '.join(f'CAST({a.sql} AS {typ})' for a in args)}) END)"
             return Val(sql, coalesce(*(a.err for a in args)), "number", pick(a.lo for a in args),
                        pick(a.hi for a in args), scale)
         raise NotCompiled(f"{expr.span.file}:{expr.span.line}: {type(expr).__name__} is not compiled")
@@ -464,7 +474,10 @@ class Compiler:
                 typ = self.d.decimal_type(digits + scale, scale)
                 func = "least" if isinstance(mod, ast.AtMost) else "greatest"
                 pick = min if isinstance(mod, ast.AtMost) else max
-                v = Val(f"{func}(CAST({v.sql} AS {typ}), CAST({limit.sql} AS {typ}))", coalesce(v.err, limit.err),
+                # NULL stays NULL (least/greatest would give the limit, outside the bound when the
+                # value's range lies within the limit)
+                v = Val(f"(CASE WHEN {v.sql} IS NOT NULL AND {limit.sql} IS NOT NULL THEN {func}(CAST({v.sql} AS {typ}), "
+                        f"CAST({limit.sql} AS {typ})) END)", coalesce(v.err, limit.err),
                         "number", pick(v.lo, limit.lo), pick(v.hi, limit.hi), scale)
             elif isinstance(mod, ast.Rounded):
                 v = self.rounded(v, mod)

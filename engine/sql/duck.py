@@ -20,7 +20,7 @@ from engine.program import Program, display_path
 from engine.readers import InputError, open_rows, sha256_of
 from engine.sql.compiler import EXACT_DIGITS, NotCompiled
 from engine.sql.dialect import DUCKDB
-from engine.sql.plan import validation_sql, version_sql
+from engine.sql.plan import narrowed, validation_sql, version_sql
 from engine.sql.prescan import prescan
 from engine.sql.sources import export_of, raw_table
 from engine.validate import RowReject, RowValidator, _shown
@@ -200,6 +200,11 @@ def _run_sql(con, program, path, header, delimiter, options, out_dir, validator,
         con.execute('UPDATE checked SET ok = FALSE WHERE "row" IN (SELECT "row" FROM repeats)')
     con.execute("CREATE TEMP VIEW valid AS SELECT * FROM checked WHERE ok")
     lenient = lenient_examples(con, checks)
+    observed = observed_bounds(con, checks)
+    if observed:  # the rules compiled again on the bounds of the values the rows hold: narrower DECIMALs
+        versions = [version_sql(program, k, checks.columns, q=f"k{k}_", observed=observed)
+                    for k in range(len(program.versions))]
+        scored = scored_sql(program, checks, versions, observed)
     con.execute("DROP VIEW raw")  # every cell the run needs from here on is typed in `checked`
     con.execute("DROP TABLE raw0")
     for v in versions:
@@ -236,15 +241,18 @@ class ScoredSQL:
     slots: list  # per points column pr<i>: [(version index, rule index)] it holds the points of
 
 
-def scored_sql(program: Program, checks, versions) -> ScoredSQL:
+def scored_sql(program: Program, checks, versions, observed: dict | None = None) -> ScoredSQL:
     """One SELECT scoring every valid row by the version in force on its signed date (vidx), all
     versions' stages side by side, each computed only for its version's rows (a CASE evaluates its
-    branch for the rows that take it): no union and no sort, the rows stay in their order."""
+    branch for the rows that take it): no union and no sort, the rows stay in their order.
+    `observed` (observed_bounds): the number fields the versions were compiled on the rows' bounds
+    of, their columns read as those bounds' DECIMAL."""
     d = DUCKDB
     names = [f.name for f in checks.fields]
     carry = dict(outcome_columns(program, checks))
     product = checks.columns.get("product")
-    base = f"SELECT *{f', {product} AS prod_' if product else ''} FROM valid"
+    narrow = f" REPLACE ({narrowed(observed, checks.columns, d)})" if observed else ""
+    base = f"SELECT *{narrow}{f', {product} AS prod_' if product else ''} FROM valid"
 
     def guarded(k: int, items: list[str], part: str = "") -> list[str]:
         """The columns of version k's rows (NULL on the others'); part "match": a rule's match and
@@ -272,6 +280,7 @@ def scored_sql(program: Program, checks, versions) -> ScoredSQL:
         if columns:
             sql = f"SELECT *, {', '.join(columns)} FROM ({sql}) s{n}"
     scale = max((v.scale for v in versions), default=0)
+    total_digits = max((v.digits for v in versions), default=1)
     signed = f"v{names.index('signed')}"
     no_version = {"status": "'unscored'", "points": "NULL", "points_text": "''", "rules_text": "''",
                   "code": d.text(reasons.NO_VERSION), "reason": f"'no version in force on ' || {d.date_text(signed)}"}
@@ -286,7 +295,8 @@ def scored_sql(program: Program, checks, versions) -> ScoredSQL:
 
     final = ['"row"', *(f"{carry[c]} AS {c}" for c in ("contract_id", "partner_id", "product", "customer", "vidx",
                                                         "signed_day")),
-             f"{by_version('status')} AS status", f"{by_version('points', f'DECIMAL(38,{scale})')} AS points",
+             f"{by_version('status')} AS status",
+             f"{by_version('points', d.decimal_type(min(d.max_precision, total_digits + scale), scale))} AS points",
              *(f"{by_version(c)} AS {c}" for c in ("points_text", "rules_text", "code", "reason"))]
     # per rule slot, the points of the rule that paid (the partner-rule totals); versions share a
     # slot when one DECIMAL holds all their values
@@ -310,6 +320,32 @@ def scored_sql(program: Program, checks, versions) -> ScoredSQL:
     view = (f"{d.date_text('signed_day')} AS signed, {d.period('signed_day', program.period)} AS period, "
             f"{version_name} AS version")
     return ScoredSQL(sql, view, slots)
+
+
+# the fields whose typed column is also an outcome column (its text written out): never narrowed
+OUTCOME_FIELDS = ("contract_id", "partner_id", "signed", "product", "customer")
+
+
+def observed_bounds(con, checks) -> dict:
+    """Compiler.observed for the rows of `valid`: per integer or decimal field (of those the outcome
+    does not show) its lowest and highest value and its declared scale, where the DECIMAL of that
+    bound has at most 18 digits (DuckDB computes such a DECIMAL in 64 bits, a wider one in 128;
+    casting to it keeps the scale, a cheap test of range, where a scale made smaller costs a
+    division per row). A field without a value keeps its declared bound."""
+    from engine.sql.compiler import FIELD_SCALE
+    from engine.sql.plan import narrow_type
+
+    numbers = [(f.name, f"v{i}", 0 if f.decl.kind == "integer" else FIELD_SCALE) for i, f in enumerate(checks.fields)
+               if f.decl.kind in ("integer", "decimal") and f.name not in OUTCOME_FIELDS]
+    if not numbers:
+        return {}
+    ranges = con.execute("SELECT " + ", ".join(f"min({c}), max({c})" for _, c, _ in numbers) + " FROM valid").fetchone()
+    found = {}
+    for n, (name, _, scale) in enumerate(numbers):
+        lo, hi = ranges[2 * n], ranges[2 * n + 1]
+        if lo is not None and narrow_type((lo, hi, scale))[0] <= 18:
+            found[name] = (Decimal(lo), Decimal(hi), scale)
+    return found
 
 
 def create_relations(con, relations: dict) -> None:

@@ -292,12 +292,27 @@ class VersionSQL:
     outcome: list = field(default_factory=list)
     paid_points: list = field(default_factory=list)
     rule_types: list = field(default_factory=list)  # per rule (integer digits, scale) of its points
+    digits: int = 1  # the integer digits of the `points` column (its DECIMAL: digits + scale, scale)
 
 
-def version_sql(program: Program, k: int, columns: dict, d: Dialect = DUCKDB, q: str = "") -> VersionSQL:
+def narrow_type(bound: tuple) -> tuple[int, int]:
+    """(precision, scale) of the DECIMAL holding every value of an observed bound (lowest, highest, scale)."""
+    lo, hi, scale = bound
+    return integer_digits(max(abs(lo), abs(hi))) + scale, scale
+
+
+def narrowed(observed: dict, columns: dict, d: Dialect) -> str:
+    """The REPLACE list reading each observed field's column as the DECIMAL of its bound."""
+    return ", ".join(f"CAST({columns[name]} AS {d.decimal_type(*narrow_type(bound))}) AS {columns[name]}"
+                     for name, bound in observed.items())
+
+
+def version_sql(program: Program, k: int, columns: dict, d: Dialect = DUCKDB, q: str = "",
+                observed: dict | None = None) -> VersionSQL:
     """The SELECT scoring the valid rows of version k (its `vidx` = k + 1); `q`: a prefix of the
     names of the columns computed on the way (the stages of VersionSQL), so that several versions'
-    stages can share one SELECT."""
+    stages can share one SELECT; `observed`: number fields' bounds in the rows scored
+    (Compiler.observed), whose columns the SELECT reads as the DECIMAL those bounds give (narrowed)."""
     version = program.versions[k]
     ruleset, plan = version.ruleset, version.plan
     block = ruleset.input("contract")
@@ -306,6 +321,7 @@ def version_sql(program: Program, k: int, columns: dict, d: Dialect = DUCKDB, q:
     compiler = Compiler(fields, tables, columns, d, prefix=f"lk{k}_")
     compiler.staged = {}
     compiler.staged_prefix = q
+    compiler.observed = dict(observed or {})
     product = columns.get("product")
 
     def among(sql: str, name: str, values, staged: bool = False) -> str:
@@ -448,6 +464,8 @@ def version_sql(program: Program, k: int, columns: dict, d: Dialect = DUCKDB, q:
         outer.append(f"{paid_sql} AS paid{j}")
         outer.append(points_sql if points_sql == f"p{j}" else f"{points_sql} AS p{j}")
     rows = f"valid WHERE vidx = {k + 1}"
+    if observed:
+        rows = f"(SELECT * REPLACE ({narrowed(observed, columns, d)}) FROM {rows}) narrow"
     if compiler.staged:  # each lookup's value once per row
         looked_up = ", ".join(f"{sql} AS {name}" for name, sql in compiler.staged.items())
         rows = f"(SELECT *, {looked_up} FROM {rows}) staged"
@@ -456,4 +474,5 @@ def version_sql(program: Program, k: int, columns: dict, d: Dialect = DUCKDB, q:
                       compiler.relations, staged=dict(compiler.staged),
                       inner=inner[1 + (1 if columns.get("product") else 0):], mid=mid_computed,
                       outcome=outcome, paid_points=paid_points,
-                      rule_types=[(integer_digits(max(abs(p.lo), abs(p.hi))), p.scale) for _, p in compiled])
+                      rule_types=[(integer_digits(max(abs(p.lo), abs(p.hi))), p.scale) for _, p in compiled],
+                      digits=digits)
