@@ -476,9 +476,9 @@ class Compiler:
                 pick = min if isinstance(mod, ast.AtMost) else max
                 # NULL stays NULL (least/greatest would give the limit, outside the bound when the
                 # value's range lies within the limit)
-                v = Val(f"(CASE WHEN {v.sql} IS NOT NULL AND {limit.sql} IS NOT NULL THEN {func}(CAST({v.sql} AS {typ}), "
-                        f"CAST({limit.sql} AS {typ})) END)", coalesce(v.err, limit.err),
-                        "number", pick(v.lo, limit.lo), pick(v.hi, limit.hi), scale)
+                sql = (f"(CASE WHEN {v.sql} IS NOT NULL AND {limit.sql} IS NOT NULL THEN "
+                       f"{func}(CAST({v.sql} AS {typ}), CAST({limit.sql} AS {typ})) END)")
+                v = Val(sql, coalesce(v.err, limit.err), "number", pick(v.lo, limit.lo), pick(v.hi, limit.hi), scale)
             elif isinstance(mod, ast.Rounded):
                 v = self.rounded(v, mod)
             else:

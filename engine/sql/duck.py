@@ -237,7 +237,8 @@ def create_in_row_order(con, name: str, select: str) -> None:
 @dataclass
 class ScoredSQL:
     sql: str  # SELECT of every valid row's outcome from `valid`
-    view: str  # the outcome's further columns computed from the table's (signed, period, version)
+    view: str  # the outcome's further columns computed from the table's (signed, period, version, the
+    # texts of the points and of the rules that paid)
     slots: list  # per points column pr<i>: [(version index, rule index)] it holds the points of
 
 
@@ -282,8 +283,8 @@ def scored_sql(program: Program, checks, versions, observed: dict | None = None)
     scale = max((v.scale for v in versions), default=0)
     total_digits = max((v.digits for v in versions), default=1)
     signed = f"v{names.index('signed')}"
-    no_version = {"status": "'unscored'", "points": "NULL", "points_text": "''", "rules_text": "''",
-                  "code": d.text(reasons.NO_VERSION), "reason": f"'no version in force on ' || {d.date_text(signed)}"}
+    no_version = {"status": "'unscored'", "points": "NULL", "code": d.text(reasons.NO_VERSION),
+                  "reason": f"'no version in force on ' || {d.date_text(signed)}"}
 
     def by_version(name: str, cast: str | None = None) -> str:
         """An outcome column: each version's for its rows, the no-version one's for the rest."""
@@ -297,7 +298,7 @@ def scored_sql(program: Program, checks, versions, observed: dict | None = None)
                                                         "signed_day")),
              f"{by_version('status')} AS status",
              f"{by_version('points', d.decimal_type(min(d.max_precision, total_digits + scale), scale))} AS points",
-             *(f"{by_version(c)} AS {c}" for c in ("points_text", "rules_text", "code", "reason"))]
+             *(f"{by_version(c)} AS {c}" for c in ("code", "reason"))]
     # per rule slot, the points of the rule that paid (the partner-rule totals); versions share a
     # slot when one DECIMAL holds all their values
     slots = []
@@ -317,8 +318,20 @@ def scored_sql(program: Program, checks, versions, observed: dict | None = None)
     sql = f"SELECT {', '.join(final)} FROM ({sql}) s"
     version_name = ("CASE vidx " + " ".join(f"WHEN {k + 1} THEN {d.text(v.name)}"
                                             for k, v in enumerate(program.versions)) + " ELSE '' END")
+    # the texts of the points and of the rules that paid, from the points columns (computed where
+    # they are written, not stored with every scored row)
+    slot_of = {kj: i for i, holders in enumerate(slots) for kj in holders}
+    slot_scale = [max(versions[k].rule_types[j][1] for k, j in holders) for holders in slots]
+    rules_whens = []
+    for k, v in enumerate(versions):
+        parts = [f"CASE WHEN pr{slot_of[(k, j)]} IS NOT NULL THEN {d.text(rule_id + '=')} || "
+                 f"{d.points_text(f'pr{slot_of[(k, j)]}', slot_scale[slot_of[(k, j)]])} END"
+                 for j, (rule_id, _, _) in enumerate(v.rules)]
+        rules_whens.append(f"WHEN {k + 1} THEN {d.concat_ws(chr(39) + ';' + chr(39), parts)}")
+    rules_text = f"CASE vidx {' '.join(rules_whens)} ELSE '' END" if rules_whens else "''"
     view = (f"{d.date_text('signed_day')} AS signed, {d.period('signed_day', program.period)} AS period, "
-            f"{version_name} AS version")
+            f"{version_name} AS version, CASE WHEN points IS NULL THEN '' ELSE {d.points_text('points', scale)} END "
+            f"AS points_text, {rules_text} AS rules_text")
     return ScoredSQL(sql, view, slots)
 
 
