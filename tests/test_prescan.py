@@ -35,3 +35,40 @@ def test_what_it_refuses(tmp_path):
         path = tmp_path / f"{n}.csv"
         path.write_bytes(data)
         assert pre.prescan(path, ",", 2) == reason, data
+
+
+@settings(max_examples=400, deadline=None)
+@given(body=st.lists(PIECES, max_size=24), block=st.integers(1, 9))
+def test_whether_cells_need_stripping_does_not_depend_on_the_block_size(tmp_path_factory, body, block):
+    path = tmp_path_factory.mktemp("scan") / "x.csv"
+    path.write_bytes(b"a,b\n" + b"".join(body))
+    whole = pre.scan(path, ",", 2)
+    saved = pre.BLOCK
+    pre.BLOCK = block
+    try:
+        again = pre.scan(path, ",", 2)
+    finally:
+        pre.BLOCK = saved
+    if whole.reason is None and again.reason is None:
+        assert again.edge_spaces == whole.edge_spaces
+        if not whole.edge_spaces:  # the promise: no cell the row reader sees has spaces to strip
+            text = path.read_bytes().decode("utf-8-sig")
+            cells = [c for line in text.splitlines()[1:] for c in line.split(",")]
+            assert all(c == c.strip() for c in cells), cells
+
+
+def test_cells_that_need_stripping(tmp_path):
+    cases = {b"a,b\n1,2\n3,4\n": False, b"a,b\r\n1,2\r\n": False, b"a,b\n1 x,2\n": False,
+             b"a,b\n1 ,2\n": True, b"a,b\n1, 2\n": True, b"a,b\n 1,2\n": True, b"a,b\n1,2 \n": True,
+             b"a,b\n1,2 \r\n": True, b"a,b\n1,2 ": True, b"a,b\n1,\t2\n": True, b"a,b\n1,2\x0b\n": True,
+             b"a,b\n1,\xc2\xa0\n": True, b"a,b\n1,x\xe2\x80\x83y\n": True, b"a,b\n\xc3\xa9,\xe2\x82\xac\n": False,
+             b"a,b\n1,   \n": True}
+    for n, (data, spaced) in enumerate(cases.items()):
+        path = tmp_path / f"{n}.csv"
+        path.write_bytes(data)
+        assert pre.scan(path, ",", 2) == pre.Scan(None, spaced), data
+    tabbed = tmp_path / "tabbed.csv"
+    tabbed.write_bytes(b"a\tb\n1\t2\n")  # the delimiter is no space in a cell
+    assert pre.scan(tabbed, "\t", 2) == pre.Scan(None, False)
+    tabbed.write_bytes(b"a\tb\n1 \t2\n")
+    assert pre.scan(tabbed, "\t", 2) == pre.Scan(None, True)

@@ -281,3 +281,21 @@ def test_observed_bounds_narrow_each_step(tmp_path):
     # beyond 18 digits a column stays as validation typed it (a DECIMAL of 128 bits either way)
     con.execute("INSERT INTO valid VALUES (1, 123456789.5)")
     assert set(observed_bounds(con, checks)) == {"quantity"}
+
+
+def test_an_export_whose_cells_need_no_stripping(tmp_path):
+    """No cell begins or ends with a space (engine.sql.prescan): the cells are read as they are, and
+    the other lenient readings (German dates, any case, number forms) are still counted."""
+    from engine.sql.prescan import scan
+
+    case = yaml.safe_load((ROW_CASES / "lenient_counts.yaml").read_text(encoding="utf-8"))
+    folder = tmp_path / "program"
+    write_program(case, folder)
+    jan = next(f for f in case["files"] if f["name"] == "jan.csv")
+    export = tmp_path / "jan.csv"
+    export.write_text(jan["text"], encoding="utf-8")
+    assert scan(export, ",", 5).edge_spaces is False
+    result = run_both(load_program(folder), [export], tmp_path)
+    assert result.engine == "duckdb", result.engine_reason
+    assert {(field, reading) for (field, reading) in result.counts.lenient} == {
+        ("customer", "any-case"), ("signed", "german-date"), ("quantity", "number-form")}

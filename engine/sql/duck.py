@@ -21,7 +21,7 @@ from engine.readers import InputError, open_rows, sha256_of
 from engine.sql.compiler import EXACT_DIGITS, NotCompiled
 from engine.sql.dialect import DUCKDB
 from engine.sql.plan import narrowed, validation_sql, version_sql
-from engine.sql.prescan import prescan
+from engine.sql.prescan import scan
 from engine.sql.sources import export_of, raw_table
 from engine.validate import RowReject, RowValidator, _shown
 
@@ -55,9 +55,10 @@ def qualify(program: Program, paths: list[Path], options, fixed) -> str | None:
 
 
 def checked_header(program: Program, path: Path, options, engine: str):
-    """The export's input block, header, delimiter, header notes and validator, once the file is one that `engine`
-    reads exactly as the row reader would; Fallback (with the reason) when it is not, InputError for a
-    header the row engine refuses too."""
+    """The export's input block, header, delimiter, header notes, validator and whether a cell may begin or
+    end with a space character (engine.sql.prescan), once the file is one that `engine` reads exactly as
+    the row reader would; Fallback (with the reason) when it is not, InputError for a header the row
+    engine refuses too."""
     newest = program.versions[-1].ruleset.input("contract")
     # the row engine's validator: of equal blocks (several versions), the first version's (its
     # messages name that block's lines)
@@ -75,7 +76,7 @@ def checked_header(program: Program, path: Path, options, engine: str):
         if problems:
             raise InputError(path, f"{where}: " + "; ".join(problems), row=row)
         notes = [f"{where}: {note}" for note in validator.header_notes(header)]
-        return block, header, None, notes, validator
+        return block, header, None, notes, validator, True
     with open_rows(path, delimiter=options.delimiter, encoding=options.encoding) as source:
         header = list(source.header)
         delimiter = source.delimiter
@@ -87,19 +88,19 @@ def checked_header(program: Program, path: Path, options, engine: str):
     if problems:
         raise InputError(path, "header (row 1): " + "; ".join(problems), row=1)
     notes = [f"header (row 1): {note}" for note in validator.header_notes(header)]
-    reason = prescan(path, delimiter, len(header))
-    if reason is not None:
-        raise Fallback(f"the file has {reason}")
-    return block, header, delimiter, notes, validator
+    found = scan(path, delimiter, len(header))
+    if found.reason is not None:
+        raise Fallback(f"the file has {found.reason}")
+    return block, header, delimiter, notes, validator, found.edge_spaces
 
 
 def evaluate_duckdb(program: Program, path: Path, options, out_dir: Path | None):
     """One CSV export scored in DuckDB; raises Fallback (nothing written) when it cannot be."""
     from engine import run as _run
 
-    block, header, delimiter, notes, validator = checked_header(program, path, options, "DuckDB")
+    block, header, delimiter, notes, validator, spaced = checked_header(program, path, options, "DuckDB")
     try:
-        checks = validation_sql(block, header, options.decimal_comma, examples=False)
+        checks = validation_sql(block, header, options.decimal_comma, examples=False, stripped=not spaced)
         versions = [version_sql(program, k, checks.columns, q=f"k{k}_") for k in range(len(program.versions))]
         scored = scored_sql(program, checks, versions)
     except NotCompiled as err:

@@ -87,9 +87,11 @@ def qualify_block(block: ast.InputBlock | None) -> None:
 
 
 def validation_sql(block: ast.InputBlock, header: list[str], decimal_comma: bool, d: Dialect = DUCKDB,
-                   examples: bool = True) -> InputSQL:
+                   examples: bool = True, stripped: bool = False) -> InputSQL:
     """The SELECT that types and checks every raw row (see the module docstring); `examples`: with
-    the raw text r<i> of each lenient reading (else the runner finds its examples in `raw`)."""
+    the raw text r<i> of each lenient reading (else the runner finds its examples in `raw`);
+    `stripped`: no cell begins or ends with a space character (engine.sql.prescan), so a cell's
+    stripped text is the cell and spaces are never a lenient reading."""
     qualify_block(block)
     index: dict[str, int] = {}
     for position, column in enumerate(column_names(header)):
@@ -101,7 +103,7 @@ def validation_sql(block: ast.InputBlock, header: list[str], decimal_comma: bool
     for i, f in enumerate(fields):
         raw = "''" if f.column is None else f"COALESCE(c{f.column}, '')"
         stage1.append(f"{raw} AS r{i}")
-        stage1.append(f"{d.strip(raw)} AS s{i}")
+        stage1.append(f"{raw if stripped else d.strip(raw)} AS s{i}")
     # stage 2a: each present value typed once (p<i>); stage 2: typed values and per-field verdicts
     stage2a = ['"row"']
     for i, f in enumerate(fields):
@@ -114,7 +116,7 @@ def validation_sql(block: ast.InputBlock, header: list[str], decimal_comma: bool
         value, ok = field_sql(f, f"r{i}", f"s{i}", decimal_comma, d, typed=f"p{i}")
         stage2 += [f"r{i}", f"s{i}", f"{value} AS v{i}", f"({ok}) AS ok{i}"]
         oks.append(f"ok{i}")
-        flag, reading = lenient_sql(f, f"r{i}", f"s{i}", decimal_comma, d)
+        flag, reading = lenient_sql(f, f"r{i}", f"s{i}", decimal_comma, d, stripped)
         if flag is not None and f.column is not None:
             f.lenient, f.reading = flag, reading
             lenient_cols.append(f"({flag}) AS l{i}")
@@ -252,13 +254,14 @@ def present_sql(decl, r: str, s: str, comma: bool, d: Dialect) -> tuple[str, str
     raise NotCompiled(f"field `{decl.name}` of type {kind}")
 
 
-def lenient_sql(f: FieldSQL, r: str, s: str, comma: bool, d: Dialect) -> tuple[str | None, str | None]:
-    """engine.validate.lenient_reading as SQL (of an accepted value)."""
+def lenient_sql(f: FieldSQL, r: str, s: str, comma: bool, d: Dialect,
+                stripped: bool = False) -> tuple[str | None, str | None]:
+    """engine.validate.lenient_reading as SQL (of an accepted value); `stripped`: as validation_sql's."""
     from engine.validate import ANY_CASE, GERMAN_DATE, NUMBER_FORM, TRIMMED
 
     decl = f.decl
     if decl.kind == "text":
-        if decl.spaces != "trim":
+        if decl.spaces != "trim" or stripped:
             return None, None
         return f"{r} <> {s} AND {s} <> ''", TRIMMED
     if decl.kind == "date" and decl.dates == "both":
