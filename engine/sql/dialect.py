@@ -110,6 +110,12 @@ class Dialect:
     DATE_FORMATS = {"date": "%Y-%m-%d", "year": "%Y", "month": "%Y-%m"}
 
     def date_format(self, sql: str, part: str) -> str:
+        # a cast writes what strftime writes for a date field's days (dsl.limits: the years 1900 to
+        # 2999), in about half the time
+        if part == "date":
+            return f"CAST({sql} AS VARCHAR)"
+        if part == "year":
+            return f"CAST(year({sql}) AS VARCHAR)"
         return f"strftime({sql}, '{self.DATE_FORMATS[part]}')"
 
     def quarter_text(self, sql: str) -> str:
