@@ -88,7 +88,7 @@ def checked_header(program: Program, path: Path, options, engine: str):
     if problems:
         raise InputError(path, "header (row 1): " + "; ".join(problems), row=1)
     notes = [f"header (row 1): {note}" for note in validator.header_notes(header)]
-    found = scan(path, delimiter, len(header))
+    found = scan(path, delimiter, len(header), edges=engine == "DuckDB")  # what the DuckDB engine's SQL uses
     if found.reason is not None:
         raise Fallback(f"the file has {found.reason}")
     return block, header, delimiter, notes, validator, found.edge_spaces

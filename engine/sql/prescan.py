@@ -38,7 +38,7 @@ class Scan:
 
 def prescan(path: Path, delimiter: str, width: int) -> str | None:
     """None when DuckDB may read the file, else the reason it may not."""
-    return scan(path, delimiter, width).reason
+    return scan(path, delimiter, width, edges=False).reason
 
 
 def _edges(delimiter: str) -> bytes | None:
@@ -55,11 +55,12 @@ def _edges(delimiter: str) -> bytes | None:
     return bytes(table)
 
 
-def scan(path: Path, delimiter: str, width: int) -> Scan:
-    """prescan's verdict, and whether some cell may begin or end with a space character."""
-    table = _edges(delimiter)
+def scan(path: Path, delimiter: str, width: int, edges: bool = True) -> Scan:
+    """prescan's verdict, and whether some cell may begin or end with a space character (without
+    `edges`, not looked at: taken as true)."""
+    table = _edges(delimiter) if edges else None
     spaced = table is None
-    tail = b""  # the last bytes of the block before (a pair or a character across the blocks' edge)
+    tail = last = b""  # the block before's last two bytes, and its last translated (what spans the blocks' edge)
     decoder = codecs.getincrementaldecoder("utf-8")()
     first = True
     previous_end = b"\n"
@@ -100,16 +101,17 @@ def scan(path: Path, delimiter: str, width: int) -> Scan:
                     if head.rstrip(b"\r").decode("utf-8", "replace").count(delimiter) + 1 != width:
                         return Scan("the header has empty cells at its end")
             if not spaced:
-                seen = tail + block
-                edges = seen.translate(table)
+                edges = block.translate(table)
+                across = last + edges[:1]  # the pair across the blocks' edge
                 spaced = (_SPACE + _EDGE in edges or _EDGE + _SPACE in edges
-                          or (not block.isascii() and any(w in seen for w in _WIDE_SPACES)))
-                tail = seen[-2:]
+                          or across in (_SPACE + _EDGE, _EDGE + _SPACE)
+                          or (not block.isascii() and any(w in block or w in tail + block[:2] for w in _WIDE_SPACES)))
+                last, tail = edges[-1:], block[-2:]
             previous_end = (previous_end + block[-2:])[-2:]  # the stream's last two bytes
     try:
         decoder.decode(b"", final=True)
     except UnicodeDecodeError:
         return Scan("the file is not UTF-8")
-    if not spaced and tail[-1:].translate(table) == _SPACE:  # the last cell, without a line break after it
+    if not spaced and last == _SPACE:  # the last cell, without a line break after it
         spaced = True
     return Scan(None, spaced)
