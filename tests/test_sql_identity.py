@@ -299,3 +299,40 @@ def test_an_export_whose_cells_need_no_stripping(tmp_path):
     assert result.engine == "duckdb", result.engine_reason
     assert {(field, reading) for (field, reading) in result.counts.lenient} == {
         ("customer", "any-case"), ("signed", "german-date"), ("quantity", "number-form")}
+
+
+LIMITS = """program "Limits"
+version "1"
+effective 2016-01-01
+
+input contract {
+  contract_id: text, required, unique
+  partner_id:  text, required
+  signed:      date, required
+  n:           integer
+  amount:      decimal
+}
+
+rule "All" {
+  points 1
+}
+"""
+
+
+def test_numbers_at_the_limits_of_their_digits(tmp_path):
+    """At most 18 digits before the point and 10 after it (dsl.limits), read as the row engine reads
+    them: the SQL checks the typed value's range and the text's decimals."""
+    folder = tmp_path / "program"
+    folder.mkdir()
+    (folder / "v1.rules").write_text(LIMITS, encoding="utf-8")
+    pairs = [("999999999999999999", "999999999999999999.9999999999"), ("-999999999999999999", "-0.0000000001"),
+             ("1000000000000000000", "1000000000000000000"), ("-9223372036854775808", "1.00000000001"),
+             ("9223372036854775808", "1.000000000000"), ("+000000000000000000001", "0000000000000000000012.5"),
+             ("-0", "-0.0"), ("12", "999999999999999999.99999999999"), ("1", ".5"), ("2", "5.")]
+    lines = ["contract_id,partner_id,signed,n,amount"]
+    lines += [f"C-{i},P-1,2016-03-01,{n},{a}" for i, (n, a) in enumerate(pairs)]
+    export = tmp_path / "limits.csv"
+    export.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    result = run_both(load_program(folder), [export], tmp_path)
+    assert result.engine == "duckdb", result.engine_reason
+    assert result.counts.rejected == 4 and result.counts.scored == 6  # rows 4, 5, 6 and 9 refused

@@ -207,22 +207,27 @@ def present_sql(decl, r: str, s: str, comma: bool, d: Dialect) -> tuple[str, str
     if kind == "integer":
         strict = decl.numbers == "strict"
         pattern = r"-?[0-9]+" if strict else r"[+-]?[0-9]+"
-        ok = f"{d.full_match(s, pattern)} AND length(ltrim(ltrim({s}, '+-'), '0')) <= 18"
+        value = d.try_integer(f"CASE WHEN {d.full_match(s, pattern)} THEN {s} END")
+        # a value only where the text has the form; at most 18 digits (dsl.limits) is a range of
+        # the value then (a BIGINT holds 19), a test of two integers rather than of the text
+        top = "9" * 18
+        ok = f"{value} IS NOT NULL AND {value} BETWEEN -{top} AND {top}"
         if strict:
             ok += f" AND NOT {d.full_match(s, NEGATIVE_ZERO)}"
-        return d.try_integer(f"CASE WHEN {d.full_match(s, pattern)} THEN {s} END"), ok
+        return value, ok
     if kind == "decimal":
         plain = f"replace({s}, ',', '.')" if comma else s
-        ok = d.full_match(plain, DECIMAL_PATTERN.strip("^$"))
+        value = d.try_decimal(f"CASE WHEN {d.full_match(plain, DECIMAL_PATTERN.strip('^$'))} THEN {plain} END")
+        # a value only where the text has the form, and only with at most 18 digits before the point
+        # (its DECIMAL(28,10) holds no more); the digits after it are counted in the text (the cast
+        # would round beyond 10)
+        ok = f"{value} IS NOT NULL"
         if comma:
             ok += f" AND strpos({s}, '.') = 0"
         if decl.numbers == "strict":
             strict = r"-?[0-9]+(,[0-9]+)?" if comma else r"-?[0-9]+(\.[0-9]+)?"
             ok += f" AND {d.full_match(s, strict)} AND NOT {d.full_match(s, NEGATIVE_ZERO)}"
-        body = f"ltrim({plain}, '+-')"
-        ok += (f" AND length(ltrim(split_part({body}, '.', 1), '0')) <= 18"
-               f" AND length(rtrim(split_part({body}, '.', 2), '0')) <= 10")
-        value = d.try_decimal(f"CASE WHEN {d.full_match(plain, DECIMAL_PATTERN.strip('^$'))} THEN {plain} END")
+        ok += f" AND length(rtrim(split_part({plain}, '.', 2), '0')) <= 10"
         return value, ok
     if kind == "date":
         reading = decl.dates
