@@ -193,15 +193,15 @@ def test_the_summary_names_the_engine_and_why_not_duckdb(tmp_path, monkeypatch, 
     assert "engine" not in capsys.readouterr().out
 
 
-BOUNDED = """program "Bounded"
-version "1"
-effective 2016-01-01
+def one_version(name: str, fields: str) -> str:
+    """A one-version program's head: its name, and an input block of the three fields every export
+    has and `fields` (the block's closing brace and the rules follow)."""
+    return (f'program "{name}"\nversion "1"\neffective 2016-01-01\n\ninput contract {{\n'
+            "  contract_id: text, required, unique\n  partner_id:  text, required\n  signed:      date, required\n"
+            + fields)
 
-input contract {
-  contract_id: text, required, unique
-  partner_id:  text, required
-  signed:      date, required
-  product:     text, required
+
+BOUNDED = one_version("Bounded", """  product:     text, required
   quantity:    integer >= 1, default 1
   amount:      decimal <= 50
 }
@@ -220,7 +220,7 @@ rule "Licences" {
   when product == "Licence"
   points 25 per quantity
 }
-"""
+""")
 
 
 def bounded_export(path: Path, quantities: list[str], amounts: list[str]) -> Path:
@@ -301,22 +301,14 @@ def test_an_export_whose_cells_need_no_stripping(tmp_path):
         ("customer", "any-case"), ("signed", "german-date"), ("quantity", "number-form")}
 
 
-LIMITS = """program "Limits"
-version "1"
-effective 2016-01-01
-
-input contract {
-  contract_id: text, required, unique
-  partner_id:  text, required
-  signed:      date, required
-  n:           integer
+LIMITS = one_version("Limits", """  n:           integer
   amount:      decimal
 }
 
 rule "All" {
   points 1
 }
-"""
+""")
 
 
 def test_numbers_at_the_limits_of_their_digits(tmp_path):
