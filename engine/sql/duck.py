@@ -100,7 +100,9 @@ def evaluate_duckdb(program: Program, path: Path, options, out_dir: Path | None)
 
     block, header, delimiter, notes, validator, spaced = checked_header(program, path, options, "DuckDB")
     try:
-        checks = validation_sql(block, header, options.decimal_comma, examples=False, stripped=not spaced)
+        source, carry = cells_source(path, header, delimiter)
+        checks = validation_sql(block, header, options.decimal_comma, stripped=not spaced, source=source,
+                                carry=carry)
         versions = [version_sql(program, k, checks.columns, q=f"k{k}_") for k in range(len(program.versions))]
         scored = scored_sql(program, checks, versions)
     except NotCompiled as err:
@@ -130,37 +132,73 @@ def evaluate_duckdb(program: Program, path: Path, options, out_dir: Path | None)
         shutil.rmtree(spill, ignore_errors=True)
 
 
-def read_raw(con, path: Path, header: list[str], delimiter: str) -> None:
-    """The relation `raw`: the export as text, `row` as the row reader numbers it and one VARCHAR
-    column per header cell (`c0`, `c1`, ...), rows whose cells are all blank left out."""
+def csv_call(path: Path, header: list[str], delimiter: str) -> str:
+    """DuckDB's read_csv of the export: every line after the header, one VARCHAR column per header cell
+    (`c0`, `c1`, ...), the cells as the row reader splits them (the pre-scan has made sure of that)."""
     d = DUCKDB
-    width = len(header)
-    export = export_of(path)
-    if export is not None:  # Parquet, a DuckDB table: "row" and c0 ... as the row reader reads them
-        raw_table(con, path, export, "raw0")
-    else:
-        cols = ", ".join(f"'c{i}': 'VARCHAR'" for i in range(width))
-        create_in_file_order(con, f"CREATE TEMP TABLE raw0 AS SELECT * FROM read_csv({d.text(str(path))}, "
-                                  f"header=false, skip=1, delim={d.text(delimiter)}, quote='', escape='', "
-                                  f"columns={{{cols}}}, auto_detect=false, strict_mode=true, null_padding=false)")
-        # rowid 0 is row 2
-    # A row whose cells are all blank is left out, as the row reader leaves it out (its number counts).
+    cols = ", ".join(f"'c{i}': 'VARCHAR'" for i in range(len(header)))
+    return (f"read_csv({d.text(str(path))}, header=false, skip=1, delim={d.text(delimiter)}, quote='', escape='', "
+            f"columns={{{cols}}}, auto_detect=false, strict_mode=true, null_padding=false)")
+
+
+def cells_source(path: Path, header: list[str], delimiter: str | None) -> tuple[str, tuple[str, ...]]:
+    """(source, carry) of validation_sql for this export: a CSV file's cells straight from the reader
+    (a row's number is its position in `checked0`, the rows stored in the file's order), or the table
+    `raw0` of a Parquet file's or a DuckDB table's "row" and cells."""
+    cells = tuple(f"c{i}" for i in range(len(header)))
+    if export_of(path) is not None:
+        return "raw0", ('"row"', *cells)
+    return csv_call(path, header, delimiter), cells
+
+
+def read_raw(con, path: Path, header: list[str], delimiter: str) -> None:
+    """The view `raw` of the export as text: `row` as the row reader numbers it and one VARCHAR column
+    per header cell (`c0`, `c1`, ...), over the table `raw0` (a Parquet file's or a DuckDB table's
+    rows already in it; a CSV file read again)."""
+    if export_of(path) is not None:
+        con.execute("CREATE TEMP VIEW raw AS SELECT * FROM raw0")
+        return
+    call = csv_call(path, header, delimiter)
+    create_in_file_order(con, f"CREATE TEMP TABLE raw0 AS SELECT * FROM {call}", call)
+    con.execute('CREATE TEMP VIEW raw AS SELECT rowid + 2 AS "row", * FROM raw0')  # rowid 0 is row 2
+
+
+def blank_sql(width: int) -> str:
+    """True for a row whose cells are all blank: the row reader leaves it out (its number counts)."""
+    d = DUCKDB
     blank = " AND ".join(f"(c{i} IS NULL OR {d.strip(f'c{i}')} = '')" for i in range(width))
     surely_filled = "ascii(c0) > 32 AND ascii(c0) < 127"  # a visible ASCII character first: not blank
-    numbered = "*" if export is not None else 'rowid + 2 AS "row", *'
-    con.execute(f'CREATE TEMP VIEW raw AS SELECT {numbered} FROM raw0 '
-                f'WHERE CASE WHEN {surely_filled} THEN TRUE ELSE NOT ({blank}) END')
+    return f"CASE WHEN {surely_filled} THEN FALSE ELSE {blank} END"
+
+
+def create_checked(con, program: Program, path: Path, header: list[str], delimiter: str | None, checks) -> str:
+    """The table `checked0` and the view `checked` over it of every row's typed values: `ok` when the
+    row is valid (a row of blank cells is not, and is no reject either), the flags of lenient readings
+    with their raw texts (engine.sql.plan), `vidx` (1 + the version in force on its signed date, 0:
+    none), and x0, x1, ... the cells of a row refused (NULL for every other row). Returns the SQL of
+    a row's number in `checked0`."""
+    width = len(header)
+    names = [f.name for f in checks.fields]
+    vidx = version_index(program, f"v{names.index('signed')}")
+    cells = ", ".join(f"c{i}" for i in range(width))
+    refused = ", ".join(f"CASE WHEN ok OR blank_ THEN NULL ELSE COALESCE(c{i}, '') END AS x{i}" for i in range(width))
+    select = (f"SELECT * EXCLUDE ({cells}, blank_) REPLACE (ok AND NOT blank_ AS ok), {refused}, {vidx} AS vidx "
+              f"FROM (SELECT *, {blank_sql(width)} AS blank_ FROM ({checks.sql}) typed) b")
+    if export_of(path) is not None:
+        raw_table(con, path, export_of(path), "raw0")
+        create_in_row_order(con, "checked0", select)
+        con.execute("CREATE TEMP VIEW checked AS SELECT * FROM checked0")
+        return '"row"'
+    create_in_file_order(con, f"CREATE TEMP TABLE checked0 AS {select}", csv_call(path, header, delimiter))
+    con.execute('CREATE TEMP VIEW checked AS SELECT rowid + 2 AS "row", * FROM checked0')  # rowid 0 is row 2
+    return "rowid + 2"
 
 
 def _run_sql(con, program, path, header, delimiter, options, out_dir, validator, checks, versions, scored, notes,
              _run):
     width = len(header)
-    read_raw(con, path, header, delimiter)
-    fields = checks.fields
-    names = [f.name for f in fields]
-    # One table of the typed rows: whether each is valid and the version in force on its signed date.
-    vidx = version_index(program, f"v{names.index('signed')}")
-    create_in_row_order(con, "checked", f"SELECT *, {vidx} AS vidx FROM ({checks.sql}) typed")
+    numbered = create_checked(con, program, path, header, delimiter, checks)
+    names = [f.name for f in checks.fields]
     # `unique`: the first accepted row of a value stands; `repeats` holds the later ones, each with the
     # row it repeats (an aggregate over the values: a window over the whole table costs ~3x as much,
     # spills at ten million rows and leaves the rows out of order)
@@ -175,19 +213,19 @@ def _run_sql(con, program, path, header, delimiter, options, out_dir, validator,
     convert = validator.for_header(header, unique=False)
     ids_of = _run._ids_getter(header)
     rejects: list[tuple] = []  # (row, field, value, reason, code, contract_id, partner_id)
-    cells_sql = ", ".join(f"c{i}" for i in range(width))
-    cur = con.execute(f'SELECT raw."row", {cells_sql} FROM raw JOIN checked USING ("row") WHERE NOT checked.ok '
-                      f'ORDER BY raw."row"')
+    refused = ", ".join(f"x{i}" for i in range(width))
+    cur = con.execute(f'SELECT "row", {refused} FROM checked WHERE x0 IS NOT NULL ORDER BY "row"')
     while batch := cur.fetchmany(FETCH):
         for row, *given in batch:
-            given = ["" if c is None else c for c in given]
             try:
                 convert(given, row)
             except RowReject as rej:
                 rejects.append(_reject_entry(row, rej.field, rej.value, rej.reason, rej.code, ids_of(given)))
                 continue
             raise Fallback(f"the SQL checks refused row {row}, which the row engine accepts")
-    if repeated:  # a repeat is rejected and claims nothing
+    if repeated:  # a repeat is rejected and claims nothing; its cells are read again (a valid row's are not kept)
+        read_raw(con, path, header, delimiter)
+        cells_sql = ", ".join(f"c{i}" for i in range(width))
         cur = con.execute(f'SELECT repeats."row", value_, first_, {cells_sql} FROM repeats JOIN raw USING ("row") '
                           f'ORDER BY repeats."row"')
         name = checks.unique
@@ -196,9 +234,12 @@ def _run_sql(con, program, path, header, delimiter, options, out_dir, validator,
                 given = ["" if c is None else c for c in given]
                 reason = f"`{name}` {_shown(value)} repeats row {first}"
                 rejects.append(_reject_entry(row, name, value, reason, reasons.DUPLICATE, ids_of(given)))
+        con.execute("DROP VIEW raw")
+    if export_of(path) is not None or repeated:
+        con.execute("DROP TABLE raw0")  # every cell the run needs from here on is typed in `checked`
     rejects.sort(key=lambda r: r[0])
     if repeated:  # from here on a repeat is a row refused (an update in place keeps the rows' order)
-        con.execute('UPDATE checked SET ok = FALSE WHERE "row" IN (SELECT "row" FROM repeats)')
+        con.execute(f'UPDATE checked0 SET ok = FALSE WHERE {numbered} IN (SELECT "row" FROM repeats)')
     con.execute("CREATE TEMP VIEW valid AS SELECT * FROM checked WHERE ok")
     lenient = lenient_examples(con, checks)
     observed = observed_bounds(con, checks)
@@ -206,24 +247,23 @@ def _run_sql(con, program, path, header, delimiter, options, out_dir, validator,
         versions = [version_sql(program, k, checks.columns, q=f"k{k}_", observed=observed)
                     for k in range(len(program.versions))]
         scored = scored_sql(program, checks, versions, observed)
-    con.execute("DROP VIEW raw")  # every cell the run needs from here on is typed in `checked`
-    con.execute("DROP TABLE raw0")
     for v in versions:
         create_relations(con, v.relations)
     create_in_row_order(con, "scored", scored.sql)
     con.execute("DROP VIEW valid")
-    con.execute("DROP TABLE checked")
+    con.execute("DROP VIEW checked")
+    con.execute("DROP TABLE checked0")
     con.execute(f"CREATE TEMP VIEW outcome AS SELECT *, {scored.view} FROM scored")
     return finished_run(con, program, path, checks, rejects, versions, notes, options, out_dir, "duckdb",
                         slots=scored.slots, lenient=lenient)
 
 
-def create_in_file_order(con, create: str) -> None:
-    """Run `CREATE TEMP TABLE ... AS SELECT ... FROM read_csv(...)` (the statement ending in the
-    read_csv call's closing parenthesis) so that the rows are inserted in the file's order: read by
-    DuckDB's threads when its plan keeps the order (a batch insert), else by one reader thread."""
+def create_in_file_order(con, create: str, call: str) -> None:
+    """Run `create` (a CREATE TEMP TABLE ... AS SELECT over the read_csv `call` it holds once) so that
+    the rows are inserted in the file's order: read by DuckDB's threads when its plan keeps the order
+    (a batch insert), else by one reader thread."""
     plan = "".join(r[1] for r in con.execute(f"EXPLAIN {create}").fetchall())
-    con.execute(create if "BATCH_CREATE_TABLE_AS" in plan else create[:-1] + ", parallel=false)")
+    con.execute(create if "BATCH_CREATE_TABLE_AS" in plan else create.replace(call, call[:-1] + ", parallel=false)"))
 
 
 def create_in_row_order(con, name: str, select: str) -> None:
@@ -444,9 +484,9 @@ def lenient_counts(con, checks) -> dict:
 
 
 def lenient_examples(con, checks) -> dict:
-    """lenient_counts with the raw texts from `raw` (`checked` keeps no raw text): the first three
-    distinct texts are those of the first rows read so, so a few rows are looked up, more only
-    while fewer than three texts are found."""
+    """lenient_counts, its examples looked up among the first rows read so: the first three distinct
+    texts are those of the first such rows, so a few rows are looked at, more only while fewer than
+    three texts are found (not a grouping of every such row's text)."""
     found = {}
     for i, f in enumerate(checks.fields):
         if f.lenient is None:
@@ -457,9 +497,8 @@ def lenient_examples(con, checks) -> dict:
         first = 64
         while True:
             texts = [t for t, _ in con.execute(
-                f'SELECT COALESCE(raw.c{f.column}, \'\') AS t, min(raw."row") AS r FROM (SELECT "row" FROM valid '
-                f'WHERE l{i} ORDER BY "row" LIMIT {first}) v JOIN raw USING ("row") GROUP BY t ORDER BY r '
-                f'LIMIT 3').fetchall()]
+                f'SELECT r{i}, min("row") AS r FROM (SELECT "row", r{i} FROM valid WHERE l{i} ORDER BY "row" '
+                f'LIMIT {first}) v GROUP BY r{i} ORDER BY r LIMIT 3').fetchall()]
             if len(texts) == 3 or first >= n:
                 break
             first *= 16

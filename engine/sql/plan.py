@@ -87,11 +87,15 @@ def qualify_block(block: ast.InputBlock | None) -> None:
 
 
 def validation_sql(block: ast.InputBlock, header: list[str], decimal_comma: bool, d: Dialect = DUCKDB,
-                   examples: bool = True, stripped: bool = False) -> InputSQL:
+                   examples: bool = True, stripped: bool = False, source: str = "raw",
+                   carry: tuple[str, ...] = ('"row"',)) -> InputSQL:
     """The SELECT that types and checks every raw row (see the module docstring); `examples`: with
     the raw text r<i> of each lenient reading (else the runner finds its examples in `raw`);
     `stripped`: no cell begins or ends with a space character (engine.sql.prescan), so a cell's
-    stripped text is the cell and spaces are never a lenient reading."""
+    stripped text is the cell and spaces are never a lenient reading; `source`: the relation of the
+    cells c0, c1, ... (`raw`, or a reader's call); `carry`: its columns kept unchanged through every
+    stage, first in the result ("row", or the cells themselves where the row's number is the
+    position the rows are stored in)."""
     qualify_block(block)
     index: dict[str, int] = {}
     for position, column in enumerate(column_names(header)):
@@ -99,17 +103,17 @@ def validation_sql(block: ast.InputBlock, header: list[str], decimal_comma: bool
     fields = [FieldSQL(f.name, resolved(block, f), index.get(f.name)) for f in block.fields]
     columns = {f.name: f"v{i}" for i, f in enumerate(fields)}
     # stage 1: raw text r<i> and stripped text s<i>
-    stage1 = ['"row"']
+    stage1 = list(carry)
     for i, f in enumerate(fields):
         raw = "''" if f.column is None else f"COALESCE(c{f.column}, '')"
         stage1.append(f"{raw} AS r{i}")
         stage1.append(f"{raw if stripped else d.strip(raw)} AS s{i}")
     # stage 2a: each present value typed once (p<i>); stage 2: typed values and per-field verdicts
-    stage2a = ['"row"']
+    stage2a = list(carry)
     for i, f in enumerate(fields):
         present_value, _ = present_sql(f.decl, f"r{i}", f"s{i}", decimal_comma, d)
         stage2a += [f"r{i}", f"s{i}", f"{present_value} AS p{i}"]
-    stage2 = ['"row"']
+    stage2 = list(carry)
     oks = []
     lenient_cols = []
     for i, f in enumerate(fields):
@@ -138,10 +142,10 @@ def validation_sql(block: ast.InputBlock, header: list[str], decimal_comma: bool
             conditions.append(f"(v{i} IS NULL OR v{i} {SQL_OPS[item.bound.op]} {limit} OR NOT {held})")
     fields_ok = " AND ".join(f"COALESCE({o}, FALSE)" for o in oks) or "TRUE"
     conds_ok = " AND ".join(conditions) or "TRUE"
-    stage3 = ['"row"', *[f"v{i}" for i in range(len(fields))],
+    stage3 = [*carry, *[f"v{i}" for i in range(len(fields))],
               f"(CASE WHEN {fields_ok} THEN {conds_ok} ELSE FALSE END) AS ok", *lenient_cols]
     sql = (f"SELECT {', '.join(stage3)} FROM (SELECT {', '.join(stage2)} FROM (SELECT {', '.join(stage2a)} FROM "
-           f"(SELECT {', '.join(stage1)} FROM raw) t1) t2a) t2")
+           f"(SELECT {', '.join(stage1)} FROM {source}) t1) t2a) t2")
     unique = next((f.name for f in fields if f.decl.unique), None)
     return InputSQL(fields, sql, unique, columns)
 
