@@ -1,9 +1,11 @@
-"""The byte pre-scan reads a file in blocks; whether it lets a file through, and whether it finds a
+"""The byte pre-scan reads a file in blocks (and may hash them, the manifest's sha256 of the file); whether it lets a file through, and whether it finds a
 cell that may begin or end with a space, must not depend on where a block ends (a blank line, a CR
 alone, a UTF-8 character, a space beside a delimiter or the header cut at a block's edge).
 Which reason it names for a file with several faults may (the first fault of the first block that
 shows one)."""
 from __future__ import annotations
+
+import hashlib
 
 from hypothesis import given, settings, strategies as st
 
@@ -22,11 +24,13 @@ def test_the_verdict_does_not_depend_on_the_block_size(tmp_path_factory, body, b
     saved = pre.BLOCK
     pre.BLOCK = block
     try:
-        again = pre.scan(path, ",", 2)
+        again = pre.scan(path, ",", 2, hashed=True)  # the hash taken block by block beside the scan
     finally:
         pre.BLOCK = saved
     assert (again.reason is None) == (whole.reason is None)
     assert pre.prescan(path, ",", 2) == whole.reason
+    assert whole.sha256 is None
+    assert again.sha256 == (hashlib.sha256(path.read_bytes()).hexdigest() if again.reason is None else None)
     if whole.reason is None:  # and whether a cell may begin or end with a space character
         assert again.edge_spaces == whole.edge_spaces
         if not whole.edge_spaces:  # the promise: no cell the row reader sees has spaces to strip

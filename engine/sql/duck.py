@@ -54,11 +54,11 @@ def qualify(program: Program, paths: list[Path], options, fixed) -> str | None:
     return None
 
 
-def checked_header(program: Program, path: Path, options, engine: str):
-    """The export's input block, header, delimiter, header notes, validator and whether a cell may begin or
-    end with a space character (engine.sql.prescan), once the file is one that `engine` reads exactly as
-    the row reader would; Fallback (with the reason) when it is not, InputError for a header the row
-    engine refuses too."""
+def checked_header(program: Program, path: Path, options, engine: str, hashed: bool = False):
+    """The export's input block, header, delimiter, header notes, validator, whether a cell may begin or
+    end with a space character (engine.sql.prescan) and, with `hashed`, the CSV file's sha256 (else None),
+    once the file is one that `engine` reads exactly as the row reader would; Fallback (with the reason)
+    when it is not, InputError for a header the row engine refuses too."""
     newest = program.versions[-1].ruleset.input("contract")
     # the row engine's validator: of equal blocks (several versions), the first version's (its
     # messages name that block's lines)
@@ -76,7 +76,7 @@ def checked_header(program: Program, path: Path, options, engine: str):
         if problems:
             raise InputError(path, f"{where}: " + "; ".join(problems), row=row)
         notes = [f"{where}: {note}" for note in validator.header_notes(header)]
-        return block, header, None, notes, validator, True
+        return block, header, None, notes, validator, True, None
     with open_rows(path, delimiter=options.delimiter, encoding=options.encoding) as source:
         header = list(source.header)
         delimiter = source.delimiter
@@ -88,17 +88,18 @@ def checked_header(program: Program, path: Path, options, engine: str):
     if problems:
         raise InputError(path, "header (row 1): " + "; ".join(problems), row=1)
     notes = [f"header (row 1): {note}" for note in validator.header_notes(header)]
-    found = scan(path, delimiter, len(header), edges=engine == "DuckDB")  # what the DuckDB engine's SQL uses
+    found = scan(path, delimiter, len(header), edges=engine == "DuckDB", hashed=hashed)  # what DuckDB's SQL uses
     if found.reason is not None:
         raise Fallback(f"the file has {found.reason}")
-    return block, header, delimiter, notes, validator, found.edge_spaces
+    return block, header, delimiter, notes, validator, found.edge_spaces, found.sha256
 
 
 def evaluate_duckdb(program: Program, path: Path, options, out_dir: Path | None):
     """One CSV export scored in DuckDB; raises Fallback (nothing written) when it cannot be."""
     from engine import run as _run
 
-    block, header, delimiter, notes, validator, spaced = checked_header(program, path, options, "DuckDB")
+    block, header, delimiter, notes, validator, spaced, sha = checked_header(program, path, options, "DuckDB",
+                                                                            hashed=True)
     try:
         source, carry = cells_source(path, header, delimiter)
         checks = validation_sql(block, header, options.decimal_comma, stripped=not spaced, source=source,
@@ -117,7 +118,7 @@ def evaluate_duckdb(program: Program, path: Path, options, out_dir: Path | None)
                                  "temp_directory": spill})
     try:
         return _run_sql(con, program, path, header, delimiter, options, out_dir, validator, checks, versions,
-                        scored, notes, _run)
+                        scored, notes, _run, sha)
     except duckdb.InvalidInputException as err:
         import re
 
@@ -195,7 +196,7 @@ def create_checked(con, program: Program, path: Path, header: list[str], delimit
 
 
 def _run_sql(con, program, path, header, delimiter, options, out_dir, validator, checks, versions, scored, notes,
-             _run):
+             _run, sha: str | None = None):
     width = len(header)
     numbered = create_checked(con, program, path, header, delimiter, checks)
     names = [f.name for f in checks.fields]
@@ -255,7 +256,7 @@ def _run_sql(con, program, path, header, delimiter, options, out_dir, validator,
     con.execute("DROP TABLE checked0")
     con.execute(f"CREATE TEMP VIEW outcome AS SELECT *, {scored.view} FROM scored")
     return finished_run(con, program, path, checks, rejects, versions, notes, options, out_dir, "duckdb",
-                        slots=scored.slots, lenient=lenient)
+                        slots=scored.slots, lenient=lenient, sha=sha)
 
 
 def create_in_file_order(con, create: str, call: str) -> None:
@@ -727,9 +728,11 @@ def _copy_rows(con, program: Program, out_dir: Path, label: str, rejects: list, 
 
 
 def finished_run(con, program: Program, path: Path, checks, rejects: list, versions: list, notes: list[str],
-                 options, out_dir: Path | None, engine: str, slots: list | None = None, lenient: dict | None = None):
+                 options, out_dir: Path | None, engine: str, slots: list | None = None, lenient: dict | None = None,
+                 sha: str | None = None):
     """The counts, per-contract files, rejects, progress and RunResult of one export whose outcome
-    table `con` holds (DuckDB's, or Spark's through its cursor)."""
+    table `con` holds (DuckDB's, or Spark's through its cursor); `sha`: the export's sha256 when the
+    pre-scan took it (else it is taken here)."""
     from engine import run as _run
 
     counts, lane = _counts(con, program, checks, rejects, versions, slots=slots, lenient=lenient)
@@ -744,7 +747,7 @@ def finished_run(con, program: Program, path: Path, checks, rejects: list, versi
     if options.progress is not None:
         options.progress(counts.rows)
     shown = display_path(path)
-    sha = sha256_of(path)
+    sha = sha if sha is not None else sha256_of(path)
     inputs = [_run.InputFile(label, shown, sha, counts)]
     result = _run.RunResult(program, shown, sha, [lane], notes=notes, inputs=inputs)
     result.engine = engine

@@ -117,7 +117,7 @@ def select_rows(program, paths: list[Path], options, target: str, value: str, la
     headers = []
     for path in paths:
         try:
-            _, header, delimiter, _, _, _ = checked_header(program, Path(path), options, "the filter")
+            _, header, delimiter, _, _, _, _ = checked_header(program, Path(path), options, "the filter")
         except Fallback as err:
             raise NotFiltered(f"{Path(path).name}: {err}") from None
         except InputError as err:  # the row engine says it, in its words

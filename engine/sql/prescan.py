@@ -13,11 +13,17 @@ spares the test of each cell's first and last character (~0.5 s of CPU per milli
 cells, against ~0.1 s for this pass). A space, a tab or another ASCII space character next to a
 delimiter or a line break counts; a file with a non-ASCII space character anywhere counts as one
 whose cells may need stripping.
+
+Asked to, it hashes the file too (sha256, the manifest's), block by block on a thread of its own
+while the scan holds the other core: the hash costs no time of its own (at ten million rows, ~0.3 s
+saved of reading the file again once the run is over).
 """
 from __future__ import annotations
 
 import codecs
+import hashlib
 import re
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,6 +40,7 @@ _SPACE, _EDGE = b"\x01", b"\x02"
 class Scan:
     reason: str | None  # why DuckDB may not read the file as the row reader does (None: it may)
     edge_spaces: bool = True  # some cell may begin or end with a space character
+    sha256: str | None = None  # the file's, when asked for and the scan went to the end
 
 
 def prescan(path: Path, delimiter: str, width: int) -> str | None:
@@ -55,9 +62,19 @@ def _edges(delimiter: str) -> bytes | None:
     return bytes(table)
 
 
-def scan(path: Path, delimiter: str, width: int, edges: bool = True) -> Scan:
-    """prescan's verdict, and whether some cell may begin or end with a space character (without
-    `edges`, not looked at: taken as true)."""
+def scan(path: Path, delimiter: str, width: int, edges: bool = True, hashed: bool = False) -> Scan:
+    """prescan's verdict, whether some cell may begin or end with a space character (without
+    `edges`, not looked at: taken as true), and with `hashed` the file's sha256."""
+    if not hashed:
+        return _scan(path, delimiter, width, edges, None)
+    digest = hashlib.sha256()
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="points-sha256") as pool:
+        found = _scan(path, delimiter, width, edges, (digest, pool))
+    return Scan(found.reason, found.edge_spaces, digest.hexdigest()) if found.reason is None else found
+
+
+def _scan(path: Path, delimiter: str, width: int, edges: bool, hashing) -> Scan:
+    hashed = None  # the update of the block before, running (hashlib lets go of the GIL)
     table = _edges(delimiter) if edges else None
     spaced = table is None
     tail = last = b""  # the block before's last two bytes, and its last translated (what spans the blocks' edge)
@@ -69,6 +86,10 @@ def scan(path: Path, delimiter: str, width: int, edges: bool = True) -> Scan:
     with open(path, "rb") as f:
         while True:
             block = f.read(BLOCK)
+            if hashing is not None:
+                if hashed is not None:
+                    hashed.result()  # the blocks in their order
+                hashed = hashing[1].submit(hashing[0].update, block) if block else None
             if not block:
                 break
             if first:

@@ -136,7 +136,7 @@ def evaluate_spark(program, path: Path, options, out_dir: Path | None):
     from engine.sql.dialects import SPARK
     from engine.sql.script import program_script
 
-    block, header, delimiter, notes, validator, _ = checked_header(program, path, options, "Spark")
+    block, header, delimiter, notes, validator, _, _ = checked_header(program, path, options, "Spark")
     try:
         script = program_script(program, SPARK, header=header, decimal_comma=options.decimal_comma)
     except NotCompiled as err:
