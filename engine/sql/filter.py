@@ -151,14 +151,12 @@ def select_rows(program, paths: list[Path], options, target: str, value: str, la
 
 
 def _select(con, paths, headers, target, value, uniques, latest) -> Selection:
-    from engine.sql.duck import create_in_file_order
+    from engine.sql.duck import create_in_file_order, csv_call
 
     d = DUCKDB
     key_cols = [f"u{i}" for i in range(len(uniques))]
     parts = []
     for index, (path, (header, delimiter, where)) in enumerate(zip(paths, headers)):
-        width = len(header)
-        cols = ", ".join(f"'c{i}': 'VARCHAR'" for i in range(width))
         keys = ", ".join(f"nullif({d.strip(f'c{where[u]}')}, '') AS {k}" for u, k in zip(uniques, key_cols))
         day = ""
         if latest:
@@ -169,11 +167,9 @@ def _select(con, paths, headers, target, value, uniques, latest) -> Selection:
                    f"ELSE try_strptime({cell}, '%d.%m.%Y')::DATE END AS day")
         # One row per line (the pre-scan saw to it); the rows are inserted in file order, so rowid 0
         # is line 2.
-        create_in_file_order(
-            con, f"CREATE TEMP TABLE f{index} AS SELECT contains(c{where[target]}, {d.text(value)}) AS hit"
-            f"{', ' + keys if keys else ''}{day} FROM read_csv({d.text(str(path))}, header=false, skip=1, "
-            f"delim={d.text(delimiter)}, quote='', escape='', columns={{{cols}}}, auto_detect=false, "
-            f"strict_mode=true, null_padding=false)")
+        call = csv_call(path, header, delimiter)
+        create_in_file_order(con, f"CREATE TEMP TABLE f{index} AS SELECT contains(c{where[target]}, "
+                                  f"{d.text(value)}) AS hit{', ' + keys if keys else ''}{day} FROM {call}", call)
         parts.append(f"SELECT {index} AS f, rowid + 2 AS \"row\", * FROM f{index}")
     con.execute(f"CREATE TEMP VIEW rows_ AS {' UNION ALL '.join(parts)}")
     seed = "hit"

@@ -5,8 +5,8 @@ of the DuckDB database `exports.duckdb` (`exports.duckdb:sales.contracts` a tabl
 `sales`); `exports.duckdb` alone is its one table (an error names the tables when it has several).
 
 Both engines read the same cells by construction: `cells_sql` is the one query that reads the
-export, used by the row reader (engine.readers) and by the DuckDB engine's `raw` relation
-(engine.sql.duck.read_raw):
+export, used by the row reader (engine.readers) and by the DuckDB engine's `raw0` table
+(engine.sql.duck.create_checked):
 - every value cast to VARCHAR as DuckDB casts it (a DATE `2016-03-01`, a DECIMAL(10,2) `12.50`,
   a BOOLEAN `true`, a TIMESTAMP WITH TIME ZONE in UTC), NULL and the empty text as an empty cell;
 - the column names are the header; rows are numbered 1, 2, ... in the file's order (Parquet: the
