@@ -328,3 +328,25 @@ def test_numbers_at_the_limits_of_their_digits(tmp_path):
     result = run_both(load_program(folder), [export], tmp_path)
     assert result.engine == "duckdb", result.engine_reason
     assert result.counts.rejected == 4 and result.counts.scored == 6  # rows 4, 5, 6 and 9 refused
+
+
+def test_a_list_is_one_join_whatever_asks_for_it(monkeypatch):
+    """Tables looked up as joins (every table a relation): a list of names that a rule's products, a
+    table's rows and the version's products share is one relation, and each relation is read once
+    in the SELECT that scores the rows (a staged column its uses share)."""
+    from engine.sql.dialect import Dialect
+    from engine.sql.duck import scored_sql
+    from engine.sql.plan import validation_sql, version_sql
+
+    monkeypatch.setattr(Dialect, "relation_cells", 0)
+    program = load_program(PROGRAM)
+    block = program.versions[-1].ruleset.input("contract")
+    checks = validation_sql(block, [f.name for f in block.fields], False)
+    versions = [version_sql(program, k, checks.columns, q=f"k{k}_") for k in range(len(program.versions))]
+    scored = scored_sql(program, checks, versions)
+    for v in versions:
+        assert v.relations
+        contents = [(r.columns, frozenset(r.rows)) for r in v.relations.values()]
+        assert len(set(contents)) == len(contents)
+        for name in v.relations:
+            assert scored.sql.count(f"FROM {name})") + scored.sql.count(f"FROM {name} ") == 1, name

@@ -141,10 +141,12 @@ class Compiler:
         self.observed: dict[str, tuple[Decimal, Decimal, int]] = {}
 
     def relation(self, name: str, columns: tuple[str, ...], rows: list[tuple]) -> str:
-        """The name of a relation holding `rows` (text keys, then a DECIMAL value if any)."""
+        """The name of a relation holding `rows` (text keys, then a DECIMAL value if any): one relation
+        for the same rows, whatever asked for them (a rule's products and the rows of the table its
+        condition names are often one list: one join, and its uses one staged column)."""
         key = (name, columns)
         for rel_name, rel in self.relations.items():
-            if rel.key == key:
+            if rel.key == key or (rel.columns == columns and len(rel.rows) == len(rows) and set(rel.rows) == set(rows)):
                 return rel_name
         rel_name = f"{self.prefix}{len(self.relations)}"
         self.relations[rel_name] = Relation(key, columns, rows)

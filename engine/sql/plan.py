@@ -410,10 +410,18 @@ def version_sql(program: Program, k: int, columns: dict, d: Dialect = DUCKDB, q:
         several = f"'matches several rules: ' || {names}"
     # why no rule matched (engine.compile.Plan.no_match and the runner's unknown-product reason)
     no_match_code, no_match_reason = d.text(reasons.NO_RULE), d.text("no rule matches")
+    through = []  # staged columns the outcome reads, carried through the rules' stages
     if product is not None:
         product = "prod_"
         if plan.indexed and plan.products:
-            unknown = f"{product} IS NOT NULL AND NOT {among(product, 'products', plan.products)}"
+            # a long list staged (on the field's own column, which the staged columns read): the code
+            # and the reason both ask, one join answers
+            known = among(columns["product"], "products", plan.products, staged=True)
+            if known in compiler.staged:
+                through.append(known)
+            else:
+                known = among(product, "products", plan.products)
+            unknown = f"{product} IS NOT NULL AND NOT {known}"
         else:
             unknown = f"{product} IS NOT NULL"
         others: dict = {}
@@ -481,7 +489,8 @@ def version_sql(program: Program, k: int, columns: dict, d: Dialect = DUCKDB, q:
     if compiler.staged:  # each lookup's value once per row
         looked_up = ", ".join(f"{sql} AS {name}" for name, sql in compiler.staged.items())
         rows = f"(SELECT *, {looked_up} FROM {rows}) staged"
-    sql = f"SELECT {', '.join(outer)} FROM (SELECT {', '.join(mid)} FROM (SELECT {', '.join(inner)} FROM {rows}) a) b"
+    sql = (f"SELECT {', '.join(outer)} FROM (SELECT {', '.join(mid + through)} FROM (SELECT {', '.join(inner + through)} "
+           f"FROM {rows}) a) b")
     return VersionSQL(version, sql, [(r.id, f"paid{j}", f"p{j}") for j, (r, _) in enumerate(compiled)], scale,
                       compiler.relations, staged=dict(compiler.staged),
                       inner=inner[1 + (1 if columns.get("product") else 0):], mid=mid_computed,
