@@ -333,7 +333,7 @@ def test_numbers_at_the_limits_of_their_digits(tmp_path):
 def test_a_list_is_one_join_whatever_asks_for_it(monkeypatch):
     """Tables looked up as joins (every table a relation): a list of names that a rule's products, a
     table's rows and the version's products share is one relation, and each relation is read once
-    in the SELECT that scores the rows (a staged column its uses share)."""
+    in the SELECT that scores the rows (a staged column its uses share, a cell a join)."""
     from engine.sql.dialect import Dialect
     from engine.sql.duck import scored_sql
     from engine.sql.plan import validation_sql, version_sql
@@ -349,4 +349,7 @@ def test_a_list_is_one_join_whatever_asks_for_it(monkeypatch):
         contents = [(r.columns, frozenset(r.rows)) for r in v.relations.values()]
         assert len(set(contents)) == len(contents)
         for name in v.relations:
-            assert scored.sql.count(f"FROM {name})") + scored.sql.count(f"FROM {name} ") == 1, name
+            reads = scored.sql.count(f"FROM {name})") + scored.sql.count(f"FROM {name} ")
+            assert reads + scored.sql.count(f"LEFT JOIN {name} ") == 1, name
+    # a cell looked up by the fields' columns is a join, not a subquery DuckDB answers row by row
+    assert "LEFT JOIN" in scored.sql and "SELECT max(v)" not in scored.sql

@@ -313,13 +313,23 @@ def scored_sql(program: Program, checks, versions, observed: dict | None = None)
             out.append(f"CASE WHEN {test} THEN {sql} END AS {name}")
         return out
 
-    stages = [[c for k, v in enumerate(versions) for c in guarded(k, [f"{sql} AS {name}" for name, sql
-                                                                      in v.staged.items()])],
-              [c for k, v in enumerate(versions) for c in guarded(k, v.inner, "match")],
+    # the staged lookups; a large table's cell looked up by plain columns as a join (its keys are unique:
+    # at most one row each), the others as the compiler wrote them
+    joins, staged = [], []
+    for k, v in enumerate(versions):
+        for name, sql in v.staged.items():
+            if name in v.joined:
+                relation, keys = v.joined[name]
+                alias = f"j{len(joins)}"
+                on = " AND ".join(f"{alias}.k{i + 1} = s0.{key}" for i, key in enumerate(keys))
+                joins.append(f" LEFT JOIN {relation} {alias} ON {on}")
+                sql = f"{alias}.v"
+            staged += guarded(k, [f"{sql} AS {name}"])
+    sql = f"SELECT s0.*, {', '.join(staged)} FROM ({base}) s0{''.join(joins)}" if staged else base
+    stages = [[c for k, v in enumerate(versions) for c in guarded(k, v.inner, "match")],
               [c for k, v in enumerate(versions) for c in guarded(k, v.inner, "points")],
               [c for k, v in enumerate(versions) for c in guarded(k, v.mid)]]
-    sql = base
-    for n, columns in enumerate(stages):
+    for n, columns in enumerate(stages, start=1):
         if columns:
             sql = f"SELECT *, {', '.join(columns)} FROM ({sql}) s{n}"
     scale = max((v.scale for v in versions), default=0)

@@ -305,6 +305,7 @@ class VersionSQL:
     paid_points: list = field(default_factory=list)
     rule_types: list = field(default_factory=list)  # per rule (integer digits, scale) of its points
     digits: int = 1  # the integer digits of the `points` column (its DECIMAL: digits + scale, scale)
+    joined: dict = field(default_factory=dict)  # staged name -> (relation, key columns): Compiler.joined
 
 
 def narrow_type(bound: tuple) -> tuple[int, int]:
@@ -496,4 +497,6 @@ def version_sql(program: Program, k: int, columns: dict, d: Dialect = DUCKDB, q:
                       inner=inner[1 + (1 if columns.get("product") else 0):], mid=mid_computed,
                       outcome=outcome, paid_points=paid_points,
                       rule_types=[(integer_digits(max(abs(p.lo), abs(p.hi))), p.scale) for _, p in compiled],
-                      digits=digits)
+                      digits=digits,
+                      joined={name: compiler.joined[sql] for name, sql in compiler.staged.items()
+                              if sql in compiler.joined})
