@@ -185,8 +185,9 @@ def create_checked(con, program: Program, path: Path, header: list[str], delimit
     refused = ", ".join(f"CASE WHEN ok OR blank_ THEN NULL ELSE COALESCE(c{i}, '') END AS x{i}" for i in range(width))
     select = (f"SELECT * EXCLUDE ({cells}, blank_) REPLACE (ok AND NOT blank_ AS ok), {refused}, {vidx} AS vidx "
               f"FROM (SELECT *, {blank_sql(width)} AS blank_ FROM ({checks.sql}) typed) b")
-    if export_of(path) is not None:
-        raw_table(con, path, export_of(path), "raw0")
+    export = export_of(path)
+    if export is not None:
+        raw_table(con, path, export, "raw0")
         create_in_row_order(con, "checked0", select)
         con.execute("CREATE TEMP VIEW checked AS SELECT * FROM checked0")
         return '"row"'
