@@ -14,7 +14,7 @@ duckdb = pytest.importorskip("duckdb", reason="the DuckDB engine needs the duckd
 from engine.sql.duck import copy_csv, neutral_macro  # noqa: E402
 
 # The characters that decide neutralising and quoting, and some that must change nothing.
-ALPHABET = st.sampled_from(list("=@+-'\t\r\n,\";.eE0123456789 aZ") + ["\x00", "\x01", "\u00e9", "\u2028",
+ALPHABET = st.sampled_from(list("=@+-'\t\r\n,\";.eE0123456789 aZA/:<>?[~\x7f") + ["\x00", "\x01", "\u00e9", "\u2028",
                                                                         "\u0301", "\U0001f600", "\u00a0"])
 TEXTS = st.text(ALPHABET, max_size=8)
 
@@ -51,6 +51,19 @@ def test_copy_writes_cells_as_the_python_writer(tmp_path_factory, rows):
                                   "''@", "-", "@", "\tx", "a,b", 'q"', "", "'''", "-.5", "+-1", "1,2,3"])
 def test_known_shapes(tmp_path, text):
     assert duckdb_lines([[text, "x"]], tmp_path) == python_lines([[text, "x"]])
+
+
+def test_neutral_in_sql_for_every_first_character():
+    """pp_neutral tells most texts by comparing their first bytes before any function runs: for every
+    character of the first planes first, alone or before a digit, a letter, a formula or a number,
+    the SQL gives engine.cells.neutral's text."""
+    texts = [chr(c) + tail for c in range(0x3100) if not 0xD800 <= c < 0xE000
+             for tail in ("", "1", "x", "=1", "1+1", "'=1")]
+    con = duckdb.connect()
+    neutral_macro(con)
+    got = [r[0] for r in con.execute("SELECT pp_neutral(t) FROM unnest($1) WITH ORDINALITY AS u(t, i) ORDER BY i",
+                                     [texts]).fetchall()]
+    assert got == [cells.neutral(t) for t in texts]
 
 
 def test_the_spaces_strip_removes_are_every_space_python_knows():

@@ -674,8 +674,16 @@ def neutral_macro(con) -> None:
     # per million rows)
     con.execute(f"CREATE OR REPLACE TEMP MACRO pp_runs(t) AS (list_contains([{runs}], ascii(t)) OR "
                 f"(list_contains([{signs}], ascii(t)) AND NOT regexp_full_match(t, {d.text(cells.NUMBER_PATTERN)})))")
-    con.execute(f"CREATE OR REPLACE TEMP MACRO pp_neutral(x) AS (CASE WHEN NOT list_contains([{runs}, {signs}, 39], "
-                f"ascii(x)) THEN x WHEN pp_runs(ltrim(x, chr(39))) THEN chr(39) || x ELSE x END)")
+    # most texts begin with a letter or a digit: a comparison of the text's first bytes (DuckDB keeps
+    # them inline) tells those from a character a formula may begin with, before any function runs
+    firsts = sorted({ord(c) for c in cells.RUN_FIRST + cells.SIGN_FIRST + "'"})
+    plain = [f"x >= {d.text(chr(firsts[-1] + 1))}"]
+    below, above = [c for c in firsts if c < ord("0")], [c for c in firsts if c > ord("9")]
+    if firsts[-1] < 127 and below and above:  # the digits' gap: first byte from below's top + 1 to above's bottom - 1
+        plain.append(f"(x >= {d.text(chr(below[-1] + 1))} AND x < {d.text(chr(above[0]))})")
+    con.execute(f"CREATE OR REPLACE TEMP MACRO pp_neutral(x) AS (CASE WHEN {' OR '.join(plain)} THEN x "
+                f"WHEN NOT list_contains([{runs}, {signs}, 39], ascii(x)) THEN x "
+                f"WHEN pp_runs(ltrim(x, chr(39))) THEN chr(39) || x ELSE x END)")
 
 
 def copy_csv(con, select: str, target: Path, by_row: bool = False) -> None:
