@@ -46,6 +46,7 @@ import itertools
 import json
 import operator
 import os
+import re
 import zipfile
 import zlib
 from dataclasses import dataclass
@@ -331,7 +332,7 @@ class _TextSource(RowSource):
         """Byte lines; a file with CR alone as line end (older Excel for Mac) is split on CR."""
         start = self._handle.read(_CHUNK)
         self._handle.seek(0)
-        if b"\r" not in start or b"\n" in start:
+        if not cr_alone(start):
             return iter(self._handle)
         return _split_on_cr(self._handle)
 
@@ -357,6 +358,26 @@ class _TextSource(RowSource):
             tip = " (if it was saved by Excel on Windows, try --encoding cp1252)"
         return self._error(f"line {line} is not valid {self.encoding.upper()} (byte 0x{byte} at "
                            f"position {error.start + 1}){tip}", line)
+
+
+_BREAK_OR_QUOTE = re.compile(rb'[\r\n"]')
+
+
+def cr_alone(start: bytes) -> bool:
+    """Whether a file beginning with `start` ends its lines with CR alone (older Excel for Mac): its
+    first line break outside a quoted cell is a CR with no LF after it (an LF inside a quoted cell
+    of such a file is the cell's). Without a break outside quotes, whether it has a CR and no LF."""
+    quoted = False
+    for found in _BREAK_OR_QUOTE.finditer(start):
+        char = start[found.start():found.end()]
+        if char == b'"':
+            quoted = not quoted
+        elif not quoted:
+            after = start[found.end():found.end() + 1]
+            if not after:  # the break ends what was read: a CR there may have its LF after it
+                break
+            return char == b"\r" and after != b"\n"
+    return b"\r" in start and b"\n" not in start
 
 
 def _split_on_cr(handle) -> Iterator[bytes]:
@@ -440,7 +461,7 @@ class _CsvSource(_TextSource):
         else:
             start = self._handle.read(_CHUNK)
             self._handle.seek(0)
-            newline = "\r" if b"\r" in start and b"\n" not in start else "\n"
+            newline = "\r" if cr_alone(start) else "\n"
         return io.TextIOWrapper(self._handle, encoding=self.encoding, newline=newline)
 
     def _guard(self, read, *args, rows: bool = False):

@@ -107,6 +107,18 @@ def test_old_mac_line_ends_are_read(tmp_path):
     assert rows_of(path) == [(2, ["1", "x\ry"]), (4, ["3", "4"])]
 
 
+def test_old_mac_line_ends_with_a_line_feed_in_a_quoted_cell(tmp_path):
+    """The line end is the first one outside a quoted cell: an LF inside a cell of a CR-ended file is
+    the cell's, and does not make the file's lines end in LF (the header would be read as one cell
+    running into the rows)."""
+    path = write(tmp_path, "mac.csv", 'a,b\r1,"x\ny"\r3,4\r5\r')
+    assert rows_of(path) == [(2, ["1", "x\ny"]), (3, ["3", "4"]), (4, BadRow(4, "row 4 has 1 cell, the header has 2 columns"))]
+    path = write(tmp_path, "lf.csv", '"a\rb",c\n1,2\n')  # a CR in a quoted header cell, LF line ends
+    with open_rows(path) as source:
+        assert source.header == ["a\rb", "c"]
+        assert list(source) == [(2, ["1", "2"])]
+
+
 def test_a_file_that_is_not_utf8_names_the_line_and_suggests_cp1252():
     error = input_error(DATA / "contracts-cp1252.csv")
     assert error.row == 3
