@@ -66,6 +66,21 @@ def test_neutral_in_sql_for_every_first_character():
     assert got == [cells.neutral(t) for t in texts]
 
 
+def test_a_visible_first_character_told_by_bytes_as_by_its_code():
+    """visible_first (a comparison of bytes, in stripping and in the blank-row test) is `ascii(x)
+    BETWEEN 33 AND 126` for every first character of the first planes, '' and NULL; and the strip
+    it guards is Python's."""
+    from engine.sql.dialect import DUCKDB, visible_first
+
+    texts = [chr(c) + tail for c in range(0x3100) if not 0xD800 <= c < 0xE000 for tail in ("", "x", " ", "\u3000")]
+    con = duckdb.connect()
+    rows = con.execute(f"SELECT t, ascii(t) BETWEEN 33 AND 126, {visible_first('t')}, {DUCKDB.strip('t')} "
+                       "FROM unnest($1) WITH ORDINALITY AS u(t, i) ORDER BY i", [texts + [""]]).fetchall()
+    assert [r[1] for r in rows] == [r[2] for r in rows]
+    assert [r[3] for r in rows] == [t.strip() for t in texts + [""]]
+    assert con.execute(f"SELECT {visible_first('CAST(NULL AS VARCHAR)')}").fetchone() == (None,)
+
+
 def test_the_spaces_strip_removes_are_every_space_python_knows():
     from engine.sql.dialect import _SPACES
 

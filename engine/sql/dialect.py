@@ -61,8 +61,10 @@ class Dialect:
         """Python's str.strip() of a text: every character str.isspace() holds, off both ends.
 
         trim() with the ~25 characters of that set costs ~0.4 s per million cells, so a text that
-        is empty, or starts and ends with a visible ASCII character (most cells), is taken as it is."""
-        return (f"(CASE WHEN {sql} = '' OR (ascii({sql}) BETWEEN 33 AND 126 AND ascii({sql}[-1]) BETWEEN 33 AND 126) "
+        is empty, or starts and ends with a visible ASCII character (most cells), is taken as it is:
+        told by comparing bytes (`x >= '!' AND x < chr(127)`: the first character is one of `!` to
+        `~`), which DuckDB does on the bytes it keeps inline, ~20% cheaper than `ascii()`."""
+        return (f"(CASE WHEN {sql} = '' OR ({visible_first(sql)} AND {visible_first(f'{sql}[-1]')}) "
                 f"THEN {sql} ELSE trim({sql}, {self.text(_SPACES)}) END)")
 
     @staticmethod
@@ -152,6 +154,13 @@ class Dialect:
         """Digits from the first to the last nonzero digit of a decimal's value (0 for zero)."""
         text = f"replace(replace({self.to_text(sql)}, '-', ''), '.', '')"
         return f"length(rtrim(ltrim({text}, '0'), '0'))"
+
+
+def visible_first(sql: str) -> str:
+    """DuckDB: the text begins with a visible ASCII character (`!` to `~`; `ascii(x) BETWEEN 33 AND
+    126`, NULL for NULL, false for ''), by comparing its bytes (binary order, UTF-8's order of code
+    points)."""
+    return f"({sql} >= '!' AND {sql} < chr(127))"
 
 
 DUCKDB = Dialect()

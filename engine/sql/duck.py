@@ -19,7 +19,7 @@ from engine import cells, reasons
 from engine.program import Program, display_path
 from engine.readers import InputError, open_rows, sha256_of
 from engine.sql.compiler import EXACT_DIGITS, NotCompiled
-from engine.sql.dialect import DUCKDB
+from engine.sql.dialect import DUCKDB, visible_first
 from engine.sql.plan import narrowed, validation_sql, version_sql
 from engine.sql.prescan import scan
 from engine.sql.sources import export_of, raw_table
@@ -168,7 +168,7 @@ def blank_sql(width: int) -> str:
     """True for a row whose cells are all blank: the row reader leaves it out (its number counts)."""
     d = DUCKDB
     blank = " AND ".join(f"(c{i} IS NULL OR {d.strip(f'c{i}')} = '')" for i in range(width))
-    surely_filled = "ascii(c0) > 32 AND ascii(c0) < 127"  # a visible ASCII character first: not blank
+    surely_filled = visible_first("c0")  # a visible ASCII character first: not blank
     return f"CASE WHEN {surely_filled} THEN FALSE ELSE {blank} END"
 
 
