@@ -481,24 +481,10 @@ def outcome_columns(program: Program, checks) -> list[tuple[str, str]]:
             ("vidx", "vidx"), ("signed_day", col("signed"))]
 
 
-def lenient_counts(con, checks) -> dict:
-    """(field, reading) -> [valid rows read so, the first three raw texts] of `valid`."""
-    found = {}
-    for i, f in enumerate(checks.fields):
-        if f.lenient is None:
-            continue
-        n = con.execute(f"SELECT count(*) FROM valid WHERE l{i}").fetchone()[0]
-        if n:
-            examples = [r for (r,) in con.execute(
-                f'SELECT r{i} FROM valid WHERE l{i} GROUP BY r{i} ORDER BY min("row") LIMIT 3').fetchall()]
-            found[(f.name, f.reading)] = [n, examples]
-    return found
-
-
 def lenient_examples(con, checks) -> dict:
-    """lenient_counts, its examples looked up among the first rows read so: the first three distinct
-    texts are those of the first such rows, so a few rows are looked at, more only while fewer than
-    three texts are found (not a grouping of every such row's text)."""
+    """(field, reading) -> [valid rows read so, the first three raw texts] of `valid`: the first three
+    distinct texts are those of the first such rows, so a few rows are looked at, more only while
+    fewer than three texts are found (not a grouping of every such row's text)."""
     found = {}
     for i, f in enumerate(checks.fields):
         if f.lenient is None:
@@ -544,7 +530,7 @@ def _counts(con, program, checks, rejects, versions, slots: list | None = None, 
                 counts.uncovered[(code, product or None, customer)] += n
     counts.rows = valid_rows + len(rejects)
     counts.last_signed = max((d for d in days if d is not None), default=None)
-    counts.lenient.update(lenient if lenient is not None else lenient_counts(con, checks))
+    counts.lenient.update(lenient if lenient is not None else lenient_examples(con, checks))
     scale = max((v.scale for v in versions), default=0)
     if slots is not None:
         _lane_totals(con, lane, versions, slots, scale)
