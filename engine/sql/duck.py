@@ -251,11 +251,11 @@ def _run_sql(con, program, path, header, delimiter, options, out_dir, validator,
         scored = scored_sql(program, checks, versions, observed)
     for v in versions:
         create_relations(con, v.relations)
-    create_in_row_order(con, "scored", scored.sql)
+    create_in_row_order(con, "scored", scored.sql, temp=False)  # not TEMP: _copy_rows reads it on two connections
     con.execute("DROP VIEW valid")
     con.execute("DROP VIEW checked")
     con.execute("DROP TABLE checked0")
-    con.execute(f"CREATE TEMP VIEW outcome AS SELECT *, {scored.view} FROM scored")
+    con.execute(f"CREATE VIEW outcome AS SELECT *, {scored.view} FROM scored")
     return finished_run(con, program, path, checks, rejects, versions, notes, options, out_dir, "duckdb",
                         slots=scored.slots, lenient=lenient, sha=sha)
 
@@ -268,13 +268,14 @@ def create_in_file_order(con, create: str, call: str) -> None:
     con.execute(create if "BATCH_CREATE_TABLE_AS" in plan else create.replace(call, call[:-1] + ", parallel=false)"))
 
 
-def create_in_row_order(con, name: str, select: str) -> None:
-    """CREATE TEMP TABLE name AS select, its rows in the order of "row": as the select gives them when
-    DuckDB's plan keeps the order of its input (a batch insert: projections and filters of a table in
-    row order), else sorted (a join in the plan, e.g. a large point table)."""
-    plan = "".join(r[1] for r in con.execute(f"EXPLAIN CREATE TEMP TABLE {name} AS {select}").fetchall())
-    order = "" if "BATCH_CREATE_TABLE_AS" in plan else ' ORDER BY "row"'
-    con.execute(f"CREATE TEMP TABLE {name} AS {select}{order}")
+def create_in_row_order(con, name: str, select: str, temp: bool = True) -> None:
+    """CREATE [TEMP] TABLE name AS select, its rows in the order of "row": as the select gives them
+    when DuckDB's plan keeps the order of its input (a batch insert: projections and filters of a
+    table in row order), else sorted (a join in the plan, e.g. a large point table). A table not
+    TEMP is seen by every connection to the database."""
+    create = f"CREATE {'TEMP ' if temp else ''}TABLE {name} AS {select}"
+    plan = "".join(r[1] for r in con.execute(f"EXPLAIN {create}").fetchall())
+    con.execute(create if "BATCH_CREATE_TABLE_AS" in plan else f'{create} ORDER BY "row"')
 
 
 @dataclass
@@ -690,33 +691,65 @@ def copy_csv(con, select: str, target: Path, by_row: bool = False) -> None:
     con.execute(f"COPY ({select}) TO {DUCKDB.text(str(target))} {options}")
 
 
-def _copy_rows(con, program: Program, out_dir: Path, label: str, rejects: list, _run) -> None:
-    """contracts.csv and rows.csv written by DuckDB in row order; rejects.csv from Python (few rows)."""
+def _copy_rows(con, program: Program, out_dir: Path, label: str, rejects: list, _run, beside=None) -> None:
+    """contracts.csv and rows.csv written by DuckDB in row order; rejects.csv from Python (few rows).
+
+    DuckDB writes a CSV file's lines in order, one thread at a time (about 1.3 of the two cores at
+    ten million rows): contracts.csv is written by a second connection on a thread of its own while
+    this one writes rows.csv and runs `beside` (the counts and totals), so the other core has work.
+    That connection sees `scored` and the view `outcome`, which are not TEMP objects for that reason."""
+    from concurrent.futures import ThreadPoolExecutor
+
     from engine.outputs import create
 
     d = DUCKDB
     neutral_macro(con)
-    with create(out_dir / "rejects.csv", buffering=_run.WRITE_BUFFER) as f:
-        w = cells.writer(f)
-        w.writerow(_run.REJECT_COLUMNS)
-        w.writerows([label, row, cid, pid, field, _run.shown_value(value), code, reason]
-                    for row, field, value, reason, code, cid, pid in rejects)
-
-    def text(sql: str) -> str:
-        return f"NULLIF(pp_neutral({sql}), '')"
-
-    def literal(value: str) -> str:
-        return d.text(cells.neutral(value)) if value else "NULL"
-
-    name = literal(label)
-    version = ("CASE vidx " + " ".join(f"WHEN {k + 1} THEN {literal(v.name)}" for k, v in enumerate(program.versions))
+    name = _literal(label)
+    ids = f'{name} AS "file", "row", {_text("contract_id")} AS contract_id, {_text("partner_id")} AS partner_id'
+    version = ("CASE vidx " + " ".join(f"WHEN {k + 1} THEN {_literal(v.name)}" for k, v in enumerate(program.versions))
                + " END")
-    ids = f'{name} AS "file", "row", {text("contract_id")} AS contract_id, {text("partner_id")} AS partner_id'
-    copy_csv(con, f"SELECT {ids}, signed, period, {version} AS version, {text('product')} AS product, status, "
-                  f"NULLIF(points_text, '') AS points, {text('rules_text')} AS rules, NULLIF(code, '') AS code, "
-                  f"{text('reason')} AS reason FROM outcome", out_dir / "contracts.csv", by_row=True)
-    if not rejects:  # rows.csv: the outcome's rows alone, in their order
-        copy_csv(con, f"SELECT {ids}, status, NULLIF(code, '') AS code, {text('reason')} AS reason FROM outcome",
+    contracts = (f"SELECT {ids}, signed, period, {version} AS version, {_text('product')} AS product, status, "
+                 f"NULLIF(points_text, '') AS points, {_text('rules_text')} AS rules, NULLIF(code, '') AS code, "
+                 f"{_text('reason')} AS reason FROM outcome")
+    other = con.cursor()
+    try:
+        neutral_macro(other)
+        with ThreadPoolExecutor(1) as pool:
+            written = pool.submit(copy_csv, other, contracts, out_dir / "contracts.csv", True)
+            try:
+                if beside is not None:
+                    beside()
+                with create(out_dir / "rejects.csv", buffering=_run.WRITE_BUFFER) as f:
+                    w = cells.writer(f)
+                    w.writerow(_run.REJECT_COLUMNS)
+                    w.writerows([label, row, cid, pid, field, _run.shown_value(value), code, reason]
+                                for row, field, value, reason, code, cid, pid in rejects)
+                _copy_rows_file(con, out_dir, ids, rejects)
+            except BaseException:
+                other.interrupt()  # the run stops: contracts.csv is not needed
+                raise
+            finally:
+                error = written.exception()
+            if error is not None:
+                raise error
+    finally:
+        other.close()
+
+
+def _text(sql: str) -> str:
+    """A text column of the outcome as a CSV cell: neutralised, an empty text as NULL."""
+    return f"NULLIF(pp_neutral({sql}), '')"
+
+
+def _literal(value: str) -> str:
+    """A text known in Python as a CSV cell: neutralised, an empty text as NULL."""
+    return DUCKDB.text(cells.neutral(value)) if value else "NULL"
+
+
+def _copy_rows_file(con, out_dir: Path, ids: str, rejects: list) -> None:
+    """rows.csv: every row's outcome in row order, the refused rows' among them."""
+    if not rejects:  # the outcome's rows alone, in their order
+        copy_csv(con, f"SELECT {ids}, status, NULLIF(code, '') AS code, {_text('reason')} AS reason FROM outcome",
                  out_dir / "rows.csv", by_row=True)
         return
     con.execute('CREATE TEMP TABLE rejected_rows ("row" BIGINT, contract_id VARCHAR, partner_id VARCHAR, '
@@ -726,7 +759,7 @@ def _copy_rows(con, program: Program, out_dir: Path, label: str, rejects: list, 
         part = items[begin:begin + 400]
         con.execute("INSERT INTO rejected_rows VALUES " + ", ".join("(?, ?, ?, ?, ?)" for _ in part),
                     [x for item in part for x in item])
-    copy_csv(con, f"SELECT {ids}, status, NULLIF(code, '') AS code, {text('reason')} AS reason FROM "
+    copy_csv(con, f"SELECT {ids}, status, NULLIF(code, '') AS code, {_text('reason')} AS reason FROM "
                   f"(SELECT \"row\", contract_id, partner_id, status, code, reason FROM outcome UNION ALL "
                   f"SELECT \"row\", contract_id, partner_id, 'rejected', code, reason FROM rejected_rows) "
                   f"ORDER BY \"row\"", out_dir / "rows.csv")
@@ -740,12 +773,19 @@ def finished_run(con, program: Program, path: Path, checks, rejects: list, versi
     pre-scan took it (else it is taken here)."""
     from engine import run as _run
 
-    counts, lane = _counts(con, program, checks, rejects, versions, slots=slots, lenient=lenient)
     label = path.name
+    found = []
+
+    def count() -> None:
+        found.extend(_counts(con, program, checks, rejects, versions, slots=slots, lenient=lenient))
+
     if out_dir is not None and engine == "duckdb":
-        _copy_rows(con, program, Path(out_dir), label, rejects, _run)
-    elif out_dir is not None:
-        _write_rows(con, Path(out_dir), label, rejects, _run)
+        _copy_rows(con, program, Path(out_dir), label, rejects, _run, beside=count)
+    else:
+        count()
+        if out_dir is not None:
+            _write_rows(con, Path(out_dir), label, rejects, _run)
+    counts, lane = found
     if options.on_reject is not None:
         for row, field, value, reason, code, cid, pid in rejects:
             options.on_reject(_run.Rejected(label, row, cid, pid, field, _run.shown_value(value), code, reason))
