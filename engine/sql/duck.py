@@ -570,7 +570,9 @@ def _lane_totals(con, lane, versions, slots: list, scale: int) -> None:
     and per rule the points paid and the contracts that paid them (a rule's name may stand in
     several versions: summed over them), from one pass over `outcome` and its points columns."""
     typ = f"DECIMAL(38,{scale})"
-    sums = "".join(f", sum(CAST(pr{i} AS {typ})), count(pr{i})" for i in range(len(slots)))
+    # the cast after the sum (once per group, not per row: a DECIMAL of up to 18 digits is summed in
+    # 64 bits where DuckDB can, ~25% of this statement); the same value either way, the sum is exact
+    sums = "".join(f", CAST(sum(pr{i}) AS {typ}), count(pr{i})" for i in range(len(slots)))
     partners: dict = {}
     rules: dict = {}
     for pid, period, vidx, status, code, points, n, *figures in con.execute(
