@@ -59,6 +59,18 @@ def checked_header(program: Program, path: Path, options, engine: str, hashed: b
     end with a space character (engine.sql.prescan) and, with `hashed`, the CSV file's sha256 (else None),
     once the file is one that `engine` reads exactly as the row reader would; Fallback (with the reason)
     when it is not, InputError for a header the row engine refuses too."""
+    block, header, delimiter, notes, validator = read_header(program, path, options, engine)
+    if export_of(path) is not None:
+        return block, header, delimiter, notes, validator, True, None
+    found = prescanned(path, delimiter, len(header), engine, hashed)
+    return block, header, delimiter, notes, validator, found.edge_spaces, found.sha256
+
+
+def read_header(program: Program, path: Path, options, engine: str):
+    """checked_header's export's input block, header, delimiter, header notes and validator, the file
+    not pre-scanned yet (prescanned does it); Fallback for what `engine` does not read (another
+    encoding than UTF-8; for all but DuckDB a Parquet file or a DuckDB table), InputError for a header
+    the row engine refuses too."""
     newest = program.versions[-1].ruleset.input("contract")
     # the row engine's validator: of equal blocks (several versions), the first version's (its
     # messages name that block's lines)
@@ -76,7 +88,7 @@ def checked_header(program: Program, path: Path, options, engine: str, hashed: b
         if problems:
             raise InputError(path, f"{where}: " + "; ".join(problems), row=row)
         notes = [f"{where}: {note}" for note in validator.header_notes(header)]
-        return block, header, None, notes, validator, True, None
+        return block, header, None, notes, validator
     with open_rows(path, delimiter=options.delimiter, encoding=options.encoding) as source:
         header = list(source.header)
         delimiter = source.delimiter
@@ -88,26 +100,40 @@ def checked_header(program: Program, path: Path, options, engine: str, hashed: b
     if problems:
         raise InputError(path, "header (row 1): " + "; ".join(problems), row=1)
     notes = [f"header (row 1): {note}" for note in validator.header_notes(header)]
-    found = scan(path, delimiter, len(header), edges=engine == "DuckDB", hashed=hashed)  # what DuckDB's SQL uses
+    return block, header, delimiter, notes, validator
+
+
+def prescanned(path: Path, delimiter: str, width: int, engine: str, hashed: bool = False):
+    """The byte pre-scan of a CSV export (engine.sql.prescan.Scan: edge spaces looked for by DuckDB's
+    SQL alone); Fallback with the reason `engine` may not read the file as the row reader does."""
+    found = scan(path, delimiter, width, edges=engine == "DuckDB", hashed=hashed)
     if found.reason is not None:
         raise Fallback(f"the file has {found.reason}")
-    return block, header, delimiter, notes, validator, found.edge_spaces, found.sha256
+    return found
 
 
 def evaluate_duckdb(program: Program, path: Path, options, out_dir: Path | None):
     """One CSV export scored in DuckDB; raises Fallback (nothing written) when it cannot be."""
     from engine import run as _run
 
-    block, header, delimiter, notes, validator, spaced, sha = checked_header(program, path, options, "DuckDB",
-                                                                            hashed=True)
-    try:
-        source, carry = cells_source(path, header, delimiter)
-        checks = validation_sql(block, header, options.decimal_comma, stripped=not spaced, source=source,
-                                carry=carry)
-        versions = [version_sql(program, k, checks.columns, q=f"k{k}_") for k in range(len(program.versions))]
-        scored = scored_sql(program, checks, versions)
-    except NotCompiled as err:
-        raise Fallback(str(err)) from None
+    block, header, delimiter, notes, validator = read_header(program, path, options, "DuckDB")
+    source, carry = cells_source(path, header, delimiter)
+    in_csv = export_of(path) is None
+
+    def compiled(spaced: bool):
+        """The checks, the versions' SQL and the scoring of the export, its cells stripped in SQL when
+        some may begin or end with a space (a Parquet file's or a DuckDB table's always are)."""
+        try:
+            checks = validation_sql(block, header, options.decimal_comma, stripped=not spaced, source=source,
+                                    carry=carry)
+            versions = [version_sql(program, k, checks.columns, q=f"k{k}_") for k in range(len(program.versions))]
+            return checks, versions, scored_sql(program, checks, versions)
+        except NotCompiled as err:
+            if in_csv:  # a file DuckDB may not read says so first, as the pre-scan always did
+                prescanned(path, delimiter, len(header), "DuckDB")
+            raise Fallback(str(err)) from None
+
+    first = compiled(not in_csv)  # a program the SQL engine cannot take falls back before DuckDB starts
     import shutil
     import tempfile
 
@@ -117,8 +143,14 @@ def evaluate_duckdb(program: Program, path: Path, options, out_dir: Path | None)
     con = duckdb.connect(config={"memory_limit": MEMORY_LIMIT, "preserve_insertion_order": True,
                                  "temp_directory": spill})
     try:
+        if in_csv:
+            checks, versions, scored, numbered, sha = _checked_beside_prescan(con, program, path, header, delimiter,
+                                                                              first, compiled)
+        else:
+            (checks, versions, scored), sha = first, None
+            numbered = create_checked(con, program, path, header, delimiter, checks)
         return _run_sql(con, program, path, header, delimiter, options, out_dir, validator, checks, versions,
-                        scored, notes, _run, sha)
+                        scored, notes, _run, numbered, sha)
     except duckdb.InvalidInputException as err:
         import re
 
@@ -196,10 +228,57 @@ def create_checked(con, program: Program, path: Path, header: list[str], delimit
     return "rowid + 2"
 
 
+def _checked_beside_prescan(con, program: Program, path: Path, header: list[str], delimiter: str, first, compiled):
+    """create_checked of a CSV export on a thread of its own while the byte pre-scan reads the file
+    (engine.sql.prescan; the scan holds one core, its hash the other for a moment, DuckDB's read and
+    checks take both): (checks, versions, scored, the SQL of a row's number, the file's sha256).
+
+    `first`: compiled(False), the checks for cells without a space at an edge, as most exports are;
+    when the scan finds one they are compiled again, stripped, and `checked0` typed anew. A file the scan refuses stops
+    DuckDB's statement (Fallback with the scan's reason: nothing DuckDB did is used, its error if any
+    is not looked at)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    checks, versions, scored = first
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="points-checked") as pool:
+        made = pool.submit(create_checked, con, program, path, header, delimiter, checks)
+        try:
+            found = scan(path, delimiter, len(header), edges=True, hashed=True)
+        except BaseException:
+            _stop(con, made)
+            raise
+        if found.reason is not None or found.edge_spaces:
+            _stop(con, made)  # its work is of no use
+        error = made.exception()  # waits for it
+    if found.reason is not None:
+        raise Fallback(f"the file has {found.reason}")
+    if found.edge_spaces:
+        con.execute("DROP VIEW IF EXISTS checked")
+        con.execute("DROP TABLE IF EXISTS checked0")
+        checks, versions, scored = compiled(True)
+        return checks, versions, scored, create_checked(con, program, path, header, delimiter, checks), found.sha256
+    if error is not None:
+        raise error
+    return checks, versions, scored, made.result(), found.sha256
+
+
+def _stop(con, pending) -> None:
+    """Interrupt the statements a thread runs on `con` until it is done (an interrupt that comes
+    between two statements, or before the first, stops nothing)."""
+    from concurrent.futures import TimeoutError as Waiting
+
+    while True:
+        con.interrupt()
+        try:
+            pending.exception(timeout=0.05)
+            return
+        except Waiting:
+            continue
+
+
 def _run_sql(con, program, path, header, delimiter, options, out_dir, validator, checks, versions, scored, notes,
-             _run, sha: str | None = None):
+             _run, numbered: str, sha: str | None = None):
     width = len(header)
-    numbered = create_checked(con, program, path, header, delimiter, checks)
     names = [f.name for f in checks.fields]
     # `unique`: the first accepted row of a value stands; `repeats` holds the later ones, each with the
     # row it repeats (an aggregate over the values: a window over the whole table costs ~3x as much,
@@ -728,10 +807,9 @@ def _copy_rows(con, program: Program, out_dir: Path, label: str, rejects: list, 
                                 for row, field, value, reason, code, cid, pid in rejects)
                 _copy_rows_file(con, out_dir, ids, rejects)
             except BaseException:
-                other.interrupt()  # the run stops: contracts.csv is not needed
+                _stop(other, written)  # the run stops: contracts.csv is not needed
                 raise
-            finally:
-                error = written.exception()
+            error = written.exception()
             if error is not None:
                 raise error
     finally:
