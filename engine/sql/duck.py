@@ -234,9 +234,9 @@ def _checked_beside_prescan(con, program: Program, path: Path, header: list[str]
     checks take both): (checks, versions, scored, the SQL of a row's number, the file's sha256).
 
     `first`: compiled(False), the checks for cells without a space at an edge, as most exports are;
-    when the scan finds one they are compiled again, stripped, and `checked0` typed anew. A file the scan refuses stops
-    DuckDB's statement (Fallback with the scan's reason: nothing DuckDB did is used, its error if any
-    is not looked at)."""
+    when the scan finds one they are compiled again, stripped, and `checked0` typed anew. A file the
+    scan refuses stops DuckDB's statement (Fallback with the scan's reason: nothing DuckDB did is
+    used, its error if any is not looked at)."""
     from concurrent.futures import ThreadPoolExecutor
 
     checks, versions, scored = first
@@ -783,7 +783,6 @@ def _copy_rows(con, program: Program, out_dir: Path, label: str, rejects: list, 
 
     from engine.outputs import create
 
-    d = DUCKDB
     neutral_macro(con)
     name = _literal(label)
     ids = f'{name} AS "file", "row", {_text("contract_id")} AS contract_id, {_text("partner_id")} AS partner_id'
