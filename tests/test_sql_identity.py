@@ -353,3 +353,73 @@ def test_a_list_is_one_join_whatever_asks_for_it(monkeypatch):
             assert reads + scored.sql.count(f"LEFT JOIN {name} ") == 1, name
     # a cell looked up by the fields' columns is a join, not a subquery DuckDB answers row by row
     assert "LEFT JOIN" in scored.sql and "SELECT max(v)" not in scored.sql
+
+
+def clean_example_lines() -> list[str]:
+    """examples/contracts.csv without the lines DuckDB may not read as the row reader does."""
+    lines = EXAMPLE.read_text(encoding="utf-8").splitlines()
+    width = lines[0].count(",")
+    return [line for line in lines if line.count(",") == width and '"' not in line]
+
+
+def test_an_export_found_to_have_spaced_cells_while_duckdb_reads_it(tmp_path, monkeypatch):
+    """DuckDB types the rows for cells without edge spaces while the pre-scan reads the file; when
+    the scan finds a cell with one, the rows are typed again, stripped: the output is the row
+    engine's, byte for byte, and nothing of the first typing is left."""
+    from engine.sql.prescan import scan
+
+    monkeypatch.chdir(ROOT)
+    lines = clean_example_lines()
+    spaced = [lines[0]]
+    for n, line in enumerate(lines[1:]):
+        cells = line.split(",")
+        if n % 7 == 3:  # a space before the partner id, a tab after the customer type, ...
+            cells[1] = f" {cells[1]}"
+            cells[-1] = f"{cells[-1]}\t"
+        spaced.append(",".join(cells))
+    export = tmp_path / "spaced.csv"
+    export.write_text("\n".join(spaced) + "\n", encoding="utf-8")
+    assert scan(export, ",", len(lines[0].split(","))).edge_spaces is True
+    result = run_both(load_program(PROGRAM), [export], tmp_path)
+    assert result.engine == "duckdb", result.engine_reason
+    plain = tmp_path / "plain.csv"
+    plain.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    again = evaluate(load_program(PROGRAM), [plain], RunOptions(engine="duckdb"), out_dir=tmp_path / "plain")
+    assert again.engine == "duckdb"
+    assert (again.counts.scored, again.counts.rejected) == (result.counts.scored, result.counts.rejected)
+
+
+def test_a_file_the_scan_refuses_after_duckdb_has_read_it(tmp_path, monkeypatch):
+    """A blank line deep in the file: DuckDB's reader skips it (its rows would be numbered wrong
+    from there on), the scan refuses the file; the run is the row engine's, with the scan's reason."""
+    monkeypatch.chdir(ROOT)
+    lines = clean_example_lines()
+    lines.insert(len(lines) - 3, "")
+    export = tmp_path / "blank.csv"
+    export.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    result = run_both(load_program(PROGRAM), [export], tmp_path)
+    assert result.engine == "python" and result.engine_reason == "the file has a blank line"
+
+
+def test_a_statement_on_a_thread_is_stopped():
+    """engine.sql.duck._stop: a long statement another thread runs on the connection is interrupted
+    (no waiting for it to finish), and the connection takes the next statement."""
+    import time
+    from concurrent.futures import ThreadPoolExecutor
+
+    import duckdb
+
+    from engine.sql.duck import _stop
+
+    con = duckdb.connect()
+    long = "CREATE TEMP TABLE t AS SELECT sum(a.range * b.range) AS s FROM range(1000000) a, range(100000) b"
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pending = pool.submit(con.execute, long)
+        time.sleep(0.2)
+        began = time.monotonic()
+        _stop(con, pending)
+        assert time.monotonic() - began < 10  # the statement alone would take hours
+        assert isinstance(pending.exception(), duckdb.InterruptException)
+    assert con.execute("SELECT 41 + 1").fetchone() == (42,)
+    assert con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = 't'").fetchone() == (0,)
+    con.close()
