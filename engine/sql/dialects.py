@@ -191,6 +191,10 @@ class SparkDialect(Dialect):
             return text
         return f"rtrim(rtrim({text}, '0'), '.')"
 
+    @staticmethod
+    def try_decimal(sql: str) -> str:
+        return f"TRY_CAST({sql} AS DECIMAL(28,10))"
+
     def finish(self, sql: str) -> str:
         return _SparkRewriter().run(sql)
 

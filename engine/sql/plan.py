@@ -221,7 +221,7 @@ def present_sql(decl, r: str, s: str, comma: bool, d: Dialect) -> tuple[str, str
         return value, ok
     if kind == "decimal":
         plain = f"replace({s}, ',', '.')" if comma else s
-        value = d.try_decimal(f"CASE WHEN {d.full_match(plain, DECIMAL_PATTERN.strip('^$'))} THEN {plain} END")
+        value = f"CASE WHEN {d.full_match(plain, DECIMAL_PATTERN.strip('^$'))} THEN {d.try_decimal(plain)} END"
         # a value only where the text has the form, and only with at most 18 digits before the point
         # (its DECIMAL(28,10) holds no more); the digits after it are counted in the text (the cast
         # would round beyond 10)
