@@ -330,29 +330,41 @@ def test_numbers_at_the_limits_of_their_digits(tmp_path):
     assert result.counts.rejected == 4 and result.counts.scored == 6  # rows 4, 5, 6 and 9 refused
 
 
-def test_a_list_is_one_join_whatever_asks_for_it(monkeypatch):
-    """Tables looked up as joins (every table a relation): a list of names that a rule's products, a
-    table's rows and the version's products share is one relation, and each relation is read once
-    in the SELECT that scores the rows (a staged column its uses share, a cell a join)."""
+def test_a_large_table_is_read_by_position_not_joined(monkeypatch, tmp_path):
+    """Tables as relations (every table one): a list of names that a rule's products, a table's rows
+    and the version's products share is one relation; the SELECT that scores the rows reads each by
+    the keys' positions (an ENUM of its keys; a cell from its grid, cross-joined once), with no join
+    and no subquery, so that DuckDB inserts the scored rows in their order (no sort)."""
+    import duckdb
+
     from engine.sql.dialect import Dialect
-    from engine.sql.duck import scored_sql
+    from engine.sql.duck import cells_source, create_checked, create_relations, keys_type, read_header, scored_sql
     from engine.sql.plan import validation_sql, version_sql
 
     monkeypatch.setattr(Dialect, "relation_cells", 0)
     program = load_program(PROGRAM)
-    block = program.versions[-1].ruleset.input("contract")
-    checks = validation_sql(block, [f.name for f in block.fields], False)
+    export = tmp_path / "contracts.csv"
+    export.write_text("\n".join(clean_example_lines()) + "\n", encoding="utf-8")
+    block, header, delimiter, _, _ = read_header(program, export, RunOptions(), "DuckDB")
+    source, carry = cells_source(export, header, delimiter)
+    checks = validation_sql(block, header, False, source=source, carry=carry)
     versions = [version_sql(program, k, checks.columns, q=f"k{k}_") for k in range(len(program.versions))]
     scored = scored_sql(program, checks, versions)
     for v in versions:
         assert v.relations
         contents = [(r.columns, frozenset(r.rows)) for r in v.relations.values()]
         assert len(set(contents)) == len(contents)
-        for name in v.relations:
-            reads = scored.sql.count(f"FROM {name})") + scored.sql.count(f"FROM {name} ")
-            assert reads + scored.sql.count(f"LEFT JOIN {name} ") == 1, name
-    # a cell looked up by the fields' columns is a join, not a subquery DuckDB answers row by row
-    assert "LEFT JOIN" in scored.sql and "SELECT max(v)" not in scored.sql
+        for name, rel in v.relations.items():
+            assert f"FROM {name}" not in scored.sql and f"JOIN {name} " not in scored.sql, name
+            assert rel.rows and f"AS {keys_type(rel)})" in scored.sql, name
+            assert scored.sql.count(f"CROSS JOIN {name}_grid") == (len(rel.columns) > 1), name
+    assert " IN (SELECT" not in scored.sql and "SELECT max(v)" not in scored.sql
+    con = duckdb.connect(config={"preserve_insertion_order": True, "temp_directory": str(tmp_path)})
+    create_checked(con, program, export, header, delimiter, checks)
+    con.execute("CREATE TEMP VIEW valid AS SELECT * FROM checked WHERE ok")
+    create_relations(con, {n: r for v in versions for n, r in v.relations.items()})
+    plan = "".join(r[1] for r in con.execute(f"EXPLAIN CREATE TABLE scored AS {scored.sql}").fetchall())
+    assert "BATCH_CREATE_TABLE_AS" in plan and "JOIN" not in plan.replace("CROSS_PRODUCT", "")
 
 
 def clean_example_lines() -> list[str]:

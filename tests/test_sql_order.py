@@ -121,15 +121,35 @@ def test_lenient_examples_found_past_the_first_rows(tmp_path):
 
 
 def test_relations_load_every_value_exactly(tmp_path):
-    """A large table's relation (engine.sql.duck.create_relations) holds its rows' texts and
-    numbers exactly: quotes, line breaks, NUL, non-ASCII, NULL, and decimals cast from their text."""
+    """A large table's cells as create_relations loads them and `keyed` reads them (an ENUM of the
+    keys, the cells as one list): every cell's number exactly (cast from its text), NULL for a cell
+    the table lacks and for a key it does not hold, whatever the keys hold (quotes, line breaks,
+    NUL, non-ASCII); and whether a key is one of a list of names, NULL for no key."""
     from engine.sql.compiler import Relation
-    from engine.sql.duck import create_relations
+    from engine.sql.duck import create_relations, keyed
 
     con = duckdb.connect(config={"temp_directory": str(tmp_path)})
-    rows = [(f"k{i}'\"\n\x00\u00e9\U0001f600", None if i % 7 == 0 else "new", f"{i}.25") for i in range(30_000)]
+    keys = [f"k{i}'\"\n\x00\u00e9\U0001f600" for i in range(15_000)]
+    cells = [(k, column, f"{i}.25") for i, k in enumerate(keys) for column in ("new", "existing")
+             if (i + len(column)) % 7]  # some cells missing
     columns = ("k1", "k2", "v DECIMAL(9,2)")
-    create_relations(con, {"rel": Relation(("t", columns), columns, rows)})
-    got = con.execute("SELECT k1, k2, CAST(v AS VARCHAR) FROM rel").fetchall()
-    assert sorted(got) == sorted(rows)
-    assert list(tmp_path.iterdir()) == []  # the file the rows came through is gone
+    names = [(k,) for k in keys[::3]]
+    relations = {"rel": Relation(("t", columns), columns, cells), "names": Relation(("n", ("k1",)), ("k1",), names)}
+    create_relations(con, relations)
+    assert list(tmp_path.iterdir()) == []  # the files the rows came through are gone
+    con.execute("CREATE TABLE probe (a VARCHAR, b VARCHAR)")
+    con.executemany("INSERT INTO probe VALUES (?, ?)",
+                    [(k, c) for k in keys[:700] for c in ("new", "existing", "other")] + [("nobody", "new"), (None, "new")])
+    cell = "(SELECT max(v) FROM rel WHERE rel.k1 = a AND rel.k2 = b)"
+    member = "(a IN (SELECT k1 FROM names))"
+    reads = {cell: ("rel", ("a", "b")), member: ("names", ("a",))}
+    grids = []
+    sql = keyed(f"SELECT a, b, CAST({cell} AS VARCHAR), {member} FROM probe", reads, relations, grids)
+    assert cell not in sql and member not in sql and grids == ["rel_grid"]
+    got = con.execute(sql.replace(" FROM probe", " FROM probe CROSS JOIN rel_grid")).fetchall()
+    want = {(k, c): v for k, c, v in cells}
+    listed = set(keys[::3])
+    assert len(got) == 700 * 3 + 2
+    for a, b, value, known in got:
+        assert value == want.get((a, b)), (a, b)
+        assert known == (None if a is None else a in listed), a

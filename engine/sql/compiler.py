@@ -16,8 +16,6 @@ Design:
 """
 from __future__ import annotations
 
-import re
-
 import datetime as _dt
 from dataclasses import dataclass
 from decimal import Decimal
@@ -161,10 +159,11 @@ class Compiler:
         # rules (name -> SQL), instead of its expression written out wherever the value is used.
         self.staged: dict[str, str] | None = None
         self.staged_prefix = ""  # of the staged columns' names
-        # a large table's cell looked up by plain columns: its SQL (a correlated subquery) -> (relation,
-        # key columns), which engine.sql.duck turns into a join (DuckDB answers such a subquery by
-        # holding every row it is asked for: at ten million rows, ~6 s a lookup, a join ~1 s)
-        self.joined: dict[str, tuple[str, tuple[str, ...]]] = {}
+        # the SQL of each read of a relation -> (relation, key SQLs): a large table's cell (a correlated
+        # subquery) and whether a key is one of a relation's (an IN over it). Portable SQL, for `points
+        # compile`; engine.sql.duck reads them by the keys' positions instead (no join: DuckDB keeps the
+        # rows in order)
+        self.reads: dict[str, tuple[str, tuple[str, ...]]] = {}
         # field name -> (lowest, highest, scale) of the values the rows being scored hold (engine.sql.duck
         # observes them once the rows are checked): the field's bound is its declared one narrowed to
         # these, and so is the DECIMAL of each step computed from it
@@ -196,7 +195,13 @@ class Compiler:
     def among_rows(self, key: str, table: str, data: TableData) -> str:
         """Whether a key is a row of a large table: a join, staged so that its uses share it."""
         rows = self.relation(table + ":rows", ("k1",), [(k,) for k in data.rows])
-        return self.stage(f"({key} IN (SELECT k1 FROM {rows}))")
+        return self.stage(self.member(key, rows))
+
+    def member(self, key: str, relation: str) -> str:
+        """Whether `key` is one of the keys of `relation` (NULL for a NULL key), a read of it."""
+        sql = f"({key} IN (SELECT k1 FROM {relation}))"
+        self.reads[sql] = (relation, (key,))
+        return sql
 
     def large(self, data: TableData) -> bool:
         """Whether a table is looked up in a relation rather than a CASE over its cells."""
@@ -397,6 +402,7 @@ class Compiler:
                 cells_of = self.relation(f"{expr.table}:cell", ("k1", f"v {typ}"),
                                          [(k, v) for k, c, v in cells if c is None])
                 sql = f"(SELECT max(v) FROM {cells_of} WHERE {cells_of}.k1 = {texts[0]})"
+            self.reads[sql] = (cells_of, tuple(texts))
             row_known = self.among_rows(texts[0], expr.table, data)
         elif d.cell_lists and cells:
             sql = self.cell_list(texts, data, cells, typ_args)
@@ -417,8 +423,6 @@ class Compiler:
         pairs_sql = " || ', ' || ".join(pairs)
         message = (f"(CASE WHEN {texts[0]} IS NOT NULL AND ({row_known}) THEN 'table {expr.table} has no cell for ' "
                    f"ELSE 'table {expr.table} has no row for ' END) || {pairs_sql}")
-        if self.large(data) and all(re.fullmatch(r"v\d+", t) for t in texts):
-            self.joined[sql] = (cells_of, tuple(texts))
         sql = self.stage(sql)
         err = coalesce(*(k.err for k in keys), f"CASE WHEN {sql} IS NULL THEN {self.fail(reasons.NO_TABLE_ENTRY, message)} END")
         return Val(sql, err, "number", lo, hi, scale)

@@ -26,8 +26,10 @@ class Dialect:
 
     name = "duckdb"
     max_precision = 38
-    # A table of more cells than this is looked up in a relation of its own (a join) rather than a
-    # CASE over its cells; None: always a CASE (the dialects whose scripts stand alone).
+    # A table of more cells than this is looked up in a relation of its own (a join in the portable
+    # SQL of `points compile`; the DuckDB engine reads it by the keys' positions in an ENUM, engine.sql.
+    # duck.keyed) rather than a CASE over its cells; None: always a CASE (the dialects whose scripts
+    # stand alone).
     relation_cells: int | None = 64
     # A smaller table's cell is read from a list literal by the keys' positions (list_position);
     # False: a CASE over the cells.

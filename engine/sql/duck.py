@@ -11,6 +11,7 @@ rows DuckDB refuses go to the row engine's validator for their field, code and s
 """
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -328,8 +329,7 @@ def _run_sql(con, program, path, header, delimiter, options, out_dir, validator,
         versions = [version_sql(program, k, checks.columns, q=f"k{k}_", observed=observed)
                     for k in range(len(program.versions))]
         scored = scored_sql(program, checks, versions, observed)
-    for v in versions:
-        create_relations(con, v.relations)
+    create_relations(con, {n: r for v in versions for n, r in v.relations.items()})
     create_in_row_order(con, "scored", scored.sql, temp=False)  # not TEMP: _copy_rows reads it on two connections
     con.execute("DROP VIEW valid")
     con.execute("DROP VIEW checked")
@@ -394,19 +394,15 @@ def scored_sql(program: Program, checks, versions, observed: dict | None = None)
             out.append(f"CASE WHEN {test} THEN {sql} END AS {name}")
         return out
 
-    # the staged lookups; a large table's cell looked up by plain columns as a join (its keys are unique:
-    # at most one row each), the others as the compiler wrote them
-    joins, staged = [], []
+    # the staged lookups, a large table's cells read from the one-row table of its grid (a cross join)
+    # by the keys' positions (keyed)
+    grids, casts, staged = [], {}, []
     for k, v in enumerate(versions):
         for name, sql in v.staged.items():
-            if name in v.joined:
-                relation, keys = v.joined[name]
-                alias = f"j{len(joins)}"
-                on = " AND ".join(f"{alias}.k{i + 1} = s0.{key}" for i, key in enumerate(keys))
-                joins.append(f" LEFT JOIN {relation} {alias} ON {on}")
-                sql = f"{alias}.v"
-            staged += guarded(k, [f"{sql} AS {name}"])
-    sql = f"SELECT s0.*, {', '.join(staged)} FROM ({base}) s0{''.join(joins)}" if staged else base
+            staged += guarded(k, [f"{keyed(sql, v.reads, v.relations, grids, casts)} AS {name}"])
+    crossed = "".join(f" CROSS JOIN {grid}" for grid in grids)
+    base = base.replace(" FROM valid", "\0 FROM valid", 1)  # the casts of plain columns, once all are known
+    sql = f"SELECT s0.*, {', '.join(staged)} FROM ({base}) s0{crossed}" if staged else base
     stages = [[c for k, v in enumerate(versions) for c in guarded(k, v.inner, "match")],
               [c for k, v in enumerate(versions) for c in guarded(k, v.inner, "points")],
               [c for k, v in enumerate(versions) for c in guarded(k, v.mid)]]
@@ -449,6 +445,12 @@ def scored_sql(program: Program, checks, versions, observed: dict | None = None)
             final.append(f"CASE vidx {whens} END AS pr{len(slots)}")
             slots.append([(k, j) for k in group])
     sql = f"SELECT {', '.join(final)} FROM ({sql}) s"
+    # whether a value is one of a long list of names, wherever the outcome asks it
+    sql = keyed(sql, {t: r for v in versions for t, r in v.reads.items()},
+                {n: r for v in versions for n, r in v.relations.items()}, casts=casts)
+    sql = sql.replace("\0", "".join(f", {cast} AS {alias}" for cast, alias in casts.items()), 1)
+    if any(text in sql for v in versions for text in v.reads):  # no relation is a table of its own
+        raise Fallback("a large table's cell is read where the SQL engine does not look it up by position")
     version_name = ("CASE vidx " + " ".join(f"WHEN {k + 1} THEN {d.text(v.name)}"
                                             for k, v in enumerate(program.versions)) + " ELSE '' END")
     # the texts of the points and of the rules that paid, from the points columns (computed where
@@ -494,36 +496,132 @@ def observed_bounds(con, checks) -> dict:
     return found
 
 
-def create_relations(con, relations: dict) -> None:
-    """The tables a version's SQL looks large point tables and product lists up in.
+_KEY_TYPES: dict[int, tuple] = {}  # id(Relation) -> (the relation, keys_type of it)
 
-    Their rows go through a JSON file in DuckDB's temporary folder, a list of JSON strings per
-    column (a DECIMAL column casts its text exactly): 10,000 rows load in ~0.03 s, where a VALUES
-    list takes ~0.13 s to parse and list parameters make DuckDB import numpy and pandas (~0.4 s)."""
+
+def keys_type(rel) -> str:
+    """The name of the ENUM of a relation's first keys: one per set of keys, whichever relations and
+    versions share it (a table's rows, its cells, the products a rule pays for)."""
+    import hashlib
+
+    known = _KEY_TYPES.get(id(rel))
+    if known is not None and known[0] is rel:
+        return known[1]
+    keys = sorted({row[0] for row in rel.rows})
+    name = "keys_" + hashlib.sha256("\n".join(keys).encode("utf-8")).hexdigest()[:20]
+    if len(_KEY_TYPES) >= 256:  # a long process (the workbench) compiles many programs
+        _KEY_TYPES.clear()
+    _KEY_TYPES[id(rel)] = (rel, name)
+    return name
+
+
+def keyed(sql: str, reads: dict, relations: dict, grids: list | None = None, casts: dict | None = None) -> str:
+    """`sql` with each read of a relation (Compiler.reads, in the portable SQL of a join) made a read
+    by the keys' positions, so that no join reorders the rows (a join among them makes DuckDB's
+    insert lose their order, and the scored rows are sorted again: ~4 s of a ten-million-row run).
+
+    A key is looked up in the ENUM of the relation's first keys (keys_type; a cast: a hash lookup
+    per row, NULL for a key not among them); with `casts` (cast SQL -> column name, which this adds
+    to), a plain column's cast is a column the caller computes once per row. Whether a key is one of
+    them: the cast is not NULL. A cell (with `grids`, the one-row tables the SELECT cross-joins, which
+    this adds to): an item of the list `<relation>_grid.g`, the cells row by row in the order of the
+    ENUM, a row's cells in the order of their columns' first appearance (create_relations makes
+    both)."""
+    import re
+
+    for text in sorted(reads, key=len, reverse=True):  # a read within the keys of another: the outer one first
+        if text not in sql:
+            continue
+        name, keys = reads[text]
+        rel = relations[name]
+        cast = f"TRY_CAST({keys[0]} AS {keys_type(rel)})" if rel.rows else ""
+        if casts is not None and rel.rows and re.fullmatch(r"v\d+", keys[0]):
+            cast = casts.setdefault(cast, f"keyed{len(casts)}_")
+        if len(rel.columns) == 1:  # whether the key is one of the relation's
+            found = f"{cast} IS NOT NULL" if rel.rows else "FALSE"
+            sql = sql.replace(text, f"(CASE WHEN {keys[0]} IS NOT NULL THEN {found} END)")
+            continue
+        if grids is None:  # a cell read where no grid is joined stays a subquery
+            continue
+        typ = rel.columns[-1].split(" ", 1)[1]
+        if not rel.rows:
+            sql = sql.replace(text, f"CAST(NULL AS {typ})")
+            continue
+        index = f"CAST(enum_code({cast}) AS BIGINT)"
+        if len(rel.columns) == 3:
+            columns = list(dict.fromkeys(row[1] for row in rel.rows))
+            at = f"list_position([{', '.join(DUCKDB.text(c) for c in columns)}], {keys[1]})"
+            index = f"{index} * {len(columns)} + {at}"
+        else:
+            index += " + 1"
+        if f"{name}_grid" not in grids:
+            grids.append(f"{name}_grid")
+        sql = sql.replace(text, f"{name}_grid.g[{index}]")
+    return sql
+
+
+@contextmanager
+def _json_file(con, value):
+    """The path of a JSON file holding `value`, in DuckDB's temporary folder, for the block's time."""
     import json
     import os
     import tempfile
 
     folder = con.execute("SELECT current_setting('temp_directory')").fetchone()[0] or None
+    fd, path = tempfile.mkstemp(suffix=".json", dir=folder)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            # dumps, not dump: dump encodes in Python chunk by chunk (~9 ms per 10,000 cells)
+            f.write(json.dumps(value))
+        yield path
+    finally:
+        os.unlink(path)
+
+
+def _json_call(path: str, types: dict) -> str:
+    """read_json of a file of one object (_json_file), its members of these types as columns."""
+    import os
+
+    columns = ", ".join(f"{DUCKDB.text(k)}: {DUCKDB.text(t)}" for k, t in types.items())
+    return (f"read_json({DUCKDB.text(path)}, format='unstructured', columns={{{columns}}}, "
+            f"maximum_object_size={os.path.getsize(path) + 1024})")
+
+
+def create_relations(con, relations: dict) -> None:
+    """What `keyed` reads the relations of every version by (large point tables, long lists of
+    names): per set of first keys an ENUM of them (keys_type), and per table's cells the one-row
+    table `<name>_grid` of the cells as one list, row by row in the order of the ENUM.
+
+    Keys and cells go through a JSON file in DuckDB's temporary folder, lists of JSON strings (a
+    DECIMAL list casts its texts exactly, item by item): 10,000 load in ~0.03 s, where a VALUES list
+    takes ~0.13 s to parse, one list text of 10,000 items ~3 s, and list parameters make DuckDB
+    import numpy and pandas (~0.4 s)."""
+    orders: dict[str, list] = {}  # ENUM -> its keys in the order of their codes
     for name, rel in relations.items():
-        columns = ", ".join(c if " " in c else f"{c} VARCHAR" for c in rel.columns)
-        con.execute(f"CREATE TEMP TABLE {name} ({columns})")
         if not rel.rows:
             continue
-        keys = [f"x{i}" for i in range(len(rel.columns))]
-        fd, path = tempfile.mkstemp(suffix=".json", dir=folder)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as f:  # one object: a list per column
-                # dumps, not dump: dump encodes in Python chunk by chunk (~9 ms per 10,000 cells)
-                f.write(json.dumps({k: [None if x is None else str(x) for x in column]
-                                    for k, column in zip(keys, zip(*rel.rows))}))
-            types = ", ".join(f"{DUCKDB.text(k)}: 'VARCHAR[]'" for k in keys)
-            unnest = ", ".join(f"unnest({k})" for k in keys)  # side by side: the lists are zipped
-            con.execute(f"INSERT INTO {name} SELECT {unnest} FROM read_json({DUCKDB.text(path)}, "
-                        f"format='unstructured', columns={{{types}}}, "
-                        f"maximum_object_size={os.path.getsize(path) + 1024})")
-        finally:
-            os.unlink(path)
+        enum = keys_type(rel)
+        value = {}
+        if enum not in orders:
+            orders[enum] = value["keys"] = list(dict.fromkeys(row[0] for row in rel.rows))
+        if len(rel.columns) > 1:
+            typ = rel.columns[-1].split(" ", 1)[1]
+            columns = list(dict.fromkeys(row[1] for row in rel.rows)) if len(rel.columns) == 3 else [None]
+            cells = {(row[0], row[1] if len(row) == 3 else None): row[-1] for row in rel.rows}
+            value["g"] = [None if v is None else format(Decimal(v), "f")
+                          for v in (cells.get((key, column)) for key in orders[enum] for column in columns)]
+        if not value:
+            continue
+        with _json_file(con, value) as path:
+            call = _json_call(path, dict.fromkeys(value, "VARCHAR[]"))
+            if "keys" in value:  # the ENUM's codes in the order of the list (the grid's): made sure of
+                con.execute(f"CREATE TYPE {enum} AS ENUM (SELECT unnest(keys) FROM {call})")
+                kept = con.execute(f"SELECT bool_and(enum_code(CAST(k AS {enum})) = i - 1) FROM (SELECT unnest(keys) "
+                                   f"AS k, generate_subscripts(keys, 1) AS i FROM {call})").fetchone()[0]
+                if not kept:
+                    raise Fallback("DuckDB did not keep the order of a table's keys")
+            if "g" in value:
+                con.execute(f"CREATE TEMP TABLE {name}_grid AS SELECT CAST(g AS {typ}[]) AS g FROM {call}")
 
 
 def _reject_entry(row, field, value, reason, code, ids) -> tuple:

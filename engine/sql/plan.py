@@ -305,7 +305,7 @@ class VersionSQL:
     paid_points: list = field(default_factory=list)
     rule_types: list = field(default_factory=list)  # per rule (integer digits, scale) of its points
     digits: int = 1  # the integer digits of the `points` column (its DECIMAL: digits + scale, scale)
-    joined: dict = field(default_factory=dict)  # staged name -> (relation, key columns): Compiler.joined
+    reads: dict = field(default_factory=dict)  # SQL -> (relation, key SQLs): Compiler.reads
 
 
 def narrow_type(bound: tuple) -> tuple[int, int]:
@@ -342,7 +342,7 @@ def version_sql(program: Program, k: int, columns: dict, d: Dialect = DUCKDB, q:
         (`staged`: a column of the staged rows, for the rules' stage)."""
         values = sorted(values)
         if d.relation_cells is not None and len(values) > d.relation_cells:
-            member = f"({sql} IN (SELECT k1 FROM {compiler.relation(name, ('k1',), [(v,) for v in values])}))"
+            member = compiler.member(sql, compiler.relation(name, ("k1",), [(v,) for v in values]))
             return compiler.stage(member) if staged else member
         return d.is_in(sql, [d.text(v) for v in values])
 
@@ -497,6 +497,4 @@ def version_sql(program: Program, k: int, columns: dict, d: Dialect = DUCKDB, q:
                       inner=inner[1 + (1 if columns.get("product") else 0):], mid=mid_computed,
                       outcome=outcome, paid_points=paid_points,
                       rule_types=[(integer_digits(max(abs(p.lo), abs(p.hi))), p.scale) for _, p in compiled],
-                      digits=digits,
-                      joined={name: compiler.joined[sql] for name, sql in compiler.staged.items()
-                              if sql in compiler.joined})
+                      digits=digits, reads=dict(compiler.reads))
