@@ -376,7 +376,7 @@ def scored_sql(program: Program, checks, versions, observed: dict | None = None)
     carry = dict(outcome_columns(program, checks))
     product = checks.columns.get("product")
     narrow = f" REPLACE ({narrowed(observed, checks.columns, d)})" if observed else ""
-    base = f"SELECT *{narrow}{f', {product} AS prod_' if product else ''} FROM valid"
+    base = f"SELECT *{narrow}{f', {product} AS prod_' if product else ''}"
 
     def guarded(k: int, items: list[str], part: str = "") -> list[str]:
         """The columns of version k's rows (NULL on the others'); part "match": a rule's match and
@@ -401,7 +401,7 @@ def scored_sql(program: Program, checks, versions, observed: dict | None = None)
         for name, sql in v.staged.items():
             staged += guarded(k, [f"{keyed(sql, v.reads, v.relations, grids, casts)} AS {name}"])
     crossed = "".join(f" CROSS JOIN {grid}" for grid in grids)
-    base = base.replace(" FROM valid", "\0 FROM valid", 1)  # the casts of plain columns, once all are known
+    base += "".join(f", {cast} AS {alias}" for cast, alias in casts.items()) + " FROM valid"  # each cast once a row
     sql = f"SELECT s0.*, {', '.join(staged)} FROM ({base}) s0{crossed}" if staged else base
     stages = [[c for k, v in enumerate(versions) for c in guarded(k, v.inner, "match")],
               [c for k, v in enumerate(versions) for c in guarded(k, v.inner, "points")],
@@ -445,10 +445,10 @@ def scored_sql(program: Program, checks, versions, observed: dict | None = None)
             final.append(f"CASE vidx {whens} END AS pr{len(slots)}")
             slots.append([(k, j) for k in group])
     sql = f"SELECT {', '.join(final)} FROM ({sql}) s"
-    # whether a value is one of a long list of names, wherever the outcome asks it
+    # whether a value is one of a long list of names, wherever else the outcome asks it (a reason's
+    # test, for the rows no rule paid: its cast where it is asked)
     sql = keyed(sql, {t: r for v in versions for t, r in v.reads.items()},
-                {n: r for v in versions for n, r in v.relations.items()}, casts=casts)
-    sql = sql.replace("\0", "".join(f", {cast} AS {alias}" for cast, alias in casts.items()), 1)
+                {n: r for v in versions for n, r in v.relations.items()})
     if any(text in sql for v in versions for text in v.reads):  # no relation is a table of its own
         raise Fallback("a large table's cell is read where the SQL engine does not look it up by position")
     version_name = ("CASE vidx " + " ".join(f"WHEN {k + 1} THEN {d.text(v.name)}"
