@@ -29,8 +29,9 @@ DATA = ROOT / "tests" / "fixtures" / "data"
 @pytest.fixture(autouse=True, params=["lists", "case", "joins"])
 def lookups(request, monkeypatch):
     """Every data set three times: point tables read from list literals by the keys' positions
-    (DuckDB's way with a small table), as CASE expressions (the other dialects' way), and as joins
-    on relations of their own (what a large table takes)."""
+    (DuckDB's way with a small table), as CASE expressions (the other dialects' way), and as
+    relations of their own (what a large table takes: joins in the portable SQL, which the DuckDB
+    engine reads by the keys' positions in an ENUM of them)."""
     from engine.sql.dialect import Dialect
 
     monkeypatch.setattr(Dialect, "relation_cells", 0 if request.param == "joins" else None)

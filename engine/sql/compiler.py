@@ -193,7 +193,8 @@ class Compiler:
         return name
 
     def among_rows(self, key: str, table: str, data: TableData) -> str:
-        """Whether a key is a row of a large table: a join, staged so that its uses share it."""
+        """Whether a key is a row of a large table: a read of its rows' relation (Compiler.reads),
+        staged so that its uses share it."""
         rows = self.relation(table + ":rows", ("k1",), [(k,) for k in data.rows])
         return self.stage(self.member(key, rows))
 
