@@ -225,7 +225,13 @@ def partner_explanations(prog, rows, result, partner_id, period, legacy, shown: 
     from engine.statusrun import legacy_columns, read_legacy
 
     legacy_status = read_legacy(legacy, *legacy_columns(prog)).get(partner_id) if legacy else None
-    periods = sorted({_period(prog, r) for r in rows})
+    from engine.periods import period_of
+
+    kind = prog.period
+    by_period: dict[str, list] = {}  # each row's period found once, in the rows' order
+    for r in rows:
+        by_period.setdefault(period_of(r.record["signed"], kind), []).append(r)
+    periods = sorted(by_period)
     if period is not None:
         if period not in periods and legacy_status is None:
             raise Failure(f"{shown}: partner {partner_id} has no contracts in period {period}"
@@ -233,7 +239,7 @@ def partner_explanations(prog, rows, result, partner_id, period, legacy, shown: 
         periods = [period]
     if not periods and not legacy:
         raise Failure(f"{shown}: no valid row for partner {partner_id}")
-    explanations = [explain_partner(prog, [r for r in rows if _period(prog, r) == p], partner_id, p) for p in periods]
+    explanations = [explain_partner(prog, by_period.get(p, []), partner_id, p) for p in periods]
     chain, report = _status_chain(prog, partner_id, rows, legacy_status, legacy, result.counts.last_signed) \
         if legacy or _has_review(prog) else ([], None)
     if explanations:
