@@ -1,6 +1,6 @@
 """Benchmark: `points evaluate` beside a hand-written DuckDB job doing the same whole job.
 
-    python bench/bench_columnar.py [--rows 1000000] [--big] [--spark] [--keep DIR] [--load-only]
+    python bench/bench_columnar.py [--rows 1000000] [--big] [--rounds N] [--spark] [--keep DIR] [--load-only]
 
 Generates N contracts (and 10 x N more with `--big`) over a synthetic program of two versions, once
 with 40 products and once with 5,000 (the mobile table grows), and runs each of these in a child
@@ -22,7 +22,8 @@ load (the same command on a one-contract file) and hashing (sha256 of the input)
 check + compile of the 40- and the 5,000-product program (and, each alone, the imports, parse, check
 and compile; `--load-only` prints these lines alone), and `points explain --contract`,
 `--partner` and `--partner --period` on the N-row file (`--explain-only`: those lines alone).
-Figures vary with the machine: compare ratios within one run, and run it twice.
+Figures vary with the machine: compare ratios within one run, and run it twice, or with `--rounds 3`
+(every implementation three times, in turn; the targets are judged on the medians).
 """
 from __future__ import annotations
 
@@ -281,8 +282,13 @@ def print_load(work: Path) -> None:
               "hashing, the collector)")
 
 
-def run_size(work: Path, rows: int, products: int, engines: set[str], memory: str, spark: bool = False) -> list[tuple]:
-    """Every implementation on one generated file; rows of the table printed."""
+def run_size(work: Path, rows: int, products: int, engines: set[str], memory: str, spark: bool = False,
+             rounds: int = 1) -> list[tuple]:
+    """Every implementation on one generated file, `rounds` times in turn (a slow minute of a shared
+    machine then falls on every implementation alike): (label, median wall seconds, fixed cost, peak
+    KiB) each; the rows of the table printed, each round's wall beside the median."""
+    from statistics import median
+
     tag = f"{rows}-{products}"
     program = write_program(work / f"program-{products}", products)
     tables = work / f"tables-{products}.csv"
@@ -293,29 +299,32 @@ def run_size(work: Path, rows: int, products: int, engines: set[str], memory: st
     one = work / f"one-{products}.csv"
     write_contracts(one, 1, products)
     hashing = sha256_seconds(data)
-    lines = []
     out = work / f"duckdb-{tag}"
     out.mkdir(exist_ok=True)
-    fixed_duck = fixed_cost([sys.executable, "-c", DUCKDB_JOB, str(one), str(tables), str(out), memory],
-                            work / "duckdb-one.log")
-    wall, peak = child([sys.executable, "-c", DUCKDB_JOB, str(data), str(tables), str(out), memory],
-                       work / f"duckdb-{tag}.log", ok=(0,))
-    lines.append(("hand-written DuckDB SQL, the whole job", wall, fixed_duck, peak))
     files = work / f"duckdb-files-{tag}"
     files.mkdir(exist_ok=True)
-    wall, peak = child([sys.executable, "-c", DUCKDB_FILES_JOB, str(data), str(tables), str(files), memory],
-                       work / f"duckdb-files-{tag}.log", ok=(0,))
-    lines.append((SAME_FILES, wall, fixed_duck, peak))
+    fixed_duck = fixed_cost([sys.executable, "-c", DUCKDB_JOB, str(one), str(tables), str(out), memory],
+                            work / "duckdb-one.log")
+    jobs = [("hand-written DuckDB SQL, the whole job", [sys.executable, "-c", DUCKDB_JOB, str(data), str(tables),
+                                                         str(out), memory], work / f"duckdb-{tag}.log", (0,), fixed_duck),
+            (SAME_FILES, [sys.executable, "-c", DUCKDB_FILES_JOB, str(data), str(tables), str(files), memory],
+             work / f"duckdb-files-{tag}.log", (0,), fixed_duck)]
     for engine in ([e for e in ("python",) if e in engines] + sorted(engines - {"python"})) if engines else ["python"]:
         if engine == "spark" and not (spark and products == 40):
             continue
         flag = ["--engine", engine] if engines else []
         fixed = fixed_cost([*POINTS, "evaluate", str(program), str(one), "--out", str(work / f"out-one-{engine}"),
                             "--json", *flag], work / f"points-one-{engine}.log", 1 if engine == "spark" else 3)
-        wall, peak = child([*POINTS, "evaluate", str(program), str(data), "--out",
-                            str(work / f"out-{engine}-{tag}"), "--json", *flag], work / f"points-{engine}-{tag}.log")
         label = f"points evaluate --engine {engine}" if engines else "points evaluate (the row engine)"
-        lines.append((label, wall, fixed, peak))
+        jobs.append((label, [*POINTS, "evaluate", str(program), str(data), "--out", str(work / f"out-{engine}-{tag}"),
+                             "--json", *flag], work / f"points-{engine}-{tag}.log", (0, 1), fixed))
+    runs: dict[str, list] = {label: [] for label, *_ in jobs}
+    for turn in range(rounds):
+        for label, argv, log, ok, _ in jobs:
+            if turn == 0 or "spark" not in label:  # Spark's JVM once: it is for scale, with no target
+                runs[label].append(child(argv, log, ok))
+    lines = [(label, median(w for w, _ in runs[label]), fixed, max(p for _, p in runs[label]))
+             for label, _, _, _, fixed in jobs]
     print(f"\n{rows:,} contracts, {products:,} products ({data.stat().st_size / 1e6:,.1f} MB); "
           f"hashing the input (sha256): {hashing:.2f} s")
     ours = work / f"out-duckdb-{tag}"
@@ -323,10 +332,14 @@ def run_size(work: Path, rows: int, products: int, engines: set[str], memory: st
         same = all(filecmp.cmp(files / name, ours / name, shallow=False) for name in ("contracts.csv", "rows.csv"))
         print(f"{SAME_FILES}: contracts.csv and rows.csv {'the same bytes as' if same else 'NOT the same as'} "
               f"points evaluate --engine duckdb's")
-    print(f"{'implementation':<44} {'wall s':>8} {'fixed s':>8} {'contracts/s':>13} {'net/s':>13} {'peak MiB':>9}")
+    wall_head = "wall s" if rounds == 1 else "median"
+    print(f"{'implementation':<44} {wall_head:>8} {'fixed s':>8} {'contracts/s':>13} {'net/s':>13} {'peak MiB':>9}"
+          + ("  each round's wall s" if rounds > 1 else ""))
     for label, wall, fixed, peak in lines:
         net = max(wall - fixed, 1e-9)
-        print(f"{label:<44} {wall:>8.2f} {fixed:>8.2f} {rows / wall:>13,.0f} {rows / net:>13,.0f} {peak / 1024:>9,.0f}")
+        each = "  " + " / ".join(f"{w:.2f}" for w, _ in runs[label]) if rounds > 1 else ""
+        print(f"{label:<44} {wall:>8.2f} {fixed:>8.2f} {rows / wall:>13,.0f} {rows / net:>13,.0f} {peak / 1024:>9,.0f}"
+              f"{each}")
     return lines
 
 
@@ -370,6 +383,9 @@ def main() -> None:
                          "memory; at 10,000,000 contracts they need more than 1GB, and stop with 'Out of Memory' "
                          "under it).")
     ap.add_argument("--keep", type=Path, help="Keep generated files in this folder.")
+    ap.add_argument("--rounds", type=int, default=1,
+                    help="Run every implementation this many times, in turn, and compare medians (3 on a shared "
+                         "machine, where one run of a minute can be 20%% off; Spark runs once).")
     ap.add_argument("--spark", action="store_true",
                     help="Also `points evaluate --engine spark` (local mode) on the first size, 40 products.")
     ap.add_argument("--engines", help="Only these engines of points evaluate, comma-separated (e.g. duckdb: the "
@@ -400,14 +416,16 @@ def main() -> None:
         engines &= set(args.engines.split(","))
     print(f"machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}; work folder {work}")
     print("engines offered by points evaluate --engine: " + (", ".join(sorted(engines)) or "none (one engine)"))
-    print("wall s: the whole child process; fixed s: the same command on a one-contract file, best of three (start-up, imports, "
+    print("wall s: the whole child process" + (f" (median: of {args.rounds} rounds, each implementation in turn)"
+                                                 if args.rounds > 1 else "")
+          + "; fixed s: the same command on a one-contract file, best of three (start-up, imports, "
           "program load); net/s: contracts per second of wall time less the fixed cost")
     sizes = [args.rows] + ([args.rows * 10] if args.big else [])
     results = {}
     for rows in sizes:
         for products in (40, 5_000):
             results[rows, products] = run_size(work, rows, products, engines, args.memory,
-                                               spark=args.spark and rows == sizes[0])
+                                               spark=args.spark and rows == sizes[0], rounds=max(args.rounds, 1))
     print()
     print_load(work)
     for rows in sizes:
