@@ -23,6 +23,7 @@ import os
 import re
 import tomllib
 from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 
 FILE_NAME = "points.toml"
@@ -67,6 +68,9 @@ SETTINGS: tuple[Setting, ...] = (
             "csv files or xlsx workbooks"),
     Setting("workers", "POINTS_WORKERS", "--workers", "int", 1,
             help="deprecated, without effect (large CSV exports: --engine auto)"),
+    Setting("memory", "POINTS_MEMORY", "--memory", "size", None,
+            help="the DuckDB engine's memory limit, e.g. 2GB (beyond it DuckDB spills to a temporary folder; "
+                 "default: a quarter of the memory, 512 MiB to 2 GiB)"),
     Setting("ledger", "POINTS_LEDGER", "--ledger", "ledger", None,
             help="the run ledger: a SQLite file or postgresql://..."),
     Setting("serve.token", "POINTS_SERVE_TOKEN", "-", "secret", None,
@@ -217,6 +221,24 @@ def _locate(path: Path, text: str, key: str) -> str:
     return f"{path}: {key}"
 
 
+# a memory size: a number and its unit (KB, MB, GB, TB by 1,000; KiB, MiB, GiB, TiB by 1,024)
+_SIZE = re.compile(r"\s*(\d+(?:\.\d+)?)\s*([KMGT])(i?)B\s*", re.IGNORECASE)
+SMALLEST_SIZE = 64 * 2**20  # below it DuckDB cannot hold a run's vectors
+
+
+def parse_size(text: str, where: str) -> int:
+    """The bytes of a memory size written like `2GB`, `1.5 GiB` or `512MB`; ProjectError naming
+    `where` for anything else, or a size below 64 MiB."""
+    match = _SIZE.fullmatch(text)
+    if match is None:
+        raise ProjectError(f"{where}: expected a memory size like 2GB, 1.5GiB or 512MB")
+    number, unit, binary = match.groups()
+    size = int(Decimal(number) * (1024 if binary else 1000) ** ("KMGT".index(unit.upper()) + 1))
+    if size < SMALLEST_SIZE:
+        raise ProjectError(f"{where}: a memory limit of at least 64MiB is needed")
+    return size
+
+
 def _from_file(setting: Setting, value, where: str, base: Path):
     kind = setting.kind
     if kind == "bool":
@@ -243,6 +265,9 @@ def _from_file(setting: Setting, value, where: str, base: Path):
         raise ProjectError(f"{where}: {setting.key} must be a text, not {_shown(value)}")
     if kind == "choice":
         return _choice(setting, value, where)
+    if kind == "size":
+        parse_size(value, f"{where}: {setting.key}")
+        return value.strip()
     if kind == "ledger" and "://" in value:  # a database URL; a SQLite file is a path like any other
         return value
     if kind in ("path", "ledger"):
@@ -272,6 +297,9 @@ def _from_env(setting: Setting, value: str):
         return _column_list([v for v in value.split(",")], where)
     if kind == "choice":
         return _choice(setting, value, where)
+    if kind == "size":
+        parse_size(value, where)
+        return value.strip()
     return value
 
 

@@ -64,6 +64,7 @@ class RunOptions:
     project: dict | None = None  # the project file used: {"file": base name, "sha256": ...}
     engine: str = "python"  # python (the row engine), duckdb, or auto: duckdb for a large input it takes
     spark_master: str | None = None  # engine spark: the master URL (None: local[2])
+    memory: str | None = None  # the DuckDB engine's memory limit (engine.project.parse_size); None: its default
     # opens an input's RowSource instead of engine.readers.open_rows (explain reads only the rows it
     # needs: engine.explain.prefiltered); None: open_rows
     open_source: Callable[[Path, "RunOptions"], object] | None = None

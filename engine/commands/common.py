@@ -56,7 +56,7 @@ def run_options(decimal_comma: bool | None = None, delimiter: str | None = None,
     return RunOptions(decimal_comma=values["input.decimal_comma"].value,
                       delimiter="\t" if delimiter == "tab" else delimiter,
                       encoding=values["input.encoding"].value, sheet=values["input.sheet"].value,
-                      project=project.describe(), **extra)
+                      memory=values["memory"].value, project=project.describe(), **extra)
 
 
 class Progress:

@@ -46,15 +46,18 @@ sha256 and counts, engine version). Reason codes: docs/reasons/README.md.
                    "columnar plan in Spark (pip install 'partner-points[spark]').")
 @click.option("--master", "spark_master", metavar="URL",
               help="With --engine spark: the Spark master (default: local[2], this machine).")
+@click.option("--memory", metavar="SIZE",
+              help="The DuckDB engine's memory limit, e.g. 2GB; beyond it DuckDB spills to a temporary folder "
+                   "(default: points.toml's `memory`, POINTS_MEMORY, else a quarter of the memory, 512 MiB to "
+                   "2 GiB).")
 @click.option("--ledger", "ledger_url", metavar="URL",
               help="Record the run in this ledger (a SQLite file or postgresql://...; default: points.toml's `ledger`).")
 @output_options
 @wait_option
 @read_options
 @json_option
-def evaluate(arguments, out_dir, strict, workers, engine, spark_master, ledger_url, wait, as_json, output_dialect,
-             output_format, carry,
-             **read):
+def evaluate(arguments, out_dir, strict, workers, engine, spark_master, memory, ledger_url, wait, as_json,
+             output_dialect, output_format, carry, **read):
     """Score every contract in DATA by the version of PROGRAM in force on its signed date.
 
     PROGRAM is a folder of versions or one ruleset file; DATA a CSV, JSON Lines or XLSX export, or
@@ -65,14 +68,17 @@ def evaluate(arguments, out_dir, strict, workers, engine, spark_master, ledger_u
     When points.toml or POINTS_PROGRAM names the program, PROGRAM may be left out: the first
     argument is PROGRAM only when it is a folder or a .rules file (an export is neither).
     """
+    from engine.project import parse_size
     from engine.readers import InputError
 
+    if memory is not None:
+        parse_size(memory, "--memory")
     given_program, data = split_program(arguments, settings()[1]["program"].value is not None)
     effective = settings(**{"program": given_program, "output.folder": out_dir, "workers": workers,
                             "output.dialect": output_dialect, "output.format": output_format,
                             "input.carry": tuple(carry), "input.decimal_comma": read["decimal_comma"],
                             "input.delimiter": read["delimiter"], "input.encoding": read["encoding"],
-                            "input.sheet": read["sheet"], "ledger": ledger_url})
+                            "input.sheet": read["sheet"], "ledger": ledger_url, "memory": memory})
     values = effective[1]
     workers_note(values["workers"])
     program, out_dir = values["program"].value, values["output.folder"].value

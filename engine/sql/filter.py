@@ -97,7 +97,7 @@ def select_rows(program, paths: list[Path], options, target: str, value: str, la
     (with `latest`, also those that fix the latest valid signed date); NotFiltered when the files
     are to be read whole."""
     from engine.readers import InputError
-    from engine.sql.duck import Fallback, checked_header
+    from engine.sql.duck import Fallback, checked_header, memory_limit
 
     if not value or value != value.strip():
         raise NotFiltered(f"the {target} is empty or has spaces around it")
@@ -137,7 +137,7 @@ def select_rows(program, paths: list[Path], options, target: str, value: str, la
 
     spill = tempfile.mkdtemp(prefix="points-filter-")
     con = duckdb.connect(config={"preserve_insertion_order": True, "temp_directory": spill,
-                                 "memory_limit": "1GB"})
+                                 "memory_limit": memory_limit(options)})
     try:
         return _select(con, paths, headers, target, value, uniques, latest)
     except duckdb.InvalidInputException as err:
