@@ -56,6 +56,7 @@ POINTS = st.sampled_from([
 def programs(draw):
     fields = {name: draw(spec) for name, spec in FIELDS.items()}
     combine = draw(st.sampled_from(["sum", "first", "exclusive"]))
+    period = draw(st.sampled_from(["year", "quarter", "month"]))
     rules = []
     for i in range(draw(st.integers(1, 4))):
         cond = draw(st.one_of(st.none(), CONDITIONS))
@@ -67,7 +68,8 @@ def programs(draw):
     versions = draw(st.integers(1, 2))
     texts = []
     for v, effective in enumerate(["2016-01-01", "2017-01-01"][:versions]):
-        body = (f'program "Generated"\nversion "{v + 1}"\neffective {effective}\ncombine {combine}\n\n'
+        body = (f'program "Generated"\nversion "{v + 1}"\neffective {effective}\nperiod {period}\n'
+                f"combine {combine}\n\n"
                 f"input contract {{\n  contract_id: text, required, unique\n  partner_id: text, required\n"
                 f"  signed: date, required\n  product: text, required\n{block}}}\n\n"
                 f"tiers {{\n  Basic from 0\n  Gold from 20\n}}\n\n"
