@@ -735,10 +735,15 @@ def _counts(con, program, checks, rejects, versions, slots: list | None = None, 
     for row, field, value, reason, code, cid, pid in rejects:
         counts.rejected_fields[field] += 1
         counts.rejected_reasons[(field, code)] += 1
+    counts.lenient.update(lenient if lenient is not None else lenient_examples(con, checks))
+    scale = max((v.scale for v in versions), default=0)
+    if slots is not None:
+        outcomes = _lane_totals(con, program, lane, versions, slots, scale)
+    else:
+        outcomes = con.execute("SELECT status, code, product, customer, count(*), max(signed_day) FROM outcome "
+                               "GROUP BY ALL ORDER BY ALL").fetchall()
     valid_rows, days = 0, []
-    for status, code, product, customer, n, last in con.execute(
-            "SELECT status, code, product, customer, count(*), max(signed_day) FROM outcome GROUP BY ALL "
-            "ORDER BY ALL").fetchall():
+    for status, code, product, customer, n, last in outcomes:
         valid_rows += n
         days.append(last)
         if status == "scored":
@@ -750,10 +755,7 @@ def _counts(con, program, checks, rejects, versions, slots: list | None = None, 
                 counts.uncovered[(code, product or None, customer)] += n
     counts.rows = valid_rows + len(rejects)
     counts.last_signed = max((d for d in days if d is not None), default=None)
-    counts.lenient.update(lenient if lenient is not None else lenient_examples(con, checks))
-    scale = max((v.scale for v in versions), default=0)
     if slots is not None:
-        _lane_totals(con, lane, versions, slots, scale)
         return counts, lane
     total = Decimal(0)
     for pid, period, points, scored, unscored in con.execute(
@@ -784,19 +786,37 @@ def _counts(con, program, checks, rejects, versions, slots: list | None = None, 
     return counts, lane
 
 
-def _lane_totals(con, lane, versions, slots: list, scale: int) -> None:
+def _lane_totals(con, program, lane, versions, slots: list, scale: int) -> list[tuple]:
     """Per partner and period the points, the contracts scored and unscored, the unscored reasons,
     and per rule the points paid and the contracts that paid them (a rule's name may stand in
-    several versions: summed over them), from one pass over `outcome` and its points columns."""
+    several versions: summed over them), from one pass over `scored` and its points columns. Returns
+    the rows' outcomes for the run's counts, as _counts reads them from `outcome` otherwise: (status,
+    code, product, customer, rows, last day signed), product and customer only where the code is
+    one of a product no rule covers (engine.run.UNCOVERED_CODES)."""
+    from engine import run as _run
+
     typ = f"DECIMAL(38,{scale})"
     # the cast after the sum (once per group, not per row: a DECIMAL of up to 18 digits is summed in
     # 64 bits where DuckDB can, ~25% of this statement); the same value either way, the sum is exact
-    sums = "".join(f", CAST(sum(pr{i}) AS {typ}), count(pr{i})" for i in range(len(slots)))
+    figures_of = "".join(f", s{2 * i}, s{2 * i + 1}" for i in range(len(slots)))
+    named = "".join(f", CAST(sum(pr{i}) AS {typ}) AS s{2 * i}, count(pr{i}) AS s{2 * i + 1}"
+                    for i in range(len(slots)))
+    uncovered = f"status <> 'scored' AND list_contains([{', '.join(DUCKDB.text(c) for c in _run.UNCOVERED_CODES)}], code)"
+    unit = program.period
+    # grouped by the period's first day (a DATE, cheaper to group than the label), labelled after
+    inner = (f"SELECT partner_id, CAST(date_trunc('{unit}', signed_day) AS DATE) AS first_, vidx, status, code, "
+             f"CASE WHEN {uncovered} THEN product END AS product_, CASE WHEN {uncovered} THEN customer END "
+             f"AS customer_, max(signed_day) AS last_, sum(points) AS points_, count(*) AS n_{named} "
+             f"FROM scored GROUP BY ALL")
     partners: dict = {}
     rules: dict = {}
-    for pid, period, vidx, status, code, points, n, *figures in con.execute(
-            f"SELECT partner_id, period, vidx, status, code, sum(points), count(*){sums} FROM outcome "
-            f"GROUP BY ALL ORDER BY ALL").fetchall():
+    outcomes: dict = {}
+    for pid, period, vidx, status, code, product, customer, last, points, n, *figures in con.execute(
+            f"SELECT partner_id, {DUCKDB.period('first_', unit)} AS period, vidx, status, code, product_, "
+            f"customer_, last_, points_, n_{figures_of} FROM ({inner}) ORDER BY ALL").fetchall():
+        key = (status, code, product, customer)
+        before = outcomes.get(key)
+        outcomes[key] = (n, last) if before is None else (before[0] + n, max_day(before[1], last))
         entry = partners.setdefault((pid, period), [Decimal(0), 0, 0, {}])
         if points is not None:
             entry[0] += points
@@ -827,6 +847,13 @@ def _lane_totals(con, lane, versions, slots: list, scale: int) -> None:
         pp = lane.partners[(pid, period)]
         pp.by_rule[rule] = _exact(points)
         pp.rule_contracts[rule] = n
+    return [(*key, n, last) for key, (n, last) in sorted(outcomes.items(), key=lambda item: tuple(
+        (value is None, value or "") for value in item[0]))]
+
+
+def max_day(a, b):
+    """The later of two days, either of them None."""
+    return a if b is None else b if a is None else max(a, b)
 
 
 def _exact(value: Decimal) -> Decimal:
