@@ -503,13 +503,25 @@ def scored_sql(program: Program, checks, versions, observed: dict | None = None)
     # they are written, not stored with every scored row)
     slot_of = {kj: i for i, holders in enumerate(slots) for kj in holders}
     slot_scale = [max(versions[k].rule_types[j][1] for k, j in holders) for holders in slots]
-    rules_whens = []
-    for k, v in enumerate(versions):
-        parts = [f"CASE WHEN pr{slot_of[(k, j)]} IS NOT NULL THEN {d.text(rule_id + '=')} || "
-                 f"{d.points_text(f'pr{slot_of[(k, j)]}', slot_scale[slot_of[(k, j)]])} END"
-                 for j, (rule_id, _, _) in enumerate(v.rules)]
-        rules_whens.append(f"WHEN {k + 1} THEN {d.concat_ws(chr(39) + ';' + chr(39), parts)}")
-    rules_text = f"CASE vidx {' '.join(rules_whens)} ELSE '' END" if rules_whens else "''"
+
+    def paid_text(k: int, v) -> str:
+        """`mobile=660;fixed=50` of a row of version k: the rules that paid, in their order. A part is
+        NULL where its rule paid nothing; most rows are paid by one rule, whose part is the text (a
+        COALESCE, ~40% of the cost of concat_ws at ten million rows)."""
+        slots_ = [slot_of[(k, j)] for j in range(len(v.rules))]
+        parts = [f"({d.text(rule_id + '=')} || {d.points_text(f'pr{i}', slot_scale[i])})"
+                 for i, (rule_id, _, _) in zip(slots_, v.rules)]
+        if len(parts) <= 1:
+            return f"COALESCE({parts[0]}, '')" if parts else "''"
+        unpaid = " + ".join(f"CAST(pr{i} IS NULL AS INTEGER)" for i in slots_)
+        return (f"CASE WHEN {unpaid} >= {len(parts) - 1} THEN COALESCE({', '.join(parts)}, '') "
+                f"ELSE {d.concat_ws(chr(39) + ';' + chr(39), parts)} END")
+
+    texts = [paid_text(k, v) for k, v in enumerate(versions)]
+    if len(set(texts)) <= 1:  # the versions' rules paid in the same columns: every row's is '' where none paid
+        rules_text = texts[0] if texts else "''"
+    else:
+        rules_text = f"CASE vidx {' '.join(f'WHEN {k + 1} THEN {t}' for k, t in enumerate(texts))} ELSE '' END"
     view = (f"{d.date_text('signed_day')} AS signed, {d.period('signed_day', program.period)} AS period, "
             f"{version_name} AS version, CASE WHEN points IS NULL THEN '' ELSE {d.points_text('points', scale)} END "
             f"AS points_text, {rules_text} AS rules_text")
