@@ -97,7 +97,7 @@ def select_rows(program, paths: list[Path], options, target: str, value: str, la
     (with `latest`, also those that fix the latest valid signed date); NotFiltered when the files
     are to be read whole."""
     from engine.readers import InputError
-    from engine.sql.duck import Fallback, checked_header, memory_limit
+    from engine.sql.duck import Fallback, memory_limit, read_header
 
     if not value or value != value.strip():
         raise NotFiltered(f"the {target} is empty or has spaces around it")
@@ -116,8 +116,8 @@ def select_rows(program, paths: list[Path], options, target: str, value: str, la
             raise NotFiltered(problem)
     headers = []
     for path in paths:
-        try:
-            _, header, delimiter, _, _, _, _ = checked_header(program, Path(path), options, "the filter")
+        try:  # the file's bytes are pre-scanned while DuckDB reads it (_select)
+            _, header, delimiter, _, _ = read_header(program, Path(path), options, "the filter")
         except Fallback as err:
             raise NotFiltered(f"{Path(path).name}: {err}") from None
         except InputError as err:  # the row engine says it, in its words
@@ -151,7 +151,9 @@ def select_rows(program, paths: list[Path], options, target: str, value: str, la
 
 
 def _select(con, paths, headers, target, value, uniques, latest) -> Selection:
-    from engine.sql.duck import create_in_file_order, csv_call
+    from concurrent.futures import ThreadPoolExecutor
+
+    from engine.sql.duck import Fallback, _stop, create_in_file_order, csv_call, prescanned
 
     d = DUCKDB
     key_cols = [f"u{i}" for i in range(len(uniques))]
@@ -165,11 +167,25 @@ def _select(con, paths, headers, target, value, uniques, latest) -> Selection:
             # reader accepts gets its date, any other cell its date or NULL (a NULL is picked)
             day = (f", CASE WHEN {cell} LIKE '____-__-__' THEN TRY_CAST({cell} AS DATE) "
                    f"ELSE try_strptime({cell}, '%d.%m.%Y')::DATE END AS day")
-        # One row per line (the pre-scan saw to it); the rows are inserted in file order, so rowid 0
+        # One row per line (the pre-scan below sees to it); the rows are inserted in file order, so rowid 0
         # is line 2.
         call = csv_call(path, header, delimiter)
-        create_in_file_order(con, f"CREATE TEMP TABLE f{index} AS SELECT contains(c{where[target]}, "
-                                  f"{d.text(value)}) AS hit{', ' + keys if keys else ''}{day} FROM {call}", call)
+        create = (f"CREATE TEMP TABLE f{index} AS SELECT contains(c{where[target]}, {d.text(value)}) AS hit"
+                  f"{', ' + keys if keys else ''}{day} FROM {call}")
+        # DuckDB reads the file on a thread while the byte pre-scan (engine.sql.prescan) makes sure it
+        # reads it as the row reader does; a file the scan refuses stops the statement, unused
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="points-filter") as pool:
+            made = pool.submit(create_in_file_order, con, create, call)
+            try:
+                prescanned(Path(path), delimiter, len(header), "the filter")
+            except BaseException as err:
+                _stop(con, made)
+                if isinstance(err, Fallback):
+                    raise NotFiltered(f"{Path(path).name}: {err}") from None
+                raise
+            error = made.exception()
+        if error is not None:
+            raise error
         parts.append(f"SELECT {index} AS f, rowid + 2 AS \"row\", * FROM f{index}")
     con.execute(f"CREATE TEMP VIEW rows_ AS {' UNION ALL '.join(parts)}")
     seed = "hit"
