@@ -129,7 +129,7 @@ def evaluate_duckdb(program: Program, path: Path, options, out_dir: Path | None)
         some may begin or end with a space (a Parquet file's or a DuckDB table's always are)."""
         try:
             checks = validation_sql(block, header, options.decimal_comma, stripped=not spaced, source=source,
-                                    carry=carry)
+                                    carry=carry, packed=True)
             versions = [version_sql(program, k, checks.columns, q=f"k{k}_") for k in range(len(program.versions))]
             return checks, versions, scored_sql(program, checks, versions)
         except NotCompiled as err:
@@ -249,8 +249,8 @@ def blank_sql(width: int) -> str:
 
 def create_checked(con, program: Program, path: Path, header: list[str], delimiter: str | None, checks) -> str:
     """The table `checked0` and the view `checked` over it of every row's typed values: `ok` when the
-    row is valid (a row of blank cells is not, and is no reject either), the flags of lenient readings
-    with their raw texts (engine.sql.plan), `vidx` (1 + the version in force on its signed date, 0:
+    row is valid (a row of blank cells is not, and is no reject either), the raw texts of its lenient
+    readings (`lx`, engine.sql.plan), `vidx` (1 + the version in force on its signed date, 0:
     none), and x the list of the cells of a row refused (NULL for every other row). Returns the SQL of
     a row's number in `checked0`."""
     width = len(header)
@@ -727,14 +727,16 @@ def lenient_examples(con, checks) -> dict:
     for i, f in enumerate(checks.fields):
         if f.lenient is None:
             continue
-        n = con.execute(f"SELECT count(*) FROM valid WHERE l{i}").fetchone()[0]
+        # the raw text where the reading was lenient (else NULL), and the flag of it
+        text, flag = (f"lx[{f.slot}]", f"lx[{f.slot}] IS NOT NULL") if checks.packed else (f"r{i}", f"l{i}")
+        n = con.execute(f"SELECT count(*) FROM valid WHERE {flag}").fetchone()[0]
         if not n:
             continue
         first = 64
         while True:
             texts = [t for t, _ in con.execute(
-                f'SELECT r{i}, min("row") AS r FROM (SELECT "row", r{i} FROM valid WHERE l{i} ORDER BY "row" '
-                f'LIMIT {first}) v GROUP BY r{i} ORDER BY r LIMIT 3').fetchall()]
+                f'SELECT t, min("row") AS r FROM (SELECT "row", {text} AS t FROM valid WHERE {flag} ORDER BY "row" '
+                f'LIMIT {first}) v GROUP BY t ORDER BY r LIMIT 3').fetchall()]
             if len(texts) == 3 or first >= n:
                 break
             first *= 16
