@@ -496,9 +496,9 @@ def scored_sql(program: Program, checks, versions, observed: dict | None = None)
     # the table as narrow as its readers allow (DuckDB keeps a table in memory uncompressed, and at
     # ten million rows this one spills beside the typed rows): a scored row's code and reason NULL,
     # not '' (written as nothing either way), the customer only where no points were paid (the
-    # counts read it for the rows no rule covers)
-    sql = (f"SELECT * REPLACE (NULLIF(code, '') AS code, NULLIF(reason, '') AS reason, "
-           f"CASE WHEN points IS NULL THEN customer END AS customer) FROM ({sql}) n")
+    # counts read it for the rows no rule covers), the status an ENUM (a byte, not a text)
+    sql = (f"SELECT * REPLACE (CAST(status AS ENUM('scored', 'unscored')) AS status, NULLIF(code, '') AS code, "
+           f"NULLIF(reason, '') AS reason, CASE WHEN points IS NULL THEN customer END AS customer) FROM ({sql}) n")
     # whether a value is one of a long list of names, wherever else the outcome asks it (a reason's
     # test, for the rows no rule paid: its cast where it is asked)
     sql = keyed(sql, {t: r for v in versions for t, r in v.reads.items()},
