@@ -121,6 +121,7 @@ def validation_sql(block: ast.InputBlock, header: list[str], decimal_comma: bool
     stage2 = list(carry)
     oks = []
     lenient_cols = []
+    packed_texts = []  # packed: (flag, raw text) of each lenient field, in the list's order
     for i, f in enumerate(fields):
         value, ok = field_sql(f, f"r{i}", f"s{i}", decimal_comma, d, typed=f"p{i}")
         stage2 += [f"r{i}", f"s{i}", f"{value} AS v{i}", f"({ok}) AS ok{i}"]
@@ -129,16 +130,17 @@ def validation_sql(block: ast.InputBlock, header: list[str], decimal_comma: bool
         if flag is not None and f.column is not None:
             f.lenient, f.reading = flag, reading
             if packed and examples:
-                f.slot = len(lenient_cols) + 1
-                lenient_cols.append((flag, f"r{i}"))
+                packed_texts.append((flag, f"r{i}"))
+                f.slot = len(packed_texts)
                 continue
             lenient_cols.append(f"({flag}) AS l{i}")
             # the raw text is kept only where it is a lenient reading's example (the rest is NULL)
             if examples:
                 lenient_cols.append(f"CASE WHEN {flag} THEN r{i} END AS r{i}")
-    if packed and examples and lenient_cols:
-        texts = ", ".join(f"CASE WHEN {flag} THEN {raw} END" for flag, raw in lenient_cols)
-        lenient_cols = [f"CASE WHEN {' OR '.join(f'({flag})' for flag, _ in lenient_cols)} THEN [{texts}] END AS lx"]
+    if packed_texts:
+        texts = ", ".join(f"CASE WHEN {flag} THEN {raw} END" for flag, raw in packed_texts)
+        any_lenient = " OR ".join(f"({flag})" for flag, _ in packed_texts)
+        lenient_cols.append(f"CASE WHEN {any_lenient} THEN [{texts}] END AS lx")
     # stage 3: conditional checks on the typed values
     decls = {f.name: f.decl for f in fields}
     compiler = Compiler(decls, {}, columns, d)
