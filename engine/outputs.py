@@ -120,6 +120,80 @@ def create(path: str | os.PathLike, *, binary: bool = False, append: bool = Fals
     return io.TextIOWrapper(buffered, encoding="utf-8", newline="")
 
 
+# --------------------------------------------------------------------------- settling
+
+
+class Settled:
+    """An output file, complete, being hashed (sha256) and fsynced on background threads at once:
+    the hash holds a core, the fsync waits on the disk. A writer that finishes one file while it still
+    writes another settles the first at once, so the manifest's hash and the publish's fsync of it
+    are not paid after the last file (at ten million contracts: 0.8 s of hashing and 0.65 s of
+    fsync, one after the other, for contracts.csv and rows.csv).
+
+    The digest is used only while the file is the one that was hashed (same device, inode, size and
+    modification time); a file written again is hashed again. The publish fsyncs every file itself,
+    so a background fsync that fails costs nothing but its time."""
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = os.fspath(path)
+        self._identity = _identity(self.path)
+        from engine.readers import sha256_of
+
+        pool = _settling_pool()
+        self._digest = pool.submit(sha256_of, self.path)  # hashlib lets go of the GIL over its chunks
+        pool.submit(_fsync_quietly, self.path)
+
+    def sha256(self, path: str | os.PathLike | None = None) -> str | None:
+        """The file's sha256 hex digest (waits for it), or None when `path` (by default the file
+        settled) is not that file any more or could not be read."""
+        path = self.path if path is None else os.fspath(path)
+        try:
+            digest = self._digest.result()
+        except OSError:
+            return None
+        if self._identity is None or _identity(path) != self._identity:
+            return None
+        return digest
+
+
+def sha256_settled(path: str | os.PathLike, settled: Settled | None = None) -> str:
+    """The sha256 of an output file: `settled`'s digest where it is still that file, else read now."""
+    from engine.readers import sha256_of
+
+    found = settled.sha256(path) if settled is not None else None
+    return found if found is not None else sha256_of(path)
+
+
+_POOL = None
+_POOL_LOCK = threading.Lock()
+
+
+def _settling_pool():
+    """The threads that settle output files (two files hashed and fsynced at a time)."""
+    global _POOL
+    with _POOL_LOCK:
+        if _POOL is None:
+            from concurrent.futures import ThreadPoolExecutor
+
+            _POOL = ThreadPoolExecutor(max_workers=4, thread_name_prefix="points-settle")
+        return _POOL
+
+
+def _identity(path: str) -> tuple | None:
+    try:
+        st = os.stat(path, follow_symlinks=False)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns
+
+
+def _fsync_quietly(path: str) -> None:
+    try:
+        _fsync_path(path)
+    except OSError:
+        pass
+
+
 # --------------------------------------------------------------------------- the swap
 
 

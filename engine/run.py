@@ -284,6 +284,7 @@ class RunResult:
     inputs: list[InputFile] = field(default_factory=list)  # every file with its own counts
     engine: str = "python"  # the engine that scored the run (engine.sql for duckdb)
     engine_reason: str | None = None  # why the row engine scored a run that asked for duckdb or auto
+    settled: dict = field(default_factory=dict)  # output files already being hashed, by name (engine.outputs.Settled)
 
     @property
     def files(self) -> list[InputFile]:
@@ -867,22 +868,31 @@ OUTPUT_FILES = ("contracts.csv", "rejects.csv", "rows.csv", "partners.csv", "par
 def write_manifest(result: RunResult, out_dir: Path, options: RunOptions) -> None:
     """manifest.json, with the sha256 of every output file written before it (carried columns, the
     output dialect and format applied first)."""
+    kept = {} if rewrites(options) else result.settled  # a settled file rewritten since is hashed anew
     names = finish_outputs(result, out_dir, options)
     data = manifest(result, options)
-    # streamed (an output as large as the export never sits in memory whole), two files at a time:
-    # hashlib lets go of the GIL, so contracts.csv and rows.csv are hashed on both cores
-    from concurrent.futures import ThreadPoolExecutor
+    # streamed (an output as large as the export never sits in memory whole), two files at a time on
+    # both cores, each fsynced while it is hashed (the publish's own fsync then finds nothing to do);
+    # a file the engine settled as soon as it was written is not read again
+    from engine.outputs import Settled, sha256_settled
 
-    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="points-sha256") as pool:
-        data["outputs"] = dict(zip(names, pool.map(lambda name: sha256_of(out_dir / name), names)))
+    settling = {name: kept.get(name) or Settled(out_dir / name) for name in names}
+    data["outputs"] = {name: sha256_settled(out_dir / name, settling[name]) for name in names}
     with create(out_dir / "manifest.json") as f:
         f.write(json.dumps(data, indent=2, sort_keys=False) + "\n")
+
+
+def rewrites(options: RunOptions) -> bool:
+    """Whether finish_outputs rewrites the output files once written (in the default dialect)."""
+    return bool(options.carry) or options.output_format == "xlsx" or options.output_dialect != "csv"
 
 
 def finish_outputs(result: RunResult, out_dir: Path, options: RunOptions) -> tuple[str, ...]:
     """The output files written in the default dialect, made what the options ask: carried columns
     added (engine.carry), then each file rewritten in the output dialect (engine.cells) or as a workbook
     (engine.workbook). Returns the files' names. With the defaults nothing is rewritten."""
+    if not rewrites(options):
+        return OUTPUT_FILES
     if options.carry:
         from engine import carry
 

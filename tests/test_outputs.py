@@ -415,3 +415,39 @@ def test_the_same_inputs_from_another_working_directory_give_the_same_bytes(caps
     manifest = json.loads(a["manifest.json"])
     assert manifest["inputs"][0]["file"] == "contracts.csv"
     assert [v["file"] for v in manifest["versions"]] == ["2016-03.rules", "2017-01.rules", "2018-01.rules"]
+
+
+def test_a_settled_file_gives_its_digest_until_it_is_written_again(tmp_path):
+    path = tmp_path / "rows.csv"
+    path.write_bytes(b"row,status\n2,scored\n")
+    settled = outputs.Settled(path)
+    assert settled.sha256() == hashlib.sha256(b"row,status\n2,scored\n").hexdigest()
+    os.replace(_written(tmp_path / "new.csv", b"row,status\n2,refused\n"), path)  # same name, another file
+    assert settled.sha256(path) is None
+    assert outputs.sha256_settled(path, settled) == hashlib.sha256(b"row,status\n2,refused\n").hexdigest()
+    path.unlink()
+    assert settled.sha256(path) is None
+    assert outputs.Settled(tmp_path / "missing.csv").sha256() is None
+
+
+def _written(path: Path, data: bytes) -> Path:
+    path.write_bytes(data)
+    return path
+
+
+@pytest.mark.parametrize("extra", [(), ("--output-dialect", "excel-de"), ("--carry", "note")])
+def test_the_duckdb_engine_s_manifest_hashes_the_files_as_published(capsys, tmp_path, extra):
+    """contracts.csv and rows.csv are hashed as soon as DuckDB has written them; a file rewritten after
+    (another dialect, carried columns) is hashed as it ends up."""
+    data = tmp_path / "export.csv"
+    lines = ["contract_id,partner_id,signed,product,customer,quantity,pool_gb,note"]
+    lines += [f"C-{n},P-{n % 3},2016-0{n % 9 + 1}-10,O2 Free M,new,{n % 4 + 1},,n{n}" for n in range(60)]
+    data.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    out = tmp_path / "out"
+    code, _, err = run(capsys, "evaluate", PROGRAM, data, "--out", out, "--engine", "duckdb", *extra)
+    assert code == 0, err
+    manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["engine"]["evaluator"] == "duckdb"
+    assert sorted(manifest["outputs"]) == sorted(n for n in EVALUATE_FILES if n != "manifest.json")
+    for name, digest in manifest["outputs"].items():
+        assert hashlib.sha256((out / name).read_bytes()).hexdigest() == digest, name

@@ -976,16 +976,23 @@ def copy_csv(con, select: str, target: Path, by_row: bool = False) -> None:
     con.execute(f"COPY ({select}) TO {DUCKDB.text(str(target))} {options}")
 
 
-def _copy_rows(con, program: Program, out_dir: Path, label: str, rejects: list, _run, beside=None) -> None:
+def _copy_rows(con, program: Program, out_dir: Path, label: str, rejects: list, _run, beside=None) -> dict:
     """contracts.csv and rows.csv written by DuckDB in row order; rejects.csv from Python (few rows).
+    Returns the two large files, each settled (engine.outputs.Settled) as soon as it is written, by
+    name.
 
     DuckDB writes a CSV file's lines in order, one thread at a time (about 1.3 of the two cores at
     ten million rows): contracts.csv is written by a second connection on a thread of its own while
     this one writes rows.csv and runs `beside` (the counts and totals), so the other core has work.
-    That connection sees `scored` and the view `outcome`, which are not TEMP objects for that reason."""
+    That connection sees `scored` and the view `outcome`, which are not TEMP objects for that reason.
+    The first file done is hashed and fsynced while the other is still being written."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from engine.outputs import create
+    from engine.outputs import Settled, create
+
+    def copied(query: str, target: Path) -> Settled:
+        copy_csv(other, query, target, True)
+        return Settled(target)
 
     neutral_macro(con)
     name = _literal(label)
@@ -999,7 +1006,7 @@ def _copy_rows(con, program: Program, out_dir: Path, label: str, rejects: list, 
     try:
         neutral_macro(other)
         with ThreadPoolExecutor(1) as pool:
-            written = pool.submit(copy_csv, other, contracts, out_dir / "contracts.csv", True)
+            written = pool.submit(copied, contracts, out_dir / "contracts.csv")
             try:
                 if beside is not None:
                     beside()
@@ -1009,6 +1016,7 @@ def _copy_rows(con, program: Program, out_dir: Path, label: str, rejects: list, 
                     w.writerows([label, row, cid, pid, field, _run.shown_value(value), code, reason]
                                 for row, field, value, reason, code, cid, pid in rejects)
                 _copy_rows_file(con, out_dir, ids, rejects)
+                rows = Settled(out_dir / "rows.csv")
             except BaseException:
                 _stop(other, written)  # the run stops: contracts.csv is not needed
                 raise
@@ -1017,6 +1025,7 @@ def _copy_rows(con, program: Program, out_dir: Path, label: str, rejects: list, 
                 raise error
     finally:
         other.close()
+    return {"contracts.csv": written.result(), "rows.csv": rows}
 
 
 def _text(sql: str) -> str:
@@ -1062,8 +1071,9 @@ def finished_run(con, program: Program, path: Path, checks, rejects: list, versi
     def count() -> None:
         found.extend(_counts(con, program, checks, rejects, versions, slots=slots, lenient=lenient))
 
+    settled = {}
     if out_dir is not None and engine == "duckdb":
-        _copy_rows(con, program, Path(out_dir), label, rejects, _run, beside=count)
+        settled = _copy_rows(con, program, Path(out_dir), label, rejects, _run, beside=count)
     else:
         count()
         if out_dir is not None:
@@ -1079,5 +1089,6 @@ def finished_run(con, program: Program, path: Path, checks, rejects: list, versi
     inputs = [_run.InputFile(label, shown, sha, counts)]
     result = _run.RunResult(program, shown, sha, [lane], notes=notes, inputs=inputs)
     result.engine = engine
+    result.settled = settled
     _run.assign_tiers(lane)
     return result
