@@ -94,6 +94,21 @@ class _PipeClosed(Exception):
 
 
 class _Points(click.Group):
+    """The `points` group: a command's module imported when it is asked for (engine.commands)."""
+
+    def get_command(self, ctx, name):
+        if name not in self.commands:
+            from engine.commands import register_command
+
+            register_command(self, name)
+        return super().get_command(ctx, name)
+
+    def list_commands(self, ctx):
+        from engine.commands import register_all
+
+        register_all(self)
+        return super().list_commands(ctx)
+
     def invoke(self, ctx):
         try:
             return super().invoke(ctx)
@@ -207,8 +222,3 @@ def entry() -> None:
         code = _closed_pipe() if code == OK else code
     sys.exit(code)
 
-
-# The commands live in engine/commands/*.py; importing them registers them on `cli`.
-from engine.commands import register_all  # noqa: E402
-
-register_all(cli)

@@ -336,3 +336,39 @@ def test_workers_is_accepted_without_effect_with_one_note(capsys, tmp_path, monk
         from engine.run import RunOptions
 
         RunOptions(workers=2)
+
+
+def test_every_command_is_found_by_the_module_that_registers_it():
+    """engine.commands.COMMANDS names each command's module: a command missing from it would be
+    unknown to `points NAME` (the modules are imported only when their command runs)."""
+    import importlib
+
+    import click
+
+    from engine import commands
+
+    registered = {}
+    for name in commands.MODULES:
+        group = click.Group()
+        importlib.import_module(f"engine.commands.{name}").register(group)
+        registered.update({command: name for command in group.commands})
+    assert registered == commands.COMMANDS
+
+
+def test_a_command_imports_its_own_module_and_not_the_others():
+    code = ("import sys; from engine.cli import main; code = main(['evaluate', '--help']); "
+            "print(sorted(m for m in sys.modules if m.startswith('engine.commands.'))); sys.exit(code)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=60)
+    assert done.returncode == 0, done.stderr
+    loaded = done.stdout.strip().splitlines()[-1]
+    assert "engine.commands.evaluate" in loaded
+    assert "engine.commands.ledger" not in loaded and "engine.commands.serve" not in loaded
+
+
+def test_help_lists_every_command(capsys):
+    from engine.commands import COMMANDS
+
+    assert main(["--help"]) == 0
+    shown = capsys.readouterr().out
+    for command in COMMANDS:
+        assert f"  {command} " in shown, command
