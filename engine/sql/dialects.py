@@ -150,12 +150,19 @@ def _hex(ch: str) -> str:
     return f"\\x{ord(ch):02x}" if ord(ch) < 0x100 else f"\\x{ord(ch):04x}"
 
 
+def _digits_at_ends(sql: str, last: bool = False) -> str:
+    """Dialect.digits_at_ends by the characters' codes (a comparison of texts may follow a collation)."""
+    first = f"(ascii({sql}) BETWEEN 48 AND 57)"
+    return f"({first} AND ascii(right({sql}, 1)) BETWEEN 48 AND 57)" if last else first
+
+
 class SparkDialect(Dialect):
     """Spark SQL with `spark.sql.ansi.enabled` and without decimal precision loss."""
 
     name = "spark"
     relation_cells = None
     cell_lists = False
+    digits_at_ends = staticmethod(_digits_at_ends)
 
     @staticmethod
     def is_in(sql: str, items: list[str]) -> str:
@@ -210,6 +217,7 @@ class PostgresDialect(Dialect):
     name = "postgres"
     relation_cells = None
     cell_lists = False
+    digits_at_ends = staticmethod(_digits_at_ends)
 
     @staticmethod
     def is_in(sql: str, items: list[str]) -> str:

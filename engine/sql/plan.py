@@ -154,10 +154,9 @@ def validation_sql(block: ast.InputBlock, header: list[str], decimal_comma: bool
             held = holds(compiler, item.when)
             limit = bound_literal(decl, item.bound, d)
             conditions.append(f"(v{i} IS NULL OR v{i} {SQL_OPS[item.bound.op]} {limit} OR NOT {held})")
-    fields_ok = " AND ".join(f"COALESCE({o}, FALSE)" for o in oks) or "TRUE"
-    conds_ok = " AND ".join(conditions) or "TRUE"
-    stage3 = [*carry, *[f"v{i}" for i in range(len(fields))],
-              f"(CASE WHEN {fields_ok} THEN {conds_ok} ELSE FALSE END) AS ok", *lenient_cols]
+    fields_ok = " AND ".join(oks) or "TRUE"  # each ok<i> is TRUE or FALSE (field_sql)
+    ok = f"CASE WHEN {fields_ok} THEN {' AND '.join(conditions)} ELSE FALSE END" if conditions else fields_ok
+    stage3 = [*carry, *[f"v{i}" for i in range(len(fields))], f"({ok}) AS ok", *lenient_cols]
     sql = (f"SELECT {', '.join(stage3)} FROM (SELECT {', '.join(stage2)} FROM (SELECT {', '.join(stage2a)} FROM "
            f"(SELECT {', '.join(stage1)} FROM {source}) t1) t2a) t2")
     unique = next((f.name for f in fields if f.decl.unique), None)
@@ -279,7 +278,14 @@ def present_sql(decl, r: str, s: str, comma: bool, d: Dialect) -> tuple[str, str
 
 def lenient_sql(f: FieldSQL, r: str, s: str, comma: bool, d: Dialect,
                 stripped: bool = False) -> tuple[str | None, str | None]:
-    """engine.validate.lenient_reading as SQL (of an accepted value); `stripped`: as validation_sql's."""
+    """engine.validate.lenient_reading as SQL, true or false as it is for an accepted value (of a
+    refused one it means nothing); `stripped`: as validation_sql's.
+
+    A cheap test comes first where it settles most values: an accepted integer whose text begins
+    with a digit, or an accepted decimal whose text begins and ends with one, has the plain form;
+    a German date holds a `.` where an ISO one does not. Only the other texts are matched by a
+    regular expression (a million rows of four lenient fields: 0.03 s of the typing statement's
+    0.48; ten million: 4.99 -> 4.68 s)."""
     from engine.validate import ANY_CASE, GERMAN_DATE, NUMBER_FORM, TRIMMED
 
     decl = f.decl
@@ -288,14 +294,17 @@ def lenient_sql(f: FieldSQL, r: str, s: str, comma: bool, d: Dialect,
             return None, None
         return f"{r} <> {s} AND {s} <> ''", TRIMMED
     if decl.kind == "date" and decl.dates == "both":
-        return d.full_match(s, r"[0-9]{1,2}\.[0-9]{1,2}\.[0-9]{4}"), GERMAN_DATE
+        dotted = d.full_match(s, r"[0-9]{1,2}\.[0-9]{1,2}\.[0-9]{4}")
+        return f"(strpos({s}, '.') > 0 AND {dotted})", GERMAN_DATE
     if decl.kind == "choice" and decl.case == "any":
         if not decl.choices:
             return "FALSE", ANY_CASE
         return f"{s} <> '' AND NOT {d.is_in(s, [d.text(c) for c in decl.choices])}", ANY_CASE
     if decl.kind in ("integer", "decimal") and decl.numbers == "any":
         plain = r"-?[0-9]+" if decl.kind == "integer" else (r"-?[0-9]+(,[0-9]+)?" if comma else r"-?[0-9]+(\.[0-9]+)?")
-        return (f"{s} <> '' AND (NOT {d.full_match(s, plain)} OR {d.full_match(s, NEGATIVE_ZERO)})"), NUMBER_FORM
+        settled = d.digits_at_ends(s, last=decl.kind == "decimal")  # plain where accepted ("5." is not)
+        return (f"{s} <> '' AND NOT {settled} AND (NOT {d.full_match(s, plain)} OR {d.full_match(s, NEGATIVE_ZERO)})"
+                ), NUMBER_FORM
     return None, None
 
 

@@ -78,7 +78,7 @@ def program_script(program: Program, d: Dialect, header: list[str] | None = None
                         "(as the row reader skips them).", f"SELECT * FROM {source} WHERE NOT ({blank})"))
     stages.append(Stage("checked", "Validation: per field its typed value v<i>; `ok` when the row passes every "
                         "check (form, type, bounds, required, required when, bounds when); l<i> flags a "
-                        "lenient reading.", checks.sql))
+                        "lenient reading of an accepted value.", checks.sql))
     signed = col("signed")
     whens = " ".join(f"WHEN {signed} >= {d.date(v.effective)} THEN {k + 1}"
                      for k, v in reversed(list(enumerate(program.versions))))
