@@ -72,16 +72,18 @@ def clean_export(tmp_path: Path) -> Path:
 
 def test_the_limit_given_is_duckdbs_and_changes_no_byte(tmp_path, monkeypatch, capsys):
     """--memory, POINTS_MEMORY and points.toml's `memory` each reach DuckDB's connection (seen by a
-    wrapper of duckdb.connect that passes every call on); the files are those of the default limit."""
+    wrapper of duckdb.connect that passes every call on), as its limit and as the memory its block
+    allocator may keep; the files are those of the default limit."""
     (tmp_path / ".git").mkdir()
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("POINTS_MEMORY", raising=False)
     export = clean_export(tmp_path)
-    seen = []
+    seen, kept = [], []  # the memory limit, and the memory the block allocator may keep
     connect = duckdb.connect
 
     def recording(*args, **kwargs):
         seen.append((kwargs.get("config") or {}).get("memory_limit"))
+        kept.append((kwargs.get("config") or {}).get("block_allocator_memory"))
         return connect(*args, **kwargs)
 
     monkeypatch.setattr(duckdb, "connect", recording)
@@ -101,6 +103,7 @@ def test_the_limit_given_is_duckdbs_and_changes_no_byte(tmp_path, monkeypatch, c
     (tmp_path / "points.toml").write_text('memory = "700MiB"\n', encoding="utf-8")
     assert run(capsys, "evaluate", PROGRAM, export, "--engine", "duckdb", "--out", tmp_path / "file")[0] in (0, 1)
     assert seen[-1] == f"{700 * 1024}KiB"
+    assert kept == seen  # the blocks kept between statements never go beyond the limit given
     for name in ("contracts.csv", "rows.csv", "rejects.csv", "partners.csv", "partner_rules.csv"):
         for other in ("flag", "env", "file"):
             assert filecmp.cmp(tmp_path / "default" / name, tmp_path / other / name, shallow=False), (other, name)

@@ -144,8 +144,13 @@ def evaluate_duckdb(program: Program, path: Path, options, out_dir: Path | None)
     import duckdb
 
     spill = tempfile.mkdtemp(prefix="points-duckdb-")  # never a .tmp folder in the user's working directory
-    con = duckdb.connect(config={"memory_limit": memory_limit(options), "preserve_insertion_order": True,
-                                 "temp_directory": spill})
+    limit = memory_limit(options)
+    # block_allocator_memory: the blocks DuckDB frees (the typed rows once scored, a statement's
+    # buffers) are kept for its next statements rather than given back to the system and faulted
+    # in again; the memory is the process's until the connection closes, never beyond the limit.
+    # At ten million rows, three paired runs: 27.4 - 28.0 -> 26.3 - 27.3 s, peak memory 2.3 -> 2.4 GiB.
+    con = duckdb.connect(config={"memory_limit": limit, "block_allocator_memory": limit,
+                                 "preserve_insertion_order": True, "temp_directory": spill})
     try:
         if in_csv:
             checks, versions, scored, numbered, sha = _checked_beside_prescan(con, program, path, header, delimiter,
